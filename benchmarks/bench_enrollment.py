@@ -1,0 +1,54 @@
+"""Walking-skeleton enrollment: phone provisions one emulated board until the cloud sees it online.
+
+Prints the median wall time of `phone.provision()` (join AP → board_info → token → wifi_scan → /config →
+leave → online), plus lab start-up and the firmware's own share, over N fresh labs.
+
+    python3 benchmarks/bench_enrollment.py --runs 20 --time-scale 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+from provlab.lab.lab import Lab, LabConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    args = parser.parse_args()
+
+    startup, enroll, to_running = [], [], []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory() as folder:
+            t0 = time.perf_counter()
+            with Lab(LabConfig(boards=1, time_scale=args.time_scale), artifacts=folder) as lab:
+                board = lab.boards[0]
+                board.expect_state("WAIT_CONFIG", timeout=60)
+                board.expect("AP URL:  blynk.setup", timeout=60)
+                t1 = time.perf_counter()
+                enrollment = lab.phone().provision(board)
+                t2 = time.perf_counter()
+                board.expect_state("RUNNING", timeout=60)
+                assert enrollment.ok
+                startup.append(t1 - t0)
+                enroll.append(t2 - t1)
+                to_running.append(enrollment.duration)
+
+    # Firmware delays inside one enrollment, in device seconds: 1.0 + 0.1 (SWITCH_TO_STA).
+    firmware_floor = 1.1 * args.time_scale
+    print(f"walking-skeleton enrollment, {args.runs} runs, time_scale={args.time_scale}")
+    print(f"  lab start to AP up   median {statistics.median(startup) * 1000:8.1f} ms")
+    print(
+        f"  phone.provision()    median {statistics.median(enroll) * 1000:8.1f} ms"
+        f"   (min {min(enroll) * 1000:.1f}, max {max(enroll) * 1000:.1f})"
+    )
+    print(f"  of which firmware-mandated delays {firmware_floor * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The cloud stub: store, token issue, device protocols."""

@@ -1,0 +1,1 @@
+"""The board side: emulated Edgent firmware, its simulated hardware, and board drivers."""

@@ -1,0 +1,44 @@
+"""Firmware profiles: what differs between Edgent builds (chip, template, versions, banner facts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provlab.protocol.ssid import Chip
+
+
+@dataclass(frozen=True)
+class FirmwareProfile:
+    """The compile-time facts of one Edgent firmware build."""
+
+    name: str
+    chip: Chip
+    template_id: str
+    template_name: str
+    fw_version: str = "0.1.0"
+    fw_type: str | None = None  # BLYNK_FIRMWARE_TYPE defaults to the template id
+    blynk_version: str = "1.4.0"
+    build: str = "Nov 26 2026 03:29:17"  # __DATE__ __TIME__
+    heartbeat_s: int = 40
+    buff_in: int = 1024
+    platform: str = "ESP32 @ 240MHz"
+    device: str = "ESP32"  # BLYNK_INFO_DEVICE
+    chip_rev: int = 3
+    sdk: str = "v4.4.7-dirty"
+    flash_kb: int = 4096
+    free_mem: int = 233_000
+    vendor_prefix: str = "Blynk"
+
+    @property
+    def firmware_type(self) -> str:
+        return self.fw_type or self.template_id
+
+
+def edgent_esp32(template_id: str = "TMPL0PROVLAB", template_name: str = "Device") -> FirmwareProfile:
+    """The legacy Edgent_ESP32 example sketch (blynk-library 1.4.0)."""
+    return FirmwareProfile(
+        name="edgent-esp32", chip=Chip.ESP32, template_id=template_id, template_name=template_name
+    )
+
+
+PROFILES = {"edgent-esp32": edgent_esp32}

@@ -1,0 +1,127 @@
+"""The SoftAP's web server, as arduino-esp32's `WebServer` serves it: any method, `Connection: close`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+import h11
+
+from provlab.protocol.edgent_http import HttpReply
+
+log = logging.getLogger("provlab.devices.http")
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    args: dict[str, str]
+    """`server.arg()`: URL query and urlencoded form body merged (first value wins, like WebServer)."""
+    body: bytes
+    peer: str
+    content_type: str
+
+
+class CloseWithoutReply:
+    """Handler result: drop the connection without writing anything (what `/reboot` does)."""
+
+
+CLOSE_WITHOUT_REPLY = CloseWithoutReply()
+
+Handler = Callable[[HttpRequest], Awaitable["HttpReply | CloseWithoutReply"]]
+
+
+class SoftApHttpServer:
+    """Serves `handler` on one loopback address; `peer_allowed` enforces who may talk to it."""
+
+    def __init__(self, handler: Handler, peer_allowed: Callable[[str], bool] | None = None) -> None:
+        self.handler = handler
+        self.peer_allowed = peer_allowed
+        self._server: asyncio.Server | None = None
+        self.address: tuple[str, int] | None = None
+
+    async def start(self, host: str, port: int = 0) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        sock = self._server.sockets[0].getsockname()
+        self.address = (str(sock[0]), int(sock[1]))
+        return self.address
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
+        try:
+            if self.peer_allowed is not None and not self.peer_allowed(peer_ip):
+                return  # not a station of this AP: as unreachable as a host on another network
+            request = await self._read_request(reader, peer_ip)
+            if request is None:
+                return
+            result = await self.handler(request)
+            if isinstance(result, CloseWithoutReply):
+                writer.transport.abort()
+                return
+            writer.write(render_response(result))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError) as exc:
+            log.debug("softap http: %s: %s", peer_ip, exc)
+        finally:
+            writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader, peer: str) -> HttpRequest | None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        head: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(8192)
+                conn.receive_data(data)
+                if not data and head is None:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_REQUEST_BYTES:
+                    raise h11.RemoteProtocolError("request body too large")
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                break
+        if head is None:
+            return None
+        target = head.target.decode("latin-1")
+        parts = urlsplit(target)
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in head.headers}
+        content_type = headers.get("content-type", "")
+        args: dict[str, str] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            args.setdefault(key, value)
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+                args.setdefault(key, value)
+        return HttpRequest(head.method.decode(), parts.path or "/", args, bytes(body), peer, content_type)
+
+
+def render_response(reply: HttpReply) -> bytes:
+    """The bytes `WebServer::send()` writes: status line, the three headers, body."""
+    reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}.get(reply.status, "")
+    head = (
+        f"HTTP/1.1 {reply.status} {reason}\r\n"
+        f"Content-Type: {reply.content_type}\r\n"
+        f"Content-Length: {len(reply.body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + reply.body

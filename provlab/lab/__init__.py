@@ -1,0 +1,1 @@
+"""The tester side: the Lab, the Phone, artifacts and reports."""

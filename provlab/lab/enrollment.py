@@ -1,0 +1,86 @@
+"""The record of one phone run: each step's request, response, timing and outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from provlab.protocol.serial_log import mask_secret
+
+
+class Outcome(Enum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class FailureKind(Enum):
+    """Why a provisioning run failed, in the firmware's own terms where it has them."""
+
+    BAD_CONFIG = 700
+    NETWORK = 701
+    CLOUD = 702
+    TOKEN = 703
+    AP_NOT_FOUND = 1
+    AP_LOST = 2
+    CLOUD_API = 3
+    TIMEOUT = 4
+
+
+@dataclass
+class Step:
+    name: str
+    started: float
+    ended: float = 0.0
+    outcome: Outcome = Outcome.OK
+    request: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.ended - self.started
+
+
+class ProvisioningFailed(AssertionError):
+    """The phone could not enroll the board; says which step, why, and where the evidence is."""
+
+    def __init__(self, enrollment: Enrollment, kind: FailureKind, detail: str) -> None:
+        step = enrollment.steps[-1].name if enrollment.steps else "start"
+        where = f"\n  evidence: {enrollment.evidence}" if enrollment.evidence else ""
+        super().__init__(
+            f"provisioning {enrollment.board_ssid!r} failed at step {step!r} ({kind.name}): {detail}{where}"
+        )
+        self.kind = kind
+        self.enrollment = enrollment
+
+
+@dataclass
+class Enrollment:
+    board_ssid: str
+    user: str
+    steps: list[Step] = field(default_factory=list)
+    token: str | None = None
+    template_id: str | None = None
+    device_id: int | None = None
+    online: bool = False
+    failure: FailureKind | None = None
+    evidence: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.online and self.failure is None
+
+    @property
+    def masked_token(self) -> str:
+        return mask_secret(self.token) if self.token else ""
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"no step {name!r}; steps were {[s.name for s in self.steps]}")
+
+    @property
+    def duration(self) -> float:
+        return self.steps[-1].ended - self.steps[0].started if self.steps else 0.0

@@ -1,0 +1,262 @@
+"""The Lab: builds a world (cloud stub, air, boards, phones) from a config and tears it down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provlab.cloud.store import Device, User
+from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
+from provlab.devices.board import EmulatedBoard
+from provlab.devices.clock import DeviceClock
+from provlab.devices.profile import PROFILES
+from provlab.devices.serial_board import SerialBoard
+from provlab.devices.serial_port import PtySerial
+from provlab.lab.enrollment import Enrollment
+from provlab.lab.journal import Journal, mask_value
+from provlab.lab.phone import Phone
+from provlab.lab.runtime import EventLoopThread
+from provlab.protocol.states import EdgentState
+from provlab.wifi.guard import TrafficGuard
+from provlab.wifi.sim import SimAir, SimNetwork
+
+log = logging.getLogger("provlab.lab")
+
+MAC_BASE = bytes.fromhex("246F28AA0000")
+LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
+
+
+@dataclass(frozen=True)
+class HomeNetwork:
+    ssid: str = "ProvlabHome"
+    passphrase: str = "correct-horse-battery"
+    internet: bool = True
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    boards: int = 1
+    profile: str = "edgent-esp32"
+    template_id: str = "TMPL0PROVLAB"
+    template_name: str = "Device"
+    time_scale: float = 0.01
+    wifi: str = "sim"
+    home: HomeNetwork = field(default_factory=HomeNetwork)
+    cloud_host: str = "blynk.cloud"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"lab config: profile={self.profile!r} is not one of {sorted(PROFILES)}")
+        if self.wifi != "sim":
+            raise ValueError(f"lab config: wifi={self.wifi!r}: only 'sim' is built so far")
+        if self.boards < 0:
+            raise ValueError(f"lab config: boards must be >= 0, got {self.boards}")
+
+
+class LabBoard:
+    """One board as a scenario sees it: its serial port plus a control sideband."""
+
+    def __init__(self, lab: Lab, index: int, serial: SerialBoard, emulated: EmulatedBoard | None) -> None:
+        self.lab = lab
+        self.index = index
+        self.serial = serial
+        self.emulated = emulated
+
+    @property
+    def name(self) -> str:
+        return self.serial.name
+
+    @property
+    def ssid(self) -> str:
+        assert self.emulated is not None, "real boards report their SSID through devinfo (not built yet)"
+        return self.emulated.ssid
+
+    @property
+    def state(self) -> EdgentState | None:
+        return self.serial.state
+
+    def expect_state(self, state: str | EdgentState, timeout: float = 60.0, since: int | None = None) -> None:
+        self.serial.expect_state(state, timeout, since)
+
+    def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
+        return self.serial.expect(pattern, timeout, since)
+
+    def power_on(self) -> None:
+        assert self.emulated is not None
+        self.lab.loop.run(self.emulated.power_on(), LAB_CALL_BUDGET_S)
+
+    def power_off(self) -> None:
+        assert self.emulated is not None
+        self.lab.loop.run(self.emulated.power_off(), LAB_CALL_BUDGET_S)
+
+    def __repr__(self) -> str:
+        return f"<LabBoard {self.name} {self.serial.url}>"
+
+
+class Lab:
+    """A whole provisioning world on loopback. Use as a context manager; everything is removed on exit."""
+
+    def __init__(self, config: LabConfig | None = None, artifacts: str | Path | None = None) -> None:
+        self.config = config or LabConfig()
+        self._own_artifacts = artifacts is None
+        self.artifacts = Path(artifacts) if artifacts else Path(tempfile.mkdtemp(prefix="provlab-evidence-"))
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        self._private = Path(tempfile.mkdtemp(prefix="provlab-private-"))  # cloud DB, flash: hold secrets
+        self._guard = TrafficGuard.enforce()
+        self._guard.__enter__()
+        self.loop = EventLoopThread()
+        self.air = SimAir()
+        self.phone_journal = Journal(self.artifacts / "phone.jsonl")
+        self.boards: list[LabBoard] = []
+        self.home: SimNetwork | None = None
+        self.cloud: CloudStub | None = None
+        self.admin: User | None = None
+        self._phones: list[Phone] = []
+        self._ports: list[PtySerial] = []
+        self._closed = False
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
+        cfg = self.config
+        cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
+        self.cloud = cloud
+        self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
+        self.loop.run(cloud.start(), 30)
+        self.home = self.air.add_network(
+            cfg.home.ssid,
+            passphrase=cfg.home.passphrase,
+            dns={cfg.cloud_host: "127.0.0.1"},
+            internet=cfg.home.internet,
+        )
+        for index in range(1, cfg.boards + 1):
+            self.add_emulated_board(index)
+
+    def add_emulated_board(self, index: int | None = None) -> LabBoard:
+        cfg = self.config
+        index = index or len(self.boards) + 1
+        profile = PROFILES[cfg.profile](template_id=cfg.template_id, template_name=cfg.template_name)
+        mac = MAC_BASE[:4] + index.to_bytes(2, "big")
+        port = PtySerial()
+
+        async def make() -> EmulatedBoard:
+            board = EmulatedBoard(
+                profile,
+                mac,
+                self.air,
+                self._private / f"board-{index}.nvs",
+                port,
+                clock=DeviceClock(cfg.time_scale),
+                name=f"board-{index}",
+            )
+            port.attach(asyncio.get_running_loop())
+            return board
+
+        emulated = self.loop.run(make(), 30)
+        serial = SerialBoard(
+            port.path,
+            name=f"board-{index}",
+            log_path=self.artifacts / f"board-{index}.log",
+            time_scale=cfg.time_scale,
+        )
+        self._ports.append(port)
+        board = LabBoard(self, index, serial, emulated)
+        self.boards.append(board)
+        self.loop.run(emulated.power_on(), 30)
+        return board
+
+    def phone(self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD) -> LabPhone:
+        assert self.cloud is not None and self.cloud.endpoints is not None
+        phone = Phone(
+            self.air.station(f"phone-{len(self._phones) + 1}"),
+            self.cloud.endpoints.http_url,
+            email=email,
+            password=password,
+            time_scale=self.config.time_scale,
+            journal=self.phone_journal,
+        )
+        self._phones.append(phone)
+        return LabPhone(self, phone)
+
+    def device_for(self, enrollment: Enrollment) -> Device | None:
+        assert self.cloud is not None and enrollment.token is not None
+        return self.loop.call(
+            lambda: self.cloud.device_for_token(enrollment.token or "") if self.cloud else None
+        )
+
+    def is_online(self, device_id: int) -> bool:
+        assert self.cloud is not None
+        cloud = self.cloud
+        return self.loop.call(lambda: cloud.presence.is_online(device_id))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for phone in self._phones:
+            with contextlib.suppress(Exception):
+                self.loop.run(phone.close(), 10)
+        for board in self.boards:
+            if board.emulated is not None:
+                with contextlib.suppress(Exception):
+                    self.loop.run(board.emulated.power_off(), 30)
+        for board in self.boards:
+            board.serial.close()
+        for port in self._ports:
+            port.close()
+        if self.cloud is not None:
+            self._dump_cloud_events()
+            with contextlib.suppress(Exception):
+                self.loop.run(self.cloud.stop(), 30)
+        self.loop.close()
+        self.phone_journal.close()
+        self._guard.__exit__(None, None, None)
+        shutil.rmtree(self._private, ignore_errors=True)
+
+    def _dump_cloud_events(self) -> None:
+        assert self.cloud is not None
+        with (
+            contextlib.suppress(Exception),
+            (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out,
+        ):
+            for event in self.cloud.store.events():
+                out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LabPhone:
+    """The sync face of a `Phone`."""
+
+    def __init__(self, lab: Lab, phone: Phone) -> None:
+        self.lab = lab
+        self.phone = phone
+
+    def discover(self) -> list[Any]:
+        return self.lab.loop.run(self.phone.discover(), LAB_CALL_BUDGET_S)
+
+    def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:
+        """Provision `board` onto the lab's home network with a fresh token; raises on failure."""
+        cfg = self.lab.config
+        assert self.lab.cloud is not None and self.lab.cloud.endpoints is not None
+        kw.setdefault("wifi_ssid", cfg.home.ssid)
+        kw.setdefault("wifi_pass", cfg.home.passphrase)
+        kw.setdefault("cloud_host", cfg.cloud_host)
+        kw.setdefault("cloud_port", self.lab.cloud.endpoints.binary_port)
+        kw.setdefault("evidence", str(self.lab.artifacts))
+        ssid = board if isinstance(board, str) else board.ssid
+        return self.lab.loop.run(self.phone.provision(ssid, **kw), LAB_CALL_BUDGET_S)

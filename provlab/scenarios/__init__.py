@@ -1,0 +1,1 @@
+"""Built-in scenario suites."""

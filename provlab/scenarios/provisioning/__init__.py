@@ -1,0 +1,1 @@
+"""Provisioning scenarios: the phone enrolls a board through its access point."""

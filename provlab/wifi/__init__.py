@@ -1,0 +1,1 @@
+"""The radio environment: the WifiBackend interface and its backends."""

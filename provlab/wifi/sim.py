@@ -1,0 +1,296 @@
+"""The `sim` Wi-Fi backend: access points and stations in-process, all traffic over loopback.
+
+Each simulated network gets its own loopback /24 (127.64.0.0/10 and up), so every station has a
+real address of its own: sockets bind to it, servers see it as the peer, and a SoftAP can tell
+which station is talking. The network also has the address plan a real device would see (the
+SoftAP's 192.168.4.0/24, a home router's subnet); those addresses are never connected to — a
+`Link` translates them to the loopback socket address behind them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provlab.wifi.backend import (
+    AccessPoint,
+    AuthenticationFailed,
+    DnsFailure,
+    Link,
+    LinkDown,
+    NetworkNotFound,
+    Security,
+    WifiBackend,
+)
+from provlab.wifi.guard import is_loopback_host
+
+LOCAL_BASE = int(ipaddress.IPv4Address("127.64.0.0"))
+MAX_NETWORKS = 1 << 14  # 127.64.0.0 - 127.127.255.255
+
+
+@dataclass(frozen=True)
+class AirEvent:
+    """Something that happened on the virtual air (for the capture and the timeline)."""
+
+    wall_time: float
+    kind: str  # beacon_start, beacon_stop, auth, assoc, auth_fail, deauth
+    ssid: str
+    bssid: str
+    station: str = ""
+
+
+class SimNetwork:
+    """One access point and the IP network behind it."""
+
+    def __init__(
+        self,
+        air: SimAir,
+        index: int,
+        ssid: str,
+        bssid: str,
+        *,
+        passphrase: str | None,
+        channel: int,
+        rssi: int,
+        virtual_subnet: str,
+        dns: dict[str, str],
+        internet: bool,
+    ) -> None:
+        self.air = air
+        self.index = index
+        self.ssid = ssid
+        self.bssid = bssid
+        self.passphrase = passphrase
+        self.channel = channel
+        self.rssi = rssi
+        self.internet = internet
+        self.dns = dict(dns)
+        self.virtual_net = ipaddress.IPv4Network(virtual_subnet)
+        self.gateway = str(self.virtual_net.network_address + 1)
+        base = LOCAL_BASE + index * 256
+        self.local_gateway = str(ipaddress.IPv4Address(base + 1))
+        self._base = base
+        self._services: dict[tuple[str, int], tuple[str, int]] = {}
+        self._links: dict[str, SimLink] = {}
+        self._next_host = itertools.count(2)
+        self.up = True
+
+    @property
+    def security(self) -> Security:
+        return Security.WPA2 if self.passphrase is not None else Security.OPEN
+
+    @property
+    def station_count(self) -> int:
+        return len(self._links)
+
+    def stations(self) -> list[str]:
+        return list(self._links)
+
+    def expose(self, virtual_ip: str, port: int, local: tuple[str, int]) -> None:
+        """Make `virtual_ip:port` on this network reach the loopback socket address `local`."""
+        self._services[(virtual_ip, port)] = local
+
+    def service(self, host: str, port: int) -> tuple[str, int] | None:
+        return self._services.get((host, port))
+
+    def is_station_address(self, local_ip: str) -> bool:
+        return any(link.local_address == local_ip for link in self._links.values())
+
+    def access_point(self) -> AccessPoint:
+        return AccessPoint(self.ssid, self.bssid, self.channel, self.rssi, self.security)
+
+    def _attach(self, station: str) -> SimLink:
+        host = next(self._next_host)
+        if host > 254:
+            raise LinkDown(f"{self.ssid!r}: no free address for {station}")
+        link = SimLink(
+            self,
+            station,
+            ip=str(self.virtual_net.network_address + host),
+            local=str(ipaddress.IPv4Address(self._base + host)),
+        )
+        self._links[station] = link
+        return link
+
+    def _detach(self, station: str) -> None:
+        link = self._links.pop(station, None)
+        if link is not None:
+            link.up = False
+
+    def shut_down(self) -> None:
+        self.up = False
+        for station in list(self._links):
+            self._detach(station)
+            self.air.record("deauth", self, station)
+
+
+class SimLink(Link):
+    def __init__(self, network: SimNetwork, station: str, *, ip: str, local: str) -> None:
+        self.network = network
+        self.station = station
+        self.ssid = network.ssid
+        self.bssid = network.bssid
+        self.ip = ip
+        self.gateway = network.gateway
+        self._local = local
+        self.up = True
+
+    @property
+    def is_up(self) -> bool:
+        return self.up and self.network.up
+
+    @property
+    def local_address(self) -> str:
+        return self._local
+
+    def resolve(self, name: str) -> str:
+        if not self.is_up:
+            raise LinkDown(f"link to {self.ssid!r} is down")
+        try:
+            return self.network.dns[name.lower()]
+        except KeyError:
+            raise DnsFailure(name, self.ssid) from None
+
+    def endpoint(self, host: str, port: int) -> tuple[str, int]:
+        if not self.is_up:
+            raise LinkDown(f"link to {self.ssid!r} is down")
+        mapped = self.network.service(host, port)
+        if mapped is not None:
+            return mapped
+        if host == self.network.gateway or _in_subnet(host, self.network.virtual_net):
+            raise ConnectionRefusedError(f"{host}:{port} on {self.ssid!r}: connection refused")
+        if is_loopback_host(host) and self.network.internet:
+            return (host, port)
+        raise LinkDown(f"{host}:{port} is not reachable from network {self.ssid!r}")
+
+
+class SimAir:
+    """The virtual air: every simulated access point and station of one lab."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._networks: dict[int, SimNetwork] = {}
+        self._free = itertools.count(0)
+        self.events: list[AirEvent] = []
+        self.listeners: list[Callable[[AirEvent], None]] = []
+
+    def record(self, kind: str, network: SimNetwork, station: str = "") -> None:
+        event = AirEvent(time.time(), kind, network.ssid, network.bssid, station)
+        self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def add_network(
+        self,
+        ssid: str,
+        *,
+        bssid: str | None = None,
+        passphrase: str | None = None,
+        channel: int = 6,
+        rssi: int = -50,
+        virtual_subnet: str = "192.168.1.0/24",
+        dns: dict[str, str] | None = None,
+        internet: bool = True,
+    ) -> SimNetwork:
+        with self._lock:
+            index = next(self._free)
+            if index >= MAX_NETWORKS:
+                raise RuntimeError("sim air: out of loopback subnets")
+            network = SimNetwork(
+                self,
+                index,
+                ssid,
+                bssid or _bssid_for(index),
+                passphrase=passphrase,
+                channel=channel,
+                rssi=rssi,
+                virtual_subnet=virtual_subnet,
+                dns=dns or {},
+                internet=internet,
+            )
+            self._networks[index] = network
+        self.record("beacon_start", network)
+        return network
+
+    def start_softap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
+        """An Edgent SoftAP: open, 192.168.4.1/24, DNS that answers only `blynk.setup`, no internet."""
+        return self.add_network(
+            ssid,
+            bssid=bssid,
+            channel=channel,
+            rssi=-40,
+            virtual_subnet="192.168.4.0/24",
+            dns={"blynk.setup": "192.168.4.1"},
+            internet=False,
+        )
+
+    def remove_network(self, network: SimNetwork) -> None:
+        with self._lock:
+            self._networks.pop(network.index, None)
+        network.shut_down()
+        self.record("beacon_stop", network)
+
+    def networks(self) -> list[SimNetwork]:
+        with self._lock:
+            return [n for n in self._networks.values() if n.up]
+
+    def find(self, ssid: str) -> SimNetwork | None:
+        matches = [n for n in self.networks() if n.ssid == ssid]
+        return max(matches, key=lambda n: n.rssi) if matches else None
+
+    def station(self, name: str) -> SimStation:
+        return SimStation(self, name)
+
+
+def _in_subnet(host: str, net: ipaddress.IPv4Network) -> bool:
+    try:
+        return ipaddress.ip_address(host) in net
+    except ValueError:
+        return False
+
+
+def _bssid_for(index: int) -> str:
+    raw = bytes([0x02, 0x50, 0x4C, (index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF])
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+class SimStation(WifiBackend):
+    """A station radio on the virtual air (a phone, or a board's STA interface)."""
+
+    def __init__(self, air: SimAir, name: str) -> None:
+        self.air = air
+        self.name = name
+        self._link: SimLink | None = None
+
+    @property
+    def link(self) -> SimLink | None:
+        if self._link is not None and not self._link.is_up:
+            self._link = None
+        return self._link
+
+    async def scan(self) -> list[AccessPoint]:
+        return [n.access_point() for n in self.air.networks()]
+
+    async def join(self, ssid: str, passphrase: str | None = None) -> SimLink:
+        await self.leave()
+        network = self.air.find(ssid)
+        if network is None:
+            raise NetworkNotFound(ssid)
+        if network.passphrase is not None and passphrase != network.passphrase:
+            self.air.record("auth_fail", network, self.name)
+            raise AuthenticationFailed(ssid)
+        self.air.record("auth", network, self.name)
+        link = network._attach(self.name)
+        self.air.record("assoc", network, self.name)
+        self._link = link
+        return link
+
+    async def leave(self) -> None:
+        link, self._link = self._link, None
+        if link is not None and link.up:
+            link.network._detach(self.name)
+            self.air.record("deauth", link.network, self.name)
