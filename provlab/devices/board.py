@@ -22,8 +22,7 @@ from provlab.protocol.internal import esp32_info
 from provlab.protocol.serial_log import format_log_line
 from provlab.protocol.ssid import format_mac, softap_ssid
 from provlab.protocol.states import EdgentState, ProvError
-from provlab.wifi.backend import Link, WifiError
-from provlab.wifi.sim import SimAir, SimNetwork, SimStation
+from provlab.wifi.backend import BoardRadio, HostedAccessPoint, Link, WifiError
 
 log = logging.getLogger("provlab.devices.board")
 
@@ -34,7 +33,6 @@ WIFI_CLOUD_CONNECT_TIMEOUT_S = 50.0
 BUTTON_HOLD_TIME_ACTION_S = 10.0
 ERROR_REBOOT_DELAY_S = 10.0
 CONFIG_AP_URL = "blynk.setup"
-SOFTAP_IP = "192.168.4.1"
 POLL_S = 0.01  # the firmware's delay(10) loops
 MIN_POLL_WALL_S = 0.002  # never spin faster than this in wall time, whatever the time scale
 
@@ -46,7 +44,7 @@ class EmulatedBoard:
         self,
         profile: FirmwareProfile,
         mac: bytes,
-        air: SimAir,
+        radio: BoardRadio,
         flash_path: str | Path,
         serial: BoardSerial,
         *,
@@ -56,13 +54,13 @@ class EmulatedBoard:
         self.profile = profile
         self.mac = mac
         self.softap_mac = mac[:5] + bytes([(mac[5] + 1) & 0xFF])
-        self.air = air
+        self.radio = radio
         self.flash = Flash(flash_path)
         self.serial = serial
         self.clock = clock
         self.name = name
         self.ssid = softap_ssid(profile.template_name, mac, profile.chip, profile.vendor_prefix)
-        self.station: SimStation = air.station(f"{name}-sta")
+        self.station = radio.station
         self.client = BlynkClient(
             clock,
             self.log,
@@ -90,7 +88,6 @@ class EmulatedBoard:
         self.boots = 0
         self._wake = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
-        self._ap: SimNetwork | None = None
         self._http: SoftApHttpServer | None = None
         self._link: Link | None = None
         self.powered = False
@@ -101,8 +98,8 @@ class EmulatedBoard:
         return format_mac(self.mac)
 
     @property
-    def softap(self) -> SimNetwork | None:
-        return self._ap
+    def softap(self) -> HostedAccessPoint | None:
+        return self.radio.ap
 
     @property
     def button_pressed(self) -> bool:
@@ -232,9 +229,7 @@ class EmulatedBoard:
 
     async def _wifi_off(self) -> None:
         await self._stop_http()
-        if self._ap is not None:
-            self.air.remove_network(self._ap)
-            self._ap = None
+        await self.radio.stop_ap()
         await self.station.leave()
         self._link = None
 
@@ -251,13 +246,11 @@ class EmulatedBoard:
         await self._wifi_off()
         await self.clock.sleep(0.1)  # WiFi.mode(WIFI_OFF); delay(100)
         await self.clock.sleep(2.0)  # WiFi.mode(WIFI_AP); delay(2000)
-        self._ap = self.air.start_softap(self.ssid, format_mac(self.softap_mac), channel=1)
+        ap = await self.radio.start_ap(self.ssid, format_mac(self.softap_mac), channel=1)
         await self.clock.sleep(0.5)
         self.log(f"AP URL:  {CONFIG_AP_URL}")
-        ap = self._ap
-        self._http = SoftApHttpServer(self._handle_http, peer_allowed=ap.is_station_address)
-        address = await self._http.start(ap.local_gateway)
-        ap.expose(SOFTAP_IP, 80, address)
+        self._http = SoftApHttpServer(self._handle_http)
+        await self._http.start(ap, 80)
         while self.state in (EdgentState.WAIT_CONFIG, EdgentState.CONFIGURING):
             if self.state is EdgentState.CONFIGURING and ap.station_count == 0:
                 self.set_state(EdgentState.WAIT_CONFIG)
@@ -404,7 +397,8 @@ class EmulatedBoard:
 
     async def _wifi_scan(self) -> api.HttpReply:
         self.log("Scanning networks...")
-        seen = [ap for ap in await self.station.scan() if self._ap is None or ap.bssid != self._ap.bssid]
+        own = self.radio.ap
+        seen = [ap for ap in await self.station.scan() if own is None or ap.bssid != own.bssid]
         self.log(f"Found networks: {len(seen)}")
         entries = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in seen]
         return api.HttpReply(200, "application/json", api.render_wifi_scan(entries))

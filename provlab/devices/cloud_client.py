@@ -85,10 +85,8 @@ class BlynkClient:
         self.log(f"Connecting to {host}:{port}")
         try:
             address = link.resolve(host) if not _is_ip(host) else host
-            target = link.endpoint(address, port)
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(target[0], target[1], local_addr=(link.local_address, 0)),
-                self.clock.to_wall(BLYNK_TIMEOUT_S),
+            self._reader, self._writer = await link.open_connection(
+                address, port, self.clock.to_wall(BLYNK_TIMEOUT_S)
             )
         except (OSError, WifiError, asyncio.TimeoutError):
             await self._drop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import h11
 
 from provlab.protocol.edgent_http import HttpReply
+from provlab.wifi.backend import ApServer, HostedAccessPoint
 
 log = logging.getLogger("provlab.devices.http")
 
@@ -39,33 +39,24 @@ Handler = Callable[[HttpRequest], Awaitable["HttpReply | CloseWithoutReply"]]
 
 
 class SoftApHttpServer:
-    """Serves `handler` on one loopback address; `peer_allowed` enforces who may talk to it."""
+    """Serves `handler` on port 80 of a board's SoftAP."""
 
-    def __init__(self, handler: Handler, peer_allowed: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.peer_allowed = peer_allowed
-        self._server: asyncio.Server | None = None
-        self.address: tuple[str, int] | None = None
+        self._server: ApServer | None = None
 
-    async def start(self, host: str, port: int = 0) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._serve, host, port)
-        sock = self._server.sockets[0].getsockname()
-        self.address = (str(sock[0]), int(sock[1]))
-        return self.address
+    async def start(self, ap: HostedAccessPoint, port: int = 80) -> None:
+        self._server = await ap.serve(port, self._serve)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            await server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         try:
-            if self.peer_allowed is not None and not self.peer_allowed(peer_ip):
-                return  # not a station of this AP: as unreachable as a host on another network
             request = await self._read_request(reader, peer_ip)
             if request is None:
                 return

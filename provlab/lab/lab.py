@@ -25,7 +25,7 @@ from provlab.lab.phone import Phone
 from provlab.lab.runtime import EventLoopThread
 from provlab.protocol.states import EdgentState
 from provlab.wifi.guard import TrafficGuard
-from provlab.wifi.sim import SimAir, SimNetwork
+from provlab.wifi.sim import SimAir, SimBoardRadio, SimNetwork
 
 log = logging.getLogger("provlab.lab")
 
@@ -153,7 +153,7 @@ class Lab:
             board = EmulatedBoard(
                 profile,
                 mac,
-                self.air,
+                SimBoardRadio(self.air, f"board-{index}"),
                 self._private / f"board-{index}.nvs",
                 port,
                 clock=DeviceClock(cfg.time_scale),

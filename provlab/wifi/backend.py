@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+
+ClientHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class Security(Enum):
@@ -76,6 +80,15 @@ class Link(ABC):
     def endpoint(self, host: str, port: int) -> tuple[str, int]:
         """The socket address that reaches `host:port` through this link (raises `LinkDown`)."""
 
+    async def open_connection(
+        self, host: str, port: int, timeout: float | None = None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to `host:port` (an address of the joined network), through this link."""
+        target = self.endpoint(host, port)
+        return await asyncio.wait_for(
+            asyncio.open_connection(target[0], target[1], local_addr=(self.local_address, 0)), timeout
+        )
+
 
 class WifiBackend(ABC):
     """One station radio."""
@@ -92,3 +105,44 @@ class WifiBackend(ABC):
     @property
     @abstractmethod
     def link(self) -> Link | None: ...
+
+
+class HostedAccessPoint(ABC):
+    """An access point a board runs (its SoftAP), with the servers it offers to joined stations."""
+
+    ssid: str
+    bssid: str
+    gateway: str
+    """The AP's own address on its network (192.168.4.1 for Edgent)."""
+
+    @property
+    @abstractmethod
+    def station_count(self) -> int:
+        """`WiFi.softAPgetStationNum()`."""
+
+    @abstractmethod
+    async def serve(self, port: int, handler: ClientHandler) -> ApServer:
+        """Listen on `gateway:port`; only stations joined to this AP can reach it."""
+
+
+class ApServer(ABC):
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class BoardRadio(ABC):
+    """A board's Wi-Fi chip: one SoftAP at a time and one station interface."""
+
+    @property
+    @abstractmethod
+    def station(self) -> WifiBackend: ...
+
+    @abstractmethod
+    async def start_ap(self, ssid: str, bssid: str, channel: int) -> HostedAccessPoint: ...
+
+    @abstractmethod
+    async def stop_ap(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def ap(self) -> HostedAccessPoint | None: ...

@@ -9,6 +9,8 @@ SoftAP's 192.168.4.0/24, a home router's subnet); those addresses are never conn
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import itertools
 import threading
@@ -18,8 +20,12 @@ from dataclasses import dataclass
 
 from provlab.wifi.backend import (
     AccessPoint,
+    ApServer,
     AuthenticationFailed,
+    BoardRadio,
+    ClientHandler,
     DnsFailure,
+    HostedAccessPoint,
     Link,
     LinkDown,
     NetworkNotFound,
@@ -43,7 +49,7 @@ class AirEvent:
     station: str = ""
 
 
-class SimNetwork:
+class SimNetwork(HostedAccessPoint):
     """One access point and the IP network behind it."""
 
     def __init__(
@@ -100,6 +106,21 @@ class SimNetwork:
     def is_station_address(self, local_ip: str) -> bool:
         return any(link.local_address == local_ip for link in self._links.values())
 
+    async def serve(self, port: int, handler: ClientHandler) -> ApServer:
+        """A server on this network's gateway (its own loopback address), open to its stations only."""
+
+        async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")
+            if not (isinstance(peer, tuple) and self.is_station_address(str(peer[0]))):
+                writer.transport.abort()  # not joined to this AP: as unreachable as another network
+                return
+            await handler(reader, writer)
+
+        server = await asyncio.start_server(guarded, self.local_gateway, 0)
+        local = server.sockets[0].getsockname()
+        self.expose(self.gateway, port, (str(local[0]), int(local[1])))
+        return SimApServer(self, port, server)
+
     def access_point(self) -> AccessPoint:
         return AccessPoint(self.ssid, self.bssid, self.channel, self.rssi, self.security)
 
@@ -126,6 +147,19 @@ class SimNetwork:
         for station in list(self._links):
             self._detach(station)
             self.air.record("deauth", self, station)
+
+
+class SimApServer(ApServer):
+    def __init__(self, network: SimNetwork, port: int, server: asyncio.Server) -> None:
+        self.network = network
+        self.port = port
+        self.server = server
+
+    async def close(self) -> None:
+        self.network._services.pop((self.network.gateway, self.port), None)
+        self.server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 1.0)
 
 
 class SimLink(Link):
@@ -294,3 +328,30 @@ class SimStation(WifiBackend):
         if link is not None and link.up:
             link.network._detach(self.name)
             self.air.record("deauth", link.network, self.name)
+
+
+class SimBoardRadio(BoardRadio):
+    """A board's radio on the virtual air."""
+
+    def __init__(self, air: SimAir, name: str) -> None:
+        self.air = air
+        self._station = SimStation(air, f"{name}-sta")
+        self._ap: SimNetwork | None = None
+
+    @property
+    def station(self) -> SimStation:
+        return self._station
+
+    @property
+    def ap(self) -> SimNetwork | None:
+        return self._ap
+
+    async def start_ap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
+        await self.stop_ap()
+        self._ap = self.air.start_softap(ssid, bssid, channel)
+        return self._ap
+
+    async def stop_ap(self) -> None:
+        ap, self._ap = self._ap, None
+        if ap is not None:
+            self.air.remove_network(ap)
