@@ -8,6 +8,8 @@ import pytest
 
 from provlab.wifi.guard import TrafficGuard
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def _traffic_guard() -> Iterator[None]:

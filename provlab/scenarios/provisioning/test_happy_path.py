@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provlab.lab.lab import Lab, LabBoard, LabPhone
+from provlab.fixtures import Lab, LabBoard, LabPhone
 
 
 def test_happy_path(lab: Lab, board: LabBoard, phone: LabPhone) -> None:

@@ -1,0 +1,5 @@
+"""`python -m provlab` runs the provlab command."""
+
+from provlab.cli import main
+
+main()

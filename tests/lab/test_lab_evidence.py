@@ -1,0 +1,73 @@
+"""The Lab end to end: a real enrollment, one evidence folder, secrets masked, failures that explain."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from provlab.lab.enrollment import FailureKind, ProvisioningFailed
+from provlab.lab.lab import HomeNetwork, Lab, LabConfig
+
+
+def _all_text(folder: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def test_enrollment_leaves_masked_evidence(tmp_path: Path) -> None:
+    home = HomeNetwork(ssid="EvidenceHome", passphrase="s3cret-wifi-passphrase")
+    with Lab(LabConfig(boards=1, time_scale=0.01, home=home), artifacts=tmp_path) as lab:
+        board = lab.boards[0]
+        enrollment = lab.phone().provision(board)
+        board.expect_state("RUNNING", timeout=60)
+        token = enrollment.token
+        assert token is not None and len(token) == 32
+        assert enrollment.ok and enrollment.device_id is not None
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"board-1.log", "phone.jsonl", "cloud.jsonl"} <= names
+    text = _all_text(tmp_path)
+    # the run is on the record …
+    assert "CONFIGURING => SWITCH_TO_STA" in (tmp_path / "board-1.log").read_text()
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "cloud.jsonl").read_text().splitlines()]
+    assert kinds[:3] == ["token_issued", "token_activated", "device_online"]
+    steps = [json.loads(line) for line in (tmp_path / "phone.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps if s["kind"] == "step_end"][-3:] == ["config", "leave_ap", "wait_online"]
+    # … and no secret appears whole anywhere in it
+    assert token not in text
+    assert home.passphrase not in text
+    assert token[:4] in text  # masked form keeps a hint
+    assert not re.search(r"Pass: s3cret", text)
+
+
+def test_failure_names_the_evidence_folder(tmp_path: Path) -> None:
+    with Lab(LabConfig(boards=0, time_scale=0.001), artifacts=tmp_path) as lab:
+        with pytest.raises(ProvisioningFailed) as failure:
+            lab.phone().provision("Blynk Nowhere-0000")
+    assert failure.value.kind is FailureKind.AP_NOT_FOUND
+    message = str(failure.value)
+    assert "join_ap" in message and "Blynk Nowhere-0000" in message
+    assert str(tmp_path) in message
+
+
+def test_wrong_home_password_is_reported_by_the_board_as_701(tmp_path: Path) -> None:
+    """P1: `/config` is accepted, the board cannot join, records 701 and reboots into WAIT_CONFIG."""
+    with Lab(LabConfig(boards=1, time_scale=0.01), artifacts=tmp_path) as lab:
+        board = lab.boards[0]
+        enrollment = lab.phone().provision(board, wifi_pass="wrong-password", online_timeout=10, check=False)
+        assert not enrollment.ok
+        assert enrollment.step("config").response["status"] == 200
+        board.expect_state("ERROR", timeout=200)
+        assert board.serial.last_error == 701
+        mark = board.serial.mark()
+        board.expect("Restarting after error.", timeout=100, since=mark)
+        board.expect_state("WAIT_CONFIG", timeout=300, since=mark)
+    assert lab.cloud is not None
+
+
+def test_lab_config_rejects_unknown_values() -> None:
+    with pytest.raises(ValueError, match="profile='edgent-9000' is not one of"):
+        LabConfig(profile="edgent-9000")
+    with pytest.raises(ValueError, match="wifi="):
+        LabConfig(wifi="carrier-pigeon")
