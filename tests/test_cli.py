@@ -29,7 +29,16 @@ def test_cloud_group_lists_serve_and_token() -> None:
 def test_provlab_run_runs_the_built_in_suite(tmp_path: Path) -> None:
     """`provlab run` in a fresh process: built-in scenarios pass, summary printed, JUnit written, exit 0."""
     proc = subprocess.run(
-        [sys.executable, "-m", "provlab", "run", "--artifacts", str(tmp_path / "ev"), "--report", str(tmp_path / "rep")],
+        [
+            sys.executable,
+            "-m",
+            "provlab",
+            "run",
+            "--artifacts",
+            str(tmp_path / "ev"),
+            "--report",
+            str(tmp_path / "r"),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -38,7 +47,7 @@ def test_provlab_run_runs_the_built_in_suite(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "provlab scenarios" in proc.stdout and "test_happy_path" in proc.stdout
     assert "passed" in proc.stdout
-    assert (tmp_path / "rep" / "junit.xml").is_file()
+    assert (tmp_path / "r" / "junit.xml").is_file()
     assert (tmp_path / "ev" / "test_happy_path" / "board-1.log").is_file()
 
 

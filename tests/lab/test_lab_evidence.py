@@ -42,9 +42,11 @@ def test_enrollment_leaves_masked_evidence(tmp_path: Path) -> None:
 
 
 def test_failure_names_the_evidence_folder(tmp_path: Path) -> None:
-    with Lab(LabConfig(boards=0, time_scale=0.001), artifacts=tmp_path) as lab:
-        with pytest.raises(ProvisioningFailed) as failure:
-            lab.phone().provision("Blynk Nowhere-0000")
+    with (
+        Lab(LabConfig(boards=0, time_scale=0.001), artifacts=tmp_path) as lab,
+        pytest.raises(ProvisioningFailed) as failure,
+    ):
+        lab.phone().provision("Blynk Nowhere-0000")
     assert failure.value.kind is FailureKind.AP_NOT_FOUND
     message = str(failure.value)
     assert "join_ap" in message and "Blynk Nowhere-0000" in message
