@@ -23,6 +23,7 @@ from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
 from provlab.lab.phone import Phone
 from provlab.lab.runtime import EventLoopThread
+from provlab.lab.timeline import write_timeline
 from provlab.protocol.states import EdgentState
 from provlab.wifi.guard import TrafficGuard
 from provlab.wifi.sim import SimAir, SimBoardRadio, SimNetwork
@@ -220,6 +221,8 @@ class Lab:
                 self.loop.run(self.cloud.stop(), 30)
         self.loop.close()
         self.phone_journal.close()
+        with contextlib.suppress(Exception):
+            write_timeline(self.artifacts)
         self._guard.__exit__(None, None, None)
         shutil.rmtree(self._private, ignore_errors=True)
 
