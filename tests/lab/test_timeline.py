@@ -17,7 +17,9 @@ def test_streams_are_merged_in_time_order_and_escaped(tmp_path: Path) -> None:
         json.dumps({"ts": 1795665600.2, "kind": "step_end", "step": "join_ap", "outcome": "ok", "duration_s": 0.1})
         + "\n"
     )
-    (tmp_path / "cloud.jsonl").write_text(json.dumps({"ts": 1795665600.3, "kind": "device_online", "device_id": 1}) + "\n")
+    (tmp_path / "cloud.jsonl").write_text(
+        json.dumps({"ts": 1795665600.3, "kind": "device_online", "device_id": 1}) + "\n"
+    )
     entries = collect(tmp_path)
     assert [e.source for e in entries] == ["board-1", "phone", "cloud", "board-1"]
     assert entries[0].kind == "state" and entries[1].kind == "step"
