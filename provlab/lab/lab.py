@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from provlab.devices.clock import DeviceClock
 from provlab.devices.profile import PROFILES
 from provlab.devices.serial_board import SerialBoard
 from provlab.devices.serial_port import PtySerial
+from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
 from provlab.lab.phone import Phone
@@ -32,33 +32,6 @@ log = logging.getLogger("provlab.lab")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
-
-
-@dataclass(frozen=True)
-class HomeNetwork:
-    ssid: str = "ProvlabHome"
-    passphrase: str = "correct-horse-battery"
-    internet: bool = True
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    boards: int = 1
-    profile: str = "edgent-esp32"
-    template_id: str = "TMPL0PROVLAB"
-    template_name: str = "Device"
-    time_scale: float = 0.01
-    wifi: str = "sim"
-    home: HomeNetwork = field(default_factory=HomeNetwork)
-    cloud_host: str = "blynk.cloud"
-
-    def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"lab config: profile={self.profile!r} is not one of {sorted(PROFILES)}")
-        if self.wifi != "sim":
-            raise ValueError(f"lab config: wifi={self.wifi!r}: only 'sim' is built so far")
-        if self.boards < 0:
-            raise ValueError(f"lab config: boards must be >= 0, got {self.boards}")
 
 
 class LabBoard:
@@ -136,10 +109,19 @@ class Lab:
         self.loop.run(cloud.start(), 30)
         self.home = self.air.add_network(
             cfg.home.ssid,
-            passphrase=cfg.home.passphrase,
+            passphrase=cfg.home.passphrase or None,
             dns={cfg.cloud_host: "127.0.0.1"},
             internet=cfg.home.internet,
+            channel=cfg.home.channel,
         )
+        for extra in cfg.extra_networks:
+            self.air.add_network(
+                extra.ssid,
+                passphrase=extra.passphrase or None,
+                dns={cfg.cloud_host: "127.0.0.1"},
+                internet=extra.internet,
+                channel=extra.channel,
+            )
         for index in range(1, cfg.boards + 1):
             self.add_emulated_board(index)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from provlab.lab.enrollment import FailureKind, ProvisioningFailed
-from provlab.lab.lab import HomeNetwork, Lab, LabConfig
+from provlab.lab.config import HomeNetwork, LabConfig
+from provlab.lab.lab import Lab
 
 
 def _all_text(folder: Path) -> str:

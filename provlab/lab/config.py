@@ -1,0 +1,198 @@
+"""The lab's configuration: `provlab.toml` or `[tool.provlab]` in pyproject.toml, checked key by key.
+
+```toml
+[tool.provlab]
+time_scale = 0.01          # device seconds run this much faster than wall time
+wifi = "sim"               # sim | netns | wpa:IFACE | nm:IFACE
+
+[tool.provlab.boards]
+emulated = 2               # emulated boards per test
+profile = "edgent-esp32"
+
+[tool.provlab.template]
+id = "TMPL0PROVLAB"
+name = "Device"
+
+[[tool.provlab.home]]      # home networks on the air; the first is the one the phone provisions onto
+ssid = "ProvlabHome"
+passphrase = "correct-horse-battery"
+channel = 6
+internet = true
+
+[tool.provlab.cloud]
+host = "blynk.cloud"       # the name boards are given for the cloud; resolves to the embedded stub
+```
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+PROFILE_NAMES = ("edgent-esp32",)
+WIFI_BACKENDS = ("sim",)  # netns / wpa / nm come with the Wi-Fi backends issue
+
+
+class LabConfigError(ValueError):
+    """A lab config value that is not allowed; names the key, what it got and what is allowed."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+
+
+@dataclass(frozen=True)
+class HomeNetwork:
+    ssid: str = "ProvlabHome"
+    passphrase: str = "correct-horse-battery"
+    channel: int = 6
+    internet: bool = True
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    boards: int = 1
+    profile: str = "edgent-esp32"
+    template_id: str = "TMPL0PROVLAB"
+    template_name: str = "Device"
+    time_scale: float = 0.01
+    wifi: str = "sim"
+    home: HomeNetwork = field(default_factory=HomeNetwork)
+    extra_networks: tuple[HomeNetwork, ...] = ()
+    cloud_host: str = "blynk.cloud"
+
+    def __post_init__(self) -> None:
+        check = _Checker("lab config")
+        check.one_of("boards.profile", self.profile, PROFILE_NAMES)
+        check.one_of("wifi", self.wifi, WIFI_BACKENDS)
+        check.at_least("boards.emulated", self.boards, 0)
+        if not self.time_scale > 0:
+            raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
+        if not self.template_id.startswith("TMPL"):
+            raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
+
+    def with_overrides(self, **overrides: Any) -> LabConfig:
+        """A copy with command-line values applied (None means: keep the file's value)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def one_of(self, key: str, value: object, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise LabConfigError(self.source, key, f"{value!r} is not one of {', '.join(allowed)}")
+
+    def at_least(self, key: str, value: object, low: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise LabConfigError(self.source, key, f"expected an integer >= {low}, got {value!r}")
+
+    def typed(self, table: Mapping[str, Any], key: str, prefix: str, kind: type | tuple[type, ...]) -> Any:
+        value = table[key]
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise LabConfigError(self.source, f"{prefix}{key}", f"expected a number, got {value!r}")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise LabConfigError(self.source, f"{prefix}{key}", f"expected {names}, got {value!r}")
+        return value
+
+    def known(self, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                raise LabConfigError(self.source, f"{prefix}{key}", f"unknown key; allowed here: {', '.join(allowed)}")
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
+    """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value."""
+    check = _Checker(source)
+    check.known(data, "", ("time_scale", "wifi", "boards", "template", "home", "cloud"))
+    kw: dict[str, Any] = {}
+    if "time_scale" in data:
+        kw["time_scale"] = float(check.typed(data, "time_scale", "", (int, float)))
+    if "wifi" in data:
+        kw["wifi"] = check.typed(data, "wifi", "", str)
+    boards = data.get("boards", {})
+    if not isinstance(boards, Mapping):
+        raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")
+    check.known(boards, "boards.", ("emulated", "profile"))
+    if "emulated" in boards:
+        kw["boards"] = check.typed(boards, "emulated", "boards.", int)
+    if "profile" in boards:
+        kw["profile"] = check.typed(boards, "profile", "boards.", str)
+    template = data.get("template", {})
+    check.known(template, "template.", ("id", "name"))
+    if "id" in template:
+        kw["template_id"] = check.typed(template, "id", "template.", str)
+    if "name" in template:
+        kw["template_name"] = check.typed(template, "name", "template.", str)
+    homes = data.get("home", [])
+    if isinstance(homes, Mapping):
+        homes = [homes]
+    networks = []
+    for index, home in enumerate(homes):
+        prefix = f"home[{index}]."
+        check.known(home, prefix, ("ssid", "passphrase", "channel", "internet"))
+        if "ssid" not in home:
+            raise LabConfigError(source, f"{prefix}ssid", "is required")
+        networks.append(
+            HomeNetwork(
+                ssid=check.typed(home, "ssid", prefix, str),
+                passphrase=check.typed(home, "passphrase", prefix, str) if "passphrase" in home else "",
+                channel=check.typed(home, "channel", prefix, int) if "channel" in home else 6,
+                internet=check.typed(home, "internet", prefix, bool) if "internet" in home else True,
+            )
+        )
+    if networks:
+        kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
+    cloud = data.get("cloud", {})
+    check.known(cloud, "cloud.", ("host",))
+    if "host" in cloud:
+        kw["cloud_host"] = check.typed(cloud, "host", "cloud.", str)
+    try:
+        return LabConfig(**kw)
+    except LabConfigError as exc:
+        raise LabConfigError(source, exc.key, str(exc).split(": ", 2)[-1]) from None
+
+
+def find_config_file(start: Path) -> Path | None:
+    """`provlab.toml`, or a pyproject.toml with a `[tool.provlab]` table, in `start` or above."""
+    for folder in (start, *start.parents):
+        candidate = folder / "provlab.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "provlab" in _load(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        return data
+    except tomllib.TOMLDecodeError as exc:
+        raise LabConfigError(str(path), "(file)", f"not valid TOML: {exc}") from None
+
+
+def load_config(path: Path | None) -> LabConfig:
+    """The config in `path` (provlab.toml, or pyproject.toml's [tool.provlab]); defaults when None."""
+    if path is None:
+        return LabConfig()
+    data = _load(path)
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("provlab", {})
+        source = f"{path} [tool.provlab]"
+    else:
+        data = data.get("tool", {}).get("provlab", data)
+        source = str(path)
+    return config_from_mapping(data, source)

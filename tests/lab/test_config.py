@@ -1,0 +1,79 @@
+"""Lab config files: every key checked, errors name the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provlab.lab.config import (
+    HomeNetwork,
+    LabConfig,
+    LabConfigError,
+    config_from_mapping,
+    find_config_file,
+    load_config,
+)
+
+
+def test_full_table_is_read() -> None:
+    cfg = config_from_mapping(
+        {
+            "time_scale": 0.05,
+            "wifi": "sim",
+            "boards": {"emulated": 3, "profile": "edgent-esp32"},
+            "template": {"id": "TMPLabc", "name": "Thermo"},
+            "home": [{"ssid": "A", "passphrase": "pw-aaaaaaaa", "channel": 11}, {"ssid": "B", "internet": False}],
+            "cloud": {"host": "fra1.blynk.cloud"},
+        }
+    )
+    assert cfg.boards == 3 and cfg.time_scale == 0.05 and cfg.template_name == "Thermo"
+    assert cfg.home == HomeNetwork("A", "pw-aaaaaaaa", 11, True)
+    assert cfg.extra_networks == (HomeNetwork("B", "", 6, False),)
+    assert cfg.cloud_host == "fra1.blynk.cloud"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"boards": {"emulated": "two"}}, "x: boards.emulated: expected int, got 'two'"),
+        ({"boards": {"emulated": -1}}, "x: boards.emulated: expected an integer >= 0, got -1"),
+        ({"wifi": "lte"}, "x: wifi: 'lte' is not one of sim"),
+        ({"time_scale": True}, "x: time_scale: expected a number, got True"),
+        ({"time_scale": 0}, "x: time_scale: must be > 0, got 0.0"),
+        ({"bords": {}}, "x: bords: unknown key; allowed here: time_scale, wifi, boards, template, home, cloud"),
+        ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
+        ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),
+        ({"template": {"id": "abc"}}, "x: template.id: must start with 'TMPL', got 'abc'"),
+    ],
+)
+def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None:
+    with pytest.raises(LabConfigError) as error:
+        config_from_mapping(table, "x")
+    assert str(error.value) == message
+
+
+def test_pyproject_table_is_found_from_a_subfolder(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.provlab]\ntime_scale = 0.5\n')
+    sub = tmp_path / "tests" / "deep"
+    sub.mkdir(parents=True)
+    found = find_config_file(sub)
+    assert found == tmp_path / "pyproject.toml"
+    assert load_config(found).time_scale == 0.5
+
+
+def test_pyproject_without_the_table_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert find_config_file(tmp_path) is None or find_config_file(tmp_path) != tmp_path / "pyproject.toml"
+
+
+def test_overrides_keep_file_values_for_none() -> None:
+    cfg = LabConfig(time_scale=0.2).with_overrides(boards=4, wifi=None, time_scale=None)
+    assert cfg.boards == 4 and cfg.time_scale == 0.2
+
+
+def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "provlab.toml"
+    path.write_text("[tool.provlab\n")
+    with pytest.raises(LabConfigError, match=r"provlab.toml: \(file\): not valid TOML"):
+        load_config(path)
