@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provlab.lab.enrollment import FailureKind, ProvisioningFailed
 from provlab.lab.config import HomeNetwork, LabConfig
+from provlab.lab.enrollment import FailureKind, ProvisioningFailed
 from provlab.lab.lab import Lab
 
 
