@@ -34,6 +34,10 @@ MAC_BASE = bytes.fromhex("246F28AA0000")
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
 
 
+class BoardCapabilityMissing(RuntimeError):
+    """A scenario asked a board for something its wiring cannot do (no button, no power control…)."""
+
+
 class LabBoard:
     """One board as a scenario sees it: its serial port plus a control sideband."""
 
@@ -62,13 +66,54 @@ class LabBoard:
     def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
         return self.serial.expect(pattern, timeout, since)
 
+    def _sideband(self) -> EmulatedBoard:
+        if self.emulated is None:
+            raise BoardCapabilityMissing(f"{self.name}: no control sideband for this board")
+        return self.emulated
+
     def power_on(self) -> None:
-        assert self.emulated is not None
-        self.lab.loop.run(self.emulated.power_on(), LAB_CALL_BUDGET_S)
+        self.lab.loop.run(self._sideband().power_on(), LAB_CALL_BUDGET_S)
+
+    def press_button(self) -> None:
+        board = self._sideband()
+        self.lab.loop.call(board.press_button)
+
+    def release_button(self) -> None:
+        board = self._sideband()
+        self.lab.loop.call(board.release_button)
+
+    def hold_button(self, seconds: float) -> None:
+        """Press, hold for `seconds` of device time, release."""
+        board = self._sideband()
+
+        async def hold() -> None:
+            board.press_button()
+            await board.clock.sleep(seconds)
+            board.release_button()
+
+        self.lab.loop.run(hold(), LAB_CALL_BUDGET_S)
+
+    def console(self, line: str, timeout: float = 10.0) -> list[str]:
+        """Type `line` on the serial console; the lines it printed before the next prompt.
+
+        The console echoes the line, prints the reply, then an empty line and the `>` prompt (which has
+        no line end of its own), so the reply is what comes between the echo and that empty line.
+        """
+        mark = self.serial.mark()
+        self.serial.write(line.encode("utf-8") + b"\r")
+        echo = self.serial.expect_exact(line.strip(), timeout, since=mark)
+        start = next(i for i, item in enumerate(self.serial.lines()[mark:], mark) if item.line is echo) + 1
+        self.serial.expect(r"^$", timeout, since=start)
+        out = []
+        for item in self.serial.lines()[start:]:
+            if item.line.raw == "":
+                break
+            if item.line.millis is None:  # firmware log lines ([millis] …) interleave; replies have none
+                out.append(item.line.raw)
+        return out
 
     def power_off(self) -> None:
-        assert self.emulated is not None
-        self.lab.loop.run(self.emulated.power_off(), LAB_CALL_BUDGET_S)
+        self.lab.loop.run(self._sideband().power_off(), LAB_CALL_BUDGET_S)
 
     def __repr__(self) -> str:
         return f"<LabBoard {self.name} {self.serial.url}>"
@@ -170,6 +215,13 @@ class Lab:
         )
         self._phones.append(phone)
         return LabPhone(self, phone)
+
+    def user(self, email: str) -> User:
+        assert self.cloud is not None
+        user = self.cloud.store.user_by_email(email)
+        if user is None:
+            raise LookupError(f"the cloud has no user {email!r}")
+        return user
 
     def device_for(self, enrollment: Enrollment) -> Device | None:
         assert self.cloud is not None and enrollment.token is not None

@@ -1,0 +1,1 @@
+"""Recovery scenarios: what a board does when provisioning or the network goes wrong."""
