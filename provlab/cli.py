@@ -16,7 +16,7 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
-from provlab.lab.summary import RunSummary
+from provlab.lab.summary import RunSummary, step_table
 
 console = Console()
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
@@ -70,6 +70,9 @@ def run(
     summary = RunSummary(console)
     code = pytest.main(args, plugins=[summary])
     console.print(summary.table())
+    if report_dir:
+        page = summary.write_html(Path(report_dir) / "report.html")
+        console.print(f"report: {page} and {Path(report_dir) / 'junit.xml'}")
     counts = summary.counts()
     line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no scenarios ran"
     console.print(f"[bold]{line}[/] — evidence in {evidence}")
@@ -142,9 +145,41 @@ def cloud_token(db: str, user: str, template_id: str) -> None:
 
 
 @main.command()
-def provision() -> None:
-    """One phone run against one board, with a step-by-step report (not built yet)."""
-    _not_built("provision", "the lab issue")
+@click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
+@click.option("--wifi-ssid", default=None, help="home network to provision onto (default: the lab's)")
+@click.option("--wifi-pass", default=None, help="its passphrase (default: the lab's)")
+@click.option("--save", is_flag=True, help="send save=1 (the board stores the config before connecting)")
+@click.option("--artifacts", type=click.Path(file_okay=False), help="evidence folder (default ./provlab-artifacts/…)")
+def provision(
+    time_scale: float, wifi_ssid: str | None, wifi_pass: str | None, save: bool, artifacts: str | None
+) -> None:
+    """One phone run against one emulated board, with a step-by-step report."""
+    from provlab.lab.config import LabConfig
+    from provlab.lab.enrollment import ProvisioningFailed
+    from provlab.lab.lab import Lab
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / f"provision-{stamp}"
+    with Lab(LabConfig(boards=1, time_scale=time_scale), artifacts=evidence) as lab:
+        board = lab.boards[0]
+        kw: dict[str, object] = {"save": save, "check": False}
+        if wifi_ssid is not None:
+            kw["wifi_ssid"] = wifi_ssid
+        if wifi_pass is not None:
+            kw["wifi_pass"] = wifi_pass
+        try:
+            enrollment = lab.phone().provision(board, **kw)
+        except ProvisioningFailed as exc:  # pragma: no cover - check=False returns instead
+            enrollment = exc.enrollment
+    console.print(step_table(enrollment))
+    verdict = (
+        "[green]online[/]"
+        if enrollment.ok
+        else f"[red]failed ({enrollment.failure.name if enrollment.failure else '?'})[/]"
+    )
+    console.print(f"{enrollment.board_ssid}: {verdict}, token {enrollment.masked_token}, device {enrollment.device_id}")
+    console.print(f"evidence: {evidence}")
+    sys.exit(0 if enrollment.ok else 1)
 
 
 @main.command()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +13,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from provlab.lab.enrollment import Enrollment
+from provlab.lab.journal import mask_value
+
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
+
+
+REPORT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.passed td:nth-child(2) {{ color: #188038; }}
+tr.failed td:nth-child(2), tr.error td:nth-child(2) {{ color: #c5221f; }}
+tr.skipped td:nth-child(2) {{ color: #b06000; }}
+</style></head><body>
+<h1>{title}</h1><p>{counts}</p>
+<table><tr><th>scenario</th><th>outcome</th><th>duration</th><th>evidence</th></tr>
+{rows}
+</table></body></html>
+"""
 
 
 @dataclass
@@ -50,9 +73,7 @@ class RunSummary:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
             evidence = dict(report.user_properties).get("provlab_evidence", "")
-            self.results[report.nodeid] = ScenarioResult(
-                report.nodeid, outcome, report.duration, str(evidence)
-            )
+            self.results[report.nodeid] = ScenarioResult(report.nodeid, outcome, report.duration, str(evidence))
         if report.when == "teardown" and self._task is not None:
             self._progress.advance(self._task)
 
@@ -75,8 +96,41 @@ class RunSummary:
             )
         return table
 
+    def write_html(self, path: Path, title: str = "provlab report") -> Path:
+        """A self-contained HTML report: one row per scenario, linking its timeline."""
+        rows = []
+        for result in self.results.values():
+            link = ""
+            if result.evidence:
+                timeline = Path(result.evidence) / "timeline.html"
+                target = os.path.relpath(timeline, path.parent) if timeline.is_absolute() else str(timeline)
+                link = f'<a href="{html.escape(target)}">timeline</a> · {html.escape(result.evidence)}'
+            rows.append(
+                f'<tr class="{html.escape(result.outcome)}"><td>{html.escape(result.nodeid)}</td>'
+                f"<td>{html.escape(result.outcome)}</td><td>{result.duration:.2f} s</td><td>{link}</td></tr>"
+            )
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
+        page = REPORT_PAGE.format(title=html.escape(title), counts=html.escape(counts), rows="\n".join(rows))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+        return path
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for result in self.results.values():
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts
+
+
+def step_table(enrollment: Enrollment) -> Table:
+    """The phone's steps as a table: name, outcome, duration, what came back (secrets masked)."""
+    table = Table(title=f"provisioning {enrollment.board_ssid} as {enrollment.user}")
+    table.add_column("step")
+    table.add_column("outcome")
+    table.add_column("duration", justify="right")
+    table.add_column("detail", overflow="fold")
+    for step in enrollment.steps:
+        style = "green" if step.outcome.value == "ok" else "bold red"
+        detail = step.error or ", ".join(f"{k}={v}" for k, v in mask_value("", step.response).items() if k != "body")
+        table.add_row(step.name, f"[{style}]{step.outcome.value}[/]", f"{step.duration * 1000:.1f} ms", detail)
+    return table
