@@ -52,6 +52,15 @@ class LabBoard:
         return self.serial.name
 
     @property
+    def capabilities(self) -> frozenset[str]:
+        """What the board's wiring allows beyond serial: an emulated board has every control."""
+        return frozenset({"button", "power", "console"}) if self.emulated is not None else frozenset({"console"})
+
+    @property
+    def profile_name(self) -> str:
+        return self.emulated.profile.name if self.emulated is not None else "unknown"
+
+    @property
     def ssid(self) -> str:
         assert self.emulated is not None, "real boards report their SSID through devinfo (not built yet)"
         return self.emulated.ssid
