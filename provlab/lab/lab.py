@@ -103,23 +103,8 @@ class LabBoard:
         self.lab.loop.run(hold(), LAB_CALL_BUDGET_S)
 
     def console(self, line: str, timeout: float = 10.0) -> list[str]:
-        """Type `line` on the serial console; the lines it printed before the next prompt.
-
-        The console echoes the line, prints the reply, then an empty line and the `>` prompt (which has
-        no line end of its own), so the reply is what comes between the echo and that empty line.
-        """
-        mark = self.serial.mark()
-        self.serial.write(line.encode("utf-8") + b"\r")
-        echo = self.serial.expect_exact(line.strip(), timeout, since=mark)
-        start = next(i for i, item in enumerate(self.serial.lines()[mark:], mark) if item.line is echo) + 1
-        self.serial.expect(r"^$", timeout, since=start)
-        out = []
-        for item in self.serial.lines()[start:]:
-            if item.line.raw == "":
-                break
-            if item.line.millis is None:  # firmware log lines ([millis] …) interleave; replies have none
-                out.append(item.line.raw)
-        return out
+        """Type `line` on the serial console; the lines it printed before the next prompt."""
+        return list(self.serial.command(line, timeout).lines)
 
     def power_off(self) -> None:
         self.lab.loop.run(self._sideband().power_off(), LAB_CALL_BUDGET_S)
@@ -183,7 +168,7 @@ class Lab:
         cfg = self.config
         index = index or len(self.boards) + 1
         profile = PROFILES[cfg.profile](template_id=cfg.template_id, template_name=cfg.template_name)
-        mac = MAC_BASE[:4] + index.to_bytes(2, "big")
+        mac = MAC_BASE[:4] + (index * 4).to_bytes(2, "big")  # Espressif gives each chip 4 MACs (STA, AP, …)
         port = PtySerial()
 
         async def make() -> EmulatedBoard:

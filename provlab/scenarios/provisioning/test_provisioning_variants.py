@@ -40,7 +40,7 @@ def test_phone_discovers_the_board_by_its_ssid(lab: Lab, board: LabBoard, phone:
 @pytest.mark.lab(template_name="Kitchen Thermostat Pro Max Ultra")
 def test_long_template_name_is_truncated_and_still_found(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P5: the SSID keeps 20 chars of the template name so it fits in 31; the phone still finds it."""
-    assert board.ssid.startswith("Blynk Kitchen Thermostat Pro-") and len(board.ssid) <= 31
+    assert board.ssid.startswith("Blynk Kitchen Thermostat P-") and len(board.ssid) <= 31
     board.expect("AP URL:  blynk.setup", timeout=30)
     assert any(b.ssid == board.ssid for b in phone.discover())
     assert phone.provision(board).ok
