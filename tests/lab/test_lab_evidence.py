@@ -70,7 +70,7 @@ def test_wrong_home_password_is_reported_by_the_board_as_701(tmp_path: Path) -> 
 
 
 def test_lab_config_rejects_unknown_values() -> None:
-    with pytest.raises(ValueError, match="boards.profile: 'edgent-9000' is not one of edgent-esp32"):
+    with pytest.raises(ValueError, match=r"boards\.profile: 'edgent-9000' is not one of edgent-esp32"):
         LabConfig(profile="edgent-9000")
     with pytest.raises(ValueError, match="wifi: 'carrier-pigeon' is not one of"):
         LabConfig(wifi="carrier-pigeon")
