@@ -32,6 +32,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from provlab.devices.defects import Defect
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -69,6 +71,8 @@ class LabConfig:
     home: HomeNetwork = field(default_factory=HomeNetwork)
     extra_networks: tuple[HomeNetwork, ...] = ()
     cloud_host: str = "blynk.cloud"
+    defects: tuple[str, ...] = ()
+    """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -77,6 +81,12 @@ class LabConfig:
         check.at_least("boards.emulated", self.boards, 0)
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
+        for name in self.defects:
+            try:
+                Defect.parse(name)
+            except ValueError:
+                known = ", ".join(d.value for d in Defect)
+                raise LabConfigError("lab config", "defects", f"{name!r} is not one of {known}") from None
         if not self.template_id.startswith("TMPL"):
             raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
 
@@ -115,8 +125,13 @@ class _Checker:
 def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
     """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value."""
     check = _Checker(source)
-    check.known(data, "", ("time_scale", "wifi", "boards", "template", "home", "cloud"))
+    check.known(data, "", ("time_scale", "wifi", "boards", "template", "home", "cloud", "defects"))
     kw: dict[str, Any] = {}
+    if "defects" in data:
+        defects = data["defects"]
+        if not isinstance(defects, list) or not all(isinstance(d, str) for d in defects):
+            raise LabConfigError(source, "defects", f"expected a list of defect names, got {defects!r}")
+        kw["defects"] = tuple(defects)
     if "time_scale" in data:
         kw["time_scale"] = float(check.typed(data, "time_scale", "", (int, float)))
     if "wifi" in data:

@@ -21,10 +21,17 @@ class FailureKind(Enum):
     NETWORK = 701
     CLOUD = 702
     TOKEN = 703
+    INTERNAL = 704
     AP_NOT_FOUND = 1
+    """The board's AP never showed up."""
     AP_LOST = 2
+    """The phone lost the board's AP mid-exchange and could not get it back."""
     CLOUD_API = 3
+    """The cloud refused the phone (login, token request)."""
     TIMEOUT = 4
+    """The device did not come online in time and the board could not tell why."""
+    DEVICE_RESET = 5
+    """The board came back in config mode with no error code (reset or power loss, P4)."""
 
 
 @dataclass
@@ -66,6 +73,12 @@ class Enrollment:
     online: bool = False
     failure: FailureKind | None = None
     evidence: str | None = None
+    profile: str = "generic"
+    last_error: int | None = None
+    """`last_error` the board reported when the phone re-joined its AP to find out why it failed."""
+    diagnosis: str | None = None
+    rejoins: int = 0
+    """How often the phone had to join the board's AP again (link dropped by the OS or the AP)."""
 
     @property
     def ok(self) -> bool:

@@ -180,6 +180,7 @@ class Lab:
                 port,
                 clock=DeviceClock(cfg.time_scale),
                 name=f"board-{index}",
+                defects=cfg.defects,
             )
             port.attach(asyncio.get_running_loop())
             return board

@@ -1,8 +1,16 @@
-"""The phone: plays the Blynk app's part in AP provisioning (spec §9), step by step, on the record."""
+"""The phone: plays the Blynk app's part in AP provisioning (spec §9), step by step, on the record.
+
+join the board's AP → `board_info.json` → token from the cloud (as the phone's user, for the
+board's `tmpl_id`) → `wifi_scan.json` → `/config` → leave → wait until the cloud sees the device.
+The AP side (joined link only, re-joins when the link drops) is `ApSession`. When the device does
+not come online, the phone follows the board's AP: if it comes back, the phone joins it and reads
+`last_error` to say why (`diagnosis.classify`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,25 +19,20 @@ from typing import Any
 
 import httpx
 
+from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
+from provlab.lab.diagnosis import ApWatch, classify
 from provlab.lab.enrollment import Enrollment, FailureKind, Outcome, ProvisioningFailed, Step
 from provlab.lab.journal import Journal
+from provlab.lab.phone_profiles import PhoneProfile, profile_named
 from provlab.protocol import choices
-from provlab.protocol.edgent_http import BoardInfo, build_config_query, parse_wifi_scan
+from provlab.protocol.edgent_http import BoardInfo, BoardInfoError, StaticIp, build_config_query, parse_wifi_scan
 from provlab.protocol.ssid import parse_softap_ssid
-from provlab.wifi.backend import Link, NetworkNotFound, WifiBackend, WifiError
+from provlab.wifi.backend import WifiBackend, WifiError
 
-SOFTAP_HOST = "192.168.4.1"
-HTTP_TIMEOUT_S = 5.0  # device seconds for one request to the board
 AP_SEARCH_S = 30.0  # how long the phone looks for the board's AP before giving up (device seconds)
-AP_RESCAN_S = 1.0
-BOARD_HTTP_TRIES = 5  # like the app (and blynk-tools): retry a refused request, 1 s apart
-BOARD_HTTP_RETRY_S = 1.0
-
-
-class _StepFailed(Exception):
-    def __init__(self, kind: FailureKind, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
+DIAGNOSE_SEARCH_S = 5.0  # looking for the AP once more when the device never came online
+ONLINE_POLL_S = 0.5
+AP_WATCH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,34 @@ class DiscoveredBoard:
     rssi: int
 
 
+@dataclass(frozen=True)
+class _ConfigFields:
+    """What the user typed for `/config`; the token joins them once the cloud issued it."""
+
+    wifi_ssid: str
+    wifi_pass: str
+    cloud_host: str
+    cloud_port: int
+    save: bool
+    ssid_manual: str | None
+    static_ip: StaticIp | None
+
+    def query(self, token: str) -> str:
+        return build_config_query(
+            ssid=self.wifi_ssid,
+            password=self.wifi_pass,
+            token=token,
+            host=self.cloud_host,
+            port=self.cloud_port if choices.PHONE_SENDS_PORT_AND_PORT_SSL else None,
+            port_ssl=self.cloud_port,
+            save=self.save,
+            ssid_manual=self.ssid_manual,
+            static_ip=self.static_ip,
+        )
+
+
 class Phone:
-    """A phone logged in to the cloud as one user, with one Wi-Fi radio."""
+    """A phone logged in to the cloud as one user, with one Wi-Fi radio and an OS `profile`."""
 
     def __init__(
         self,
@@ -54,6 +83,7 @@ class Phone:
         time_scale: float = 1.0,
         journal: Journal | None = None,
         name: str = "phone",
+        profile: PhoneProfile | str = "generic",
     ) -> None:
         self.radio = radio
         self.cloud_url = cloud_url
@@ -62,12 +92,12 @@ class Phone:
         self.time_scale = time_scale
         self.journal = journal or Journal(None)
         self.name = name
+        self.profile = profile_named(profile)
         self._access_token: str | None = None
         self._cloud_http: httpx.AsyncClient | None = None
-        self._board_http: tuple[Link, httpx.AsyncClient] | None = None
 
-    def _wall(self, device_s: float) -> float:
-        return max(device_s * self.time_scale, 0.5)
+    async def _sleep(self, device_s: float) -> None:
+        await asyncio.sleep(max(device_s * self.time_scale, 0.001))
 
     # --- discovery ------------------------------------------------------------------------------
     async def discover(self) -> list[DiscoveredBoard]:
@@ -77,39 +107,34 @@ class Phone:
             parsed = parse_softap_ssid(ap.ssid)
             if parsed is not None:
                 found.append(DiscoveredBoard(ap.ssid, ap.bssid, parsed.template_name, parsed.suffix, ap.rssi))
-        self.journal.write("discover", boards=[b.ssid for b in found])
+        self.journal.write("discover", phone=self.name, boards=[b.ssid for b in found])
         return sorted(found, key=lambda b: -b.rssi)
 
     # --- cloud ----------------------------------------------------------------------------------
-    def _board_client(self, link: Link) -> httpx.AsyncClient:
-        """One HTTP client per link, bound to the link's address so traffic leaves through it only."""
-        if self._board_http is None or self._board_http[0] is not link:
-            transport = httpx.AsyncHTTPTransport(local_address=link.local_address, retries=0)
-            client = httpx.AsyncClient(transport=transport, timeout=self._wall(HTTP_TIMEOUT_S))
-            self._board_http = (link, client)
-        return self._board_http[1]
-
     def _cloud_client(self) -> httpx.AsyncClient:
         if self._cloud_http is None:
             self._cloud_http = httpx.AsyncClient(base_url=self.cloud_url, timeout=10.0)
         return self._cloud_http
 
     async def close(self) -> None:
-        for client in (self._cloud_http, self._board_http[1] if self._board_http else None):
-            if client is not None:
-                await client.aclose()
-        self._cloud_http = self._board_http = None
+        client, self._cloud_http = self._cloud_http, None
+        if client is not None:
+            await client.aclose()
 
     async def _cloud(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
-        response = await self._cloud_client().request(method, path, headers=headers, **kw)
+        try:
+            response = await self._cloud_client().request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            raise StepFailed(FailureKind.CLOUD_API, f"cloud {method} {path}: {exc}") from exc
         self.journal.write(
             "cloud_http",
+            phone=self.name,
             method=method,
             path=path,
             request=kw.get("json"),
             status=response.status_code,
-            response=_body(response),
+            response=response_body(response),
         )
         return response
 
@@ -118,76 +143,38 @@ class Phone:
             "POST", "/api/v1/auth/login", json={"email": self.email, "password": self.password}
         )
         if response.status_code != 200:
-            raise _StepFailed(
-                FailureKind.CLOUD_API, f"cloud login as {self.email} answered {response.status_code}"
-            )
+            raise StepFailed(FailureKind.CLOUD_API, f"cloud login as {self.email} answered {response.status_code}")
         self._access_token = str(response.json()["accessToken"])
 
     async def request_token(self, template_id: str) -> str:
         response = await self._cloud("POST", "/api/v1/provisioning/tokens", json={"templateId": template_id})
         if response.status_code != 200:
-            raise _StepFailed(
+            raise StepFailed(
                 FailureKind.CLOUD_API,
-                f"token request for {template_id} as {self.email} answered "
-                f"{response.status_code}: {response.text}",
+                f"token request for {template_id} as {self.email} answered {response.status_code}: {response.text}",
             )
         return str(response.json()["token"])
-
-    # --- board ----------------------------------------------------------------------------------
-    async def _board_get(self, link: Link, path: str, query: str = "") -> httpx.Response:
-        """GET from the board's web server through `link`, retrying while nothing listens yet."""
-        for attempt in range(1, BOARD_HTTP_TRIES + 1):
-            try:
-                return await self._board_get_once(link, path, query)
-            except (ConnectionRefusedError, httpx.ConnectError) as exc:
-                self.journal.write("board_http_retry", path=path, attempt=attempt, error=str(exc))
-                if attempt == BOARD_HTTP_TRIES or not link.is_up:
-                    raise
-                await asyncio.sleep(BOARD_HTTP_RETRY_S * self.time_scale)
-        raise AssertionError("unreachable")
-
-    async def _board_get_once(self, link: Link, path: str, query: str) -> httpx.Response:
-        host, port = link.endpoint(link.gateway, 80)
-        url = f"http://{host}:{port}{path}" + (f"?{query}" if query else "")
-        client = self._board_client(link)
-        response = await client.get(url, headers={"Host": link.gateway})
-        self.journal.write(
-            "board_http", path=path, query=query, status=response.status_code, response=_body(response)
-        )
-        return response
-
-    async def _join(self, ssid: str) -> Link:
-        """Join the board's open AP, scanning again while it is not on the air yet (the app waits too)."""
-        deadline = time.monotonic() + AP_SEARCH_S * self.time_scale
-        while True:
-            try:
-                return await self.radio.join(ssid)
-            except NetworkNotFound as exc:
-                if time.monotonic() >= deadline:
-                    raise _StepFailed(
-                        FailureKind.AP_NOT_FOUND, f"{exc} (searched for {AP_SEARCH_S:g} s, device time)"
-                    ) from None
-                await asyncio.sleep(max(AP_RESCAN_S * self.time_scale, 0.001))
 
     @asynccontextmanager
     async def _step(self, enrollment: Enrollment, name: str, **request: Any) -> AsyncIterator[Step]:
         step = Step(name, time.time(), request=request)
         enrollment.steps.append(step)
-        self.journal.write("step_start", step=name, request=request)
+        self.journal.write("step_start", phone=self.name, step=name, request=request)
         try:
             yield step
-        except _StepFailed as exc:
+        except StepFailed as exc:
             step.outcome, step.error = Outcome.FAILED, str(exc)
             enrollment.failure = exc.kind
             raise
-        except (httpx.HTTPError, WifiError, OSError) as exc:
+        except (httpx.HTTPError, WifiError, OSError, BoardInfoError) as exc:
             step.outcome, step.error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
             enrollment.failure = FailureKind.AP_LOST
-            raise _StepFailed(FailureKind.AP_LOST, step.error) from exc
+            raise StepFailed(FailureKind.AP_LOST, step.error) from exc
         finally:
             step.ended = time.time()
             self.journal.write(
                 "step_end",
+                phone=self.name,
                 step=name,
                 outcome=step.outcome.value,
                 duration_s=round(step.duration, 4),
@@ -195,6 +182,7 @@ class Phone:
                 error=step.error,
             )
 
+    # --- the whole run --------------------------------------------------------------------------
     async def provision(
         self,
         board_ssid: str,
@@ -205,101 +193,153 @@ class Phone:
         cloud_port: int = 443,
         save: bool = False,
         ssid_manual: str | None = None,
+        static_ip: StaticIp | None = None,
         online_timeout: float = 120.0,
+        diagnose: bool = True,
         evidence: str | None = None,
         check: bool = True,
     ) -> Enrollment:
         """Join the board's AP, get a token as this user, push `/config`, follow it until online."""
-        enrollment = Enrollment(board_ssid=board_ssid, user=self.email, evidence=evidence)
+        enrollment = Enrollment(board_ssid=board_ssid, user=self.email, evidence=evidence, profile=self.profile.name)
+        session = ApSession(
+            self.radio, enrollment, self.profile, self.journal, phone=self.name, time_scale=self.time_scale
+        )
+        config = _ConfigFields(wifi_ssid, wifi_pass, cloud_host, cloud_port, save, ssid_manual, static_ip)
         try:
-            await self._provision(
-                enrollment, wifi_ssid, wifi_pass, cloud_host, cloud_port, save, ssid_manual, online_timeout
+            await self._provision(session, config, online_timeout, diagnose)
+        except StepFailed as exc:
+            enrollment.failure = exc.kind
+            self.journal.write(
+                "provision_failed", phone=self.name, board=board_ssid, failure=exc.kind.name, detail=str(exc)
             )
-        except _StepFailed as exc:
-            self.journal.write("provision_failed", board=board_ssid, failure=exc.kind.name, detail=str(exc))
             if check:
                 raise ProvisioningFailed(enrollment, exc.kind, str(exc)) from None
         else:
-            self.journal.write("provision_ok", board=board_ssid, device_id=enrollment.device_id)
+            self.journal.write("provision_ok", phone=self.name, board=board_ssid, device_id=enrollment.device_id)
+        finally:
+            await session.close()
         return enrollment
 
     async def _provision(
-        self,
-        enrollment: Enrollment,
-        wifi_ssid: str,
-        wifi_pass: str,
-        cloud_host: str,
-        cloud_port: int,
-        save: bool,
-        ssid_manual: str | None,
-        online_timeout: float,
+        self, session: ApSession, config: _ConfigFields, online_timeout: float, diagnose: bool
     ) -> None:
+        enrollment = session.enrollment
         if self._access_token is None:
             async with self._step(enrollment, "cloud_login", user=self.email):
                 await self.login()
-        async with self._step(enrollment, "join_ap", ssid=enrollment.board_ssid) as step:
-            link = await self._join(enrollment.board_ssid)
+        async with self._step(enrollment, "join_ap", ssid=enrollment.board_ssid, profile=self.profile.name) as step:
+            link = await session.join(AP_SEARCH_S, bound=False)
             step.response = {"ip": link.ip, "gateway": link.gateway, "bssid": link.bssid}
         async with self._step(enrollment, "board_info") as step:
-            response = await self._board_get(link, "/board_info.json")
+            response = await session.get("/board_info.json")
             step.response = {"status": response.status_code, "body": response.text}
             if response.status_code != 200:
-                raise _StepFailed(FailureKind.AP_LOST, f"board_info.json answered {response.status_code}")
+                raise StepFailed(FailureKind.AP_LOST, f"board_info.json answered {response.status_code}")
             info = BoardInfo.parse(response.content)
             enrollment.template_id = info.tmpl_id
+            enrollment.last_error = info.last_error
         async with self._step(enrollment, "token", template_id=info.tmpl_id) as step:
             enrollment.token = await self.request_token(info.tmpl_id)
             step.response = {"token": enrollment.token}
         async with self._step(enrollment, "wifi_scan") as step:
-            response = await self._board_get(link, "/wifi_scan.json")
+            response = await session.get("/wifi_scan.json")
             networks = parse_wifi_scan(response.content) if response.status_code == 200 else []
             step.response = {"status": response.status_code, "networks": [n.ssid for n in networks]}
-        query = build_config_query(
-            ssid=wifi_ssid,
-            password=wifi_pass,
-            token=enrollment.token,
-            host=cloud_host,
-            port=cloud_port if choices.PHONE_SENDS_PORT_AND_PORT_SSL else None,
-            port_ssl=cloud_port,
-            save=save,
-            ssid_manual=ssid_manual,
-        )
-        async with self._step(enrollment, "config", ssid=wifi_ssid, host=cloud_host, port=cloud_port) as step:
-            response = await self._board_get(link, "/config", query)
+        await self._config_step(session, config, enrollment.token)
+        watch = await self._leave_step(session)
+        try:
+            async with self._step(enrollment, "wait_online", timeout_s=online_timeout) as step:
+                status, watch = await self._wait_online(session, enrollment.token, online_timeout, watch)
+                step.response = {**status, "ap": watch.value}
+                enrollment.device_id = status.get("deviceId")
+                enrollment.online = bool(status.get("online"))
+                if not enrollment.online:
+                    raise StepFailed(
+                        FailureKind.TIMEOUT, f"the device did not come online within {online_timeout:g} s (device time)"
+                    )
+        except StepFailed as waited:
+            if not diagnose or waited.kind is not FailureKind.TIMEOUT:
+                raise
+            kind, why = await self._diagnose(session, watch, config.save)
+            raise StepFailed(kind, f"{waited}; {why}") from None
+
+    async def _config_step(self, session: ApSession, config: _ConfigFields, token: str) -> None:
+        query = config.query(token)
+        request = {"ssid": config.wifi_ssid, "host": config.cloud_host, "port": config.cloud_port, "save": config.save}
+        async with self._step(session.enrollment, "config", **request) as step:
+            try:
+                response = await session.get("/config", query)
+            except StepFailed as exc:
+                if exc.kind is not FailureKind.AP_LOST or session.enrollment.rejoins == 0:
+                    raise
+                # the request went out, then the AP went away: the board most likely took it (P3)
+                step.response = {"status": None, "note": f"reply lost, the AP went away: {exc}"}
+                return
             step.response = {"status": response.status_code, "body": response.text}
             if response.status_code != 200:
-                raise _StepFailed(
-                    FailureKind.BAD_CONFIG, f"/config answered {response.status_code} {response.text}"
-                )
-        async with self._step(enrollment, "leave_ap"):
-            await self.radio.leave()
-        async with self._step(enrollment, "wait_online", timeout_s=online_timeout) as step:
-            status = await self._wait_online(enrollment.token, online_timeout)
-            step.response = status
-            enrollment.device_id = status.get("deviceId")
-            enrollment.online = bool(status.get("online"))
-            if not enrollment.online:
-                raise _StepFailed(
-                    FailureKind.TIMEOUT,
-                    f"the device did not come online within {online_timeout:g} s (device time)",
-                )
+                raise StepFailed(FailureKind.BAD_CONFIG, f"/config answered {response.status_code} {response.text}")
 
-    async def _wait_online(self, token: str, timeout: float) -> dict[str, Any]:
+    async def _leave_step(self, session: ApSession) -> ApWatch:
+        """Leave the AP (or, on a phone that stays, wait for the AP to go away: P3)."""
+        async with self._step(session.enrollment, "leave_ap", profile=self.profile.name) as step:
+            if self.profile.leaves_ap_after_config:
+                await session.leave()
+                step.response = {"left": "phone"}
+                return ApWatch.EXPECT_GONE
+            gone = await session.wait_gone(self.profile.ap_teardown_wait_s)
+            step.response = {"left": "ap_went_away" if gone else "still_joined"}
+            await session.leave()
+            return ApWatch.GONE if gone else ApWatch.EXPECT_GONE
+
+    async def _wait_online(
+        self, session: ApSession, token: str | None, timeout: float, watch: ApWatch
+    ) -> tuple[dict[str, Any], ApWatch]:
+        """Poll the cloud until the device is online; meanwhile follow the board's AP (it returns on failure)."""
         deadline = time.monotonic() + timeout * self.time_scale
+        next_scan = 0.0
         status: dict[str, Any] = {}
+        ssid = session.enrollment.board_ssid
         while True:
             response = await self._cloud("GET", f"/api/v1/provisioning/tokens/{token}")
             if response.status_code == 200:
                 status = dict(response.json())
                 if status.get("online"):
-                    return status
-            if time.monotonic() >= deadline:
-                return status
-            await asyncio.sleep(max(0.5 * self.time_scale, 0.01))
+                    return status, watch
+            now = time.monotonic()
+            if now >= next_scan:
+                visible = any(ap.ssid == ssid for ap in await self.radio.scan())
+                seen = watch.seen(visible)
+                if seen is not watch:
+                    self.journal.write("ap_watch", phone=self.name, ssid=ssid, state=seen.value)
+                watch = seen
+                if watch is ApWatch.RETURNED:
+                    return status, watch
+                next_scan = now + AP_WATCH_S * self.time_scale
+            if now >= deadline:
+                return status, watch
+            await self._sleep(ONLINE_POLL_S)
 
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text[:2000]
+    async def _diagnose(self, session: ApSession, watch: ApWatch, save: bool) -> tuple[FailureKind, str]:
+        """Re-join the board's AP and read `last_error` (spec §9): why the device did not come online."""
+        enrollment = session.enrollment
+        async with self._step(enrollment, "diagnose", ap=watch.value) as step:
+            last_error: int | None = None
+            search = REJOIN_SEARCH_S if watch is ApWatch.RETURNED else DIAGNOSE_SEARCH_S
+            try:
+                await session.join(search, bound=True, lost=True)
+                response = await session.get("/board_info.json")
+                if response.status_code == 200:
+                    last_error = BoardInfo.parse(response.content).last_error
+                    watch = watch.seen(True) if watch is ApWatch.GONE else watch
+            except (StepFailed, BoardInfoError) as exc:
+                step.response = {"rejoin": f"failed: {exc}"}
+            finally:
+                with contextlib.suppress(WifiError, OSError):
+                    await session.leave()
+            kind, why = classify(watch, last_error)
+            if save and kind is FailureKind.TIMEOUT:
+                why += "; with save=1 the board retries instead of returning to config mode"
+            enrollment.last_error, enrollment.diagnosis = last_error, why
+            step.response = {**step.response, "last_error": last_error, "failure": kind.name, "why": why}
+            self.journal.write("diagnosis", phone=self.name, board=enrollment.board_ssid, failure=kind.name, why=why)
+            return kind, why

@@ -41,7 +41,10 @@ def test_full_table_is_read() -> None:
         ({"wifi": "lte"}, "x: wifi: 'lte' is not one of sim"),
         ({"time_scale": True}, "x: time_scale: expected a number, got True"),
         ({"time_scale": 0}, "x: time_scale: must be > 0, got 0.0"),
-        ({"bords": {}}, "x: bords: unknown key; allowed here: time_scale, wifi, boards, template, home, cloud"),
+        (
+            {"bords": {}},
+            "x: bords: unknown key; allowed here: time_scale, wifi, boards, template, home, cloud, defects",
+        ),
         ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
         ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),
         ({"template": {"id": "abc"}}, "x: template.id: must start with 'TMPL', got 'abc'"),
@@ -77,3 +80,9 @@ def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
     path.write_text("[tool.provlab\n")
     with pytest.raises(LabConfigError, match=r"provlab.toml: \(file\): not valid TOML"):
         load_config(path)
+
+
+def test_defects_are_checked_by_name() -> None:
+    assert config_from_mapping({"defects": ["forgets-last-error"]}).defects == ("forgets-last-error",)
+    with pytest.raises(LabConfigError, match=r"defects: 'eats-tokens' is not one of accepts-31-char-token"):
+        config_from_mapping({"defects": ["eats-tokens"]}, "x")
