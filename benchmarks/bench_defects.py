@@ -1,0 +1,72 @@
+"""Lab strength: run the built-in suite once per named firmware defect; which scenarios catch which defect.
+
+Every defect must be caught by at least one scenario (a failing scenario), and the faithful firmware
+must pass them all. Prints the defect-detection table and exits 1 if a defect goes undetected.
+
+    python3 benchmarks/bench_defects.py            # all defects, -n 2
+    python3 benchmarks/bench_defects.py --defect forgets-last-error
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from provlab.devices.defects import Defect
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "provlab" / "scenarios"
+
+
+def run_suite(defect: str | None, workers: int) -> tuple[list[str], int, float]:
+    """(failed scenario ids, scenarios run, wall seconds) for one suite run."""
+    with tempfile.TemporaryDirectory() as folder:
+        junit = Path(folder) / "junit.xml"
+        args = [sys.executable, "-m", "pytest", str(SCENARIOS), "-q", "-p", "no:cacheprovider"]
+        args += ["--artifacts", str(Path(folder) / "ev"), f"--junitxml={junit}"]
+        if workers:
+            args += ["-n", str(workers)]
+        if defect:
+            args += ["--defect", defect]
+        started = time.perf_counter()
+        subprocess.run(args, capture_output=True, text=True, cwd=folder)
+        elapsed = time.perf_counter() - started
+        failed, total = [], 0
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            total += 1
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(f"{case.get('classname', '').split('.')[-1]}::{case.get('name')}")
+    return failed, total, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--defect", action="append", help="only these defects (default: all)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    defects = args.defect or [d.value for d in Defect]
+
+    baseline, total, elapsed = run_suite(None, args.workers)
+    print(f"faithful firmware: {total - len(baseline)}/{total} scenarios pass ({elapsed:.1f} s)")
+    for name in baseline:
+        print(f"  FAILS WITHOUT ANY DEFECT: {name}")
+    print()
+    print(f"{'defect':38s} caught by")
+    undetected = []
+    for name in defects:
+        failed, _, elapsed = run_suite(name, args.workers)
+        caught = sorted(set(failed) - set(baseline))
+        if not caught:
+            undetected.append(name)
+        print(f"{name:38s} {len(caught):2d}  {', '.join(caught) or 'NOT DETECTED'}  ({elapsed:.1f} s)")
+    print()
+    print(f"{len(defects) - len(undetected)}/{len(defects)} defects detected")
+    sys.exit(1 if undetected or baseline else 0)
+
+
+if __name__ == "__main__":
+    main()
