@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 
 class DeviceClock:
@@ -11,6 +12,7 @@ class DeviceClock:
 
     `time_scale=1.0` is real time; `time_scale=0.01` makes a 50 s firmware timeout last 0.5 s.
     `millis()` is the firmware's `millis()`: device milliseconds since the last boot.
+    Every wait is an asyncio timer, never a poll, so an idle board costs no CPU.
     """
 
     def __init__(self, time_scale: float = 1.0) -> None:
@@ -39,3 +41,21 @@ class DeviceClock:
 
     async def sleep(self, device_seconds: float) -> None:
         await asyncio.sleep(max(0.0, device_seconds) * self.time_scale)
+
+    def call_later(self, device_seconds: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """Run `callback` on the running loop after `device_seconds` of firmware time."""
+        loop = asyncio.get_running_loop()
+        return loop.call_later(max(0.0, device_seconds) * self.time_scale, callback)
+
+    async def wait_event(self, event: asyncio.Event, device_seconds: float | None) -> bool:
+        """Wait until `event` is set or `device_seconds` pass (None: no limit); True when it was set."""
+        if event.is_set():
+            return True
+        if device_seconds is None:
+            await event.wait()
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, device_seconds) * self.time_scale)
+        except asyncio.TimeoutError:
+            return event.is_set()
+        return True

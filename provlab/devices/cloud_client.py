@@ -1,20 +1,43 @@
-"""The board's Blynk client: the C++ library's connect, login and heartbeat logic over a real socket."""
+"""The board's Blynk client: the C++ library's connect, login, heartbeat and dispatch over a real socket.
+
+`begin()` is `Blynk.config()` + `Blynk.connect(0)`: it starts a driver task that keeps (re)connecting the
+way `BlynkProtocol::run()` does — an attempt at most every 5 s, `Login timeout` after 6 s without an
+answer, PINGs when the line is quiet for `h-beat` s (then every 6 s while unanswered), `Heartbeat timeout`
+58 s after the last incoming byte, `Redirecting to host:port` on REDIRECT, and no more attempts after a
+login refused with status 9. Every wait is a timer computed from these deadlines, never a poll.
+
+Decisions where the spec is silent: `Disconnected` is logged by `disconnect()` only when a socket was open
+(a connection the server drops is `internalReconnect()`, which logs nothing); the plain-port 80 <-> 8080
+fallback of `BlynkArduinoClient` is not emulated; HARDWARE `dw`/`aw` are stored, `dr`/`ar` answered from
+them, `pm` accepted silently.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from enum import Enum
 
 from provlab.devices.clock import DeviceClock
-from provlab.protocol.commands import Command, Status
-from provlab.protocol.frames import Frame, FrameError, FrameParser, next_msg_id
-from provlab.protocol.internal import meta_set_body, parse_hardware, parse_redirect
+from provlab.devices.defects import FAITHFUL, Behaviour
+from provlab.devices.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS_HANDSHAKE_TIMEOUT_S
+from provlab.protocol.commands import LOGIN_OK_STATUSES, Command, Status
+from provlab.protocol.frames import Frame, FrameError, FrameParser, FrameTooLargeError, join_args, next_msg_id
+from provlab.protocol.internal import (
+    INTERNAL_APP_CONNECTED,
+    INTERNAL_APP_DISCONNECTED,
+    MalformedBodyError,
+    internal_op,
+    meta_set_body,
+    parse_hardware,
+    parse_redirect,
+)
 from provlab.wifi.backend import Link, WifiError
 
-BLYNK_TIMEOUT_S = 6.0  # BLYNK_TIMEOUT_MS: login timeout, minimum ping interval
-RECONNECT_INTERVAL_S = 5.0  # a new connect attempt at most every 5 s
+LOGIN_MSG_ID = 1
+HEARTBEAT_TIMEOUT_EXTRA_S = 3 * BLYNK_TIMEOUT_S  # h-beat + 3 * BLYNK_TIMEOUT_MS = 58 s
 
 
 class ClientState(Enum):
@@ -22,6 +45,10 @@ class ClientState(Enum):
     CONNECTING = "CONNECTING"
     CONNECTED = "CONNECTED"
     TOKEN_INVALID = "TOKEN_INVALID"
+
+
+class _EndOfConnection(Exception):
+    """The current connection is over (the reason was logged already)."""
 
 
 class BlynkClient:
@@ -35,22 +62,33 @@ class BlynkClient:
         *,
         heartbeat_s: float = 40.0,
         max_body: int = 1024,
+        behaviour: Behaviour = FAITHFUL,
+        tls: ssl.SSLContext | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.clock = clock
         self.log = log
         self.info_body = info_body
         self.heartbeat_s = heartbeat_s
         self.max_body = max_body
+        self.behaviour = behaviour
+        self.tls = tls
+        self.on_change = on_change
+        self.on_internal: Callable[[list[bytes]], None] | None = None
+        self.on_virtual_write: Callable[[str, list[str]], None] | None = None
         self.state = ClientState.DISCONNECTED
         self.msg_id = 0
         self.pins: dict[str, list[str]] = {}
-        self.on_internal: Callable[[list[bytes]], None] | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._session: asyncio.Task[None] | None = None
-        self._last_attempt: float | None = None
+        self.logins = 0
         self.redirect: tuple[str, int] | None = None
+        self._link: Link | None = None
+        self._target: tuple[str, int, str] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._driver: asyncio.Task[None] | None = None
+        self._last_attempt: float | None = None
+        self._last_in = self._last_out = self._last_ping = 0.0
 
+    # --- state -------------------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
         return self.state is ClientState.CONNECTED
@@ -59,167 +97,275 @@ class BlynkClient:
     def token_invalid(self) -> bool:
         return self.state is ClientState.TOKEN_INVALID
 
-    def _next_id(self) -> int:
-        self.msg_id = next_msg_id(self.msg_id)
-        return self.msg_id
+    def _set_state(self, state: ClientState) -> None:
+        if state is not self.state:
+            self.state = state
+            if self.on_change is not None:
+                self.on_change()
+
+    # --- the library's API --------------------------------------------------------------------------
+    def begin(self, link: Link, host: str, port: int, token: str) -> None:
+        """`Blynk.config(token, host, port)` + `Blynk.connect(0)`: start connecting through `link`."""
+        self._stop_driver()
+        self._close_socket()
+        self._link = link
+        self._target = (host, port, token)
+        self.redirect = None
+        self._set_state(ClientState.CONNECTING)
+        self._driver = asyncio.get_running_loop().create_task(self._drive(), name="blynk-client")
+
+    async def disconnect(self) -> None:
+        """`Blynk.disconnect()`: close the socket; logs `Disconnected` when one was open."""
+        had_socket = self._writer is not None
+        driver = self._stop_driver()
+        self._close_socket()
+        if driver is not None and driver is not asyncio.current_task():
+            with contextlib.suppress(BaseException):
+                await driver
+        if self.state is not ClientState.TOKEN_INVALID:
+            self._set_state(ClientState.DISCONNECTED)
+        if had_socket:
+            self.log("Disconnected")
+
+    def reset(self) -> None:
+        """A reboot: no connection, no memory of a refused token or a redirect."""
+        self._stop_driver()
+        self._close_socket()
+        self.redirect = None
+        self._last_attempt = None
+        self._set_state(ClientState.DISCONNECTED)
 
     def send(self, command: int, body: bytes = b"", msg_id: int | None = None) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(Frame(command, msg_id or self._next_id(), body).encode())
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return
+        if msg_id is None:
+            self.msg_id = next_msg_id(self.msg_id)
+            msg_id = self.msg_id
+        writer.write(Frame(command, msg_id, body).encode())
+        self._last_out = self.clock.now()
 
     def send_meta(self, field: str, value: str) -> None:
         self.send(Command.INTERNAL, meta_set_body(field, value))
 
-    def due_for_attempt(self) -> bool:
-        now = self.clock.now()
-        return self._last_attempt is None or now - self._last_attempt >= RECONNECT_INTERVAL_S
+    def log_event(self, code: str, description: str | None = None) -> None:
+        """`Blynk.logEvent(code, description)`: EVENT_LOG `<code>[\\0<description>]`."""
+        self.send(Command.EVENT_LOG, join_args((code,) if description is None else (code, description)))
 
-    async def connect(self, link: Link, host: str, port: int, token: str) -> ClientState:
-        """One connect-and-login attempt; the caller loops as `Blynk.run()` would."""
-        if self.state is ClientState.TOKEN_INVALID:
-            return self.state
-        self._last_attempt = self.clock.now()
-        self.state = ClientState.CONNECTING
+    def virtual_write(self, pin: int | str, *values: str) -> None:
+        self.send(Command.HARDWARE, join_args(("vw", str(pin), *values)))
+
+    # --- the driver ---------------------------------------------------------------------------------
+    def _stop_driver(self) -> asyncio.Task[None] | None:
+        driver, self._driver = self._driver, None
+        if driver is not None and not driver.done() and driver is not asyncio.current_task():
+            driver.cancel()
+        return driver
+
+    def _close_socket(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _check_current(self) -> None:
+        """Stop a driver that was replaced or stopped (Python < 3.12 `wait_for` can lose a cancel)."""
+        if self._driver is not asyncio.current_task():
+            raise asyncio.CancelledError
+
+    async def _drive(self) -> None:
+        try:
+            while self.state is not ClientState.TOKEN_INVALID:
+                if self._last_attempt is not None:
+                    await self.clock.sleep(self._last_attempt + RECONNECT_INTERVAL_S - self.clock.now())
+                self._check_current()
+                self._last_attempt = self.clock.now()
+                try:
+                    await self._connection()
+                except _EndOfConnection:
+                    pass
+                finally:
+                    self._close_socket()
+                if self.state is ClientState.CONNECTED:
+                    self._set_state(ClientState.CONNECTING)
+        finally:
+            self._close_socket()
+
+    async def _open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        link = self._link
+        assert link is not None
+        address = host if _is_ip(host) else link.resolve(host)
+        target = link.endpoint(address, port)
+        if self.tls is None:
+            return await asyncio.wait_for(
+                asyncio.open_connection(target[0], target[1], local_addr=(link.local_address, 0)),
+                self.clock.to_wall(BLYNK_TIMEOUT_S),
+            )
+        handshake = self.clock.to_wall(TLS_HANDSHAKE_TIMEOUT_S)
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                target[0],
+                target[1],
+                local_addr=(link.local_address, 0),
+                ssl=self.tls,
+                server_hostname=host,
+                ssl_handshake_timeout=handshake,
+            ),
+            self.clock.to_wall(BLYNK_TIMEOUT_S) + handshake,
+        )
+
+    async def _connection(self) -> None:
+        """One connection: connect, log in, then serve it until it ends."""
+        assert self._target is not None
+        host, port, token = self._target
         if self.redirect is not None:
             host, port = self.redirect
         self.log(f"Connecting to {host}:{port}")
         try:
-            address = link.resolve(host) if not _is_ip(host) else host
-            self._reader, self._writer = await link.open_connection(
-                address, port, self.clock.to_wall(BLYNK_TIMEOUT_S)
-            )
-        except (OSError, WifiError, asyncio.TimeoutError):
-            await self._drop()
-            return self.state
-        self.msg_id = 0
+            reader, writer = await self._open(host, port)
+        except (OSError, WifiError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
+            if self.tls is not None:  # WiFiClientSecure: any failed connect or handshake
+                self.log("Secure connection failed")
+            raise _EndOfConnection from None
+        if self._driver is not asyncio.current_task():
+            writer.close()
+            raise asyncio.CancelledError
+        self._writer = writer
+        if self.tls is not None:
+            self.log("Certificate OK")
         started = self.clock.now()
-        login_id = self._next_id()
-        self.send(Command.HW_LOGIN, token.encode(), login_id)
+        self.msg_id = LOGIN_MSG_ID
+        self.send(Command.HW_LOGIN, token.encode("utf-8"), LOGIN_MSG_ID)
+        self._last_in = self._last_ping = started
         parser = FrameParser(max_body=self.max_body)
-        try:
-            reply = await asyncio.wait_for(
-                self._read_response(parser, login_id), self.clock.to_wall(BLYNK_TIMEOUT_S)
-            )
-        except asyncio.TimeoutError:
-            self.log("Login timeout")
-            await self._drop()
-            return self.state
-        except (OSError, FrameError, asyncio.IncompleteReadError):
-            await self._drop()
-            return self.state
-        if reply in (Status.SUCCESS, Status.ALREADY_REGISTERED):
-            ping_ms = int((self.clock.now() - started) * 1000)
-            self.log(f"Ready (ping: {ping_ms}ms).")
-            self.state = ClientState.CONNECTED
-            self.send(Command.INTERNAL, self.info_body)
-            self._session = asyncio.create_task(self._run_session(parser))
-            return self.state
-        if reply == Status.INVALID_TOKEN:
-            self.log("Invalid auth token")
-            await self._drop()
-            self.state = ClientState.TOKEN_INVALID
-            return self.state
-        self.log(f"Connect failed. code: {reply}")
-        await self._drop()
-        return self.state
-
-    async def _read_response(self, parser: FrameParser, msg_id: int) -> int:
-        assert self._reader is not None
         while True:
-            data = await self._reader.read(4096)
+            data = await self._read(reader, self._next_deadline(started))
+            self._check_current()
+            if data is None:
+                continue
             if not data:
-                raise ConnectionResetError("server closed the connection during login")
-            for frame in parser.feed(data):
-                if frame.command == Command.RESPONSE and frame.msg_id == msg_id:
-                    return int(frame.status or 0)
+                raise _EndOfConnection
+            self._last_in = self.clock.now()
+            try:
+                frames = parser.feed(data)
+            except FrameTooLargeError as exc:
+                for frame in exc.frames_before:
+                    self._dispatch(frame, started)
+                self.log(f"Packet too big: {exc.length}")
+                raise _EndOfConnection from None
+            except FrameError as exc:
+                for frame in exc.frames_before:
+                    self._dispatch(frame, started)
+                raise _EndOfConnection from None
+            for frame in frames:
+                self._dispatch(frame, started)
 
-    async def _run_session(self, parser: FrameParser) -> None:
-        assert self._reader is not None
-        last_in = last_out = last_ping = self.clock.now()
+    def _next_deadline(self, started: float) -> float:
+        """Device time of the next thing `run()` must do on its own; logs and acts on what is due now."""
+        now = self.clock.now()
+        if self.state is not ClientState.CONNECTED:
+            if now - started >= BLYNK_TIMEOUT_S:
+                self.log("Login timeout")
+                raise _EndOfConnection
+            return started + BLYNK_TIMEOUT_S
         hb = self.heartbeat_s
-        try:
-            while self.connected:
-                try:
-                    data = await asyncio.wait_for(self._reader.read(4096), self.clock.to_wall(1.0))
-                except asyncio.TimeoutError:
-                    data = None
-                now = self.clock.now()
-                if data == b"":
-                    break
-                if data:
-                    last_in = now
-                    for frame in parser.feed(data):
-                        self._handle(frame)
-                        if not self.connected:
-                            return
-                if now - last_in > hb + 3 * BLYNK_TIMEOUT_S:
-                    self.log("Heartbeat timeout")
-                    break
-                if (now - last_in > hb or now - last_out > hb) and now - last_ping > BLYNK_TIMEOUT_S:
-                    self.send(Command.PING)
-                    last_ping = last_out = now
-        except (OSError, FrameError) as exc:
-            if isinstance(exc, FrameError):
-                self.log(f"Packet too big: {getattr(exc, 'length', '?')}")
-        finally:
-            if self.state is ClientState.CONNECTED:
-                self.log("Disconnected")
-                await self._drop()
+        if now - self._last_in > hb + HEARTBEAT_TIMEOUT_EXTRA_S:
+            self.log("Heartbeat timeout")
+            raise _EndOfConnection
+        quiet = now - self._last_in > hb or now - self._last_out > hb
+        if quiet and now - self._last_ping > BLYNK_TIMEOUT_S:
+            self.send(Command.PING)
+            self._last_ping = now
+        next_ping = max(min(self._last_in, self._last_out) + hb, self._last_ping + BLYNK_TIMEOUT_S)
+        timeout_at = self._last_in + hb + HEARTBEAT_TIMEOUT_EXTRA_S
+        return min(next_ping, timeout_at) + 0.001  # the library's comparisons are strict
 
-    def _handle(self, frame: Frame) -> None:
+    async def _read(self, reader: asyncio.StreamReader, deadline: float) -> bytes | None:
+        wait = max(deadline - self.clock.now(), 0.0)
+        try:
+            return await asyncio.wait_for(reader.read(4096), self.clock.to_wall(wait))
+        except asyncio.TimeoutError:
+            return None
+        except OSError:
+            return b""
+
+    # --- dispatch -----------------------------------------------------------------------------------
+    def _dispatch(self, frame: Frame, started: float) -> None:
         cmd = frame.command
-        if cmd == Command.PING:
-            self._writer_response(frame.msg_id, Status.SUCCESS)
-        elif cmd == Command.HARDWARE:
-            op = parse_hardware(frame.args())
-            if op.op == "vw":
-                self.pins[op.pin] = op.values
-            else:
-                self.log(f"Invalid HW cmd: {op.op}")
-                self._writer_response(frame.msg_id, Status.ILLEGAL_COMMAND)
-        elif cmd == Command.INTERNAL and self.on_internal is not None:
-            self.on_internal(frame.args())
+        if cmd == Command.RESPONSE:
+            self._response(frame, started)
+        elif cmd == Command.PING:
+            if self.behaviour.answers_server_ping():
+                self._respond(frame.msg_id)
         elif cmd == Command.REDIRECT:
             host, port = parse_redirect(frame.body)
             self.log(f"Redirecting to {host}:{port}")
             self.redirect = (host, port)
-            self.state = ClientState.DISCONNECTED
-            self._last_attempt = None
-            asyncio.get_running_loop().create_task(self._drop())
-        elif cmd == Command.DEBUG_PRINT:
+            self._last_attempt = self.clock.now() - RECONNECT_INTERVAL_S  # reconnect at once
+            raise _EndOfConnection
+        elif cmd == Command.HARDWARE:
+            self._hardware(frame)
+        elif cmd == Command.INTERNAL:
+            self._internal(frame)
+        elif cmd == Command.DEBUG_PRINT and frame.body:
             self.log(f"Server: {frame.body.decode('utf-8', 'replace')}")
 
-    def _writer_response(self, msg_id: int, status: int) -> None:
-        if self._writer is not None:
-            self._writer.write(Frame.response(msg_id, status).encode())
+    def _respond(self, msg_id: int, status: int = Status.SUCCESS) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(Frame.response(msg_id, status).encode())
+            self._last_out = self.clock.now()
 
-    async def _drop(self) -> None:
-        if self.state is not ClientState.TOKEN_INVALID:
-            self.state = ClientState.DISCONNECTED
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def _response(self, frame: Frame, started: float) -> None:
+        status = int(frame.status or 0)
+        if self.state is ClientState.CONNECTED:
+            if status == Status.NOT_AUTHENTICATED:
+                raise _EndOfConnection
+            return
+        if frame.msg_id != LOGIN_MSG_ID:
+            return
+        if status in LOGIN_OK_STATUSES:
+            ping_ms = int((self.clock.now() - started) * 1000)
+            self.log(f"Ready (ping: {ping_ms}ms).")
+            self.logins += 1
+            self._set_state(ClientState.CONNECTED)
+            self.send(Command.INTERNAL, self.info_body)
+            return
+        if status == Status.INVALID_TOKEN:
+            self.log("Invalid auth token")
+            if self.behaviour.stops_on_invalid_token():
+                self._set_state(ClientState.TOKEN_INVALID)
+        else:
+            self.log(f"Connect failed. code: {status}")
+        raise _EndOfConnection
 
-    async def disconnect(self) -> None:
-        """`Blynk.disconnect()`: close the session (logs `Disconnected` when one was up)."""
-        was_connected = self.connected
-        self.state = ClientState.DISCONNECTED
-        session, self._session = self._session, None
-        await self._drop()
-        if session is not None and session is not asyncio.current_task():
-            session.cancel()
-            with contextlib.suppress(BaseException):
-                await session
-        if was_connected:
-            self.log("Disconnected")
+    def _hardware(self, frame: Frame) -> None:
+        try:
+            op = parse_hardware(frame.args())
+        except MalformedBodyError:
+            self._respond(frame.msg_id, Status.ILLEGAL_COMMAND)
+            return
+        if op.op == "vw":
+            self.pins[op.pin] = op.values
+            if self.on_virtual_write is not None:
+                self.on_virtual_write(op.pin, op.values)
+        elif op.op in ("dw", "aw"):
+            self.pins[("D" if op.op == "dw" else "A") + op.pin] = op.values
+        elif op.op in ("dr", "ar"):
+            kind = "D" if op.op == "dr" else "A"
+            value = (self.pins.get(kind + op.pin) or ["0"])[0]
+            self.send(Command.HARDWARE, join_args((op.op[0] + "w", op.pin, value)), frame.msg_id)
+        elif op.op == "pm":
+            pass
+        else:
+            self.log(f"Invalid HW cmd: {op.op}")
+            self._respond(frame.msg_id, Status.ILLEGAL_COMMAND)
 
-    def reset(self) -> None:
-        """Forget TOKEN_INVALID and redirects (a reboot or a new `Blynk.config`)."""
-        self.state = ClientState.DISCONNECTED
-        self.redirect = None
-        self._last_attempt = None
+    def _internal(self, frame: Frame) -> None:
+        args = frame.args()
+        if internal_op(args) in (INTERNAL_APP_CONNECTED, INTERNAL_APP_DISCONNECTED):
+            return
+        if self.on_internal is not None:
+            self.on_internal(args)
 
 
 def _is_ip(host: str) -> bool:

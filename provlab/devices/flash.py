@@ -1,16 +1,45 @@
-"""The board's flash: the 212-byte Edgent config blob kept in a file per board."""
+"""The board's flash: the 212-byte config blob (NVS `blynk/config`) and the app image, as files per board.
+
+A power cut can be armed to strike at any byte of the next config write. How a cut write ends depends on
+the flash's write model:
+
+* `WriteModel.NVS_ATOMIC` (ESP32 `Preferences`): NVS writes the new entry, then marks it valid and the old
+  one erased; a cut before the last byte leaves the old blob, never a mixture.
+* `WriteModel.EEPROM_SEQUENTIAL` (ESP8266 `EEPROM.commit()`): the sector is erased (0xFF) and rewritten in
+  order, so a cut at byte k leaves the first k new bytes and 0xFF after them. A cut inside the first four
+  bytes leaves a blob whose magic check fails (`Using default config.`).
+"""
 
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 
 
-class Flash:
-    """NVS `blynk/config` as a file. Writes are atomic (write, fsync-free rename), as NVS is on ESP32."""
+class WriteModel(Enum):
+    NVS_ATOMIC = "nvs"
+    EEPROM_SEQUENTIAL = "eeprom"
 
-    def __init__(self, path: str | Path) -> None:
+
+class PowerLost(Exception):
+    """The power was cut during a flash write; the firmware stops where it was."""
+
+    def __init__(self, path: Path, at_byte: int, size: int) -> None:
+        super().__init__(f"power cut at byte {at_byte} of a {size}-byte write to {path}")
+        self.at_byte = at_byte
+        self.size = size
+
+
+class Flash:
+    """One board's non-volatile storage, kept in files so it survives reboots and process restarts."""
+
+    def __init__(self, path: str | Path, model: WriteModel = WriteModel.NVS_ATOMIC) -> None:
         self.path = Path(path)
+        self.model = model
+        self.app_path = self.path.with_name(self.path.name + ".app")
+        self._cut_at: int | None = None
+        self.writes = 0
 
     def read(self) -> bytes | None:
         """The stored blob, or None when the key was never written (factory-fresh chip)."""
@@ -19,8 +48,45 @@ class Flash:
         except FileNotFoundError:
             return None
 
+    def cut_power_at(self, byte: int | None) -> None:
+        """Arm a power cut after `byte` bytes of the next write reached the chip (None disarms)."""
+        if byte is not None and byte < 0:
+            raise ValueError(f"a power cut needs a byte offset >= 0, got {byte}")
+        self._cut_at = byte
+
     def write(self, data: bytes) -> None:
+        """Store `data`; raises PowerLost when an armed cut strikes inside this write."""
+        cut, self._cut_at = self._cut_at, None
+        self.writes += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        if self.model is WriteModel.NVS_ATOMIC:
+            self._write_atomic(data, cut)
+        else:
+            self._write_sequential(data, cut)
+
+    def _write_atomic(self, data: bytes, cut: int | None) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        if cut is not None and cut < len(data):
+            tmp.write_bytes(data[:cut])  # the half-written entry NVS will discard
+            raise PowerLost(self.path, cut, len(data))
         tmp.write_bytes(data)
         os.replace(tmp, self.path)
+
+    def _write_sequential(self, data: bytes, cut: int | None) -> None:
+        if cut is not None and cut < len(data):
+            self.path.write_bytes(data[:cut] + b"\xff" * (len(data) - cut))
+            raise PowerLost(self.path, cut, len(data))
+        self.path.write_bytes(data)
+
+    # --- the app partition ------------------------------------------------------------------------
+    def read_app(self) -> bytes | None:
+        """The firmware image an update installed, or None for the factory image."""
+        try:
+            return self.app_path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_app(self, image: bytes) -> None:
+        tmp = self.app_path.with_name(self.app_path.name + ".tmp")
+        tmp.write_bytes(image)
+        os.replace(tmp, self.app_path)

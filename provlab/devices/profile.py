@@ -23,21 +23,42 @@ class FirmwareProfile:
     buff_in: int = 1024
     platform: str = "ESP32 @ 240MHz"
     device: str = "ESP32"  # BLYNK_INFO_DEVICE
+    chip_model: str = "ESP32-D0WDQ6"
     chip_rev: int = 3
     sdk: str = "v4.4.7-dirty"
     flash_kb: int = 4096
     free_mem: int = 233_000
+    heap_size: int = 327_680
+    max_alloc: int = 110_580
+    min_free: int = 219_000
+    stack_unused: int = 5_232
+    partition: str = "app0"
+    partition_kb: int = 1280
+    app_size_kb: int = 1061
     vendor_prefix: str = "Blynk"
+    blnkopt: tuple[tuple[str, str], ...] | None = None
+    """A patched `blnkopt` tag (spec §3.4): pairs of ssid, pass, auth, host, port; None = unpatched."""
 
     @property
     def firmware_type(self) -> str:
         return self.fw_type or self.template_id
 
+    @property
+    def template_ok(self) -> bool:
+        """`BLYNK_TEMPLATE_ID` starts with `TMPL` and `BLYNK_TEMPLATE_NAME` is not empty (spec §1.3)."""
+        return self.template_id.startswith("TMPL") and bool(self.template_name)
 
-def edgent_esp32(template_id: str = "TMPL0PROVLAB", template_name: str = "Device") -> FirmwareProfile:
+
+def edgent_esp32(
+    template_id: str = "TMPL0PROVLAB", template_name: str = "Device", **overrides: object
+) -> FirmwareProfile:
     """The legacy Edgent_ESP32 example sketch (blynk-library 1.4.0)."""
     return FirmwareProfile(
-        name="edgent-esp32", chip=Chip.ESP32, template_id=template_id, template_name=template_name
+        name="edgent-esp32",
+        chip=Chip.ESP32,
+        template_id=template_id,
+        template_name=template_name,
+        **overrides,  # type: ignore[arg-type]
     )
 
 

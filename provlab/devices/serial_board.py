@@ -1,65 +1,69 @@
 """A board seen through its serial port: log lines in, console commands out (real or emulated alike).
 
-The reader thread timestamps every chunk on the host clock, writes the log file (secrets masked),
-parses lines with the protocol grammar and keeps `state` and `last_error` current. `expect_*`
-wait in device time (scaled by `time_scale`) and fail with what was awaited, the last lines seen
-and the path of the full log.
+`SerialBoard` opens any pyserial URL (a device path, a pty, `rfc2217://host:port`, `socket://host:port`).
+A reader thread timestamps every chunk on the host clock, writes the log file (secrets masked; host notes
+start with `## provlab:`) and optionally a byte-exact recording, and feeds the lines to a `LineStream` that
+parses them and keeps `state`, `last_error` and `info` current. The expect API (`expect_*`, `not_matching=`)
+waits in device time; `console()` runs a command; reset, power and button go through the control sideband.
+
+When the port vanishes (USB unplug, ser2net gone, pty closed) the partial line is kept, the loss is noted in
+the log, and the reader reopens the same URL until it is back (`reconnect=True`); waits meanwhile time out
+saying the port is lost, or fail at once with `PortLost` when `reconnect=False`.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TypeVar
+from types import TracebackType
+from typing import IO, Literal, overload
 
 import serial
 
-from provlab.protocol.serial_log import (
-    LastError,
-    LineSplitter,
-    LogEvent,
-    LogLine,
-    StateChange,
-    mask_line,
-    parse_event,
-    parse_line,
+from provlab.devices.expecting import ExpectingBoard
+from provlab.devices.line_stream import LineStream, ReceivedLine
+from provlab.devices.port_io import open_port, read_available
+from provlab.devices.port_lock import PortLock, lockable
+from provlab.devices.recording import NOTE_PREFIX, Recorder
+from provlab.devices.serial_console import ConsoleReply, exchange
+from provlab.devices.serial_errors import (
+    ExpectTimeout,
+    PortLost,
+    PortUnavailable,
+    SerialBoardError,
 )
-from provlab.protocol.states import EdgentState
+from provlab.devices.sideband.base import Capability, NoSideband, Sideband
+from provlab.protocol.console import DevInfo
+from provlab.protocol.serial_log import LineSplitter, mask_line
 
-E = TypeVar("E", bound=LogEvent)
-TAIL_LINES = 20
+__all__ = ["ExpectTimeout", "PortLost", "PortUnavailable", "ReceivedLine", "SerialBoard"]
 
-
-class ExpectTimeout(AssertionError):
-    """What a board was expected to print did not come in time."""
-
-    def __init__(self, what: str, timeout: float, tail: list[str], log_path: Path | None) -> None:
-        shown = "\n".join(f"    {line}" for line in tail) or "    (nothing received)"
-        where = f"\n  full log: {log_path}" if log_path else ""
-        super().__init__(
-            f"expected {what} within {timeout:g} s (device time), not seen.\n"
-            f"  last {len(tail)} lines from the board:\n{shown}{where}"
-        )
-        self.what = what
-        self.tail = tail
-        self.log_path = log_path
+PROMPT_PROBE = 8
 
 
-@dataclass(frozen=True)
-class ReceivedLine:
-    host_time: float
-    line: LogLine
-    event: LogEvent | None
+def is_pty(url: str) -> bool:
+    """A pseudo-terminal (an emulated board, a replay): once its other side closes it never comes back, and its
+    number is soon given to another pty, so it is not reopened after a loss by default."""
+    return "://" not in url and os.path.realpath(url).startswith("/dev/pts/")
 
 
-class SerialBoard:
-    """Any board on a pyserial URL (device path, pty, rfc2217://, socket://)."""
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+
+
+class SerialBoard(ExpectingBoard):
+    """Any board on a pyserial URL (device path, pty, rfc2217://, socket://).
+
+    `time_scale`: device seconds per wall second for every timeout. `log_path`: the masked, host-stamped log.
+    `record_path`: a byte-exact (secrets masked) recording for replay. `sideband`: reset/power/button.
+    `reconnect`: reopen the URL after a loss (default: yes, except for ptys). `lock`: take the port's lock
+    file. `dtr`/`rts`: levels to set after opening (False/False keeps an ESP auto-reset circuit quiet).
+    `echo`, `line_ending`: the console's line discipline. `max_line`: longer lines are cut into pieces.
+    """
 
     def __init__(
         self,
@@ -69,139 +73,324 @@ class SerialBoard:
         log_path: str | Path | None = None,
         time_scale: float = 1.0,
         baudrate: int = 115200,
+        sideband: Sideband | None = None,
+        record_path: str | Path | None = None,
+        reconnect: bool | None = None,
+        reconnect_interval: float = 0.2,
+        lock: bool = True,
+        dtr: bool | None = None,
+        rts: bool | None = None,
+        echo: bool = True,
+        line_ending: str = "\n",
+        max_line: int = 64 * 1024,
     ) -> None:
         self.url = url
         self.name = name
+        self.baudrate = baudrate
         self.time_scale = time_scale
         self.log_path = Path(log_path) if log_path else None
-        self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
+        self.reconnect = reconnect if reconnect is not None else not is_pty(url)
+        self.reconnect_interval = reconnect_interval
+        self.echo = echo
+        self.line_ending = line_ending
+        self.sideband: Sideband = sideband or NoSideband(time_scale=time_scale)
+        self.stream = LineStream(time_scale=time_scale, log_path=self.log_path)
+        self.stream.problem = self._port_problem
+        self._dtr, self._rts = dtr, rts
+        self._io = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._splitter = LineSplitter(max_line)
+        self._partial_head = b""
+        self._lost: PortLost | None = None
+        self._closed = False
+        self._lock = PortLock(url).acquire() if lock and lockable(url) else None
+        try:
+            self._port: serial.Serial | None = self._open()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self._log: IO[str] | None = None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("a", encoding="utf-8")
-        self._splitter = LineSplitter()
-        self._lines: list[ReceivedLine] = []
-        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._cond = threading.Condition()
-        self.state: EdgentState | None = None
-        self.last_error: int | None = None
-        self.listeners: list[Callable[[ReceivedLine], None]] = []
+        now = time.time()
+        self._recorder = (
+            Recorder(record_path, name=name, port=url, time_scale=time_scale, started=now) if record_path else None
+        )
+        self._note(f"opened {url} at {baudrate} baud (time_scale {time_scale:g})", now)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"{name}-serial", daemon=True)
         self._thread.start()
 
-    # --- reading ----------------------------------------------------------------------------------
+    # --- the port ----------------------------------------------------------------------------------
+    def _open(self) -> serial.Serial:
+        return open_port(self.url, baudrate=self.baudrate, name=self.name, dtr=self._dtr, rts=self._rts)
+
+    @property
+    def connected(self) -> bool:
+        """The port is open now (False after a loss, until it is back)."""
+        return self._port is not None and not self._closed
+
+    def _port_problem(self) -> tuple[BaseException | None, str | None]:
+        if self._closed:
+            return PortUnavailable(f"{self.name}: the board's driver was closed"), None
+        lost = self._lost
+        if lost is None:
+            return None, None
+        if not self.reconnect:
+            return lost, None
+        return None, f"{lost} — not back yet"
+
+    def _lose_port(self, error: BaseException) -> None:
+        now = time.time()
+        if not self.reconnect and self._lock is not None:
+            self._lock.release()  # gone for good: whoever gets this device name next may use it
+        with self._io:
+            port, self._port = self._port, None
+            self._lost = PortLost(f"{self.name}: port {self.url} lost at {_stamp(now)[11:23]} UTC: {error}")
+        self.flush_partial(now)
+        waiting = "; reopening it until it is back" if self.reconnect else ""
+        self._note(f"port lost: {error}{waiting}", now)
+        self.stream.wake()
+        if port is not None:  # after the facts are out: closing a socket port sleeps 0.3 s in pyserial
+            with contextlib.suppress(Exception):
+                port.close()
+
+    def _try_reopen(self) -> None:
+        try:
+            port = self._open()
+        except PortUnavailable:
+            return
+        with self._io:
+            self._port = port
+            self._lost = None
+            self._partial_head = b""
+        self._note(f"port back: {self.url}", time.time())
+        self.stream.wake()
+
+    # --- reading -----------------------------------------------------------------------------------
     def _read_loop(self) -> None:
         while not self._stop.is_set():
+            port = self._port
+            if port is None:
+                if self._stop.wait(self.reconnect_interval):
+                    break
+                if self.reconnect:
+                    self._try_reopen()
+                continue
             try:
-                data = self._port.read(4096)
-            except (serial.SerialException, OSError, TypeError):
+                data = read_available(port)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 if self._stop.is_set():
-                    return
-                time.sleep(0.05)
+                    break
+                self._lose_port(exc)
                 continue
             if data:
                 self._feed(data, time.time())
-        tail = self._splitter.flush()
-        if tail:
-            self._take(tail, time.time())
 
     def _feed(self, data: bytes, now: float) -> None:
-        for raw in self._splitter.feed(data):
+        if self._recorder is not None:
+            self._recorder.rx(data, now)
+        with self._io:
+            raws = self._splitter.feed(data)
+            self._track_prompt(data)
+            prompt = self._partial_head.startswith(b">")
+        for raw in raws:
             self._take(raw, now)
+        if raws:
+            self._flush_log()
+        if prompt:
+            self.stream.prompt_pending()
+        self.stream.count_bytes(len(data))
+
+    def _track_prompt(self, data: bytes) -> None:
+        """Keep the first bytes of the unterminated line: a console prompt `>` waits there."""
+        last = max(data.rfind(b"\r"), data.rfind(b"\n"))
+        if last >= 0:
+            self._partial_head = data[last + 1 : last + 1 + PROMPT_PROBE]
+        elif len(self._partial_head) < PROMPT_PROBE:
+            self._partial_head += data[: PROMPT_PROBE - len(self._partial_head)]
 
     def _take(self, raw: str, now: float) -> None:
-        line = parse_line(raw)
-        event = parse_event(line)
-        item = ReceivedLine(now, line, event)
         masked = mask_line(raw)
-        if self._log is not None:
-            stamp = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
-            self._log.write(f"{stamp} {masked}\n")
-            self._log.flush()
-        with self._cond:
-            if isinstance(event, StateChange):
-                self.state = event.new
-            elif isinstance(event, LastError):
-                self.last_error = event.code
-            self._lines.append(item)
-            self._tail.append(masked)
-            self._cond.notify_all()
-        for listener in list(self.listeners):
-            listener(item)
+        self._write_log(now, masked)
+        self.stream.add(raw, now, shown=masked)
 
-    # --- expecting --------------------------------------------------------------------------------
-    def mark(self) -> int:
-        """A position in the stream; `expect_*(since=mark)` only looks at lines after it."""
-        with self._cond:
-            return len(self._lines)
+    def flush_partial(self, now: float | None = None) -> None:
+        """Take the unterminated line received so far as a line (end of stream, lost port)."""
+        with self._io:
+            tail = self._splitter.flush()
+            self._partial_head = b""
+        if tail:
+            self._take(tail, now if now is not None else time.time())
+            self._flush_log()
 
-    def lines(self) -> list[ReceivedLine]:
-        with self._cond:
-            return list(self._lines)
+    def _write_log(self, now: float, text: str) -> None:
+        with self._log_lock:
+            if self._log is not None:
+                self._log.write(f"{_stamp(now)} {text}\n")
 
-    def _wait_for(
-        self, what: str, match: Callable[[ReceivedLine], bool], timeout: float, since: int | None
-    ) -> ReceivedLine:
-        deadline = time.monotonic() + timeout * self.time_scale
-        index = 0 if since is None else since
-        with self._cond:
-            while True:
-                while index < len(self._lines):
-                    item = self._lines[index]
-                    index += 1
-                    if match(item):
-                        return item
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ExpectTimeout(what, timeout, list(self._tail), self.log_path)
-                self._cond.wait(remaining)
+    def _flush_log(self) -> None:
+        with self._log_lock:
+            if self._log is not None:
+                self._log.flush()
 
-    def expect(
-        self, pattern: str | re.Pattern[str], timeout: float = 30.0, since: int | None = None
-    ) -> re.Match[str]:
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        found: list[re.Match[str]] = []
+    def _note(self, text: str, now: float) -> None:
+        self._write_log(now, NOTE_PREFIX + text)
+        self._flush_log()
+        self.stream.note(NOTE_PREFIX + text)
+        if self._recorder is not None:
+            self._recorder.note(text, now)
 
-        def match(item: ReceivedLine) -> bool:
-            m = regex.search(item.line.raw)
-            if m:
-                found.append(m)
-            return m is not None
+    # --- writing -----------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send bytes to the board; `PortLost`/`PortUnavailable` when the port is gone or the write is stuck."""
+        with self._io:
+            port = self._port
+            if port is None:
+                raise self._unavailable()
+        with self._write_lock:  # not under `_io`: a slow write must not stall the reader
+            try:
+                port.write(data)
+                port.flush()
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                raise PortLost(f"{self.name}: cannot write to {self.url}: {exc}") from exc
+        if self._recorder is not None:
+            self._recorder.tx(data, time.time())
 
-        self._wait_for(f"a line matching {regex.pattern!r}", match, timeout, since)
-        return found[0]
+    def _unavailable(self) -> PortUnavailable:
+        if self._lost is not None:
+            return PortLost(str(self._lost))
+        return PortUnavailable(f"{self.name}: {self.url} is closed")
 
-    def expect_exact(self, text: str, timeout: float = 30.0, since: int | None = None) -> LogLine:
-        item = self._wait_for(f"a line containing {text!r}", lambda i: text in i.line.raw, timeout, since)
-        return item.line
+    def set_dtr(self, active: bool) -> None:
+        """Assert (True) or release DTR; kept across reconnects."""
+        self._set_line("dtr", active)
 
-    def expect_event(self, kind: type[E], timeout: float = 30.0, since: int | None = None) -> E:
-        item = self._wait_for(f"a {kind.__name__} event", lambda i: isinstance(i.event, kind), timeout, since)
-        assert isinstance(item.event, kind)
-        return item.event
+    def set_rts(self, active: bool) -> None:
+        """Assert (True) or release RTS; kept across reconnects."""
+        self._set_line("rts", active)
 
-    def expect_state(self, state: str | EdgentState, timeout: float = 30.0, since: int | None = None) -> None:
-        """Wait until the board enters `state` (a state line `X => state`), or is in it already."""
-        wanted = state if isinstance(state, EdgentState) else EdgentState.parse(state)
-        if since is None and self.state is wanted:
-            return
-        self._wait_for(
-            f"state {wanted.value}",
-            lambda i: isinstance(i.event, StateChange) and i.event.new is wanted,
-            timeout,
-            since,
+    def _set_line(self, line: str, active: bool) -> None:
+        with self._io:
+            if line == "dtr":
+                self._dtr = active
+            else:
+                self._rts = active
+            port = self._port
+            if port is None:
+                raise self._unavailable()
+            try:
+                setattr(port, line, active)
+            except (serial.SerialException, OSError) as exc:
+                raise SerialBoardError(
+                    f"{self.name}: cannot set {line.upper()} on {self.url}: {exc} (a pty or a port without "
+                    "modem lines cannot drive a DTR/RTS sideband)"
+                ) from exc
+
+    # --- console -----------------------------------------------------------------------------------
+    @overload
+    def console(  # type: ignore[overload-overlap]  # the literal case is matched first, on purpose
+        self, command: Literal["devinfo"], timeout: float = ...
+    ) -> DevInfo: ...
+
+    @overload
+    def console(self, command: str, timeout: float = ...) -> ConsoleReply: ...
+
+    def console(self, command: str, timeout: float = 5.0) -> ConsoleReply | DevInfo:
+        """Run a console command; `devinfo` returns the parsed `DevInfo`, others the `ConsoleReply`."""
+        reply = exchange(
+            self.stream,
+            self.write,
+            command,
+            timeout=timeout,
+            echo=self.echo,
+            line_ending=self.line_ending,
+            board=self.name,
+        )
+        if command.strip().lower() == "devinfo":
+            return reply.devinfo()
+        return reply
+
+    def command(self, command: str, timeout: float = 5.0) -> ConsoleReply:
+        """Run a console command and return its reply as printed."""
+        return exchange(
+            self.stream,
+            self.write,
+            command,
+            timeout=timeout,
+            echo=self.echo,
+            line_ending=self.line_ending,
+            board=self.name,
         )
 
-    # --- writing ----------------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        self._port.write(data)
-        self._port.flush()
+    def devinfo(self, timeout: float = 5.0) -> DevInfo:
+        return self.command("devinfo", timeout).devinfo()
 
+    # --- sideband ----------------------------------------------------------------------------------
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.sideband.capabilities
+
+    def attach_sideband(self, sideband: Sideband) -> None:
+        self.sideband = sideband
+
+    def reset(self) -> None:
+        self.sideband.reset()
+
+    def power_off(self) -> None:
+        self.sideband.power_off()
+
+    def power_on(self) -> None:
+        self.sideband.power_on()
+
+    def power_cycle(self, off_seconds: float = 1.0) -> None:
+        self.sideband.power_cycle(off_seconds)
+
+    def press_button(self) -> None:
+        self.sideband.press_button()
+
+    def release_button(self) -> None:
+        self.sideband.release_button()
+
+    def hold_button(self, seconds: float) -> None:
+        self.sideband.hold_button(seconds)
+
+    # --- end ---------------------------------------------------------------------------------------
     def close(self) -> None:
+        if self._closed:
+            return
         self._stop.set()
         self._thread.join(timeout=2)
-        self._port.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        with self._io:
+            port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.close()
+        self.flush_partial()
+        now = time.time()
+        self._note("closed", now)
+        self._closed = True
+        self.stream.wake()
+        with self._log_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        if self._recorder is not None:
+            self._recorder.close(now)
+        if self._lock is not None:
+            self._lock.release()
+        self.sideband.close()
+
+    def __enter__(self) -> SerialBoard:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SerialBoard {self.name} {self.url}{'' if self.connected else ' (port lost)'}>"

@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import errno
 import os
+import termios
 import tty
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+
+BAUDRATE = termios.B115200
 
 
 class BoardSerial(ABC):
@@ -39,6 +42,9 @@ class PtySerial(BoardSerial):
     def __init__(self) -> None:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
+        attrs = termios.tcgetattr(self._slave)
+        attrs[4] = attrs[5] = BAUDRATE  # ispeed, ospeed: the sketch's Serial.begin(115200)
+        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         os.set_blocking(self._master, False)
         self._path = os.ttyname(self._slave)
         self._loop: asyncio.AbstractEventLoop | None = None

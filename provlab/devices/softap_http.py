@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 import h11
 
+from provlab.devices.flash import PowerLost
 from provlab.protocol.edgent_http import HttpReply
 from provlab.wifi.backend import ApServer, HostedAccessPoint
 
 log = logging.getLogger("provlab.devices.http")
 
-MAX_REQUEST_BYTES = 64 * 1024
+MAX_REQUEST_BYTES = 2 * 1024 * 1024  # room for a firmware upload to /update
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,17 @@ class CloseWithoutReply:
 
 CLOSE_WITHOUT_REPLY = CloseWithoutReply()
 
-Handler = Callable[[HttpRequest], Awaitable["HttpReply | CloseWithoutReply"]]
+
+@dataclass(frozen=True)
+class ReplyThen:
+    """Handler result: send `reply`, then run `after` (the sketch changes state after `server.send`)."""
+
+    reply: HttpReply
+    after: Callable[[], None] = field(repr=False)
+
+
+HandlerResult = HttpReply | ReplyThen | CloseWithoutReply
+Handler = Callable[[HttpRequest], Awaitable[HandlerResult]]
 
 
 class SoftApHttpServer:
@@ -64,8 +75,13 @@ class SoftApHttpServer:
             if isinstance(result, CloseWithoutReply):
                 writer.transport.abort()
                 return
-            writer.write(render_response(result))
+            reply = result.reply if isinstance(result, ReplyThen) else result
+            writer.write(render_response(reply))
             await writer.drain()
+            if isinstance(result, ReplyThen):
+                result.after()
+        except PowerLost:
+            writer.transport.abort()
         except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError) as exc:
             log.debug("softap http: %s: %s", peer_ip, exc)
         finally:
