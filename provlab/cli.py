@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import json
 import signal
 import sys
 import tempfile
@@ -80,12 +81,32 @@ def run(
 
 
 @main.command()
-@click.option("--count", default=1, show_default=True)
-@click.option("--profile", default="edgent-esp32", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def emulate(count: int, profile: str, as_json: bool) -> None:
-    """Start emulated boards and keep them running (not built yet)."""
-    _not_built("emulate", "the emulated-board issue")
+@click.option("--count", default=1, show_default=True, help="number of boards")
+@click.option("--profile", default="edgent-esp32", show_default=True, help="firmware profile")
+@click.option("--network", help="a home Wi-Fi network on the sim air, SSID[:PASS]")
+@click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
+@click.option("--state-dir", type=click.Path(file_okay=False), help="flash files (default: a temp folder)")
+@click.option("--defect", "defects", multiple=True, help="switch on a named firmware defect (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per board")
+def emulate(
+    count: int,
+    profile: str,
+    network: str | None,
+    time_scale: float,
+    state_dir: str | None,
+    defects: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Start emulated boards (sim air) and keep them running until Ctrl-C."""
+    from provlab.devices.fleet import Fleet, FleetError, print_fleet, run_fleet
+
+    try:
+        fleet = Fleet(
+            count, profile, network=network, time_scale=time_scale, state_dir=state_dir, defects=defects
+        )
+    except (FleetError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    run_fleet(fleet, lambda boards: print_fleet(boards, as_json, click.echo))
 
 
 @main.group()
@@ -93,26 +114,93 @@ def cloud() -> None:
     """The cloud stub."""
 
 
+def _port(value: int) -> int | None:
+    return None if value < 0 else value
+
+
 @cloud.command("serve")
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file (default: a temp file)")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--binary-port", default=8080, show_default=True, help="Blynk binary protocol (plain TCP)")
-@click.option("--http-port", default=8000, show_default=True, help="REST API and device HTTP API")
-def cloud_serve(db: str | None, host: str, binary_port: int, http_port: int) -> None:
-    """Run the cloud stub standalone until Ctrl-C."""
+@click.option("--binary-port", default=8080, show_default=True, help="Blynk binary protocol, plain TCP (0 = any)")
+@click.option("--tls-port", default=9443, show_default=True, help="Blynk binary protocol over TLS (-1 = off)")
+@click.option("--http-port", default=8000, show_default=True, help="REST API and device HTTP API (0 = any)")
+@click.option("--mqtt-port", default=1883, show_default=True, help="MQTT device API, plain (-1 = off)")
+@click.option("--mqtts-port", default=8883, show_default=True, help="MQTT device API over TLS (-1 = off)")
+@click.option("--certs", "certs_dir", type=click.Path(file_okay=False), help="TLS folder (default: next to --db)")
+@click.option("--external-mqtt", metavar="URL", help="use this broker (mqtt://host:port); no embedded one")
+@click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
+@click.option("--json", "as_json", is_flag=True, help="print the endpoints as one JSON line")
+def cloud_serve(
+    db: str | None,
+    host: str,
+    binary_port: int,
+    tls_port: int,
+    http_port: int,
+    mqtt_port: int,
+    mqtts_port: int,
+    certs_dir: str | None,
+    external_mqtt: str | None,
+    time_scale: float,
+    as_json: bool,
+) -> None:
+    """Run the cloud stub standalone until Ctrl-C; seeds an admin, a root org and a template when new."""
     db_path = Path(db) if db else Path(tempfile.mkdtemp(prefix="provlab-cloud-")) / "cloud.db"
-    asyncio.run(_serve(db_path, host, binary_port, http_port))
+    stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, external_mqtt=external_mqtt)
+    ports = {
+        "binary_port": binary_port,
+        "http_port": http_port,
+        "tls_port": _port(tls_port),
+        "mqtt_port": _port(mqtt_port),
+        "mqtts_port": _port(mqtts_port),
+    }
+    asyncio.run(_serve(stub, db_path, ports, as_json))
 
 
-async def _serve(db_path: Path, host: str, binary_port: int, http_port: int) -> None:
-    stub = CloudStub(db_path, host=host)
+async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], as_json: bool) -> None:
     admin = stub.seed()
-    endpoints = await stub.start(binary_port, http_port)
-    console.print(f"[bold]provlab cloud stub[/] — database {db_path}")
-    console.print(f"  binary protocol  tcp://{endpoints.host}:{endpoints.binary_port}")
-    console.print(f"  HTTP API         {endpoints.http_url}")
-    console.print(f"  admin            {admin.email} / {DEFAULT_ADMIN_PASSWORD}")
-    console.print(f"  template         {DEFAULT_TEMPLATE_ID}")
+    try:
+        endpoints = await stub.start(
+            ports["binary_port"] or 0,
+            ports["http_port"] or 0,
+            tls_port=ports["tls_port"],
+            mqtt_port=ports["mqtt_port"],
+            mqtts_port=ports["mqtts_port"],
+        )
+    except OSError as exc:
+        await stub.stop()
+        raise click.ClickException(f"cannot open the stub's ports: {exc}") from None
+    tls = endpoints.tls_port is not None or endpoints.mqtts_port is not None
+    ca = str(stub.certs.ca_file) if tls else None
+    if as_json:
+        summary = {
+            "database": str(db_path),
+            "host": endpoints.host,
+            "binary_port": endpoints.binary_port,
+            "tls_port": endpoints.tls_port,
+            "http_url": endpoints.http_url,
+            "mqtt_port": endpoints.mqtt_port,
+            "mqtts_port": endpoints.mqtts_port,
+            "mqtt_url": endpoints.mqtt_url,
+            "ca_file": ca,
+            "admin": admin.email,
+            "template": DEFAULT_TEMPLATE_ID,
+        }
+        click.echo(json.dumps(summary))
+    else:
+        console.print(f"[bold]provlab cloud stub[/] — database {db_path}")
+        console.print(f"  binary protocol  tcp://{endpoints.host}:{endpoints.binary_port}")
+        if endpoints.tls_port is not None:
+            console.print(f"  binary over TLS  tls://{endpoints.host}:{endpoints.tls_port}")
+        console.print(f"  HTTP API         {endpoints.http_url}")
+        if endpoints.mqtt_url:
+            console.print(f"  MQTT             {endpoints.mqtt_url}")
+        if endpoints.mqtts_port is not None:
+            console.print(f"  MQTT over TLS    mqtts://{endpoints.host}:{endpoints.mqtts_port}")
+        if ca:
+            console.print(f"  lab CA           {ca}")
+        console.print(f"  admin            {admin.email} / {DEFAULT_ADMIN_PASSWORD}")
+        console.print(f"  template         {DEFAULT_TEMPLATE_ID}")
+    sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,8 +214,9 @@ async def _serve(db_path: Path, host: str, binary_port: int, http_port: int) -> 
 @click.option("--db", type=click.Path(dir_okay=False, exists=True), required=True)
 @click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True)
 @click.option("--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True)
-def cloud_token(db: str, user: str, template_id: str) -> None:
-    """Issue a dynamic token as USER (what the phone does)."""
+@click.option("--ttl-days", type=float, default=7.0, show_default=True, help="unactivated token lifetime")
+def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
+    """Issue a dynamic token as USER (what the phone does); prints the token."""
     from provlab.cloud.store import Store, StoreError
 
     store = Store(db)
@@ -136,7 +225,7 @@ def cloud_token(db: str, user: str, template_id: str) -> None:
         if account is None:
             raise click.ClickException(f"no user {user!r} in {db}")
         try:
-            issued = store.issue_token(account, template_id)
+            issued = store.issue_token(account, template_id, ttl_days * 86400)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(issued.token)
@@ -144,6 +233,35 @@ def cloud_token(db: str, user: str, template_id: str) -> None:
         store.close()
 
 
+@cloud.command("certs")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), required=True, help="certificate folder")
+@click.option("--host", "hosts", multiple=True, help="server name or IP (repeatable; default: the stub's names)")
+@click.option("--rotate-server", is_flag=True, help="new server certificate from the same CA")
+@click.option("--rotate-ca", is_flag=True, help="new CA and server certificate (old trust breaks)")
+@click.option("--expired", is_flag=True, help="install a server certificate that expired yesterday (C7)")
+def cloud_certs(folder: str, hosts: tuple[str, ...], rotate_server: bool, rotate_ca: bool, expired: bool) -> None:
+    """Create the lab CA and the stub's server certificate (or rotate / expire them)."""
+    from provlab.cloud.certs import DEFAULT_HOSTS, CertificateError, LabCertificates
+
+    if sum((rotate_server, rotate_ca, expired)) > 1:
+        raise click.UsageError("choose at most one of --rotate-server, --rotate-ca, --expired")
+    certs = LabCertificates(folder, hosts or DEFAULT_HOSTS)
+    try:
+        if rotate_ca or not certs.exists():
+            certs.rotate_ca()
+        elif rotate_server:
+            certs.rotate_server()
+        if expired:
+            certs.expire_server()
+        server = certs.server_certificate()
+    except CertificateError as exc:
+        raise click.ClickException(str(exc)) from None
+    validity = f"{server.not_valid_before_utc:%Y-%m-%d} .. {server.not_valid_after_utc:%Y-%m-%d}"
+    console.print(f"lab CA (trust this)  {certs.ca_file}")
+    console.print(f"server certificate   {certs.cert_file}")
+    console.print(f"server key           {certs.key_file}")
+    console.print(f"valid                {validity}")
+    console.print(f"names                {', '.join(certs.hosts)}")
 @main.command()
 @click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
 @click.option("--wifi-ssid", default=None, help="home network to provision onto (default: the lab's)")
@@ -183,15 +301,40 @@ def provision(
 
 
 @main.command()
-def boards() -> None:
-    """List serial ports that look like boards (not built yet)."""
-    _not_built("boards", "the serial-board issue")
+@click.option("--probe", "probe_ports", is_flag=True, help="ask each port's console for devinfo")
+@click.option("--all", "include_all", is_flag=True, help="list every serial port, not only ESP USB bridges")
+@click.option("--inventory", type=click.Path(exists=True, dir_okay=False), help="board inventory (YAML or TOML)")
+@click.option("--timeout", default=3.0, show_default=True, help="seconds to wait for each devinfo reply")
+def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout: float) -> None:
+    """List serial ports that look like boards (USB VID:PID) and, with --probe, what answers on them."""
+    from provlab.devices.boards_report import boards_table, collect_boards
+    from provlab.devices.inventory import Inventory, InventoryError
+
+    try:
+        stock = Inventory.load(inventory) if inventory else None
+    except InventoryError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = collect_boards(include_all=include_all, probe_ports=probe_ports, inventory=stock, timeout=timeout)
+    console.print(boards_table(rows, probed=probe_ports))
 
 
 @main.command()
-def doctor() -> None:
-    """Check the host: serial permissions, Wi-Fi tools, namespace rights, leftovers (not built yet)."""
-    _not_built("doctor", "the Wi-Fi backends issue")
+@click.option("--cleanup", is_flag=True, help="remove namespaces, processes and records left by crashed netns runs")
+def doctor(cleanup: bool) -> None:
+    """Check the host: serial permissions, Wi-Fi tools, namespace rights, leftovers of crashed runs."""
+    from provlab.lab import doctor as checks
+
+    if cleanup:
+        removed = checks.cleanup()
+        for line in removed:
+            console.print(f"removed {line}")
+        console.print(f"[green]cleanup done[/]: {len(removed)} item(s) removed")
+    colors = {checks.Status.OK: "green", checks.Status.WARN: "yellow", checks.Status.FAIL: "red"}
+    found = checks.findings()
+    for item in found:
+        hint = f" — {item.hint}" if item.hint else ""
+        console.print(f"[{colors[item.status]}]{item.status.value:>4}[/] {item.area:<9} {item.detail}{hint}")
+    sys.exit(1 if any(item.status is checks.Status.FAIL for item in found) else 0)
 
 
 def _not_built(command: str, where: str) -> None:
