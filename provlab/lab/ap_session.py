@@ -18,7 +18,7 @@ import httpx
 from provlab.lab.enrollment import Enrollment, FailureKind
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import CONNECTIVITY_CHECK_HOST, PhoneProfile
-from provlab.wifi.backend import Link, NetworkNotFound, WifiBackend, WifiError
+from provlab.wifi.backend import Link, LinkDown, NetworkNotFound, WifiBackend, WifiError
 from provlab.wifi.http import LinkTransport
 
 HTTP_TIMEOUT_S = 5.0  # device seconds for one request to the board
@@ -93,7 +93,7 @@ class ApSession:
             try:
                 link = await self.radio.join(self.ssid)
                 break
-            except NetworkNotFound as exc:
+            except (NetworkNotFound, LinkDown) as exc:  # not on the air, or no address yet: look again
                 if time.monotonic() >= deadline:
                     kind = FailureKind.AP_LOST if lost else FailureKind.AP_NOT_FOUND
                     raise StepFailed(kind, f"{exc} (searched for {search_s:g} s, device time)") from None

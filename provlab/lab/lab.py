@@ -8,8 +8,9 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provlab.cloud.store import Device, User
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
@@ -18,6 +19,8 @@ from provlab.devices.clock import DeviceClock
 from provlab.devices.profile import PROFILES
 from provlab.devices.serial_board import SerialBoard
 from provlab.devices.serial_port import PtySerial
+from provlab.devices.sideband import Capability
+from provlab.devices.sideband.emulated import EmulatedSideband
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
@@ -29,13 +32,10 @@ from provlab.wifi.guard import TrafficGuard
 from provlab.wifi.sim import SimAir, SimBoardRadio, SimNetwork
 
 log = logging.getLogger("provlab.lab")
+T = TypeVar("T")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
-
-
-class BoardCapabilityMissing(RuntimeError):
-    """A scenario asked a board for something its wiring cannot do (no button, no power control…)."""
 
 
 class LabBoard:
@@ -52,9 +52,9 @@ class LabBoard:
         return self.serial.name
 
     @property
-    def capabilities(self) -> frozenset[str]:
-        """What the board's wiring allows beyond serial: an emulated board has every control."""
-        return frozenset({"button", "power", "console"}) if self.emulated is not None else frozenset({"console"})
+    def capabilities(self) -> frozenset[Capability]:
+        """What the board's wiring allows beyond serial (reset, power, button), from its sideband."""
+        return self.serial.capabilities
 
     @property
     def profile_name(self) -> str:
@@ -62,8 +62,10 @@ class LabBoard:
 
     @property
     def ssid(self) -> str:
-        assert self.emulated is not None, "real boards report their SSID through devinfo (not built yet)"
-        return self.emulated.ssid
+        """The board's SoftAP SSID: the emulated firmware's, or what a real board says in `devinfo`."""
+        if self.emulated is not None:
+            return self.emulated.ssid
+        return self.serial.devinfo().name
 
     @property
     def state(self) -> EdgentState | None:
@@ -75,39 +77,29 @@ class LabBoard:
     def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
         return self.serial.expect(pattern, timeout, since)
 
-    def _sideband(self) -> EmulatedBoard:
-        if self.emulated is None:
-            raise BoardCapabilityMissing(f"{self.name}: no control sideband for this board")
-        return self.emulated
-
+    # control sideband: the same calls for emulated and real boards (CapabilityMissing when not wired)
     def power_on(self) -> None:
-        self.lab.loop.run(self._sideband().power_on(), LAB_CALL_BUDGET_S)
+        self.serial.power_on()
+
+    def power_off(self) -> None:
+        self.serial.power_off()
+
+    def reset(self) -> None:
+        self.serial.reset()
 
     def press_button(self) -> None:
-        board = self._sideband()
-        self.lab.loop.call(board.press_button)
+        self.serial.press_button()
 
     def release_button(self) -> None:
-        board = self._sideband()
-        self.lab.loop.call(board.release_button)
+        self.serial.release_button()
 
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release."""
-        board = self._sideband()
-
-        async def hold() -> None:
-            board.press_button()
-            await board.clock.sleep(seconds)
-            board.release_button()
-
-        self.lab.loop.run(hold(), LAB_CALL_BUDGET_S)
+        self.serial.hold_button(seconds)
 
     def console(self, line: str, timeout: float = 10.0) -> list[str]:
         """Type `line` on the serial console; the lines it printed before the next prompt."""
         return list(self.serial.command(line, timeout).lines)
-
-    def power_off(self) -> None:
-        self.lab.loop.run(self._sideband().power_off(), LAB_CALL_BUDGET_S)
 
     def __repr__(self) -> str:
         return f"<LabBoard {self.name} {self.serial.url}>"
@@ -191,12 +183,16 @@ class Lab:
             name=f"board-{index}",
             log_path=self.artifacts / f"board-{index}.log",
             time_scale=cfg.time_scale,
+            sideband=EmulatedSideband(emulated, self._run_on_loop),
         )
         self._ports.append(port)
         board = LabBoard(self, index, serial, emulated)
         self.boards.append(board)
         self.loop.run(emulated.power_on(), 30)
         return board
+
+    def _run_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run(coro, LAB_CALL_BUDGET_S)
 
     def phone(self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD) -> LabPhone:
         assert self.cloud is not None and self.cloud.endpoints is not None
