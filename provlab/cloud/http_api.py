@@ -1,23 +1,29 @@
-"""The stub's HTTP side: the user-facing REST API the phone uses, and the device HTTP API (§8)."""
+"""The stub's HTTP side: the user REST API the phone uses, plus the device HTTP API (`device_api.py`).
+
+User API (Bearer session key from `POST /api/v1/auth/login`):
+  `POST /api/v1/auth/login {email,password}` -> `{"accessToken"}`
+  `POST /api/v1/provisioning/tokens {templateId}` -> `{"token","templateId","expiresAt"}`
+  `GET  /api/v1/provisioning/tokens/{token}` -> `{"activated","deviceId","online","expired","revoked"}`
+  `DELETE /api/v1/provisioning/tokens/{token}` -> revoke (`{"revoked": true}`)
+The fault knobs apply here: added latency for every answer, a forced status for token issue.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import web
 
-from provlab.cloud.presence import PresenceRegistry
-from provlab.cloud.store import Store, StoreError, User
+from provlab.cloud import device_api
+from provlab.cloud.device_api import GATEWAY_KEY, error_response
+from provlab.cloud.gateway import DeviceGateway
+from provlab.cloud.records import User
+from provlab.cloud.store import StoreError
 
-STORE_KEY = web.AppKey("store", Store)
-PRESENCE_KEY = web.AppKey("presence", PresenceRegistry)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(
-        status=status, text=json.dumps({"error": {"message": message}}), content_type="application/json"
-    )
+TOKEN_ISSUE_FAULT = "Token service unavailable (provlab fault knob)."
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -28,7 +34,7 @@ def _user(request: web.Request) -> User | None:
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
         return None
-    return request.app[STORE_KEY].user_for_session(auth.removeprefix("Bearer ").strip())
+    return request.app[GATEWAY_KEY].store.user_for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def login(request: web.Request) -> web.Response:
@@ -36,68 +42,85 @@ async def login(request: web.Request) -> web.Response:
         body = await request.json()
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
-        return _error(400, "Request with incorrect parameters")
+        return error_response(400, "Request with incorrect parameters")
     try:
-        key = request.app[STORE_KEY].login(email, password)
+        key = request.app[GATEWAY_KEY].store.login(email, password)
     except StoreError as exc:
-        return _error(401, str(exc))
+        return error_response(401, str(exc))
     return _json({"accessToken": key})
 
 
 async def issue_token(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY_KEY]
     user = _user(request)
     if user is None:
-        return _error(401, "Not authenticated.")
+        return error_response(401, "Not authenticated.")
+    forced = gateway.faults.token_issue_status
+    if forced is not None:
+        gateway.store.add_event("token_issue_failed", None, {"status": forced, "user": user.email})
+        return error_response(forced, TOKEN_ISSUE_FAULT)
     try:
         body = await request.json()
         template_id = str(body["templateId"])
     except (ValueError, KeyError, TypeError):
-        return _error(400, "Request with incorrect parameters")
+        return error_response(400, "Request with incorrect parameters")
     try:
-        issued = request.app[STORE_KEY].issue_token(user, template_id)
+        issued = gateway.store.issue_token(user, template_id)
     except StoreError as exc:
-        return _error(404, str(exc))
+        return error_response(404, str(exc))
     return _json(
         {"token": issued.token, "templateId": template_id, "expiresAt": int(issued.expires_at * 1000)}
     )
 
 
 async def token_status(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY_KEY]
     user = _user(request)
     if user is None:
-        return _error(401, "Not authenticated.")
-    store, presence = request.app[STORE_KEY], request.app[PRESENCE_KEY]
-    issued = store.token(request.match_info["token"])
+        return error_response(401, "Not authenticated.")
+    issued = gateway.store.token(request.match_info["token"])
     if issued is None or issued.user_id != user.id:
-        return _error(404, "Token not found.")
-    device_id = issued.device_id
+        return error_response(404, "Token not found.")
+    device_id = issued.device_id if issued.activated else None
     return _json(
         {
             "activated": issued.activated,
             "deviceId": device_id,
-            "online": device_id is not None and presence.is_online(device_id),
+            "online": device_id is not None and gateway.presence.is_online(device_id),
+            "expired": issued.expired(time.time()),
+            "revoked": issued.revoked,
         }
     )
 
 
-async def is_hardware_connected(request: web.Request) -> web.Response:
-    token = request.query.get("token")
-    if not token:
-        return _error(400, "No token provided.")
-    store = request.app[STORE_KEY]
-    device = next((d for d in store.devices() if d.token == token), None)
-    if device is None:
-        return _error(400, "Invalid token.")
-    online = request.app[PRESENCE_KEY].is_online(device.id)
-    return web.Response(text="true" if online else "false", content_type="application/json")
+async def revoke_token(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY_KEY]
+    user = _user(request)
+    if user is None:
+        return error_response(401, "Not authenticated.")
+    token = request.match_info["token"]
+    issued = gateway.store.token(token)
+    if issued is None or issued.user_id != user.id:
+        return error_response(404, "Token not found.")
+    gateway.revoke(token, f"revoked by {user.email}")
+    return _json({"revoked": True})
 
 
-def build_app(store: Store, presence: PresenceRegistry) -> web.Application:
-    app = web.Application()
-    app[STORE_KEY] = store
-    app[PRESENCE_KEY] = presence
+@web.middleware
+async def added_latency(request: web.Request, handler: Any) -> web.StreamResponse:
+    delay = request.app[GATEWAY_KEY].latency
+    if delay > 0:
+        await asyncio.sleep(delay)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def build_app(gateway: DeviceGateway) -> web.Application:
+    app = web.Application(middlewares=[added_latency])
+    app[GATEWAY_KEY] = gateway
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/provisioning/tokens", issue_token)
     app.router.add_get("/api/v1/provisioning/tokens/{token}", token_status)
-    app.router.add_get("/external/api/isHardwareConnected", is_hardware_connected)
+    app.router.add_delete("/api/v1/provisioning/tokens/{token}", revoke_token)
+    device_api.add_routes(app)
     return app

@@ -1,20 +1,76 @@
-"""Who is online: one live session per device, newest wins, with waiters for the lab."""
+"""Who is online: one live session per device (newest wins), with since-when, transport and waiters."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from provlab.cloud.records import Device
 
 
-@dataclass
+class Transport(str, Enum):
+    """How a device reached the stub."""
+
+    TCP = "tcp"
+    TLS = "tls"
+    MQTT = "mqtt"
+    MQTTS = "mqtts"
+
+
+class CloseReason(str, Enum):
+    """Why a device session ended (the `reason` of a `device_offline` event)."""
+
+    DEVICE_CLOSED = "closed by the device"
+    HEARTBEAT_TIMEOUT = "no traffic for heartbeat x 1.5"
+    LOGIN_TIMEOUT = "no login in time"
+    REPLACED = "replaced by a newer connection with the same token"
+    TOKEN_REVOKED = "token revoked, refreshed or device deleted"
+    DROPPED = "dropped by the lab (fault knob)"
+    BAD_INPUT = "bad input from the device"
+    REDIRECTED = "redirected to another server"
+    SERVER_STOP = "cloud stub stopped"
+
+
+class DeviceLink(Protocol):
+    """What a transport offers for one live device connection."""
+
+    def push_pin(self, pin: str, name: str, values: Sequence[str]) -> None:
+        """Send a datastream write down to the device (`vw` frame, `downlink/ds/<name>`)."""
+
+    def redirect(self, host: str, port: int) -> None:
+        """Send the device to another server (REDIRECT (41), `downlink/redirect`)."""
+
+    def ping(self) -> None:
+        """Ask the device for a sign of life (PING, `downlink/ping` QoS 1)."""
+
+    def reconfigure(self) -> None:
+        """Tell the device to enter Wi-Fi configuration mode; `DownlinkNotSupported` where there is no such message."""
+
+    def close(self, reason: CloseReason) -> None:
+        """End the connection from the stub's side."""
+
+
+class DownlinkNotSupported(Exception):
+    """A downlink the device's protocol has no message for."""
+
+
+@dataclass(eq=False)
 class Presence:
-    device_id: int
-    transport: str  # "tcp", "tls", "mqtt"
+    """One live, logged-in device session."""
+
+    device: Device
+    transport: Transport
     peer: str
+    link: DeviceLink
     since: float = field(default_factory=time.time)
-    close: Callable[[], None] | None = None
+
+    @property
+    def device_id(self) -> int:
+        return self.device.id
 
 
 class PresenceRegistry:
@@ -22,7 +78,8 @@ class PresenceRegistry:
 
     def __init__(self) -> None:
         self._online: dict[int, Presence] = {}
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
+        self._waiters = 0
 
     def is_online(self, device_id: int) -> bool:
         return device_id in self._online
@@ -33,29 +90,46 @@ class PresenceRegistry:
     def online_ids(self) -> list[int]:
         return list(self._online)
 
-    async def connect(self, presence: Presence) -> Presence | None:
+    def sessions(self) -> list[Presence]:
+        return list(self._online.values())
+
+    def __len__(self) -> int:
+        return len(self._online)
+
+    def connect(self, presence: Presence) -> Presence | None:
         """Register `presence`; returns the session it replaced (the caller closes that one)."""
         old = self._online.get(presence.device_id)
         self._online[presence.device_id] = presence
-        await self._notify()
+        self._notify()
         return old
 
-    async def disconnect(self, presence: Presence) -> bool:
+    def disconnect(self, presence: Presence) -> bool:
         """Drop `presence` if it is still the current one; True when the device went offline."""
         if self._online.get(presence.device_id) is presence:
             del self._online[presence.device_id]
-            await self._notify()
+            self._notify()
             return True
         return False
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        if self._waiters:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-            except asyncio.TimeoutError:
-                return predicate()
-        return True
+        """Wait until `predicate()` holds after a presence change; False when `timeout` (s) passes first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._waiters += 1
+        try:
+            while not predicate():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return predicate()
+            return True
+        finally:
+            self._waiters -= 1

@@ -1,24 +1,41 @@
-"""The cloud stub: store, binary-protocol server and HTTP API started together on loopback."""
+"""The cloud stub: store, binary protocol (TCP + TLS), MQTT, HTTP APIs, started together on loopback.
+
+`CloudStub` is also the lab's control panel for the cloud: issue a token as a user, wait until a device is
+online, read the event journal, and switch fault knobs (`faults`) or act on devices (drop connections,
+revoke, refresh, delete, redirect, rotate or expire the TLS certificate) while a scenario runs.
+
+Async core: `start`/`stop`/`wait_*` are coroutines and every other method must run on the stub's event loop
+(the lab calls them through its loop thread).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from provlab.cloud.binary_server import BinaryServer
+from provlab.cloud.certs import LabCertificates
+from provlab.cloud.faults import FaultKnobs
+from provlab.cloud.gateway import DeviceGateway, DeviceOffline
 from provlab.cloud.http_api import build_app
-from provlab.cloud.presence import PresenceRegistry
-from provlab.cloud.store import Device, Store, User
+from provlab.cloud.mqtt_broker import MqttBroker
+from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Transport
+from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
+from provlab.cloud.records import Device, IssuedToken, User
+from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
 
 DEFAULT_ADMIN_EMAIL = "admin@provlab.test"
 DEFAULT_ADMIN_PASSWORD = "provlab-admin"
 DEFAULT_ORG = "Lab Root"
 DEFAULT_TEMPLATE_ID = "TMPL0PROVLAB"
 DEFAULT_TEMPLATE_NAME = "Device"
+FLUSH_INTERVAL_S = 0.1  # wall seconds between write-behind flushes
 
 
 @dataclass(frozen=True)
@@ -26,24 +43,76 @@ class Endpoints:
     host: str
     binary_port: int
     http_port: int
+    tls_port: int | None = None
+    mqtt_port: int | None = None
+    mqtts_port: int | None = None
+    external_mqtt: str | None = None
 
     @property
     def http_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
+    @property
+    def mqtt_url(self) -> str | None:
+        if self.external_mqtt:
+            return self.external_mqtt
+        return f"mqtt://{self.host}:{self.mqtt_port}" if self.mqtt_port is not None else None
+
+
+@dataclass(frozen=True)
+class OnlineDevice:
+    """Who is online, since when, how, in which organization."""
+
+    device_id: int
+    org_id: int
+    template_id: str
+    transport: Transport
+    peer: str
+    since: float
+
 
 class CloudStub:
-    """A Blynk-like cloud on loopback. Async; `lab` gives it a sync face."""
+    """A Blynk-like cloud on loopback."""
 
-    def __init__(self, db_path: str | Path, *, time_scale: float = 1.0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        time_scale: float = 1.0,
+        host: str = "127.0.0.1",
+        certs: LabCertificates | str | Path | None = None,
+        login_limits: LoginLimits | None = None,
+        quota_limits: QuotaLimits | None = None,
+        external_mqtt: str | None = None,
+    ) -> None:
         self.store = Store(db_path)
         self.host = host
         self.time_scale = time_scale
         self.presence = PresenceRegistry()
-        self.binary = BinaryServer(self.store, self.presence, time_scale=time_scale)
+        self.faults = FaultKnobs()
+        self.gateway = DeviceGateway(
+            self.store,
+            self.presence,
+            self.faults,
+            time_scale=time_scale,
+            login_limits=login_limits,
+            quota_limits=quota_limits,
+        )
+        if isinstance(certs, LabCertificates):
+            self.certs = certs
+        else:
+            self.certs = LabCertificates(Path(certs) if certs else Path(db_path).parent / "certs")
+        self.external_mqtt = external_mqtt
+        self.binary = BinaryServer(self.gateway)
+        self.binary_tls: BinaryServer | None = None
+        self.mqtt: MqttBroker | None = None
+        self._tls_context: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self.endpoints: Endpoints | None = None
+        self._admin_email = DEFAULT_ADMIN_EMAIL
 
+    # --- set-up -----------------------------------------------------------------------------------
     def seed(
         self,
         *,
@@ -53,6 +122,7 @@ class CloudStub:
         templates: dict[str, str] | None = None,
     ) -> User:
         """Create the root org, an admin and templates when the store is new; returns the admin."""
+        self._admin_email = admin_email
         existing = self.store.user_by_email(admin_email)
         if existing is not None:
             return existing
@@ -61,38 +131,185 @@ class CloudStub:
             self.store.create_template(template_id, name, org_id)
         return self.store.create_user(admin_email, admin_password, org_id)
 
-    async def start(self, binary_port: int = 0, http_port: int = 0) -> Endpoints:
+    async def start(
+        self,
+        binary_port: int = 0,
+        http_port: int = 0,
+        *,
+        tls_port: int | None = 0,
+        mqtt_port: int | None = 0,
+        mqtts_port: int | None = 0,
+    ) -> Endpoints:
+        """Open the ports (0 = any free one, None = not at all) and start flushing device traffic."""
+        tls_wanted = tls_port is not None or (mqtts_port is not None and not self.external_mqtt)
+        if tls_wanted:
+            self._tls_context = self.certs.ensure().server_context()
         port = await self.binary.start(self.host, binary_port)
-        self._runner = web.AppRunner(build_app(self.store, self.presence), access_log=None)
+        actual_tls = None
+        if tls_port is not None:
+            self.binary_tls = BinaryServer(self.gateway, ssl_context=self._tls_context)
+            actual_tls = await self.binary_tls.start(self.host, tls_port)
+        if not self.external_mqtt and (mqtt_port is not None or mqtts_port is not None):
+            self.mqtt = MqttBroker(self.gateway, self.host)
+            await self.mqtt.start(mqtt_port, mqtts_port, self._tls_context)
+        self._runner = web.AppRunner(build_app(self.gateway), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)
         await site.start()
         server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        assert isinstance(server, asyncio.base_events.Server)
         actual_http = int(server.sockets[0].getsockname()[1])
-        self.endpoints = Endpoints(self.host, port, actual_http)
+        self._flusher = asyncio.create_task(self._flush_forever())
+        self.endpoints = Endpoints(
+            self.host,
+            port,
+            actual_http,
+            tls_port=actual_tls,
+            mqtt_port=self.mqtt.port if self.mqtt else None,
+            mqtts_port=self.mqtt.tls_port if self.mqtt else None,
+            external_mqtt=self.external_mqtt,
+        )
         return self.endpoints
 
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            self.store.flush()
+
     async def stop(self) -> None:
+        """Close every port and connection, write what is pending, close the store."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
         await self.binary.stop()
+        if self.binary_tls is not None:
+            await self.binary_tls.stop()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
             self._runner = None
-        self.store.close()
+        if not self.store.closed:
+            self.store.add_event("cloud_stopped", None, {})
+            self.store.close()
+
+    # --- tokens and devices -----------------------------------------------------------------------
+    def admin(self) -> User:
+        user = self.store.user_by_email(self._admin_email)
+        if user is None:
+            raise StoreError(f"no admin {self._admin_email!r}; call seed() first")
+        return user
+
+    def issue_token(
+        self,
+        template_id: str = DEFAULT_TEMPLATE_ID,
+        user: User | None = None,
+        ttl_s: float = DEFAULT_TOKEN_TTL_S,
+    ) -> IssuedToken:
+        """A dynamic token for a new device of `template_id`, as `user` (the admin by default)."""
+        return self.store.issue_token(user or self.admin(), template_id, ttl_s)
+
+    def reprovision_token(self, device_id: int, user: User | None = None) -> IssuedToken:
+        """A token that, at its first login, replaces the device's token and keeps its id and data (C3)."""
+        return self.store.issue_reprovision_token(device_id, user or self.admin())
+
+    def refresh_token(self, device_id: int) -> str:
+        """New token now; the live session is kicked and the old token stops working (C4)."""
+        return self.gateway.refresh(device_id)
+
+    def revoke_token(self, token: str) -> int | None:
+        return self.gateway.revoke(token)
+
+    def delete_device(self, device_id: int) -> None:
+        """As the console does: the device's token answers INVALID_TOKEN from now on (C2)."""
+        self.gateway.delete_device(device_id)
 
     def device_for_token(self, token: str) -> Device | None:
         issued = self.store.token(token)
-        if issued is None or issued.device_id is None:
+        if issued is None or issued.device_id is None or not issued.activated:
             return None
         return self.store.device(issued.device_id)
 
+    def write_pin(self, device_id: int, pin: str, *values: str) -> bool:
+        """Write a datastream as the API would; True when it was pushed to the online device."""
+        device = self.store.device(device_id)
+        if device is None:
+            raise StoreError(f"no device {device_id} in this cloud")
+        return self.gateway.write_to_device(device, pin.lower(), [str(v) for v in values])
+
+    # --- presence ---------------------------------------------------------------------------------
     async def wait_online(self, token: str, timeout_device_s: float) -> Device | None:
         """Wait until the device holding `token` is online; None on timeout."""
 
         def online() -> bool:
-            device = self.device_for_token(token)
+            device = self.store.device_for_token(token)
             return device is not None and self.presence.is_online(device.id)
 
         ok = await self.presence.wait(online, timeout_device_s * self.time_scale)
-        return self.device_for_token(token) if ok else None
+        return self.store.device_for_token(token) if ok else None
+
+    async def wait_offline(self, device_id: int, timeout_device_s: float) -> bool:
+        return await self.presence.wait(
+            lambda: not self.presence.is_online(device_id), timeout_device_s * self.time_scale
+        )
+
+    def online(self) -> list[OnlineDevice]:
+        return [
+            OnlineDevice(p.device_id, p.device.org_id, p.device.template_id, p.transport, p.peer, p.since)
+            for p in self.presence.sessions()
+        ]
+
+    def events(self, kind: str | None = None) -> list[dict[str, object]]:
+        return self.store.events(kind)
+
+    # --- faults and actions -----------------------------------------------------------------------
+    def drop_connections(self) -> int:
+        """Close every live device session now (devices see the server vanish); returns how many."""
+        count = self.gateway.drop_all(CloseReason.DROPPED)
+        self.store.add_event("fault_drop_connections", None, {"sessions": count})
+        return count
+
+    def _live(self, device_id: int) -> DeviceLink:
+        presence = self.presence.get(device_id)
+        if presence is None:
+            raise DeviceOffline(f"device {device_id} is offline; it has no session to send to")
+        return presence.link
+
+    def redirect_device(self, device_id: int, host: str, port: int) -> None:
+        """Send the online device elsewhere now: REDIRECT (41) or `downlink/redirect` (C6)."""
+        self._live(device_id).redirect(host, port)
+
+    def ping_device(self, device_id: int) -> None:
+        """PING (binary) or `downlink/ping` QoS 1 (MQTT) to the online device."""
+        self._live(device_id).ping()
+
+    def reconfigure(self, device_id: int) -> None:
+        """`downlink/reconfigure` (MQTT). Offline -> `DeviceOffline`; binary -> `DownlinkNotSupported` (C3)."""
+        self._live(device_id).reconfigure()
+
+    def rotate_certificate(self, *, new_ca: bool = False) -> None:
+        """New server certificate (same CA), or a new CA too (clients trusting the old CA fail) (C7)."""
+        if new_ca:
+            self.certs.rotate_ca()
+        else:
+            self.certs.rotate_server()
+        self._reload_tls("certificate_rotated", new_ca=new_ca)
+
+    def expire_certificate(self) -> None:
+        """Serve a server certificate that expired yesterday from now on (C7)."""
+        self.certs.expire_server()
+        self._reload_tls("certificate_expired")
+
+    def _reload_tls(self, kind: str, **detail: object) -> None:
+        if self._tls_context is not None:
+            self.certs.reload_into(self._tls_context)
+        self.store.add_event(kind, None, {"at": time.time(), **detail})
+
+    def stats(self) -> dict[str, int]:
+        connections = len(self.binary.connections) + (
+            len(self.binary_tls.connections) if self.binary_tls else 0
+        )
+        return {**self.gateway.counters, "online": len(self.presence), "binary_connections": connections}

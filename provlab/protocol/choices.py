@@ -47,3 +47,14 @@ CONFIG_TRUNCATION_DROPS_PARTIAL_UTF8 = True
 # ("192.168.001.010" is 192.168.1.10). IPv6 text counts as not parsed. False = Python's strict
 # `ipaddress.IPv4Address` (which refuses leading zeros).
 STATIC_IP_PARSE_LIKE_ARDUINO = True
+
+# §6.4, §12: how the stub redirects a binary-protocol login (C6). Like the legacy server
+# (`HardwareLoginHandler`, `LoadBalancing…`): a REDIRECT (41) `host\0port` with the login's msg id takes the
+# place of the login RESPONSE, and the connection stays open for the client to close. False = answer the
+# login with 200 first and push the REDIRECT afterwards with the stub's own msg id.
+REDIRECT_REPLACES_LOGIN_RESPONSE = True
+
+# §6.4: the answer to a login from a source (or with a token) over its failed-login allowance (C5): the spec
+# names none. We answer RESPONSE QUOTA_LIMIT_EXCEPTION (1) with the login's msg id and close at once; the C++
+# library logs `Connect failed. code: 1` and retries on its normal 5 s cycle, without the stub touching the store.
+THROTTLED_LOGIN_STATUS = 1

@@ -1,0 +1,109 @@
+"""The cloud store's schema: SQLite migrations, applied in order and counted in `PRAGMA user_version`.
+
+Never edit a migration that has shipped; append a new one. `Store` applies the ones a file has not seen.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the foundation schema
+    """
+    CREATE TABLE orgs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        parent_id INTEGER REFERENCES orgs(id)
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        org_id INTEGER NOT NULL REFERENCES orgs(id),
+        role TEXT NOT NULL DEFAULT 'Admin'
+    );
+    CREATE TABLE sessions (
+        key TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE templates (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        org_id INTEGER NOT NULL REFERENCES orgs(id)
+    );
+    CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        org_id INTEGER NOT NULL REFERENCES orgs(id),
+        owner_id INTEGER REFERENCES users(id),
+        token TEXT UNIQUE,
+        created_at REAL NOT NULL,
+        last_login_at REAL,
+        info TEXT NOT NULL DEFAULT '{}',
+        meta TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE tokens (
+        token TEXT PRIMARY KEY,
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        org_id INTEGER NOT NULL REFERENCES orgs(id),
+        device_id INTEGER REFERENCES devices(id),
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        activated_at REAL,
+        revoked_at REAL
+    );
+    CREATE TABLE pin_values (
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        pin TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (device_id, pin)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        device_id INTEGER,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 2: the device side (issue 3): soft-deleted devices, token kinds, template declarations, device event log
+    """
+    ALTER TABLE devices ADD COLUMN deleted_at REAL;
+    ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'dynamic';
+    ALTER TABLE tokens ADD COLUMN revoked_reason TEXT;
+    CREATE INDEX tokens_device ON tokens(device_id);
+    CREATE INDEX events_kind ON events(kind);
+    CREATE TABLE datastreams (
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        id INTEGER NOT NULL,
+        pin TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data_type TEXT NOT NULL DEFAULT 'string',
+        PRIMARY KEY (template_id, id),
+        UNIQUE (template_id, pin),
+        UNIQUE (template_id, name)
+    );
+    CREATE TABLE template_events (
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        code TEXT NOT NULL,
+        PRIMARY KEY (template_id, code)
+    );
+    CREATE TABLE metafields (
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (template_id, id),
+        UNIQUE (template_id, name)
+    );
+    CREATE TABLE device_log (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        ts REAL NOT NULL,
+        code TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX device_log_device ON device_log(device_id);
+    """,
+)

@@ -1,0 +1,215 @@
+"""The store on a real SQLite file: schema, token lifecycle (C1, C3, C4, C2), persistence (C12), masking."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from provlab.cloud.records import Datastream, DataType, TokenKind, User
+from provlab.cloud.schema import MIGRATIONS
+from provlab.cloud.store import Store, StoreError, TokenRefusal, TokenRefused
+
+TEMPLATE = "TMPL0PROVLAB"
+
+
+def seeded(path: Path) -> tuple[Store, User]:
+    store = Store(path)
+    org = store.create_org("Lab Root")
+    store.create_template(TEMPLATE, "Device", org)
+    return store, store.create_user("admin@provlab.test", "pw", org)
+
+
+def test_new_file_is_wal_at_the_latest_schema(tmp_path: Path) -> None:
+    store, _ = seeded(tmp_path / "cloud.db")
+    assert store.schema_version == len(MIGRATIONS)
+    store.close()
+    db = sqlite3.connect(tmp_path / "cloud.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "orgs",
+        "users",
+        "templates",
+        "devices",
+        "tokens",
+        "events",
+        "datastreams",
+        "device_log",
+    } <= tables
+
+
+def test_a_foundation_file_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version=1;\nCOMMIT;")
+    db.execute("INSERT INTO orgs (name) VALUES ('Old Org')")
+    db.execute("INSERT INTO templates (id, name, org_id) VALUES ('TMPLOLD', 'Old', 1)")
+    db.close()
+    store = Store(path)
+    assert store.schema_version == len(MIGRATIONS)
+    template = store.template("TMPLOLD")
+    assert template is not None and template.name == "Old" and template.datastreams == ()
+
+
+def test_a_file_from_a_newer_provlab_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    sqlite3.connect(path).execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer provlab"):
+        Store(path)
+
+
+def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    issued = [store.issue_token(admin, TEMPLATE) for _ in range(200)]
+    tokens = {t.token for t in issued}
+    assert len(tokens) == 200
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", t) for t in tokens)
+    first = issued[0]
+    assert not first.activated and first.device_id is None and first.kind is TokenKind.DYNAMIC
+    assert first.expires_at - first.issued_at == pytest.approx(7 * 24 * 3600)
+
+
+def test_first_login_activates_and_binds_to_the_requesting_user_and_org(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    other_org = store.create_org("Customer")
+    customer = store.create_user("c@example.test", "pw", other_org, role="User")
+    token = store.issue_token(customer, TEMPLATE).token
+    device = store.login_device(token)
+    assert (device.owner_id, device.org_id, device.template_id) == (customer.id, other_org, TEMPLATE)
+    assert device.token == token and device.name == "Device"
+    issued = store.token(token)
+    assert issued is not None and issued.activated and issued.device_id == device.id
+    assert store.login_device(token).id == device.id  # later logins: the same device
+    assert admin.org_id != other_org
+
+
+def test_an_unused_token_expires_and_never_logs_in(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    token = store.issue_token(admin, TEMPLATE, ttl_s=-1).token
+    with pytest.raises(TokenRefused, match="expired before its first login") as refused:
+        store.login_device(token)
+    assert refused.value.reason is TokenRefusal.EXPIRED
+    assert token[:4] in str(refused.value) and token not in str(refused.value)
+
+
+def test_an_activated_token_does_not_expire(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    token = store.issue_token(admin, TEMPLATE, ttl_s=0.05).token
+    device = store.login_device(token)
+    time.sleep(0.06)
+    store2 = Store(tmp_path / "cloud.db")  # no cache: the database alone decides
+    assert store2.login_device(token).id == device.id
+
+
+def test_unknown_and_malformed_tokens_are_refused(tmp_path: Path) -> None:
+    store, _ = seeded(tmp_path / "cloud.db")
+    for token in ("A" * 32, "short", "", "é" * 32):
+        with pytest.raises(TokenRefused) as refused:
+            store.login_device(token)
+        assert refused.value.reason is TokenRefusal.UNKNOWN
+
+
+def test_reprovision_keeps_device_id_and_data_and_retires_the_old_token(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    old = store.issue_token(admin, TEMPLATE).token
+    device = store.login_device(old)
+    store.write_pin(device.id, "v1", "42")
+    fresh = store.issue_reprovision_token(device.id, admin)
+    assert fresh.kind is TokenKind.REPROVISION and not fresh.activated
+    assert store.login_device(old).id == device.id  # still works until the new one is used
+    again = store.login_device(fresh.token)
+    assert again.id == device.id and again.token == fresh.token
+    assert store.read_pin(device.id, "v1") == "42"
+    with pytest.raises(TokenRefused, match="reprovisioned"):
+        store.login_device(old)
+
+
+def test_refresh_replaces_the_token_at_once(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    old = store.issue_token(admin, TEMPLATE).token
+    device = store.login_device(old)
+    new = store.refresh_token(device.id)
+    assert new.activated and new.kind is TokenKind.REFRESH
+    with pytest.raises(TokenRefused, match="refreshed"):
+        store.login_device(old)
+    assert store.login_device(new.token).id == device.id
+
+
+def test_revoke_and_delete(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    token = store.issue_token(admin, TEMPLATE).token
+    device = store.login_device(token)
+    assert store.revoke_token(token) == device.id
+    with pytest.raises(TokenRefused) as refused:
+        store.login_device(token)
+    assert refused.value.reason is TokenRefusal.REVOKED
+    second = store.issue_token(admin, TEMPLATE).token
+    other = store.login_device(second)
+    store.write_pin(other.id, "v1", "1")
+    store.delete_device(other.id)
+    assert store.device(other.id) is None and store.read_pin(other.id, "v1") is None
+    with pytest.raises(TokenRefused, match="device deleted"):
+        store.login_device(second)
+    with pytest.raises(StoreError, match="never issued"):
+        store.revoke_token("B" * 32)
+
+
+def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    store, admin = seeded(path)
+    token = store.issue_token(admin, TEMPLATE).token
+    device = store.login_device(token)
+    store.write_pin(device.id, "v3", "1\x002")
+    store.set_device_info(device.id, {"h-beat": "40"})
+    store.set_meta(device.id, "Hotspot Name", "Blynk Device-ABCD")
+    store.log_device_event(device.id, "overheat", "too hot")
+    store.close()
+    reopened = Store(path)
+    again = reopened.device(device.id)
+    assert again is not None and again.token == token and again.info == {"h-beat": "40"}
+    assert reopened.login_device(token).id == device.id
+    assert reopened.pins(device.id) == {"v3": "1\x002"}
+    assert reopened.meta(device.id) == {"Hotspot Name": "Blynk Device-ABCD"}
+    assert [e["code"] for e in reopened.device_log(device.id)] == ["overheat"]
+    assert reopened.user_by_email("admin@provlab.test") == admin
+
+
+def test_buffered_writes_are_visible_to_readers_at_once(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    device = store.login_device(store.issue_token(admin, TEMPLATE).token)
+    for value in range(1000):
+        store.write_pin(device.id, "v1", str(value))
+    assert store.pending_writes > 0
+    assert store.read_pin(device.id, "v1") == "999"
+    assert store.pins(device.id) == {"v1": "999"}
+    assert store.pending_writes == 0  # a read through SQL flushed the buffer first
+
+
+def test_events_never_hold_a_whole_token(tmp_path: Path) -> None:
+    store, admin = seeded(tmp_path / "cloud.db")
+    token = store.issue_token(admin, TEMPLATE).token
+    device = store.login_device(token)
+    store.refresh_token(device.id)
+    store.add_event("custom", None, {"token": token, "password": "hunter2"})
+    dump = json.dumps(store.events())
+    assert token not in dump and "hunter2" not in dump
+    assert [e["kind"] for e in store.events()][:2] == ["token_issued", "token_activated"]
+    assert store.events("custom")[0]["token"] == token[:4] + "…"
+
+
+def test_templates_declare_datastreams(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cloud.db")
+    org = store.create_org("Root")
+    streams = [Datastream(1, "V1", "Temperature", DataType.DOUBLE), Datastream(2, "v2", "Label")]
+    template = store.create_template(
+        "TMPLSENSOR", "Sensor", org, datastreams=streams, event_codes=["overheat"]
+    )
+    assert [d.pin for d in template.datastreams] == ["v1", "v2"]
+    assert template.event_codes == ("overheat",)
+    with pytest.raises(StoreError, match="must start with 'TMPL'"):
+        store.create_template("sensor", "Sensor", org)
