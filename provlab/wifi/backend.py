@@ -7,13 +7,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+from ssl import SSLContext
 
 ClientHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class Security(Enum):
+    """An access point's security, named as ESP32's `wifiSecToStr` prints it (spec §2.5)."""
+
     OPEN = "OPEN"
+    WEP = "WEP"
+    WPA = "WPA"
     WPA2 = "WPA2"
+    WPA_WPA2 = "WPA+WPA2"
+    WPA2_EAP = "WPA2-EAP"
+    WPA3 = "WPA3"
+    WPA2_WPA3 = "WPA2+WPA3"
+
+    @property
+    def needs_passphrase(self) -> bool:
+        return self is not Security.OPEN
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,16 @@ class LinkDown(WifiError):
     """The network the station was joined to went away (AP off, station kicked)."""
 
 
+class JoinTimeout(WifiError):
+    def __init__(self, ssid: str, seconds: float) -> None:
+        super().__init__(f"joining {ssid!r} did not complete within {seconds:g} s")
+        self.ssid = ssid
+
+
+class RadioControlError(WifiError):
+    """The tool that drives a real radio (wpa_supplicant, NetworkManager) failed or did not answer."""
+
+
 class DnsFailure(WifiError):
     def __init__(self, name: str, network: str) -> None:
         super().__init__(f"DNS on {network!r} gave no answer for {name!r} (SERVFAIL)")
@@ -76,17 +99,39 @@ class Link(ABC):
     def resolve(self, name: str) -> str:
         """DNS as the joined network gives it; raises `DnsFailure`."""
 
+    async def lookup(self, name: str) -> str:
+        """`resolve` without blocking the event loop (backends that really query a server override it)."""
+        return self.resolve(name)
+
     @abstractmethod
     def endpoint(self, host: str, port: int) -> tuple[str, int]:
-        """The socket address that reaches `host:port` through this link (raises `LinkDown`)."""
+        """The socket address that reaches `host:port` through this link (raises `LinkDown`).
+
+        Connect to it from a socket bound to `local_address`. `open_connection` does both and is the
+        preferred way: in `netns` it makes the socket inside the station's namespace, while this pair
+        goes through a loopback relay into it.
+        """
 
     async def open_connection(
-        self, host: str, port: int, timeout: float | None = None
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        *,
+        ssl: SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A TCP connection to `host:port` (an address of the joined network), through this link."""
+        """A TCP (or TLS, with `ssl`) connection to `host:port` through this link; `timeout` covers both."""
         target = self.endpoint(host, port)
         return await asyncio.wait_for(
-            asyncio.open_connection(target[0], target[1], local_addr=(self.local_address, 0)), timeout
+            asyncio.open_connection(
+                target[0],
+                target[1],
+                local_addr=(self.local_address, 0),
+                ssl=ssl,
+                server_hostname=(server_hostname or host) if ssl is not None else None,
+            ),
+            timeout,
         )
 
 

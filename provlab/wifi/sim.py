@@ -16,7 +16,8 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provlab.wifi.backend import (
     AccessPoint,
@@ -32,21 +33,19 @@ from provlab.wifi.backend import (
     Security,
     WifiBackend,
 )
+from provlab.wifi.events import AirEvent as AirEvent
+from provlab.wifi.events import station_mac_for as station_mac_for
+from provlab.wifi.faults import ANY_CHANNEL, ESP32_CHANNELS, SENSITIVITY_DBM, UnknownNetwork
 from provlab.wifi.guard import is_loopback_host
+from provlab.wifi.sim_faults import SimFaults
+
+if TYPE_CHECKING:
+    from provlab.wifi.capture import SimCapture
+    from provlab.wifi.events import AirEvent as AirEvent
+from provlab.wifi.faults import Faults
 
 LOCAL_BASE = int(ipaddress.IPv4Address("127.64.0.0"))
 MAX_NETWORKS = 1 << 14  # 127.64.0.0 - 127.127.255.255
-
-
-@dataclass(frozen=True)
-class AirEvent:
-    """Something that happened on the virtual air (for the capture and the timeline)."""
-
-    wall_time: float
-    kind: str  # beacon_start, beacon_stop, auth, assoc, auth_fail, deauth
-    ssid: str
-    bssid: str
-    station: str = ""
 
 
 class SimNetwork(HostedAccessPoint):
@@ -83,7 +82,12 @@ class SimNetwork(HostedAccessPoint):
         self._services: dict[tuple[str, int], tuple[str, int]] = {}
         self._links: dict[str, SimLink] = {}
         self._next_host = itertools.count(2)
+        self._free_hosts: list[int] = []
         self.up = True
+        """False once the network is removed for good."""
+        self.on_air = True
+        """False while the AP is switched off by a fault (it keeps its addressing and servers)."""
+        self.dns_failing = False
 
     @property
     def security(self) -> Security:
@@ -95,6 +99,10 @@ class SimNetwork(HostedAccessPoint):
 
     def stations(self) -> list[str]:
         return list(self._links)
+
+    @property
+    def reachable(self) -> bool:
+        return self.up and self.on_air and self.rssi >= SENSITIVITY_DBM
 
     def expose(self, virtual_ip: str, port: int, local: tuple[str, int]) -> None:
         """Make `virtual_ip:port` on this network reach the loopback socket address `local`."""
@@ -125,7 +133,7 @@ class SimNetwork(HostedAccessPoint):
         return AccessPoint(self.ssid, self.bssid, self.channel, self.rssi, self.security)
 
     def _attach(self, station: str) -> SimLink:
-        host = next(self._next_host)
+        host = self._free_hosts.pop(0) if self._free_hosts else next(self._next_host)
         if host > 254:
             raise LinkDown(f"{self.ssid!r}: no free address for {station}")
         link = SimLink(
@@ -134,19 +142,28 @@ class SimNetwork(HostedAccessPoint):
             ip=str(self.virtual_net.network_address + host),
             local=str(ipaddress.IPv4Address(self._base + host)),
         )
+        link.host_index = host
         self._links[station] = link
         return link
 
-    def _detach(self, station: str) -> None:
+    def _detach(self, station: str) -> SimLink | None:
         link = self._links.pop(station, None)
         if link is not None:
             link.up = False
+            self._free_hosts.append(link.host_index)  # DHCP hands a released address out again
+        return link
+
+    def deauth_all(self, reason: str) -> list[str]:
+        kicked = []
+        for station in list(self._links):
+            if self._detach(station) is not None:
+                kicked.append(station)
+                self.air.record("deauth", self, station, detail=reason)
+        return kicked
 
     def shut_down(self) -> None:
         self.up = False
-        for station in list(self._links):
-            self._detach(station)
-            self.air.record("deauth", self, station)
+        self.deauth_all("ap_removed")
 
 
 class SimApServer(ApServer):
@@ -171,11 +188,12 @@ class SimLink(Link):
         self.ip = ip
         self.gateway = network.gateway
         self._local = local
+        self.host_index = 0
         self.up = True
 
     @property
     def is_up(self) -> bool:
-        return self.up and self.network.up
+        return self.up and self.network.up and self.network.on_air
 
     @property
     def local_address(self) -> str:
@@ -184,6 +202,8 @@ class SimLink(Link):
     def resolve(self, name: str) -> str:
         if not self.is_up:
             raise LinkDown(f"link to {self.ssid!r} is down")
+        if self.network.dns_failing:
+            raise DnsFailure(name, self.ssid)
         try:
             return self.network.dns[name.lower()]
         except KeyError:
@@ -205,18 +225,35 @@ class SimLink(Link):
 class SimAir:
     """The virtual air: every simulated access point and station of one lab."""
 
+    kind = "sim"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._networks: dict[int, SimNetwork] = {}
         self._free = itertools.count(0)
+        self._stations: dict[str, SimStation] = {}
         self.events: list[AirEvent] = []
         self.listeners: list[Callable[[AirEvent], None]] = []
+        self.faults: Faults = SimFaults(self)
+        self._capture: SimCapture | None = None
 
-    def record(self, kind: str, network: SimNetwork, station: str = "") -> None:
-        event = AirEvent(time.time(), kind, network.ssid, network.bssid, station)
+    def record(self, kind: str, network: SimNetwork, station: str = "", *, detail: str = "") -> AirEvent:
+        known = self._stations.get(station)
+        event = AirEvent(
+            time.time(),
+            kind,
+            network.ssid,
+            network.bssid,
+            station,
+            station_mac=known.mac if known is not None else (station_mac_for(station) if station else ""),
+            channel=network.channel,
+            security=network.security.value,
+            detail=detail,
+        )
         self.events.append(event)
-        for listener in self.listeners:
+        for listener in list(self.listeners):
             listener(event)
+        return event
 
     def add_network(
         self,
@@ -229,6 +266,7 @@ class SimAir:
         virtual_subnet: str = "192.168.1.0/24",
         dns: dict[str, str] | None = None,
         internet: bool = True,
+        on_air: bool = True,
     ) -> SimNetwork:
         with self._lock:
             index = next(self._free)
@@ -246,8 +284,10 @@ class SimAir:
                 dns=dns or {},
                 internet=internet,
             )
+            network.on_air = on_air
             self._networks[index] = network
-        self.record("beacon_start", network)
+        if on_air:
+            self.record("beacon_start", network)
         return network
 
     def start_softap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
@@ -265,19 +305,62 @@ class SimAir:
     def remove_network(self, network: SimNetwork) -> None:
         with self._lock:
             self._networks.pop(network.index, None)
+        was_on_air = network.on_air
         network.shut_down()
-        self.record("beacon_stop", network)
+        if was_on_air:
+            self.record("beacon_stop", network)
 
     def networks(self) -> list[SimNetwork]:
+        """The networks on the air now (removed and switched-off ones are not)."""
+        with self._lock:
+            return [n for n in self._networks.values() if n.up and n.on_air]
+
+    def all_networks(self) -> list[SimNetwork]:
         with self._lock:
             return [n for n in self._networks.values() if n.up]
+
+    def network(self, ssid: str) -> SimNetwork:
+        """The network called `ssid`, on the air or not (for faults)."""
+        matches = [n for n in self.all_networks() if n.ssid == ssid]
+        if not matches:
+            raise UnknownNetwork(ssid, [n.ssid for n in self.all_networks()])
+        return max(matches, key=lambda n: n.rssi)
 
     def find(self, ssid: str) -> SimNetwork | None:
         matches = [n for n in self.networks() if n.ssid == ssid]
         return max(matches, key=lambda n: n.rssi) if matches else None
 
-    def station(self, name: str) -> SimStation:
-        return SimStation(self, name)
+    def station(self, name: str, *, mac: str | None = None, channels: frozenset[int] = ANY_CHANNEL) -> SimStation:
+        station = SimStation(self, name, mac=mac, channels=channels)
+        with self._lock:
+            self._stations[name] = station
+        return station
+
+    def board_radio(self, name: str, *, mac: str | None = None) -> SimBoardRadio:
+        return SimBoardRadio(self, name, mac=mac)
+
+    def open_internet_port(self, port: int, loopback_host: str = "127.0.0.1") -> None:
+        """Nothing to do in `sim`: a station on a network with internet reaches loopback directly."""
+
+    def start_capture(self, path: str | Path) -> SimCapture:
+        """Write every air event from now on as 802.11 frames to a pcap at `path`."""
+        from provlab.wifi.capture import SimCapture
+
+        if self._capture is None:
+            self._capture = SimCapture(self, path)
+        return self._capture
+
+    def close(self) -> None:
+        self.faults.cancel_timers()
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            capture.close()
+
+    def __enter__(self) -> SimAir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _in_subnet(host: str, net: ipaddress.IPv4Network) -> bool:
@@ -295,9 +378,18 @@ def _bssid_for(index: int) -> str:
 class SimStation(WifiBackend):
     """A station radio on the virtual air (a phone, or a board's STA interface)."""
 
-    def __init__(self, air: SimAir, name: str) -> None:
+    def __init__(
+        self,
+        air: SimAir,
+        name: str,
+        *,
+        mac: str | None = None,
+        channels: frozenset[int] = ANY_CHANNEL,
+    ) -> None:
         self.air = air
         self.name = name
+        self.mac = mac or station_mac_for(name)
+        self.channels = channels
         self._link: SimLink | None = None
 
     @property
@@ -306,19 +398,29 @@ class SimStation(WifiBackend):
             self._link = None
         return self._link
 
+    def _hears(self, network: SimNetwork) -> bool:
+        return network.reachable and network.channel in self.channels
+
     async def scan(self) -> list[AccessPoint]:
-        return [n.access_point() for n in self.air.networks()]
+        heard = [n for n in self.air.networks() if self._hears(n)]
+        if self.air.listeners or self.air._capture is not None:
+            for network in heard:
+                self.air.record("probe_resp", network, self.name)
+        return [n.access_point() for n in heard]
 
     async def join(self, ssid: str, passphrase: str | None = None) -> SimLink:
         await self.leave()
-        network = self.air.find(ssid)
+        matches = [n for n in self.air.networks() if n.ssid == ssid and self._hears(n)]
+        network = max(matches, key=lambda n: n.rssi) if matches else None
         if network is None:
             raise NetworkNotFound(ssid)
         if network.passphrase is not None and passphrase != network.passphrase:
+            self.air.record("auth", network, self.name)
             self.air.record("auth_fail", network, self.name)
             raise AuthenticationFailed(ssid)
         self.air.record("auth", network, self.name)
-        link = network._attach(self.name)
+        with self.air._lock:
+            link = network._attach(self.name)
         self.air.record("assoc", network, self.name)
         self._link = link
         return link
@@ -326,16 +428,17 @@ class SimStation(WifiBackend):
     async def leave(self) -> None:
         link, self._link = self._link, None
         if link is not None and link.up:
-            link.network._detach(self.name)
-            self.air.record("deauth", link.network, self.name)
+            with self.air._lock:
+                link.network._detach(self.name)
+            self.air.record("deauth", link.network, self.name, detail="leaving")
 
 
 class SimBoardRadio(BoardRadio):
-    """A board's radio on the virtual air."""
+    """A board's radio on the virtual air: an ESP32, so its station hears 2.4 GHz channels 1-13 only."""
 
-    def __init__(self, air: SimAir, name: str) -> None:
+    def __init__(self, air: SimAir, name: str, *, mac: str | None = None) -> None:
         self.air = air
-        self._station = SimStation(air, f"{name}-sta")
+        self._station = air.station(f"{name}-sta", mac=mac, channels=ESP32_CHANNELS)
         self._ap: SimNetwork | None = None
 
     @property

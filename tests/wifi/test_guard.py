@@ -28,9 +28,7 @@ def test_loopback_hosts_are_allowed(host: str) -> None:
     assert is_loopback_host(host)
 
 
-@pytest.mark.parametrize(
-    "host", ["192.168.4.1", "10.0.0.1", "172.16.0.1", "8.8.8.8", "blynk.cloud", "::ffff:8.8.8.8"]
-)
+@pytest.mark.parametrize("host", ["192.168.4.1", "10.0.0.1", "172.16.0.1", "8.8.8.8", "blynk.cloud", "::ffff:8.8.8.8"])
 def test_other_hosts_are_not_loopback(host: str) -> None:
     assert not is_loopback_host(host)
 

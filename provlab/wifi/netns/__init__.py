@@ -1,0 +1,1 @@
+"""The `netns` Wi-Fi backend: boards, phones and routers in Linux network namespaces (root only)."""
