@@ -40,7 +40,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 PROFILE_NAMES = ("edgent-esp32",)
-WIFI_BACKENDS = ("sim",)  # netns / wpa / nm come with the Wi-Fi backends issue
+WIFI_BACKENDS = ("sim", "netns")  # wpa:/nm: drive only a phone's radio on a real lab host (real boards)
 
 
 class LabConfigError(ValueError):

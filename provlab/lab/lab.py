@@ -27,9 +27,11 @@ from provlab.lab.journal import Journal, mask_value
 from provlab.lab.phone import Phone
 from provlab.lab.runtime import EventLoopThread
 from provlab.lab.timeline import write_timeline
+from provlab.protocol.ssid import format_mac
 from provlab.protocol.states import EdgentState
+from provlab.wifi.backend import HostedAccessPoint
 from provlab.wifi.guard import TrafficGuard
-from provlab.wifi.sim import SimAir, SimBoardRadio, SimNetwork
+from provlab.wifi.world import Air, open_air
 
 log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
@@ -117,10 +119,10 @@ class Lab:
         self._guard = TrafficGuard.enforce()
         self._guard.__enter__()
         self.loop = EventLoopThread()
-        self.air = SimAir()
+        self.air: Air | None = None
         self.phone_journal = Journal(self.artifacts / "phone.jsonl")
         self.boards: list[LabBoard] = []
-        self.home: SimNetwork | None = None
+        self.home: HostedAccessPoint | None = None
         self.cloud: CloudStub | None = None
         self.admin: User | None = None
         self._phones: list[Phone] = []
@@ -134,11 +136,14 @@ class Lab:
 
     def _build(self) -> None:
         cfg = self.config
+        self.air = air = open_air(cfg.wifi)
         cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
         self.cloud = cloud
         self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
-        self.loop.run(cloud.start(), 30)
-        self.home = self.air.add_network(
+        endpoints = self.loop.run(cloud.start(), 30)
+        air.open_internet_port(endpoints.binary_port)
+        air.start_capture(self.artifacts / "wifi.pcap")
+        self.home = air.add_network(
             cfg.home.ssid,
             passphrase=cfg.home.passphrase or None,
             dns={cfg.cloud_host: "127.0.0.1"},
@@ -146,7 +151,7 @@ class Lab:
             channel=cfg.home.channel,
         )
         for extra in cfg.extra_networks:
-            self.air.add_network(
+            air.add_network(
                 extra.ssid,
                 passphrase=extra.passphrase or None,
                 dns={cfg.cloud_host: "127.0.0.1"},
@@ -167,7 +172,7 @@ class Lab:
             board = EmulatedBoard(
                 profile,
                 mac,
-                SimBoardRadio(self.air, f"board-{index}"),
+                self._air.board_radio(f"board-{index}", mac=format_mac(mac)),
                 self._private / f"board-{index}.nvs",
                 port,
                 clock=DeviceClock(cfg.time_scale),
@@ -191,18 +196,27 @@ class Lab:
         self.loop.run(emulated.power_on(), 30)
         return board
 
+    @property
+    def _air(self) -> Air:
+        assert self.air is not None, "the lab's air is not built"
+        return self.air
+
     def _run_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run(coro, LAB_CALL_BUDGET_S)
 
-    def phone(self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD) -> LabPhone:
+    def phone(
+        self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD, profile: str = "generic"
+    ) -> LabPhone:
+        """A phone logged in as `email`; `profile` models an app/OS behaviour (generic, ios, android)."""
         assert self.cloud is not None and self.cloud.endpoints is not None
         phone = Phone(
-            self.air.station(f"phone-{len(self._phones) + 1}"),
+            self._air.station(f"phone-{len(self._phones) + 1}"),
             self.cloud.endpoints.http_url,
             email=email,
             password=password,
             time_scale=self.config.time_scale,
             journal=self.phone_journal,
+            profile=profile,
         )
         self._phones.append(phone)
         return LabPhone(self, phone)
@@ -245,11 +259,24 @@ class Lab:
             with contextlib.suppress(Exception):
                 self.loop.run(self.cloud.stop(), 30)
         self.loop.close()
+        if self.air is not None:
+            self._dump_air_events()
+            with contextlib.suppress(Exception):
+                self.air.close()
         self.phone_journal.close()
         with contextlib.suppress(Exception):
             write_timeline(self.artifacts)
         self._guard.__exit__(None, None, None)
         shutil.rmtree(self._private, ignore_errors=True)
+
+    def _dump_air_events(self) -> None:
+        assert self.air is not None
+        with contextlib.suppress(Exception), (self.artifacts / "air.jsonl").open("w", encoding="utf-8") as out:
+            for event in list(self.air.events):
+                record = {"ts": event.wall_time, "kind": event.kind, "ssid": event.ssid, "bssid": event.bssid}
+                if event.station:
+                    record["station"] = event.station
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _dump_cloud_events(self) -> None:
         assert self.cloud is not None

@@ -38,7 +38,7 @@ def test_full_table_is_read() -> None:
     [
         ({"boards": {"emulated": "two"}}, "x: boards.emulated: expected int, got 'two'"),
         ({"boards": {"emulated": -1}}, "x: boards.emulated: expected an integer >= 0, got -1"),
-        ({"wifi": "lte"}, "x: wifi: 'lte' is not one of sim"),
+        ({"wifi": "lte"}, "x: wifi: 'lte' is not one of sim, netns"),
         ({"time_scale": True}, "x: time_scale: expected a number, got True"),
         ({"time_scale": 0}, "x: time_scale: must be > 0, got 0.0"),
         (

@@ -14,7 +14,8 @@ from provlab.lab.lab import Lab
 
 
 def _all_text(folder: Path) -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file())
+    """Every evidence file as text (the pcap too: a secret in a capture would leak just the same)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in sorted(folder.iterdir()) if p.is_file())
 
 
 def test_enrollment_leaves_masked_evidence(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_enrollment_leaves_masked_evidence(tmp_path: Path) -> None:
         assert token is not None and len(token) == 32
         assert enrollment.ok and enrollment.device_id is not None
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"board-1.log", "phone.jsonl", "cloud.jsonl"} <= names
+    assert {"board-1.log", "phone.jsonl", "cloud.jsonl", "air.jsonl", "wifi.pcap", "timeline.html"} <= names
     text = _all_text(tmp_path)
     # the run is on the record …
     assert "CONFIGURING => SWITCH_TO_STA" in (tmp_path / "board-1.log").read_text()
