@@ -105,6 +105,7 @@ class DeviceConnection(asyncio.Protocol):
         self.gateway = server.gateway
         self.loop = asyncio.get_running_loop()
         self.state = ConnectionState.AWAITING_LOGIN
+        self._pings_out: set[int] = set()
         self.parser = FrameParser(max_body=server.max_body)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -213,7 +214,11 @@ class DeviceConnection(asyncio.Protocol):
         self._send(encode_frame(Command.REDIRECT, self._next_out_id(), redirect_body(host, port)))
 
     def ping(self) -> None:
-        self._send(encode_frame(_PING, self._next_out_id(), b""))
+        """PING the device; its RESPONSE 200 (same msg id) is journaled as `ping_answered`."""
+        msg_id = self._next_out_id()
+        self._pings_out.add(msg_id)
+        self._journal("ping_sent", msg_id=msg_id)
+        self._send(encode_frame(_PING, msg_id, b""))
 
     def reconfigure(self) -> None:
         raise DownlinkNotSupported(
@@ -288,6 +293,9 @@ class DeviceConnection(asyncio.Protocol):
                 self._respond(frame.msg_id, _OK)
             elif command != _RESPONSE:
                 self._logged_in(frame)
+            elif frame.msg_id in self._pings_out:
+                self._pings_out.discard(frame.msg_id)
+                self._journal("ping_answered", msg_id=frame.msg_id, status=frame.status)
         elif command in LOGIN_COMMANDS:
             self._begin_login(frame)
         elif command not in KNOWN_COMMANDS:

@@ -21,6 +21,7 @@ internet = true
 
 [tool.provlab.cloud]
 host = "blynk.cloud"       # the name boards are given for the cloud; resolves to the embedded stub
+tls = true                 # boards log in over TLS trusting the lab CA (false: plain TCP)
 ```
 """
 
@@ -71,6 +72,8 @@ class LabConfig:
     home: HomeNetwork = field(default_factory=HomeNetwork)
     extra_networks: tuple[HomeNetwork, ...] = ()
     cloud_host: str = "blynk.cloud"
+    cloud_tls: bool = True
+    """Boards log in over TLS trusting the lab CA (the firmware's default, port_ssl); False: plain TCP."""
     defects: tuple[str, ...] = ()
     """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
 
@@ -170,9 +173,11 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> 
     if networks:
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
-    check.known(cloud, "cloud.", ("host",))
+    check.known(cloud, "cloud.", ("host", "tls"))
     if "host" in cloud:
         kw["cloud_host"] = check.typed(cloud, "host", "cloud.", str)
+    if "tls" in cloud:
+        kw["cloud_tls"] = check.typed(cloud, "tls", "cloud.", bool)
     try:
         return LabConfig(**kw)
     except LabConfigError as exc:

@@ -142,6 +142,8 @@ class Lab:
         self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
         endpoints = self.loop.run(cloud.start(), 30)
         air.open_internet_port(endpoints.binary_port)
+        if endpoints.tls_port is not None:
+            air.open_internet_port(endpoints.tls_port)
         air.start_capture(self.artifacts / "wifi.pcap")
         self.home = air.add_network(
             cfg.home.ssid,
@@ -178,6 +180,7 @@ class Lab:
                 clock=DeviceClock(cfg.time_scale),
                 name=f"board-{index}",
                 defects=cfg.defects,
+                tls_ca=self._cloud.certs.ca_file if cfg.cloud_tls else None,
             )
             port.attach(asyncio.get_running_loop())
             return board
@@ -195,6 +198,20 @@ class Lab:
         self.boards.append(board)
         self.loop.run(emulated.power_on(), 30)
         return board
+
+    @property
+    def _cloud(self) -> CloudStub:
+        assert self.cloud is not None, "the lab's cloud is not built"
+        return self.cloud
+
+    @property
+    def cloud_port(self) -> int:
+        """The port boards are told to log in on: the stub's TLS port, or its plain one without TLS."""
+        endpoints = self._cloud.endpoints
+        assert endpoints is not None
+        if self.config.cloud_tls and endpoints.tls_port is not None:
+            return endpoints.tls_port
+        return endpoints.binary_port
 
     @property
     def _air(self) -> Air:
@@ -311,7 +328,7 @@ class LabPhone:
         kw.setdefault("wifi_ssid", cfg.home.ssid)
         kw.setdefault("wifi_pass", cfg.home.passphrase)
         kw.setdefault("cloud_host", cfg.cloud_host)
-        kw.setdefault("cloud_port", self.lab.cloud.endpoints.binary_port)
+        kw.setdefault("cloud_port", self.lab.cloud_port)
         kw.setdefault("evidence", str(self.lab.artifacts))
         ssid = board if isinstance(board, str) else board.ssid
         return self.lab.loop.run(self.phone.provision(ssid, **kw), LAB_CALL_BUDGET_S)
