@@ -8,9 +8,12 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+
+import httpx
 
 from provlab.cloud.store import Device, User
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
@@ -29,8 +32,10 @@ from provlab.lab.runtime import EventLoopThread
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
 from provlab.protocol.states import EdgentState
-from provlab.wifi.backend import HostedAccessPoint
+from provlab.wifi.backend import HostedAccessPoint, NetworkNotFound
+from provlab.wifi.faults import Faults
 from provlab.wifi.guard import TrafficGuard
+from provlab.wifi.http import LinkTransport
 from provlab.wifi.world import Air, open_air
 
 log = logging.getLogger("provlab.lab")
@@ -238,6 +243,43 @@ class Lab:
         self._phones.append(phone)
         return LabPhone(self, phone)
 
+    def cloud_call(self, fn: Callable[[CloudStub], T]) -> T:
+        """Run `fn(cloud)` on the stub's event loop (its control API lives there) and return the result."""
+        cloud = self._cloud
+        return self.loop.call(lambda: fn(cloud), LAB_CALL_BUDGET_S)
+
+    def cloud_events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return self.cloud_call(lambda cloud: [dict(e) for e in cloud.events(kind)])
+
+    def wait_cloud_event(self, kind: str, timeout: float = 60.0, since: int = 0) -> dict[str, Any]:
+        """The first cloud event of `kind` after the first `since` ones, waiting up to `timeout` device seconds."""
+        deadline = time.monotonic() + max(timeout * self.config.time_scale, 2.0)
+        while True:
+            events = self.cloud_events(kind)
+            if len(events) > since:
+                return events[since]
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"expected a cloud event {kind!r} within {timeout:g} s (device time), saw {len(events)}; "
+                    f"evidence: {self.artifacts}"
+                )
+            time.sleep(max(0.1 * self.config.time_scale, 0.005))
+
+    def restart_cloud(self) -> None:
+        """Stop the stub and start a new one on the same ports, database and certificates (C12)."""
+        old = self._cloud
+        endpoints = old.endpoints
+        assert endpoints is not None
+        self.loop.run(old.stop(), 30)
+        cloud = CloudStub(self._private / "cloud.db", time_scale=self.config.time_scale, certs=old.certs)
+        self.cloud = cloud
+        self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
+
+    @property
+    def faults(self) -> Faults:
+        """The air's run-time fault knobs (AP down/up, RSSI, channel, internet, DNS, kick)."""
+        return self._air.faults
+
     def user(self, email: str) -> User:
         assert self.cloud is not None
         user = self.cloud.store.user_by_email(email)
@@ -247,9 +289,7 @@ class Lab:
 
     def device_for(self, enrollment: Enrollment) -> Device | None:
         assert self.cloud is not None and enrollment.token is not None
-        return self.loop.call(
-            lambda: self.cloud.device_for_token(enrollment.token or "") if self.cloud else None
-        )
+        return self.loop.call(lambda: self.cloud.device_for_token(enrollment.token or "") if self.cloud else None)
 
     def is_online(self, device_id: int) -> bool:
         assert self.cloud is not None
@@ -320,6 +360,49 @@ class LabPhone:
 
     def discover(self) -> list[Any]:
         return self.lab.loop.run(self.phone.discover(), LAB_CALL_BUDGET_S)
+
+    def request_token(self, template_id: str | None = None) -> str:
+        """A fresh dynamic token for `template_id` (the lab's template by default), as this phone's user."""
+        phone = self.phone
+
+        async def issue() -> str:
+            if phone._access_token is None:
+                await phone.login()
+            return await phone.request_token(template_id or self.lab.config.template_id)
+
+        return self.lab.loop.run(issue(), LAB_CALL_BUDGET_S)
+
+    def board_get(self, board: LabBoard | str, path: str, query: str = "") -> tuple[int | None, str]:
+        """Join the board's AP, GET `path?query` from its web server, leave. (None, error) when no reply came."""
+        ssid = board if isinstance(board, str) else board.ssid
+        radio = self.phone.radio
+        scale = self.lab.config.time_scale
+
+        async def get() -> tuple[int | None, str]:
+            deadline = time.monotonic() + max(30 * scale, 2.0)
+            while True:
+                try:
+                    link = await radio.join(ssid)
+                    break
+                except NetworkNotFound:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(max(scale, 0.01))
+            try:
+                url = f"http://{link.gateway}{path}" + (f"?{query}" if query else "")
+                async with httpx.AsyncClient(transport=LinkTransport(link), timeout=max(5 * scale, 2.0)) as client:
+                    response = await client.get(url)
+                self.phone.journal.write(
+                    "board_http", path=path, query=query, status=response.status_code, response=response.text[:2000]
+                )
+                return response.status_code, response.text
+            except httpx.HTTPError as exc:
+                self.phone.journal.write("board_http", path=path, query=query, error=f"{type(exc).__name__}: {exc}")
+                return None, f"{type(exc).__name__}: {exc}"
+            finally:
+                await radio.leave()
+
+        return self.lab.loop.run(get(), LAB_CALL_BUDGET_S)
 
     def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:
         """Provision `board` onto the lab's home network with a fresh token; raises on failure."""

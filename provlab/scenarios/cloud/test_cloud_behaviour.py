@@ -1,0 +1,85 @@
+"""The device against a cloud that revokes, refreshes, redirects, restarts and pings (C1–C12)."""
+
+from __future__ import annotations
+
+import time
+
+from provlab.fixtures import Lab, LabBoard, LabPhone
+
+
+def test_unused_token_stays_unactivated_with_a_7_day_expiry(lab: Lab, phone: LabPhone) -> None:
+    """C1: an issued token nobody uses is not activated and expires after 7 days."""
+    token = phone.request_token()
+    issued = lab.cloud_call(lambda cloud: cloud.store.token(token))
+    assert issued is not None and not issued.activated
+    assert abs((issued.expires_at - issued.issued_at) - 7 * 24 * 3600) < 5
+    assert lab.cloud_call(lambda cloud: cloud.device_for_token(token)) is None
+
+
+def test_deleted_device_goes_back_to_config_mode(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C2: the device is deleted while it holds the token: `Invalid auth token`, back to WAIT_CONFIG."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    assert enrollment.device_id is not None
+    mark = board.serial.mark()
+    lab.cloud_call(lambda cloud: cloud.delete_device(enrollment.device_id or 0))
+    board.expect("Invalid auth token", timeout=120, since=mark)
+    board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+
+
+def test_refreshed_token_kicks_the_live_session(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C4: the token is refreshed while the device is connected: kicked, and the old token is refused."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    mark = board.serial.mark()
+    lab.cloud_call(lambda cloud: cloud.refresh_token(enrollment.device_id or 0))
+    board.expect("Invalid auth token", timeout=120, since=mark)
+    board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+
+
+def test_redirect_is_followed(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C6: the cloud answers REDIRECT host:port; the device logs `Redirecting to …` and logs in there."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    mark = board.serial.mark()
+    host, port = lab.config.cloud_host, lab.cloud_port
+    lab.cloud_call(lambda cloud: cloud.redirect_device(enrollment.device_id or 0, host, port))
+    board.expect(f"Redirecting to {host}:{port}", timeout=30, since=mark)
+    board.expect(r"Ready \(ping: \d+ms\)\.", timeout=60, since=mark)
+    device = lab.device_for(enrollment)
+    assert device is not None and lab.is_online(device.id)
+
+
+def test_device_answers_server_pings(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """The cloud PINGs the device; the firmware answers RESPONSE 200 with the same id."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    lab.cloud_call(lambda cloud: cloud.ping_device(enrollment.device_id or 0))
+    answered = lab.wait_cloud_event("ping_answered", timeout=30)
+    assert answered["status"] == 200
+
+
+def test_cloud_restart_mid_session(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C12: the cloud restarts; the device reconnects with the same token, ownership and device id."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    mark = board.serial.mark()
+    lab.restart_cloud()
+    board.expect_state("CONNECTING_CLOUD", timeout=120, since=mark)
+    board.expect_state("RUNNING", timeout=200, since=mark)
+    device = lab.device_for(enrollment)
+    assert device is not None and device.id == enrollment.device_id
+    assert lab.is_online(device.id)
+
+
+def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C7: the lab rotates to a new CA; the board (trusting the old one) cannot reconnect and says so."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    mark = board.serial.mark()
+    lab.cloud_call(lambda cloud: cloud.rotate_certificate(new_ca=True))
+    lab.cloud_call(lambda cloud: cloud.drop_connections())
+    board.expect("Secure connection failed", timeout=120, since=mark)
+    time.sleep(max(10 * lab.config.time_scale, 0.2))
+    device = lab.device_for(enrollment)
+    assert device is not None and not lab.is_online(device.id)
