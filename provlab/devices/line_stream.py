@@ -54,6 +54,10 @@ def _no_problem() -> tuple[BaseException | None, str | None]:
     return None, None
 
 
+MIN_WALL_WAIT_S = 2.0
+"""The shortest wall-clock wait of an expect with a non-zero timeout (see `LineStream.wait_until`)."""
+
+
 class LineStream:
     """Every line a board printed since the driver opened it, with the facts they state."""
 
@@ -173,8 +177,14 @@ class LineStream:
             return next((p for p in self._prompts if p > index), None)
 
     def wait_until(self, what: str, check: Callable[[], T | None], timeout: float) -> T:
-        """Wait until `check()` (called with the stream locked) returns a value; device-time timeout."""
-        deadline = time.monotonic() + timeout * self.time_scale
+        """Wait until `check()` (called with the stream locked) returns a value; device-time timeout.
+
+        The wait is never shorter than `MIN_WALL_WAIT_S` of wall time: at small time scales a device-time
+        budget can be a few milliseconds, less than the host needs to schedule the emulator's work when it
+        is loaded, and a lab must not fail a board for the host's slowness. A timeout of 0 stays a poll.
+        """
+        wall = timeout * self.time_scale
+        deadline = time.monotonic() + (max(wall, MIN_WALL_WAIT_S) if timeout > 0 else 0.0)
         with self._cond:
             while True:
                 found = check()

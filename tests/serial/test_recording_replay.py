@@ -51,7 +51,8 @@ def test_real_pasted_logs_replay_to_what_the_parser_reads_from_the_text(log: Pat
 def test_replay_keeps_the_recorded_timing_in_device_time(tmp_path: Path) -> None:
     recording = Recording.from_text("[1000] INIT => WAIT_CONFIG\r\n[9000] AP URL:  blynk.setup\r\n")
     assert [round(recording.device_seconds(c), 3) for c in recording.chunks] == [0.001, 8.001]
-    with ReplayBoard(recording, time_scale=0.05) as board:
+    # time_scale 0.5: the 8 device seconds are 4 s of wall time, longer than an expect's 2 s wall floor
+    with ReplayBoard(recording, time_scale=0.5) as board:
         board.expect_state("WAIT_CONFIG", timeout=60)
         mark = board.mark()
         with pytest.raises(ExpectTimeout):  # the next line is 8 device seconds later: not within 2

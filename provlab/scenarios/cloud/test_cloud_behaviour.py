@@ -83,3 +83,26 @@ def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> 
     time.sleep(max(10 * lab.config.time_scale, 0.2))
     device = lab.device_for(enrollment)
     assert device is not None and not lab.is_online(device.id)
+
+
+def test_two_clients_sharing_a_token_newest_wins(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C9: a second client logs in with the board's token: the board's session is closed (newest wins)."""
+    import socket
+
+    from provlab.protocol.commands import Command, Status
+    from provlab.protocol.frames import Frame, FrameParser
+
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    assert lab.cloud is not None and lab.cloud.endpoints is not None and enrollment.token
+    mark = board.serial.mark()
+    with socket.create_connection(("127.0.0.1", lab.cloud.endpoints.binary_port), timeout=10) as intruder:
+        intruder.sendall(Frame.of(Command.HW_LOGIN, 1, enrollment.token).encode())
+        parser, frames = FrameParser(), []
+        while not frames:
+            frames = parser.feed(intruder.recv(64))
+        assert frames[0].status == Status.SUCCESS
+        board.expect_state("CONNECTING_CLOUD", timeout=60, since=mark)  # its session was closed
+        replaced = lab.wait_cloud_event("session_replaced", timeout=30)
+        assert replaced["old_transport"] == "tls" and replaced["device_id"] == enrollment.device_id
+    board.expect_state("RUNNING", timeout=200, since=mark)

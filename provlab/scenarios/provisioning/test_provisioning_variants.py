@@ -83,3 +83,27 @@ def test_reprovision_after_factory_reset_gets_a_new_token(lab: Lab, board: LabBo
     old, new = lab.device_for(first), lab.device_for(second)
     assert old is not None and new is not None
     assert lab.is_online(new.id) and not lab.is_online(old.id)
+
+
+def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) -> None:
+    """P11: two phones race; one `/config` wins, the board ends with exactly one token, the cloud one device."""
+    import threading
+
+    board.expect("AP URL:  blynk.setup", timeout=30)
+    phones = [lab.phone(), lab.phone()]
+    results: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        results[i] = phones[i].provision(board, check=False, online_timeout=60)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    board.expect_state("RUNNING", timeout=120)
+    online = [r for r in results if getattr(r, "ok", False)]
+    assert len(online) == 1, results
+    assert lab.cloud is not None
+    devices = lab.cloud_call(lambda cloud: cloud.store.devices())
+    assert len(devices) == 1

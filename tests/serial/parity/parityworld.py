@@ -61,6 +61,7 @@ class ParityWorld:
                 MemorySerial(),
                 clock=DeviceClock(cfg.time_scale),
                 name="board-direct",
+                tls_ca=self.lab.cloud.certs.ca_file if self.lab.cloud and cfg.cloud_tls else None,
             )
 
         emulated = self.run(make())
