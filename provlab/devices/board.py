@@ -25,11 +25,11 @@ from typing import Any
 from provlab.devices.banner import device_banner, logo_text
 from provlab.devices.button import ResetButton
 from provlab.devices.clock import DeviceClock
-from provlab.devices.cloud_client import BlynkClient
 from provlab.devices.console import EdgentConsole
 from provlab.devices.defects import Behaviour, Defect, behaviour_for
 from provlab.devices.flash import Flash, PowerLost, WriteModel
 from provlab.devices.indicator import LED_OFF, StatusLed, pattern_for
+from provlab.devices.mqtt_client import CloudClient, cloud_client_for
 from provlab.devices.ota import OtaFailed, download_update
 from provlab.devices.portal import ConfigPortal
 from provlab.devices.profile import FirmwareProfile
@@ -113,15 +113,8 @@ class EmulatedBoard:
         self.tls = client_context(tls_ca) if isinstance(tls_ca, (str, Path)) else tls_ca
         self.ssid = softap_ssid(profile.template_name, mac, profile.chip, profile.vendor_prefix)
         self.station = radio.station
-        self.client = BlynkClient(
-            clock,
-            self.log,
-            b"",
-            heartbeat_s=profile.heartbeat_s,
-            max_body=profile.buff_in,
-            behaviour=self.behaviour,
-            tls=self.tls,
-            on_change=self._poke,
+        self.client: CloudClient = cloud_client_for(  # binary protocol or MQTT, by profile
+            profile, clock, self.log, behaviour=self.behaviour, tls=self.tls, on_change=self._poke
         )
         self.client.on_internal = self._on_internal
         self.console = EdgentConsole(self)
@@ -429,6 +422,8 @@ class EmulatedBoard:
             await self._error()
 
     async def _wifi_off(self) -> None:
+        """`WiFi.mode(WIFI_OFF)`: the AP, the station link and every socket on them go away."""
+        await self.client.disconnect()
         await self._stop_http()
         await self.radio.stop_ap()
         await self.station.leave()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from provlab.protocol.ssid import Chip
+
+CloudTransport = Literal["binary", "mqtt"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class FirmwareProfile:
     vendor_prefix: str = "Blynk"
     blnkopt: tuple[tuple[str, str], ...] | None = None
     """A patched `blnkopt` tag (spec §3.4): pairs of ssid, pass, auth, host, port; None = unpatched."""
+    transport: CloudTransport = "binary"
+    """How the firmware talks to the cloud: the Blynk binary protocol (§6) or the MQTT device API (§7)."""
 
     @property
     def firmware_type(self) -> str:
@@ -62,4 +67,21 @@ def edgent_esp32(
     )
 
 
-PROFILES = {"edgent-esp32": edgent_esp32}
+def edgent_esp32_mqtt(
+    template_id: str = "TMPL0PROVLAB", template_name: str = "Device", **overrides: object
+) -> FirmwareProfile:
+    """The legacy Edgent_ESP32 sketch built with the MQTT device API (paho-mqtt) instead of the binary protocol.
+
+    Same states, timers, SoftAP, console and log lines; the cloud connection is `mqtt_client.MqttClient`.
+    """
+    fields: dict[str, object] = {"transport": "mqtt", **overrides}
+    return FirmwareProfile(
+        name="edgent-esp32-mqtt",
+        chip=Chip.ESP32,
+        template_id=template_id,
+        template_name=template_name,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+PROFILES = {"edgent-esp32": edgent_esp32, "edgent-esp32-mqtt": edgent_esp32_mqtt}

@@ -40,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-PROFILE_NAMES = ("edgent-esp32",)
+PROFILE_NAMES = ("edgent-esp32", "edgent-esp32-mqtt")
 WIFI_BACKENDS = ("sim", "netns")  # wpa:/nm: drive only a phone's radio on a real lab host (real boards)
 
 

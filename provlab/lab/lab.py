@@ -146,9 +146,9 @@ class Lab:
         self.cloud = cloud
         self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
         endpoints = self.loop.run(cloud.start(), 30)
-        air.open_internet_port(endpoints.binary_port)
-        if endpoints.tls_port is not None:
-            air.open_internet_port(endpoints.tls_port)
+        for port in (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port):
+            if port is not None:
+                air.open_internet_port(port)
         air.start_capture(self.artifacts / "wifi.pcap")
         self.home = air.add_network(
             cfg.home.ssid,
@@ -214,9 +214,12 @@ class Lab:
         """The port boards are told to log in on: the stub's TLS port, or its plain one without TLS."""
         endpoints = self._cloud.endpoints
         assert endpoints is not None
-        if self.config.cloud_tls and endpoints.tls_port is not None:
-            return endpoints.tls_port
-        return endpoints.binary_port
+        mqtt = PROFILES[self.config.profile]().transport == "mqtt"
+        if mqtt:
+            port = endpoints.mqtts_port if self.config.cloud_tls else endpoints.mqtt_port
+        else:
+            port = endpoints.tls_port if self.config.cloud_tls else endpoints.binary_port
+        return port if port is not None else endpoints.binary_port
 
     @property
     def _air(self) -> Air:

@@ -107,3 +107,13 @@ def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) 
     assert lab.cloud is not None
     devices = lab.cloud_call(lambda cloud: cloud.store.devices())
     assert len(devices) == 1
+
+
+@pytest.mark.lab(profile="edgent-esp32-mqtt")
+def test_mqtt_firmware_enrolls_over_mqtts(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """The MQTT build of the firmware: same phone flow, the device logs in as `device` with the token."""
+    enrollment = phone.provision(board)
+    assert enrollment.ok
+    board.expect_state("RUNNING", timeout=60)
+    online = lab.cloud_events("device_online")
+    assert online and online[-1]["transport"] in ("mqtt", "mqtts")
