@@ -98,7 +98,7 @@ def test_two_clients_sharing_a_token_newest_wins(lab: Lab, board: LabBoard, phon
     mark = board.serial.mark()
     with socket.create_connection(("127.0.0.1", lab.cloud.endpoints.binary_port), timeout=10) as intruder:
         intruder.sendall(Frame.of(Command.HW_LOGIN, 1, enrollment.token).encode())
-        parser, frames = FrameParser(), []
+        parser, frames = FrameParser(), list[Frame]()
         while not frames:
             frames = parser.feed(intruder.recv(64))
         assert frames[0].status == Status.SUCCESS
