@@ -28,6 +28,7 @@ from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
 from provlab.lab.phone import Phone
+from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.runtime import EventLoopThread
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
@@ -112,6 +113,10 @@ class LabBoard:
         return f"<LabBoard {self.name} {self.serial.url}>"
 
 
+OPEN_LABS: list[Lab] = []
+"""The labs open in this process now (the live progress view of `provlab run` shows their boards)."""
+
+
 class Lab:
     """A whole provisioning world on loopback. Use as a context manager; everything is removed on exit."""
 
@@ -133,6 +138,7 @@ class Lab:
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
         self._closed = False
+        OPEN_LABS.append(self)
         try:
             self._build()
         except BaseException:
@@ -278,6 +284,12 @@ class Lab:
         self.cloud = cloud
         self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
+    def raw_device(self) -> RawDeviceClient:
+        """A bare device connection to the stub's plain binary port (for misbehaving-device scenarios)."""
+        endpoints = self._cloud.endpoints
+        assert endpoints is not None
+        return RawDeviceClient(endpoints.binary_port)
+
     @property
     def faults(self) -> Faults:
         """The air's run-time fault knobs (AP down/up, RSSI, channel, internet, DNS, kick)."""
@@ -303,6 +315,8 @@ class Lab:
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(ValueError):
+            OPEN_LABS.remove(self)
         for phone in self._phones:
             with contextlib.suppress(Exception):
                 self.loop.run(phone.close(), 10)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from rich.table import Table
 
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import mask_value
+from provlab.lab.lab import OPEN_LABS
 
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
 
@@ -60,14 +63,34 @@ class RunSummary:
             transient=True,
         )
         self._task: TaskID | None = None
+        self._current = ""
+        self._done = threading.Event()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._progress.start()
         self._task = self._progress.add_task("", total=len(session.items))
+        self._ticker = threading.Thread(target=self._tick, name="provlab-progress", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.25):
+            with contextlib.suppress(Exception):
+                self._show()
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, description=nodeid.split("::")[-1])
+        self._current = nodeid.split("::")[-1]
+        self._show()
+
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        """Current scenario and, while it runs, each board's state (refreshed by a timer)."""
+        if self._task is None:
+            return
+        boards = [f"{b.name}:{b.state.value if b.state else '-'}" for lab in list(OPEN_LABS) for b in lab.boards]
+        text = self._current + (f"  [dim]{' '.join(boards)}[/]" if boards else "")
+        self._progress.update(self._task, description=text)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -78,6 +101,7 @@ class RunSummary:
             self._progress.advance(self._task)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._done.set()
         self._progress.stop()
 
     def table(self) -> Table:

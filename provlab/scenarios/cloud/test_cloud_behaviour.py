@@ -87,22 +87,53 @@ def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> 
 
 def test_two_clients_sharing_a_token_newest_wins(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C9: a second client logs in with the board's token: the board's session is closed (newest wins)."""
-    import socket
-
-    from provlab.protocol.commands import Command, Status
-    from provlab.protocol.frames import Frame, FrameParser
-
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    assert lab.cloud is not None and lab.cloud.endpoints is not None and enrollment.token
+    assert enrollment.token
     mark = board.serial.mark()
-    with socket.create_connection(("127.0.0.1", lab.cloud.endpoints.binary_port), timeout=10) as intruder:
-        intruder.sendall(Frame.of(Command.HW_LOGIN, 1, enrollment.token).encode())
-        parser, frames = FrameParser(), list[Frame]()
-        while not frames:
-            frames = parser.feed(intruder.recv(64))
-        assert frames[0].status == Status.SUCCESS
+    with lab.raw_device() as intruder:
+        assert intruder.login(enrollment.token) == 200
         board.expect_state("CONNECTING_CLOUD", timeout=60, since=mark)  # its session was closed
         replaced = lab.wait_cloud_event("session_replaced", timeout=30)
         assert replaced["old_transport"] == "tls" and replaced["device_id"] == enrollment.device_id
     board.expect_state("RUNNING", timeout=200, since=mark)
+
+
+def test_bad_token_storm_is_rate_limited_and_the_stub_keeps_serving(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C5: a client hammers logins with a bad token; the stub throttles it and the real device stays online."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    answers: list[int | None] = []
+    for _ in range(40):
+        with lab.raw_device() as storm:
+            try:
+                answers.append(storm.login("B" * 32))
+            except ConnectionError:
+                answers.append(None)
+    assert answers[0] == 9  # INVALID_TOKEN
+    assert 1 in answers or None in answers  # later attempts: QUOTA_LIMIT and/or closed
+    assert lab.cloud_events("login_rate_limited") or lab.cloud_events("login_failed")
+    device = lab.device_for(enrollment)
+    assert device is not None and lab.is_online(device.id)
+
+
+def test_message_flood_gets_quota_limit_and_no_crash(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """C10: a device floods virtual writes: the stub answers QUOTA_LIMIT (not every time) and keeps serving."""
+    first = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    token = phone.request_token()
+    with lab.raw_device() as flooder:
+        assert flooder.login(token) == 200
+        for i in range(2000):
+            flooder.virtual_write(1, str(i))
+        frames = []
+        flooder.sock.settimeout(1.0)
+        try:
+            while True:
+                frames += flooder.read()
+        except (TimeoutError, OSError):
+            pass
+    quota = [f for f in frames if f.status == 1]
+    assert 1 <= len(quota) <= 2, f"expected QUOTA_LIMIT once per 60 s, got {len(quota)}"
+    device = lab.device_for(first)
+    assert device is not None and lab.is_online(device.id)
