@@ -2,9 +2,11 @@
 
 User API (Bearer session key from `POST /api/v1/auth/login`):
   `POST /api/v1/auth/login {email,password}` -> `{"accessToken"}`
-  `POST /api/v1/provisioning/tokens {templateId}` -> `{"token","templateId","expiresAt"}`
+  `POST /api/v1/provisioning/tokens {templateId, orgId?}` -> `{"token","templateId","expiresAt","orgId"}`
+     (needs PROVISION_DEVICES; into a sub-org also SWITCH_TO_SUBORGS; the template enabled there: C14)
   `GET  /api/v1/provisioning/tokens/{token}` -> `{"activated","deviceId","online","expired","revoked"}`
   `DELETE /api/v1/provisioning/tokens/{token}` -> revoke (`{"revoked": true}`)
+The tenancy API (orgs, roles, users, transfers, OAuth2, OpenAPI) is `tenancy_api.py`.
 The fault knobs apply here: added latency for every answer, a forced status for token issue.
 """
 
@@ -17,11 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from provlab.cloud import device_api
+from provlab.cloud import device_api, tenancy_api
+from provlab.cloud.access import Access
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.gateway import DeviceGateway
+from provlab.cloud.invitations import Invitations
 from provlab.cloud.records import User
 from provlab.cloud.store import StoreError
+from provlab.cloud.tenancy import TenancyError
 
 TOKEN_ISSUE_FAULT = "Token service unavailable (provlab fault knob)."
 
@@ -62,14 +67,26 @@ async def issue_token(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         template_id = str(body["templateId"])
+        org_id = None if body.get("orgId") is None else int(body["orgId"])
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:
-        issued = gateway.store.issue_token(user, template_id)
+        target = request.app[tenancy_api.SERVICES_KEY].access.provisioning_org(user, template_id, org_id)
+        issued = gateway.store.issue_token(user, template_id, org_id=target)
+    except TenancyError as exc:
+        gateway.store.add_event(
+            "token_issue_refused", None, {"user": user.email, "status": exc.status, "reason": str(exc)}
+        )
+        return error_response(exc.status, str(exc))
     except StoreError as exc:
         return error_response(404, str(exc))
     return _json(
-        {"token": issued.token, "templateId": template_id, "expiresAt": int(issued.expires_at * 1000)}
+        {
+            "token": issued.token,
+            "templateId": template_id,
+            "expiresAt": int(issued.expires_at * 1000),
+            "orgId": issued.org_id,
+        }
     )
 
 
@@ -115,9 +132,11 @@ async def added_latency(request: web.Request, handler: Any) -> web.StreamRespons
     return response
 
 
-def build_app(gateway: DeviceGateway) -> web.Application:
+def build_app(gateway: DeviceGateway, services: tenancy_api.TenancyServices | None = None) -> web.Application:
     app = web.Application(middlewares=[added_latency])
     app[GATEWAY_KEY] = gateway
+    access = Access(gateway.store)
+    tenancy_api.add_routes(app, services or tenancy_api.TenancyServices(access, Invitations(access)))
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/provisioning/tokens", issue_token)
     app.router.add_get("/api/v1/provisioning/tokens/{token}", token_status)

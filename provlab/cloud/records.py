@@ -12,6 +12,7 @@ class User:
     email: str
     org_id: int
     role: str
+    active: bool = True  # False for an invited user who has not set a password yet
 
 
 class DataType(str, Enum):

@@ -106,4 +106,34 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX device_log_device ON device_log(device_id);
     """,
+    # 3: tenancy (issue 4): org flags, user activation, per-org role matrices, template enablement,
+    # invitations, OAuth2 clients
+    """
+    ALTER TABLE orgs ADD COLUMN can_create_suborgs INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE role_permissions (
+        org_id INTEGER NOT NULL REFERENCES orgs(id),
+        role TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        PRIMARY KEY (org_id, role, permission)
+    );
+    CREATE TABLE org_templates (
+        org_id INTEGER NOT NULL REFERENCES orgs(id),
+        template_id TEXT NOT NULL REFERENCES templates(id),
+        PRIMARY KEY (org_id, template_id)
+    );
+    CREATE TABLE invitations (
+        token TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        invited_by INTEGER NOT NULL REFERENCES users(id),
+        created_at REAL NOT NULL,
+        used_at REAL
+    );
+    CREATE TABLE oauth_clients (
+        client_id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at REAL NOT NULL
+    );
+    """,
 )

@@ -177,6 +177,16 @@ class Store:
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction for store extensions (tenancy); never touch `devices`/`tokens` in it."""
+        with self._tx() as db:
+            yield db
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read committed rows (the write-behind buffer is flushed first)."""
+        return self._query(sql, args)
+
     @property
     def schema_version(self) -> int:
         return int(self._query("PRAGMA user_version")[0][0])
@@ -196,33 +206,39 @@ class Store:
             return User(int(cur.lastrowid or 0), email, org_id, role)
 
     def user(self, user_id: int) -> User | None:
-        rows = self._query("SELECT id, email, org_id, role FROM users WHERE id = ?", (user_id,))
-        return User(**dict(rows[0])) if rows else None
+        rows = self._query(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return _user(rows[0]) if rows else None
 
     def user_by_email(self, email: str) -> User | None:
-        rows = self._query("SELECT id, email, org_id, role FROM users WHERE email = ?", (email,))
-        return User(**dict(rows[0])) if rows else None
+        rows = self._query(f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,))
+        return _user(rows[0]) if rows else None
 
     def login(self, email: str, password: str) -> str:
-        """A new session key for the user, or StoreError on a wrong e-mail or password."""
-        rows = self._query("SELECT id, password_hash FROM users WHERE email = ?", (email,))
+        """A new session key for the user, or StoreError on a wrong e-mail or password (or an
+        invited user who has not set a password yet)."""
+        rows = self._query("SELECT id, password_hash, active FROM users WHERE email = ?", (email,))
         if not rows or not check_password(password, rows[0]["password_hash"]):
             raise StoreError("wrong e-mail or password")
+        if not rows[0]["active"]:
+            raise StoreError("this account is not active (invitation not accepted)")
+        return self.open_session(int(rows[0]["id"]))
+
+    def open_session(self, user_id: int) -> str:
+        """A new session key (bearer) for the user."""
         key = secrets.token_urlsafe(32)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO sessions (key, user_id, created_at) VALUES (?, ?, ?)",
-                (key, rows[0]["id"], time.time()),
+                "INSERT INTO sessions (key, user_id, created_at) VALUES (?, ?, ?)", (key, user_id, time.time())
             )
         return key
 
     def user_for_session(self, key: str) -> User | None:
         rows = self._query(
-            "SELECT u.id, u.email, u.org_id, u.role FROM sessions s JOIN users u ON u.id = s.user_id "
+            "SELECT u.id, u.email, u.org_id, u.role, u.active FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.key = ?",
             (key,),
         )
-        return User(**dict(rows[0])) if rows else None
+        return _user(rows[0]) if rows else None
 
     # --- templates -------------------------------------------------------------------------------
     def create_template(
@@ -304,8 +320,12 @@ class Store:
             if not db.execute("SELECT 1 FROM tokens WHERE token = ?", (token,)).fetchone():
                 return token
 
-    def issue_token(self, user: User, template_id: str, ttl_s: float = DEFAULT_TOKEN_TTL_S) -> IssuedToken:
-        """A fresh dynamic token, unactivated, for a new device of `template_id` owned by `user`."""
+    def issue_token(
+        self, user: User, template_id: str, ttl_s: float = DEFAULT_TOKEN_TTL_S, *, org_id: int | None = None
+    ) -> IssuedToken:
+        """A fresh dynamic token, unactivated, for a new device of `template_id` owned by `user`, in the
+        user's org or in `org_id` (permission checks are the caller's: `tenancy.Tenancy`)."""
+        org_id = user.org_id if org_id is None else org_id
         if self.template(template_id) is None:
             raise StoreError(f"no template {template_id!r} in this cloud")
         now = time.time()
@@ -314,9 +334,11 @@ class Store:
             db.execute(
                 "INSERT INTO tokens (token, template_id, user_id, org_id, issued_at, expires_at, kind) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (token, template_id, user.id, user.org_id, now, now + ttl_s, TokenKind.DYNAMIC.value),
+                (token, template_id, user.id, org_id, now, now + ttl_s, TokenKind.DYNAMIC.value),
             )
-        self.add_event("token_issued", None, {"token": token, "template_id": template_id, "user": user.email})
+        self.add_event(
+            "token_issued", None, {"token": token, "template_id": template_id, "user": user.email, "org_id": org_id}
+        )
         return self._token_or_fail(token)
 
     def issue_reprovision_token(
@@ -536,6 +558,29 @@ class Store:
         self.add_event("device_deleted", device_id, {"token": device.token or ""})
         return device
 
+    def transfer_device(self, device_id: int, org_id: int, owner_id: int | None) -> Device:
+        """Give the device a new org and owner; its token, session and data stay (C13)."""
+        self._device_or_fail(device_id)
+        with self._tx() as db:
+            db.execute("UPDATE devices SET org_id = ?, owner_id = ? WHERE id = ?", (org_id, owner_id, device_id))
+        moved = self._device_or_fail(device_id)
+        with self._lock:
+            token = self._token_by_device.get(device_id)
+            cached = self._device_by_token.get(token) if token is not None else None
+            if token is not None and cached is not None:
+                self._device_by_token[token] = replace(cached, org_id=org_id, owner_id=owner_id)
+        return moved
+
+    def devices_in_orgs(self, org_ids: Iterable[int]) -> list[Device]:
+        ids = sorted(set(org_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT * FROM devices WHERE deleted_at IS NULL AND org_id IN ({marks}) ORDER BY id", tuple(ids)
+        )
+        return [_device(r) for r in rows]
+
     def _remember(self, token: str, device: Device) -> None:
         self._device_by_token[token] = device
         self._token_by_device[device.id] = token
@@ -632,6 +677,13 @@ class Store:
             {"ts": r["ts"], "kind": r["kind"], "device_id": r["device_id"], **json.loads(r["detail"])}
             for r in rows
         ]
+
+
+USER_COLUMNS = "id, email, org_id, role, active"
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(row["id"], row["email"], row["org_id"], row["role"], bool(row["active"]))
 
 
 def _device(row: sqlite3.Row) -> Device:

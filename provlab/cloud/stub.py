@@ -3,6 +3,8 @@
 `CloudStub` is also the lab's control panel for the cloud: issue a token as a user, wait until a device is
 online, read the event journal, and switch fault knobs (`faults`) or act on devices (drop connections,
 revoke, refresh, delete, redirect, rotate or expire the TLS certificate) while a scenario runs.
+Tenancy (org tree, matrices, transfers) is reachable as `tree` and `access`; invitation mail lands in the
+stub's own SMTP sink (`mail_sink`, `mailbox(addr)`) unless `smtp=` names another server.
 
 Async core: `start`/`stop`/`wait_*` are coroutines and every other method must run on the stub's event loop
 (the lab calls them through its loop thread).
@@ -14,21 +16,26 @@ import asyncio
 import contextlib
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 
+from provlab.cloud.access import Access
 from provlab.cloud.binary_server import BinaryServer
 from provlab.cloud.certs import LabCertificates
 from provlab.cloud.faults import FaultKnobs
 from provlab.cloud.gateway import DeviceGateway, DeviceOffline
 from provlab.cloud.http_api import build_app
+from provlab.cloud.invitations import Invitations
+from provlab.cloud.mail import Mail, Mailer, MailSink
 from provlab.cloud.mqtt_broker import MqttBroker
 from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Transport
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.cloud.records import Device, IssuedToken, User
 from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
+from provlab.cloud.tenancy import OrgTree
+from provlab.cloud.tenancy_api import TenancyServices
 
 DEFAULT_ADMIN_EMAIL = "admin@provlab.test"
 DEFAULT_ADMIN_PASSWORD = "provlab-admin"
@@ -47,6 +54,7 @@ class Endpoints:
     mqtt_port: int | None = None
     mqtts_port: int | None = None
     external_mqtt: str | None = None
+    smtp_url: str | None = None
 
     @property
     def http_url(self) -> str:
@@ -84,8 +92,17 @@ class CloudStub:
         login_limits: LoginLimits | None = None,
         quota_limits: QuotaLimits | None = None,
         external_mqtt: str | None = None,
+        smtp: str | None = "sink",
     ) -> None:
+        """`smtp`: where invitation mail goes — "sink" (a mail sink the stub runs on loopback, read it
+        through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused)."""
         self.store = Store(db_path)
+        self.smtp = smtp
+        self.mail_sink: MailSink | None = None
+        self.tree = OrgTree(self.store)
+        self.access = Access(self.store, self.tree)
+        self.invitations = Invitations(self.access)
+        self.access.on_device_moved = self._device_moved
         self.host = host
         self.time_scale = time_scale
         self.presence = PresenceRegistry()
@@ -152,7 +169,13 @@ class CloudStub:
         if not self.external_mqtt and (mqtt_port is not None or mqtts_port is not None):
             self.mqtt = MqttBroker(self.gateway, self.host)
             await self.mqtt.start(mqtt_port, mqtts_port, self._tls_context)
-        self._runner = web.AppRunner(build_app(self.gateway), access_log=None)
+        smtp_url = self.smtp
+        if smtp_url == "sink":
+            self.mail_sink = MailSink(self.host)
+            await self.mail_sink.start()
+            smtp_url = self.mail_sink.url
+        services = TenancyServices(self.access, self.invitations, Mailer(smtp_url) if smtp_url else None)
+        self._runner = web.AppRunner(build_app(self.gateway, services), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)
         await site.start()
@@ -168,6 +191,7 @@ class CloudStub:
             mqtt_port=self.mqtt.port if self.mqtt else None,
             mqtts_port=self.mqtt.tls_port if self.mqtt else None,
             external_mqtt=self.external_mqtt,
+            smtp_url=smtp_url,
         )
         return self.endpoints
 
@@ -192,6 +216,8 @@ class CloudStub:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
             self._runner = None
+        if self.mail_sink is not None:
+            await self.mail_sink.stop()
         if not self.store.closed:
             self.store.add_event("cloud_stopped", None, {})
             self.store.close()
@@ -240,6 +266,12 @@ class CloudStub:
             raise StoreError(f"no device {device_id} in this cloud")
         return self.gateway.write_to_device(device, pin.lower(), [str(v) for v in values])
 
+    def _device_moved(self, device: Device) -> None:
+        """A transferred device keeps its live session; the session learns its new org and owner."""
+        presence = self.presence.get(device.id)
+        if presence is not None:
+            presence.device = replace(presence.device, org_id=device.org_id, owner_id=device.owner_id)
+
     # --- presence ---------------------------------------------------------------------------------
     async def wait_online(self, token: str, timeout_device_s: float) -> Device | None:
         """Wait until the device holding `token` is online; None on timeout."""
@@ -264,6 +296,10 @@ class CloudStub:
 
     def events(self, kind: str | None = None) -> list[dict[str, object]]:
         return self.store.events(kind)
+
+    def mailbox(self, recipient: str) -> list[Mail]:
+        """What the stub's own mail sink received for `recipient` (invitations); [] without a sink."""
+        return self.mail_sink.mailbox(recipient) if self.mail_sink is not None else []
 
     # --- faults and actions -----------------------------------------------------------------------
     def drop_connections(self) -> int:
