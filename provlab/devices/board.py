@@ -207,8 +207,8 @@ class EmulatedBoard:
         main, self._main = self._main, None
         if main is not None and main is not asyncio.current_task():
             main.cancel()
-            with contextlib.suppress(BaseException):
-                await main
+            # wait for it to end without taking on its outcome, but let our own cancellation through
+            await asyncio.wait({main})
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

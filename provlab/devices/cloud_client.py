@@ -15,7 +15,6 @@ them, `pm` accepted silently.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Callable
 from enum import Enum
@@ -120,8 +119,8 @@ class BlynkClient:
         driver = self._stop_driver()
         self._close_socket()
         if driver is not None and driver is not asyncio.current_task():
-            with contextlib.suppress(BaseException):
-                await driver
+            # wait for it to end without taking on its outcome, but let our own cancellation through
+            await asyncio.wait({driver})
         if self.state is not ClientState.TOKEN_INVALID:
             self._set_state(ClientState.DISCONNECTED)
         if had_socket:

@@ -51,7 +51,6 @@ Other decisions where the spec is silent:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import ssl
@@ -310,8 +309,8 @@ class MqttClient:
             paho.disconnect()
         self._close_socket()
         if driver is not None and driver is not asyncio.current_task():
-            with contextlib.suppress(BaseException):
-                await driver
+            # wait for it to end without taking on its outcome, but let our own cancellation through
+            await asyncio.wait({driver})
         if self.state is not ClientState.TOKEN_INVALID:
             self._set_state(ClientState.DISCONNECTED)
         if had_socket:
