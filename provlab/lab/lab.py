@@ -24,6 +24,7 @@ from provlab.devices.serial_board import SerialBoard
 from provlab.devices.serial_port import PtySerial
 from provlab.devices.sideband import Capability
 from provlab.devices.sideband.emulated import EmulatedSideband
+from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
@@ -137,6 +138,7 @@ class Lab:
         self.admin: User | None = None
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
+        self._rest_clients: list[CloudRest] = []
         self._closed = False
         OPEN_LABS.append(self)
         try:
@@ -284,6 +286,23 @@ class Lab:
         self.cloud = cloud
         self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
+    def rest(self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD) -> CloudRest:
+        """The cloud's REST API as `email` (closed with the lab)."""
+        endpoints = self._cloud.endpoints
+        assert endpoints is not None
+        client = CloudRest(endpoints.http_url, email, password)
+        self._rest_clients.append(client)
+        return client
+
+    def invite_user(self, admin: CloudRest, org: int, email: str, password: str, role: str = "Admin") -> CloudRest:
+        """Invite `email` into `org`, read the mail from the stub's sink, set the password, log in."""
+        admin.invite(org, email, role)
+        bodies = self.cloud_call(lambda cloud: [m.body for m in cloud.mailbox(email)])
+        if len(bodies) != 1:
+            raise AssertionError(f"expected one invitation mail to {email}, the sink holds {len(bodies)}")
+        admin.accept_invitation(bodies[0], password)
+        return self.rest(email, password)
+
     def raw_device(self) -> RawDeviceClient:
         """A bare device connection to the stub's plain binary port (for misbehaving-device scenarios)."""
         endpoints = self._cloud.endpoints
@@ -317,6 +336,8 @@ class Lab:
         self._closed = True
         with contextlib.suppress(ValueError):
             OPEN_LABS.remove(self)
+        for client in self._rest_clients:
+            client.close()
         for phone in self._phones:
             with contextlib.suppress(Exception):
                 self.loop.run(phone.close(), 10)

@@ -67,3 +67,21 @@ def test_ap_goes_away_after_config_even_if_the_phone_stays(lab: Lab, board: LabB
     assert enrollment.ok
     board.expect_state("RUNNING", timeout=60)
     assert board.ssid not in {found.ssid for found in phone.discover()}
+
+
+def test_reset_between_configuring_and_switch_leaves_the_token_unused(
+    lab: Lab, board: LabBoard, phone: LabPhone
+) -> None:
+    """P4: the phone got a token and the board was CONFIGURING when it lost power: back in WAIT_CONFIG,
+    the token never logs in, and the cloud still shows it unused."""
+    board.expect("AP URL:  blynk.setup", timeout=30)
+    token = phone.request_token()
+    status, _ = phone.board_get(board, "/board_info.json")
+    assert status == 200
+    board.expect_state("CONFIGURING", timeout=10)
+    mark = board.serial.mark()
+    board.reset()
+    board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+    issued = lab.cloud_call(lambda cloud: cloud.store.token(token))
+    assert issued is not None and not issued.activated
+    assert lab.cloud_events("token_activated") == []
