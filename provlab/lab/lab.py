@@ -429,7 +429,14 @@ class LabPhone:
             try:
                 url = f"http://{link.gateway}{path}" + (f"?{query}" if query else "")
                 async with httpx.AsyncClient(transport=LinkTransport(link), timeout=max(5 * scale, 2.0)) as client:
-                    response = await client.get(url)
+                    for attempt in range(1, 6):  # like the app: a refused connection is retried, 1 s apart
+                        try:
+                            response = await client.get(url)
+                            break
+                        except (httpx.ConnectError, ConnectionRefusedError):
+                            if attempt == 5:
+                                raise
+                            await asyncio.sleep(max(1.0 * scale, 0.01))
                 self.phone.journal.write(
                     "board_http", path=path, query=query, status=response.status_code, response=response.text[:2000]
                 )
