@@ -51,9 +51,9 @@ def run(
     """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / stamp
-    targets = [p for p in paths if not p.startswith("-")]
-    passthrough = [p for p in paths if p.startswith("-") or p not in targets]
-    args = [*(targets or [str(SCENARIOS_DIR)]), *passthrough]
+    # pytest arguments pass through in order; with no existing path among them, run the built-in suites
+    has_target = any(not p.startswith("-") and Path(p.split("::")[0]).exists() for p in paths)
+    args = [*([] if has_target else [str(SCENARIOS_DIR)]), *paths]
     args += [
         "--boards",
         boards,

@@ -63,3 +63,17 @@ def test_provlab_run_exit_code_is_pytests(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "failed" in proc.stdout
+
+
+def test_provlab_run_passes_pytest_options_through(tmp_path: Path) -> None:
+    """`-k EXPR` (an option with a value) reaches pytest intact and selects from the built-in suites."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "provlab", "run", "-k", "test_happy_path or factory_reset_by_button", "--artifacts", str(tmp_path / "ev")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
+    assert {p.name for p in (tmp_path / "ev").iterdir()} == {"test_happy_path", "factory_reset_by_button"}

@@ -106,17 +106,21 @@ class RunSummary:
 
     def table(self) -> Table:
         table = Table(title="provlab scenarios", show_lines=False)
-        table.add_column("scenario")
+        table.add_column("suite", style="dim")
+        table.add_column("scenario", overflow="fold")
         table.add_column("outcome")
         table.add_column("duration", justify="right")
         table.add_column("evidence", overflow="fold")
         for result in self.results.values():
             style = OUTCOME_STYLE.get(result.outcome, "")
+            path = result.nodeid.split("::")[0]
+            suite = path.split("/")[-2] if "/" in path else ""
             table.add_row(
-                result.nodeid.split("/")[-1],
+                suite,
+                result.nodeid.split("::")[-1],
                 f"[{style}]{result.outcome}[/]",
                 f"{result.duration:.2f} s",
-                result.evidence,
+                Path(result.evidence).name if result.evidence else "",
             )
         return table
 
