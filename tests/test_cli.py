@@ -68,7 +68,10 @@ def test_provlab_run_exit_code_is_pytests(tmp_path: Path) -> None:
 def test_provlab_run_passes_pytest_options_through(tmp_path: Path) -> None:
     """`-k EXPR` (an option with a value) reaches pytest intact and selects from the built-in suites."""
     proc = subprocess.run(
-        [sys.executable, "-m", "provlab", "run", "-k", "test_happy_path or factory_reset_by_button", "--artifacts", str(tmp_path / "ev")],
+        [
+            *(sys.executable, "-m", "provlab", "run"),
+            *("-k", "test_happy_path or factory_reset_by_button", "--artifacts", str(tmp_path / "ev")),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
