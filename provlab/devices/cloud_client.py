@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from enum import Enum
 
 from provlab.devices.clock import DeviceClock
 from provlab.devices.defects import FAITHFUL, Behaviour
+from provlab.devices.reconnecting import ClientState, EndOfConnection, ReconnectingClient
 from provlab.devices.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS_HANDSHAKE_TIMEOUT_S
 from provlab.protocol.commands import LOGIN_OK_STATUSES, Command, Status
 from provlab.protocol.frames import Frame, FrameError, FrameParser, FrameTooLargeError, join_args, next_msg_id
@@ -39,18 +39,7 @@ LOGIN_MSG_ID = 1
 HEARTBEAT_TIMEOUT_EXTRA_S = 3 * BLYNK_TIMEOUT_S  # h-beat + 3 * BLYNK_TIMEOUT_MS = 58 s
 
 
-class ClientState(Enum):
-    DISCONNECTED = "DISCONNECTED"
-    CONNECTING = "CONNECTING"
-    CONNECTED = "CONNECTED"
-    TOKEN_INVALID = "TOKEN_INVALID"
-
-
-class _EndOfConnection(Exception):
-    """The current connection is over (the reason was logged already)."""
-
-
-class BlynkClient:
+class BlynkClient(ReconnectingClient):
     """One device's connection to the cloud, as `BlynkProtocol` runs it."""
 
     def __init__(
@@ -88,20 +77,6 @@ class BlynkClient:
         self._last_in = self._last_out = self._last_ping = 0.0
 
     # --- state -------------------------------------------------------------------------------------
-    @property
-    def connected(self) -> bool:
-        return self.state is ClientState.CONNECTED
-
-    @property
-    def token_invalid(self) -> bool:
-        return self.state is ClientState.TOKEN_INVALID
-
-    def _set_state(self, state: ClientState) -> None:
-        if state is not self.state:
-            self.state = state
-            if self.on_change is not None:
-                self.on_change()
-
     # --- the library's API --------------------------------------------------------------------------
     def begin(self, link: Link, host: str, port: int, token: str) -> None:
         """`Blynk.config(token, host, port)` + `Blynk.connect(0)`: start connecting through `link`."""
@@ -110,29 +85,7 @@ class BlynkClient:
         self._link = link
         self._target = (host, port, token)
         self.redirect = None
-        self._set_state(ClientState.CONNECTING)
-        self._driver = asyncio.get_running_loop().create_task(self._drive(), name="blynk-client")
-
-    async def disconnect(self) -> None:
-        """`Blynk.disconnect()`: close the socket; logs `Disconnected` when one was open."""
-        had_socket = self._writer is not None
-        driver = self._stop_driver()
-        self._close_socket()
-        if driver is not None and driver is not asyncio.current_task():
-            # wait for it to end without taking on its outcome, but let our own cancellation through
-            await asyncio.wait({driver})
-        if self.state is not ClientState.TOKEN_INVALID:
-            self._set_state(ClientState.DISCONNECTED)
-        if had_socket:
-            self.log("Disconnected")
-
-    def reset(self) -> None:
-        """A reboot: no connection, no memory of a refused token or a redirect."""
-        self._stop_driver()
-        self._close_socket()
-        self.redirect = None
-        self._last_attempt = None
-        self._set_state(ClientState.DISCONNECTED)
+        self._start_driver("blynk-client")
 
     def send(self, command: int, body: bytes = b"", msg_id: int | None = None) -> None:
         writer = self._writer
@@ -155,39 +108,13 @@ class BlynkClient:
         self.send(Command.HARDWARE, join_args(("vw", str(pin), *values)))
 
     # --- the driver ---------------------------------------------------------------------------------
-    def _stop_driver(self) -> asyncio.Task[None] | None:
-        driver, self._driver = self._driver, None
-        if driver is not None and not driver.done() and driver is not asyncio.current_task():
-            driver.cancel()
-        return driver
+    def _has_socket(self) -> bool:
+        return self._writer is not None
 
     def _close_socket(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
-
-    def _check_current(self) -> None:
-        """Stop a driver that was replaced or stopped (Python < 3.12 `wait_for` can lose a cancel)."""
-        if self._driver is not asyncio.current_task():
-            raise asyncio.CancelledError
-
-    async def _drive(self) -> None:
-        try:
-            while self.state is not ClientState.TOKEN_INVALID:
-                if self._last_attempt is not None:
-                    await self.clock.sleep(self._last_attempt + RECONNECT_INTERVAL_S - self.clock.now())
-                self._check_current()
-                self._last_attempt = self.clock.now()
-                try:
-                    await self._connection()
-                except _EndOfConnection:
-                    pass
-                finally:
-                    self._close_socket()
-                if self.state is ClientState.CONNECTED:
-                    self._set_state(ClientState.CONNECTING)
-        finally:
-            self._close_socket()
 
     async def _open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         link = self._link
@@ -224,7 +151,7 @@ class BlynkClient:
         except (OSError, WifiError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
             if self.tls is not None:  # WiFiClientSecure: any failed connect or handshake
                 self.log("Secure connection failed")
-            raise _EndOfConnection from None
+            raise EndOfConnection from None
         if self._driver is not asyncio.current_task():
             writer.close()
             raise asyncio.CancelledError
@@ -242,7 +169,7 @@ class BlynkClient:
             if data is None:
                 continue
             if not data:
-                raise _EndOfConnection
+                raise EndOfConnection
             self._last_in = self.clock.now()
             try:
                 frames = parser.feed(data)
@@ -250,11 +177,11 @@ class BlynkClient:
                 for frame in exc.frames_before:
                     self._dispatch(frame, started)
                 self.log(f"Packet too big: {exc.length}")
-                raise _EndOfConnection from None
+                raise EndOfConnection from None
             except FrameError as exc:
                 for frame in exc.frames_before:
                     self._dispatch(frame, started)
-                raise _EndOfConnection from None
+                raise EndOfConnection from None
             for frame in frames:
                 self._dispatch(frame, started)
 
@@ -264,12 +191,12 @@ class BlynkClient:
         if self.state is not ClientState.CONNECTED:
             if now - started >= BLYNK_TIMEOUT_S:
                 self.log("Login timeout")
-                raise _EndOfConnection
+                raise EndOfConnection
             return started + BLYNK_TIMEOUT_S
         hb = self.heartbeat_s
         if now - self._last_in > hb + HEARTBEAT_TIMEOUT_EXTRA_S:
             self.log("Heartbeat timeout")
-            raise _EndOfConnection
+            raise EndOfConnection
         quiet = now - self._last_in > hb or now - self._last_out > hb
         if quiet and now - self._last_ping > BLYNK_TIMEOUT_S:
             self.send(Command.PING)
@@ -300,7 +227,7 @@ class BlynkClient:
             self.log(f"Redirecting to {host}:{port}")
             self.redirect = (host, port)
             self._last_attempt = self.clock.now() - RECONNECT_INTERVAL_S  # reconnect at once
-            raise _EndOfConnection
+            raise EndOfConnection
         elif cmd == Command.HARDWARE:
             self._hardware(frame)
         elif cmd == Command.INTERNAL:
@@ -318,7 +245,7 @@ class BlynkClient:
         status = int(frame.status or 0)
         if self.state is ClientState.CONNECTED:
             if status == Status.NOT_AUTHENTICATED:
-                raise _EndOfConnection
+                raise EndOfConnection
             return
         if frame.msg_id != LOGIN_MSG_ID:
             return
@@ -335,7 +262,7 @@ class BlynkClient:
                 self._set_state(ClientState.TOKEN_INVALID)
         else:
             self.log(f"Connect failed. code: {status}")
-        raise _EndOfConnection
+        raise EndOfConnection
 
     def _hardware(self, frame: Frame) -> None:
         try:

@@ -63,9 +63,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from provlab.devices.clock import DeviceClock
-from provlab.devices.cloud_client import BlynkClient, ClientState
+from provlab.devices.cloud_client import BlynkClient
 from provlab.devices.defects import FAITHFUL, Behaviour
 from provlab.devices.profile import FirmwareProfile
+from provlab.devices.reconnecting import ClientState, EndOfConnection, ReconnectingClient
 from provlab.devices.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS_HANDSHAKE_TIMEOUT_S
 from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, parse_info
 from provlab.wifi.backend import Link, WifiError
@@ -166,10 +167,6 @@ def parse_broker_url(url: str) -> tuple[str, int | None] | None:
     return host, port if 0 < port <= 0xFFFF else None
 
 
-class _EndOfConnection(Exception):
-    """The current connection is over (the reason was logged already)."""
-
-
 class _StreamSocket:
     """The socket paho writes to and reads from: a non-blocking face over one asyncio stream."""
 
@@ -233,7 +230,7 @@ class _LinkPaho(mqtt.Client):
         return self._stream_socket
 
 
-class MqttClient:
+class MqttClient(ReconnectingClient):
     """One device's MQTT connection to the cloud, with the binary client's interface and timing."""
 
     def __init__(
@@ -274,20 +271,6 @@ class MqttClient:
         self._inbox: list[tuple[str, bytes, int, int]] = []
 
     # --- state -------------------------------------------------------------------------------------
-    @property
-    def connected(self) -> bool:
-        return self.state is ClientState.CONNECTED
-
-    @property
-    def token_invalid(self) -> bool:
-        return self.state is ClientState.TOKEN_INVALID
-
-    def _set_state(self, state: ClientState) -> None:
-        if state is not self.state:
-            self.state = state
-            if self.on_change is not None:
-                self.on_change()
-
     # --- the board's API ---------------------------------------------------------------------------
     def begin(self, link: Link, host: str, port: int, token: str) -> None:
         """`config(token, host, port)` + connect: start connecting through `link`."""
@@ -297,32 +280,7 @@ class MqttClient:
             self.redirect = None
         self._link = link
         self._target = (host, port, token)
-        self._set_state(ClientState.CONNECTING)
-        self._driver = asyncio.get_running_loop().create_task(self._drive(), name="mqtt-client")
-
-    async def disconnect(self) -> None:
-        """Send DISCONNECT and close; logs `Disconnected` when a connection was open."""
-        had_socket = self._sock is not None
-        driver = self._stop_driver()
-        paho = self._paho
-        if paho is not None:
-            paho.disconnect()
-        self._close_socket()
-        if driver is not None and driver is not asyncio.current_task():
-            # wait for it to end without taking on its outcome, but let our own cancellation through
-            await asyncio.wait({driver})
-        if self.state is not ClientState.TOKEN_INVALID:
-            self._set_state(ClientState.DISCONNECTED)
-        if had_socket:
-            self.log("Disconnected")
-
-    def reset(self) -> None:
-        """A reboot: no connection, no memory of a refused token or a redirect."""
-        self._stop_driver()
-        self._close_socket()
-        self.redirect = None
-        self._last_attempt = None
-        self._set_state(ClientState.DISCONNECTED)
+        self._start_driver("mqtt-client")
 
     def publish(self, topic: str, payload: str | bytes = b"", qos: int = 0) -> bool:
         """PUBLISH an uplink; False (nothing sent) while not connected, as PubSubClient does."""
@@ -341,42 +299,22 @@ class MqttClient:
         self.publish(f"ds/{pin}", "\0".join(values))
 
     # --- the driver ---------------------------------------------------------------------------------
-    def _stop_driver(self) -> asyncio.Task[None] | None:
-        driver, self._driver = self._driver, None
-        if driver is not None and not driver.done() and driver is not asyncio.current_task():
-            driver.cancel()
-        return driver
+    def _has_socket(self) -> bool:
+        return self._sock is not None
+
+    def _before_disconnect(self) -> None:
+        """Send DISCONNECT while the connection is still there."""
+        paho = self._paho
+        if paho is not None:
+            paho.disconnect()
 
     def _close_socket(self) -> None:
         sock, self._sock, self._paho = self._sock, None, None
         if sock is not None:
             sock.close()
 
-    def _check_current(self) -> None:
-        """Stop a driver that was replaced or stopped (Python < 3.12 `wait_for` can lose a cancel)."""
-        if self._driver is not asyncio.current_task():
-            raise asyncio.CancelledError
-
     def _sent(self) -> None:
         self._last_out = self.clock.now()
-
-    async def _drive(self) -> None:
-        try:
-            while self.state is not ClientState.TOKEN_INVALID:
-                if self._last_attempt is not None:
-                    await self.clock.sleep(self._last_attempt + RECONNECT_INTERVAL_S - self.clock.now())
-                self._check_current()
-                self._last_attempt = self.clock.now()
-                try:
-                    await self._connection()
-                except _EndOfConnection:
-                    pass
-                finally:
-                    self._close_socket()
-                if self.state is ClientState.CONNECTED:
-                    self._set_state(ClientState.CONNECTING)
-        finally:
-            self._close_socket()
 
     async def _open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         link = self._link
@@ -399,7 +337,7 @@ class MqttClient:
         except (OSError, WifiError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
             if self.tls is not None:
                 self.log("Secure connection failed")
-            raise _EndOfConnection from None
+            raise EndOfConnection from None
         if self._driver is not asyncio.current_task():
             writer.close()
             raise asyncio.CancelledError
@@ -425,7 +363,7 @@ class MqttClient:
             self._feed(sock, paho, data)
             self._after_read(paho, started)
             if paho.socket() is None or sock.eof:
-                raise _EndOfConnection
+                raise EndOfConnection
 
     async def _read(self, reader: asyncio.StreamReader, deadline: float) -> bytes | None:
         wait = max(deadline - self.clock.now(), 0.0)
@@ -442,19 +380,19 @@ class MqttClient:
         if not self.connected:
             if now - started >= BLYNK_TIMEOUT_S:
                 self.log("Login timeout")
-                raise _EndOfConnection
+                raise EndOfConnection
             return started + BLYNK_TIMEOUT_S
         keepalive = self.keepalive_s
         if now - self._last_in > keepalive or now - self._last_out > keepalive:
             if self._ping_outstanding:
                 self.log("Heartbeat timeout")
-                raise _EndOfConnection
+                raise EndOfConnection
             sock = self._sock
             try:
                 if sock is not None:
                     sock.send(PINGREQ)
             except OSError:
-                raise _EndOfConnection from None
+                raise EndOfConnection from None
             self._last_in = self._last_out = now
             self._ping_outstanding = True
         return min(self._last_in, self._last_out) + keepalive + 0.001  # PubSubClient's comparisons are strict
@@ -507,7 +445,7 @@ class MqttClient:
                 self._set_state(ClientState.TOKEN_INVALID)
         else:
             self.log(f"Connect failed. code: {_CONNACK_CODES.get(reason.value, reason.value)}")
-        raise _EndOfConnection
+        raise EndOfConnection
 
     def _downlink(self, paho: _LinkPaho, topic: str, payload: bytes) -> None:
         text = payload.decode("utf-8", "replace")
@@ -547,7 +485,7 @@ class MqttClient:
         self.redirect = (host, port)
         self._last_attempt = self.clock.now() - RECONNECT_INTERVAL_S  # reconnect at once
         paho.disconnect()
-        raise _EndOfConnection
+        raise EndOfConnection
 
 
 def _ota_url(text: str) -> str | None:
