@@ -123,7 +123,6 @@ class Lab:
 
     def __init__(self, config: LabConfig | None = None, artifacts: str | Path | None = None) -> None:
         self.config = config or LabConfig()
-        self._own_artifacts = artifacts is None
         self.artifacts = Path(artifacts) if artifacts else Path(tempfile.mkdtemp(prefix="provlab-evidence-"))
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self._private = Path(tempfile.mkdtemp(prefix="provlab-private-"))  # cloud DB, flash: hold secrets
