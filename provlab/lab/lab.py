@@ -403,7 +403,7 @@ class LabPhone:
         phone = self.phone
 
         async def issue() -> str:
-            if phone._access_token is None:
+            if not phone.logged_in:
                 await phone.login()
             return await phone.request_token(template_id or self.lab.config.template_id)
 

@@ -138,6 +138,10 @@ class Phone:
         )
         return response
 
+    @property
+    def logged_in(self) -> bool:
+        return self._access_token is not None
+
     async def login(self) -> None:
         response = await self._cloud(
             "POST", "/api/v1/auth/login", json={"email": self.email, "password": self.password}
@@ -224,7 +228,7 @@ class Phone:
         self, session: ApSession, config: _ConfigFields, online_timeout: float, diagnose: bool
     ) -> None:
         enrollment = session.enrollment
-        if self._access_token is None:
+        if not self.logged_in:
             async with self._step(enrollment, "cloud_login", user=self.email):
                 await self.login()
         async with self._step(enrollment, "join_ap", ssid=enrollment.board_ssid, profile=self.profile.name) as step:
