@@ -3,7 +3,8 @@
 The stub runs in this process (time_scale 1.0, a real SQLite file); the devices run in a second process
 (asyncio, raw sockets on loopback), so both share this machine's cores the way a lab run would. Phases:
 
-1. first logins: N fresh dynamic tokens log in at once (HW_LOGIN + ESP32 info; token activation in SQLite)
+1. first logins: N fresh dynamic tokens log in at once (HW_LOGIN + ESP32 info; token activation in SQLite,
+   each login answered only once its activation is committed, many activations per commit)
 2. re-logins: the stub drops every session, all N devices log in again (token cache path), `--rounds` times
 3. `vw` load: N connected devices send `vw` at `--rate` messages/s each for `--seconds`; the stub's count of
    pin writes into the store path (write-behind buffer -> SQLite) over the window is the number reported.
@@ -21,6 +22,7 @@ import multiprocessing as mp
 import os
 import selectors
 import socket
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -196,12 +198,17 @@ async def measure(args: argparse.Namespace) -> None:
     try:
         first, cpu = await timed(pipe, "login", args.concurrency)
         assert first["logins"] == args.devices and len(stub.presence) == args.devices
+        # Every answered first login must already be committed (group commit): ask SQLite, not the stub.
+        with sqlite3.connect(folder / "cloud.db") as other:
+            committed = other.execute("SELECT COUNT(*) FROM tokens WHERE activated_at IS NOT NULL").fetchone()[0]
+        assert committed == args.devices, f"{committed} of {args.devices} answered activations committed"
         line(
             "first logins (token activation)",
             first["logins"] / first["seconds"],
             "logins/s",
             f"({first['logins']} in {first['seconds']:.2f} s; stub CPU {cpu / first['logins'] * 1e6:.0f} us/login,"
-            f" devices CPU {first['cpu'] / first['logins'] * 1e6:.0f} us/login)",
+            f" devices CPU {first['cpu'] / first['logins'] * 1e6:.0f} us/login;"
+            f" {stub.gateway.counters['group_commits']} group commits)",
         )
         rates, cpus = [], []
         for _ in range(args.rounds):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from provlab.cloud.gateway import LoginVerdict
+from provlab.cloud.gateway import LoginOutcome, LoginVerdict
 from provlab.cloud.presence import CloseReason, DownlinkNotSupported, Presence
 from provlab.cloud.rate_limits import MessageQuota, QuotaVerdict
 from provlab.protocol.commands import LOGIN_COMMANDS, Command, Status
@@ -156,9 +156,12 @@ class DeviceConnection(asyncio.Protocol):
         try:
             self._receive(data)
         finally:
-            outbox, self._outbox = self._outbox, None
-            if outbox and self.transport is not None and not self.transport.is_closing():
-                self.transport.write(b"".join(outbox))
+            self._flush_outbox()
+
+    def _flush_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        if outbox and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(outbox))
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -437,9 +440,7 @@ class DeviceConnection(asyncio.Protocol):
         if delay <= 0:
             self._login(frame)
             return
-        self.transition(ConnectionState.LOGGING_IN)
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._hold()
         self.loop.call_later(delay, self._delayed_login, frame)
 
     def _delayed_login(self, frame: Frame) -> None:
@@ -447,6 +448,18 @@ class DeviceConnection(asyncio.Protocol):
             return
         self.transition(ConnectionState.AWAITING_LOGIN)
         self._login(frame)
+        self._release_held()
+
+    def _hold(self) -> None:
+        """Stop reading until the login answer is out; frames already received wait in `_held`."""
+        self.transition(ConnectionState.LOGGING_IN)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def _release_held(self) -> None:
+        """Dispatch the frames that arrived while the login answer was held back, then read again."""
+        if self._in(ConnectionState.LOGGING_IN):
+            return  # the login itself is still waiting (group commit)
         held, self._held = self._held, []
         for index, later in enumerate(held):
             if self._in(ConnectionState.CLOSED):
@@ -464,16 +477,12 @@ class DeviceConnection(asyncio.Protocol):
         except UnicodeDecodeError:
             token = None
         outcome = self.gateway.login(token, self.source, self.peer, self.server.transport_kind)
-        if outcome.verdict is LoginVerdict.ACCEPTED:
-            assert outcome.device is not None and token is not None
-            self._token = token
-            self._respond(frame.msg_id, _OK)
-            self.transition(ConnectionState.LOGGED_IN)
-            self.quota = self.gateway.new_quota(self._last_rx)
-            self.presence = self.gateway.open_session(
-                outcome.device, self.server.transport_kind, self.peer, self
-            )
-            self._fire_by(self._last_rx + self._idle_limit())
+        if outcome.verdict is LoginVerdict.ACCEPTED and outcome.uncommitted:
+            # A first login: answer once the device is committed, together with the others of this turn.
+            self._hold()
+            self.gateway.after_commit(lambda ok: self._committed_login(frame, token, outcome, ok))
+        elif outcome.verdict is LoginVerdict.ACCEPTED:
+            self._accept(frame, token, outcome)
         elif outcome.verdict is LoginVerdict.REDIRECTED:
             assert outcome.redirect is not None
             body = redirect_body(outcome.redirect.host, outcome.redirect.port)
@@ -488,6 +497,31 @@ class DeviceConnection(asyncio.Protocol):
         else:
             # Like the legacy server: answer and leave the connection open; the client closes.
             self._respond(frame.msg_id, outcome.status)
+
+
+    def _accept(self, frame: Frame, token: str | None, outcome: LoginOutcome) -> None:
+        assert outcome.device is not None and token is not None
+        self._token = token
+        self._respond(frame.msg_id, _OK)
+        self.transition(ConnectionState.LOGGED_IN)
+        self.quota = self.gateway.new_quota(self._last_rx)
+        self.presence = self.gateway.open_session(outcome.device, self.server.transport_kind, self.peer, self)
+        self._fire_by(self._last_rx + self._idle_limit())
+
+    def _committed_login(self, frame: Frame, token: str | None, outcome: LoginOutcome, ok: bool) -> None:
+        if not self._in(ConnectionState.LOGGING_IN):
+            return  # closed while the commit was under way
+        if not ok:
+            self._journal("login_not_committed", reason="the store could not commit the token activation")
+            self.close(CloseReason.SERVER_ERROR)
+            return
+        self.transition(ConnectionState.AWAITING_LOGIN)
+        self._outbox = []  # the login answer and the answers to the held frames leave in one write
+        try:
+            self._accept(frame, token, outcome)
+            self._release_held()
+        finally:
+            self._flush_outbox()
 
 
 def _utc_reply(key: str) -> bytes:

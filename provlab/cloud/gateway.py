@@ -8,8 +8,9 @@ Not thread-safe: call it on the stub's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -44,6 +45,7 @@ class LoginOutcome:
     device: Device | None = None
     reason: str = ""
     redirect: Redirect | None = None
+    uncommitted: bool = False  # accepted, but its token activation is not committed yet: see after_commit
 
 
 class DeviceOffline(StoreError):
@@ -69,7 +71,14 @@ class DeviceGateway:
         self.time_scale = time_scale
         self.limiter = FailedLoginLimiter(login_limits or LoginLimits(), time_scale)
         self.quota_limits = quota_limits or QuotaLimits()
-        self.counters: dict[str, int] = {"logins": 0, "login_failures": 0, "pin_writes": 0, "throttled": 0}
+        self.counters: dict[str, int] = {
+            "logins": 0,
+            "login_failures": 0,
+            "pin_writes": 0,
+            "throttled": 0,
+            "group_commits": 0,
+        }
+        self._commit_waiters: list[Callable[[bool], None]] = []
 
     # --- time -------------------------------------------------------------------------------------
     def wall(self, device_s: float) -> float:
@@ -128,11 +137,44 @@ class DeviceGateway:
         if token is None:
             return self.refuse(token, source, peer, transport, "login body is not UTF-8 text")
         try:
-            device = self.store.login_device(token)
+            device = self.store.login_device(token, commit=False)
         except TokenRefused as exc:
             return self.refuse(token, source, peer, transport, str(exc))
         self.counters["logins"] += 1
-        return LoginOutcome(LoginVerdict.ACCEPTED, Status.SUCCESS, device=device)
+        uncommitted = self.store.uncommitted_activations > 0
+        return LoginOutcome(LoginVerdict.ACCEPTED, Status.SUCCESS, device=device, uncommitted=uncommitted)
+
+    # --- group commit -----------------------------------------------------------------------------
+    def after_commit(self, callback: Callable[[bool], None]) -> None:
+        """Call `callback(True)` once what the store holds in memory is committed (`callback(False)` if
+        that commit failed). Every caller in one turn of the event loop shares one commit: first logins
+        arriving together cost one SQLite transaction, and none is answered before its device is stored."""
+        self._commit_waiters.append(callback)
+        if len(self._commit_waiters) == 1:
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    async def committed(self) -> bool:
+        """Wait for the next group commit; False if it failed (the store logged why)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def resolve(ok: bool) -> None:
+            if not done.done():
+                done.set_result(ok)
+
+        self.after_commit(resolve)
+        return await done
+
+    def _commit(self) -> None:
+        waiters, self._commit_waiters = self._commit_waiters, []
+        self.counters["group_commits"] += 1
+        try:
+            self.store.flush()
+            ok = True
+        except Exception as exc:  # disk full, I/O error: the logins waiting on it are refused, not lost silently
+            ok = False
+            self.store.add_event("commit_failed", None, {"error": f"{type(exc).__name__}: {exc}"})
+        for callback in waiters:
+            callback(ok)
 
     def refuse(
         self, token: str | None, source: str, peer: str, transport: Transport, reason: str

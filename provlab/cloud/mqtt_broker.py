@@ -270,6 +270,9 @@ class MqttBroker:
                 await self._connack(writer, BAD_USERNAME_PASSWORD if refused else SERVER_UNAVAILABLE)
                 return
             assert outcome.device is not None
+            if outcome.uncommitted and not await self.gateway.committed():
+                await self._connack(writer, SERVER_UNAVAILABLE)  # the store could not keep the activation
+                return
             client_id = f"provlab-device-{outcome.device.id}-{next(self._ids)}"
             packet.client_id = client_id
             packet.clean_session_flag = True  # the device API supports clean sessions only

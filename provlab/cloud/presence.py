@@ -33,6 +33,7 @@ class CloseReason(str, Enum):
     BAD_INPUT = "bad input from the device"
     REDIRECTED = "redirected to another server"
     SERVER_STOP = "cloud stub stopped"
+    SERVER_ERROR = "the stub could not store the login"
 
 
 class DeviceLink(Protocol):

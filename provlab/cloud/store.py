@@ -35,7 +35,7 @@ from provlab.cloud.records import (
     User,
 )
 from provlab.cloud.schema import MIGRATIONS
-from provlab.cloud.write_behind import WriteBehind
+from provlab.cloud.write_behind import Activation, WriteBehind
 from provlab.protocol.serial_log import mask_secret
 
 __all__ = [
@@ -103,6 +103,7 @@ class Store:
         self._device_by_token: dict[str, Device] = {}  # the token cache: current tokens of live devices
         self._token_by_device: dict[int, str] = {}
         self._templates: dict[str, Template] = {}
+        self._next_device_id: int | None = None  # set only while activations are buffered (see _tx)
         self._closed = False
         self._migrate()
 
@@ -128,14 +129,19 @@ class Store:
             if self._pending and not include_pending:
                 self.flush()
             self._db.execute("BEGIN IMMEDIATE")
+            took_pending = False
             try:
                 if include_pending and self._pending:
-                    self._pending.drain_into(self._db)
+                    self._pending.write_into(self._db)
+                    took_pending = True
+                self._next_device_id = None  # this transaction may insert devices itself
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if took_pending:
+                self._pending.clear()
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -150,20 +156,26 @@ class Store:
                 return 0
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                count = self._pending.drain_into(self._db)
+                count = self._pending.write_into(self._db)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")  # the buffer keeps everything for the next attempt
                 raise
             self._db.execute("COMMIT")
+            self._pending.clear()
             return count
 
     @property
     def pending_writes(self) -> int:
         return len(self._pending)
 
+    @property
+    def uncommitted_activations(self) -> int:
+        """Token activations accepted in memory and not committed yet; a login that depends on one is
+        answered only after the next `flush` (group commit)."""
+        return len(self._pending.activations)
+
     def _maybe_flush(self) -> None:
-        pending = self._pending
-        if len(pending.events) + len(pending.pins) + len(pending.device_log) >= FLUSH_THRESHOLD:
+        if len(self._pending) >= FLUSH_THRESHOLD:
             self.flush()
 
     def _migrate(self) -> None:
@@ -437,10 +449,12 @@ class Store:
         return found
 
     # --- device login ------------------------------------------------------------------------------
-    def login_device(self, token: str) -> Device:
+    def login_device(self, token: str, *, commit: bool = True) -> Device:
         """The device a login with `token` is for; activates a dynamic or re-provision token on first use.
 
         Raises `TokenRefused` (unknown, revoked, expired). Hot path: a known token costs one dict lookup.
+        With `commit=False` a dynamic token's activation stays in the buffer (`uncommitted_activations`);
+        the caller must not answer the device before the next `flush` (the gateway's group commit).
         """
         now = time.time()
         with self._lock:
@@ -453,6 +467,8 @@ class Store:
             self._remember(token, device)
         if activated:
             self.add_event("token_activated", device.id, {"token": token, "org_id": device.org_id})
+            if commit:
+                self.flush()
         return device
 
     def authenticate_device(self, token: str) -> Device | None:
@@ -463,8 +479,9 @@ class Store:
             return None
 
     def _login_slow(self, token: str, now: float) -> tuple[Device, bool]:
-        """Called with the lock held. Checks read committed rows (the buffer never holds devices or
-        tokens); only an activation writes, in one transaction that also takes the buffered writes."""
+        """Called with the lock held. Checks read committed rows: a buffered activation's token is in the
+        token cache, so it never gets here. A dynamic token's activation is buffered (group commit); a
+        re-provision token's is committed at once, in one transaction that also takes the buffered writes."""
         if len(token) != TOKEN_LENGTH:
             raise TokenRefused(token, TokenRefusal.UNKNOWN)
         db = self._db
@@ -486,39 +503,48 @@ class Store:
         if issued.expired(now):
             expiry = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(issued.expires_at))
             raise TokenRefused(token, TokenRefusal.EXPIRED, expiry)
+        if issued.kind is TokenKind.REPROVISION and issued.device_id is not None:
+            return self._activate_reprovision(token, issued, issued.device_id, now), True
+        return self._activate_dynamic(token, issued, now), True
+
+    def _activate_dynamic(self, token: str, issued: IssuedToken, now: float) -> Device:
+        """A new device for a dynamic token, buffered for the next group commit (lock held)."""
         template = self.template(issued.template_id)
+        if self._next_device_id is None:
+            # Ids are never reused: devices are soft-deleted, so MAX(id) + 1 is free.
+            self._next_device_id = int(self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM devices").fetchone()[0])
+        device = Device(
+            id=self._next_device_id,
+            name=template.name if template else issued.template_id,
+            template_id=issued.template_id,
+            org_id=issued.org_id,
+            owner_id=issued.user_id,
+            token=token,
+        )
+        self._next_device_id += 1
+        self._pending.activations.append(
+            Activation(device.id, device.name, device.template_id, device.org_id, device.owner_id, token, now)
+        )
+        return device
+
+    def _activate_reprovision(self, token: str, issued: IssuedToken, device_id: int, now: float) -> Device:
+        """The existing device takes the re-provision token; its old token is revoked (lock held; rare, so
+        committed at once)."""
         with self._tx(include_pending=True) as db:
-            if issued.kind is TokenKind.REPROVISION and issued.device_id is not None:
-                device_id = issued.device_id
-                old = db.execute("SELECT token FROM devices WHERE id = ?", (device_id,)).fetchone()
-                if old is not None and old["token"]:
-                    self._revoke_in(db, old["token"], "reprovisioned", now)
-                    self._forget_token(old["token"])
-                db.execute(
-                    "UPDATE devices SET token = ?, owner_id = ?, org_id = ?, last_login_at = ?, "
-                    "deleted_at = NULL WHERE id = ?",
-                    (token, issued.user_id, issued.org_id, now, device_id),
-                )
-            else:
-                cur = db.execute(
-                    "INSERT INTO devices (name, template_id, org_id, owner_id, token, created_at, last_login_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        template.name if template else issued.template_id,
-                        issued.template_id,
-                        issued.org_id,
-                        issued.user_id,
-                        token,
-                        now,
-                        now,
-                    ),
-                )
-                device_id = int(cur.lastrowid or 0)
+            old = db.execute("SELECT token FROM devices WHERE id = ?", (device_id,)).fetchone()
+            if old is not None and old["token"]:
+                self._revoke_in(db, old["token"], "reprovisioned", now)
+                self._forget_token(old["token"])
+            db.execute(
+                "UPDATE devices SET token = ?, owner_id = ?, org_id = ?, last_login_at = ?, "
+                "deleted_at = NULL WHERE id = ?",
+                (token, issued.user_id, issued.org_id, now, device_id),
+            )
             db.execute(
                 "UPDATE tokens SET activated_at = ?, device_id = ? WHERE token = ?", (now, device_id, token)
             )
             row = db.execute("SELECT * FROM devices WHERE id = ?", (device_id,)).fetchone()
-        return _device(row), True
+        return _device(row)
 
     def device_for_token(self, token: str) -> Device | None:
         """The live device whose current token is `token` (no activation)."""

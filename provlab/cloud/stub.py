@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 import ssl
 import time
 from dataclasses import dataclass, replace
@@ -36,6 +38,8 @@ from provlab.cloud.records import Device, IssuedToken, User
 from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
 from provlab.cloud.tenancy import OrgTree
 from provlab.cloud.tenancy_api import TenancyServices
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_ADMIN_EMAIL = "admin@provlab.test"
 DEFAULT_ADMIN_PASSWORD = "provlab-admin"
@@ -126,6 +130,7 @@ class CloudStub:
         self._tls_context: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self.flush_failures = 0  # timer flushes that failed (the data stayed buffered)
         self.endpoints: Endpoints | None = None
         self._admin_email = DEFAULT_ADMIN_EMAIL
 
@@ -198,7 +203,17 @@ class CloudStub:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
-            self.store.flush()
+            try:
+                self.store.flush()
+            except sqlite3.Error as exc:  # locked or full: the buffer keeps everything; try again next tick
+                self.flush_failures += 1
+                if self.flush_failures == 1 or self.flush_failures % 100 == 0:
+                    _log.warning(
+                        "cloud store %s: flush failed (%s), %d writes kept for the next try",
+                        self.store.path,
+                        exc,
+                        self.store.pending_writes,
+                    )
 
     async def stop(self) -> None:
         """Close every port and connection, write what is pending, close the store."""

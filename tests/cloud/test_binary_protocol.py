@@ -380,3 +380,79 @@ def test_many_devices_at_once(tmp_path: Path) -> None:
             assert values == list(range(50))
 
     run(body())
+
+
+def _committed(db: Path, token: str) -> bool:
+    """Does another SQLite connection (committed rows only) see the device holding `token`?"""
+    import sqlite3
+
+    with sqlite3.connect(db) as other:
+        return other.execute("SELECT 1 FROM devices WHERE token = ?", (token,)).fetchone() is not None
+
+
+def test_a_first_login_is_answered_only_after_its_device_is_committed(tmp_path: Path) -> None:
+    # Group commit: first logins are buffered and committed together, but never answered before that.
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            for _ in range(5):
+                token = cloud.token()
+                device = await RawDevice.connect(cloud.endpoints.binary_port)
+                assert await device.login(token) == Status.SUCCESS
+                assert _committed(tmp_path / "cloud.db", token)
+                await device.close()
+
+    run(body())
+
+
+def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            token = cloud.token()
+            device = await RawDevice.connect(cloud.endpoints.binary_port)
+            info = render_info([("mcu", "0.1.0"), ("h-beat", "40")])
+            await device.send_raw(
+                encode_frame(Command.HW_LOGIN, 1, token.encode())
+                + encode_frame(Command.INTERNAL, 2, info)
+                + encode_frame(Command.PING, 3)
+            )
+            answers = [await device.next_frame() for _ in range(3)]
+            assert [(f.command, f.msg_id, f.status) for f in answers] == [
+                (Command.RESPONSE, 1, Status.SUCCESS),
+                (Command.RESPONSE, 2, Status.SUCCESS),
+                (Command.RESPONSE, 3, Status.SUCCESS),
+            ]
+            device_id = await device_online(cloud, token)
+            assert cloud.stub.store.device(device_id).info["h-beat"] == "40"  # type: ignore[union-attr]
+
+    run(body())
+
+
+def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once_the_store_recovers(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            token = cloud.token()
+            cloud.stub.store._db.execute("PRAGMA busy_timeout = 10")
+            blocker = sqlite3.connect(tmp_path / "cloud.db", isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: commits fail
+            try:
+                device = await RawDevice.connect(cloud.endpoints.binary_port)
+                await device.send(Command.HW_LOGIN, token.encode(), msg_id=1)
+                assert await device.closed_by_peer()
+                assert not [f for f in device.inbox if f.command == Command.RESPONSE]  # never told "200"
+                assert not cloud.stub.online()
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            again = await RawDevice.connect(cloud.endpoints.binary_port)  # the device retries 5 s later
+            assert await again.login(token) == Status.SUCCESS
+            assert _committed(tmp_path / "cloud.db", token)
+            assert [e["reason"] for e in cloud.stub.events("login_not_committed")] == [
+                "the store could not commit the token activation"
+            ]
+            assert cloud.stub.events("commit_failed")[0]["error"].startswith("OperationalError: database is locked")
+
+    run(body())

@@ -259,3 +259,21 @@ def test_latency_and_refuse_knobs_apply_to_connack(tmp_path: Path) -> None:
             refused.close()
 
     run(body())
+
+
+def test_connack_to_a_first_login_comes_after_the_device_is_committed(tmp_path: Path) -> None:
+    import sqlite3
+
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            assert cloud.endpoints.mqtt_port is not None
+            for _ in range(3):
+                token = cloud.token()
+                paho = PahoDevice(cloud.endpoints.mqtt_port, token)
+                assert await asyncio.to_thread(paho.connect) == "Success"
+                with sqlite3.connect(tmp_path / "cloud.db") as other:  # committed rows only
+                    row = other.execute("SELECT activated_at FROM tokens WHERE token = ?", (token,)).fetchone()
+                assert row is not None and row[0] is not None
+                await asyncio.to_thread(paho.close)
+
+    run(body())
