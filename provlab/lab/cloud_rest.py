@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from provlab.lab.phone import OAuthClient
+
 
 class CloudRestError(AssertionError):
     """The cloud refused a call a scenario expected to succeed."""
@@ -49,6 +51,11 @@ class CloudRest:
         response = self.http.post("/api/v1/invitations/accept", json={"token": match.group(1), "password": password})
         if response.status_code != 200:
             raise CloudRestError(f"accepting the invitation: {response.status_code} {response.text}")
+
+    def create_oauth_client(self) -> OAuthClient:
+        """New OAuth2 client credentials owned by this user (an Admin): automation that acts as users."""
+        created = self.ok("POST", "/api/v1/oauth/clients")
+        return OAuthClient(str(created["clientId"]), str(created["clientSecret"]))
 
     def device_ids(self) -> set[int]:
         return {int(d["id"]) for d in self.ok("GET", "/api/v1/devices")}

@@ -10,7 +10,20 @@ from typing import IO, Any
 
 from provlab.protocol.serial_log import mask_line, mask_secret
 
-SECRET_KEYS = frozenset({"token", "blynk", "pass", "password", "wifi_pass", "accessToken", "authorization"})
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "blynk",
+        "pass",
+        "password",
+        "wifi_pass",
+        "accessToken",
+        "access_token",
+        "authorization",
+        "client_secret",
+        "clientSecret",
+    }
+)
 
 
 def mask_value(key: str, value: Any) -> Any:

@@ -28,7 +28,7 @@ from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
-from provlab.lab.phone import Phone
+from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.runtime import EventLoopThread
 from provlab.lab.timeline import write_timeline
@@ -237,15 +237,22 @@ class Lab:
         return self.loop.run(coro, LAB_CALL_BUDGET_S)
 
     def phone(
-        self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD, profile: str = "generic"
+        self,
+        email: str = DEFAULT_ADMIN_EMAIL,
+        password: str = DEFAULT_ADMIN_PASSWORD,
+        profile: str = "generic",
+        *,
+        oauth_client: OAuthClient | None = None,
     ) -> LabPhone:
-        """A phone logged in as `email`; `profile` models an app/OS behaviour (generic, ios, android)."""
+        """A phone logged in as `email`; `profile` models an app/OS behaviour (generic, ios, android).
+        With `oauth_client` it logs in by OAuth2 client credentials acting as `email` (no password)."""
         assert self.cloud is not None and self.cloud.endpoints is not None
         phone = Phone(
             self._air.station(f"phone-{len(self._phones) + 1}"),
             self.cloud.endpoints.http_url,
             email=email,
-            password=password,
+            password="" if oauth_client is not None else password,
+            oauth_client=oauth_client,
             time_scale=self.config.time_scale,
             journal=self.phone_journal,
             profile=profile,
@@ -398,14 +405,15 @@ class LabPhone:
     def discover(self) -> list[Any]:
         return self.lab.loop.run(self.phone.discover(), LAB_CALL_BUDGET_S)
 
-    def request_token(self, template_id: str | None = None) -> str:
-        """A fresh dynamic token for `template_id` (the lab's template by default), as this phone's user."""
+    def request_token(self, template_id: str | None = None, org_id: int | None = None) -> str:
+        """A fresh dynamic token for `template_id` (the lab's template by default), as this phone's user,
+        for a device of the user's org or of `org_id`."""
         phone = self.phone
 
         async def issue() -> str:
             if not phone.logged_in:
                 await phone.login()
-            return await phone.request_token(template_id or self.lab.config.template_id)
+            return await phone.request_token(template_id or self.lab.config.template_id, org_id)
 
         return self.lab.loop.run(issue(), LAB_CALL_BUDGET_S)
 

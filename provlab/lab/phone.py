@@ -26,6 +26,7 @@ from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import PhoneProfile, profile_named
 from provlab.protocol import choices
 from provlab.protocol.edgent_http import BoardInfo, BoardInfoError, StaticIp, build_config_query, parse_wifi_scan
+from provlab.protocol.serial_log import mask_secret
 from provlab.protocol.ssid import parse_softap_ssid
 from provlab.wifi.backend import WifiBackend, WifiError
 
@@ -33,6 +34,18 @@ AP_SEARCH_S = 30.0  # how long the phone looks for the board's AP before giving 
 DIAGNOSE_SEARCH_S = 5.0  # looking for the AP once more when the device never came online
 ONLINE_POLL_S = 0.5
 AP_WATCH_S = 1.0
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """OAuth2 client credentials an Admin created (`POST /api/v1/oauth/clients`): automation that logs
+    the phone in without anyone's password, as the client's owner or as any user the owner can see."""
+
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:  # never print the secret whole
+        return f"OAuthClient(client_id={self.client_id!r}, client_secret={mask_secret(self.client_secret)!r})"
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,11 @@ class _ConfigFields:
 
 
 class Phone:
-    """A phone logged in to the cloud as one user, with one Wi-Fi radio and an OS `profile`."""
+    """A phone logged in to the cloud as one user, with one Wi-Fi radio and an OS `profile`.
+
+    It logs in as `email` with `password`, or, given `oauth_client`, with the OAuth2 client-credentials
+    grant acting as `email` (no password needed: what factory automation does).
+    """
 
     def __init__(
         self,
@@ -79,7 +96,8 @@ class Phone:
         cloud_url: str,
         *,
         email: str,
-        password: str,
+        password: str = "",
+        oauth_client: OAuthClient | None = None,
         time_scale: float = 1.0,
         journal: Journal | None = None,
         name: str = "phone",
@@ -89,6 +107,7 @@ class Phone:
         self.cloud_url = cloud_url
         self.email = email
         self.password = password
+        self.oauth_client = oauth_client
         self.time_scale = time_scale
         self.journal = journal or Journal(None)
         self.name = name
@@ -121,7 +140,8 @@ class Phone:
         if client is not None:
             await client.aclose()
 
-    async def _cloud(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    async def _cloud(self, method: str, path: str, *, journaled: Any = None, **kw: Any) -> httpx.Response:
+        """One cloud call, journaled (`journaled` replaces the JSON body in the journal, e.g. for a form)."""
         headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
         try:
             response = await self._cloud_client().request(method, path, headers=headers, **kw)
@@ -132,7 +152,7 @@ class Phone:
             phone=self.name,
             method=method,
             path=path,
-            request=kw.get("json"),
+            request=journaled if journaled is not None else kw.get("json"),
             status=response.status_code,
             response=response_body(response),
         )
@@ -143,6 +163,9 @@ class Phone:
         return self._access_token is not None
 
     async def login(self) -> None:
+        if self.oauth_client is not None:
+            await self._login_with_client_credentials(self.oauth_client)
+            return
         response = await self._cloud(
             "POST", "/api/v1/auth/login", json={"email": self.email, "password": self.password}
         )
@@ -150,12 +173,41 @@ class Phone:
             raise StepFailed(FailureKind.CLOUD_API, f"cloud login as {self.email} answered {response.status_code}")
         self._access_token = str(response.json()["accessToken"])
 
-    async def request_token(self, template_id: str) -> str:
-        response = await self._cloud("POST", "/api/v1/provisioning/tokens", json={"templateId": template_id})
+    async def _login_with_client_credentials(self, client: OAuthClient) -> None:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "user": self.email,
+        }
+        response = await self._cloud("POST", "/oauth2/token", data=form, journaled=form)
         if response.status_code != 200:
             raise StepFailed(
                 FailureKind.CLOUD_API,
-                f"token request for {template_id} as {self.email} answered {response.status_code}: {response.text}",
+                f"OAuth2 client credentials of {client.client_id} acting as {self.email} answered "
+                f"{response.status_code}: {response.text}",
+            )
+        body = response.json()
+        if body.get("user") != self.email:
+            raise StepFailed(
+                FailureKind.CLOUD_API,
+                f"OAuth2 token for {client.client_id} was issued for {body.get('user')!r}, not {self.email!r}",
+            )
+        self._access_token = str(body["access_token"])
+
+    async def request_token(self, template_id: str, org_id: int | None = None) -> str:
+        """A fresh dynamic token for `template_id`, for a device of this user's org or of `org_id` (an org
+        below it, with the template enabled there)."""
+        body: dict[str, Any] = {"templateId": template_id}
+        if org_id is not None:
+            body["orgId"] = org_id
+        response = await self._cloud("POST", "/api/v1/provisioning/tokens", json=body)
+        if response.status_code != 200:
+            into = "" if org_id is None else f" into org {org_id}"
+            raise StepFailed(
+                FailureKind.CLOUD_API,
+                f"token request for {template_id}{into} as {self.email} answered {response.status_code}: "
+                f"{response.text}",
             )
         return str(response.json()["token"])
 
@@ -202,15 +254,21 @@ class Phone:
         diagnose: bool = True,
         evidence: str | None = None,
         check: bool = True,
+        org_id: int | None = None,
+        token: str | None = None,
     ) -> Enrollment:
-        """Join the board's AP, get a token as this user, push `/config`, follow it until online."""
+        """Join the board's AP, get a token as this user, push `/config`, follow it until online.
+
+        `org_id` asks for the device to land in that org (below the user's; `orgId` of the token request).
+        `token` skips the token request and delivers a token the caller already holds (a re-provision
+        token for an existing device, C3, or one issued elsewhere)."""
         enrollment = Enrollment(board_ssid=board_ssid, user=self.email, evidence=evidence, profile=self.profile.name)
         session = ApSession(
             self.radio, enrollment, self.profile, self.journal, phone=self.name, time_scale=self.time_scale
         )
         config = _ConfigFields(wifi_ssid, wifi_pass, cloud_host, cloud_port, save, ssid_manual, static_ip)
         try:
-            await self._provision(session, config, online_timeout, diagnose)
+            await self._provision(session, config, online_timeout, diagnose, org_id=org_id, token=token)
         except StepFailed as exc:
             enrollment.failure = exc.kind
             self.journal.write(
@@ -225,11 +283,19 @@ class Phone:
         return enrollment
 
     async def _provision(
-        self, session: ApSession, config: _ConfigFields, online_timeout: float, diagnose: bool
+        self,
+        session: ApSession,
+        config: _ConfigFields,
+        online_timeout: float,
+        diagnose: bool,
+        *,
+        org_id: int | None,
+        token: str | None,
     ) -> None:
         enrollment = session.enrollment
         if not self.logged_in:
-            async with self._step(enrollment, "cloud_login", user=self.email):
+            via = "password" if self.oauth_client is None else f"oauth2 client {self.oauth_client.client_id}"
+            async with self._step(enrollment, "cloud_login", user=self.email, via=via):
                 await self.login()
         async with self._step(enrollment, "join_ap", ssid=enrollment.board_ssid, profile=self.profile.name) as step:
             link = await session.join(AP_SEARCH_S, bound=False)
@@ -242,9 +308,15 @@ class Phone:
             info = BoardInfo.parse(response.content)
             enrollment.template_id = info.tmpl_id
             enrollment.last_error = info.last_error
-        async with self._step(enrollment, "token", template_id=info.tmpl_id) as step:
-            enrollment.token = await self.request_token(info.tmpl_id)
-            step.response = {"token": enrollment.token}
+        if token is not None:
+            async with self._step(enrollment, "token", template_id=info.tmpl_id, given=True) as step:
+                enrollment.token = token
+                step.response = {"token": token}
+        else:
+            request = {"template_id": info.tmpl_id} | ({} if org_id is None else {"org_id": org_id})
+            async with self._step(enrollment, "token", **request) as step:
+                enrollment.token = await self.request_token(info.tmpl_id, org_id)
+                step.response = {"token": enrollment.token}
         async with self._step(enrollment, "wifi_scan") as step:
             response = await session.get("/wifi_scan.json")
             networks = parse_wifi_scan(response.content) if response.status_code == 200 else []

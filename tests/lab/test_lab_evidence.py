@@ -75,3 +75,21 @@ def test_lab_config_rejects_unknown_values() -> None:
         LabConfig(profile="edgent-9000")
     with pytest.raises(ValueError, match="wifi: 'carrier-pigeon' is not one of"):
         LabConfig(wifi="carrier-pigeon")
+
+
+def test_oauth2_phone_keeps_client_secret_and_bearer_out_of_the_evidence(tmp_path: Path) -> None:
+    with Lab(LabConfig(boards=1, time_scale=0.01), artifacts=tmp_path) as lab:
+        board = lab.boards[0]
+        robot = lab.rest().create_oauth_client()
+        assert robot.client_secret not in repr(robot)
+        enrollment = lab.phone(oauth_client=robot).provision(board)
+        board.expect_state("RUNNING", timeout=60)
+        assert enrollment.ok and enrollment.token is not None
+    records = [json.loads(line) for line in (tmp_path / "phone.jsonl").read_text().splitlines()]
+    oauth = next(r for r in records if r["kind"] == "cloud_http" and r["path"] == "/oauth2/token")
+    assert oauth["status"] == 200 and oauth["request"]["client_id"] == robot.client_id
+    assert oauth["request"]["user"] == "admin@provlab.test"
+    issued = oauth["response"]["access_token"]
+    assert issued.endswith("…") and len(issued) < 10  # masked
+    text = _all_text(tmp_path)
+    assert robot.client_secret not in text and enrollment.token not in text

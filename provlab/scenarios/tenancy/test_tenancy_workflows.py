@@ -55,3 +55,57 @@ def test_user_without_provision_permission_gets_no_token(lab: Lab, board: LabBoa
     enrollment = lab.phone("viewer@acme.test", PASSWORD).provision(board, check=False)
     assert not enrollment.ok and enrollment.failure is FailureKind.CLOUD_API
     assert lab.cloud_events("token_issued") == []
+
+
+def test_automation_provisions_for_a_client_through_oauth2(lab: Lab, board: LabBoard) -> None:
+    """A by automation: the admin's OAuth2 client logs the phone in as the client (no password known) and
+    provisions the board; it lands in the client's org under the client's account."""
+    admin = lab.rest()
+    acme = admin.create_org("Acme Corp", lab.config.template_id)
+    client = lab.invite_user(admin, acme, "owner@acme.test", PASSWORD)
+    sibling = lab.invite_user(admin, admin.create_org("Other Corp", lab.config.template_id), "o@other.test", PASSWORD)
+    robot = admin.create_oauth_client()
+    enrollment = lab.phone("owner@acme.test", oauth_client=robot).provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    login = next(step for step in enrollment.steps if step.name == "cloud_login")
+    assert login.request["via"] == f"oauth2 client {robot.client_id}"
+    assert [e["user"] for e in lab.cloud_events("oauth_token")] == ["owner@acme.test"]
+    device = lab.device_for(enrollment)
+    assert device is not None and lab.is_online(device.id)
+    assert (device.org_id, device.owner_id) == (acme, lab.user("owner@acme.test").id)
+    assert device.id in client.device_ids() and device.id in admin.device_ids()
+    assert device.id not in sibling.device_ids()
+
+
+def test_admin_phone_provisions_straight_into_a_sub_org(lab: Lab, board: LabBoard) -> None:
+    """B without the transfer: the admin's phone asks for the token with the client's `orgId`."""
+    admin = lab.rest()
+    acme = admin.create_org("Acme Corp", lab.config.template_id)
+    client = lab.invite_user(admin, acme, "owner@acme.test", PASSWORD)  # an Admin there: sees the org's devices
+    viewer = lab.invite_user(admin, acme, "viewer@acme.test", PASSWORD, role="User")  # sees only its own
+    sibling = lab.invite_user(admin, admin.create_org("Other Corp", lab.config.template_id), "o@other.test", PASSWORD)
+    enrollment = lab.phone(oauth_client=admin.create_oauth_client()).provision(board, org_id=acme)
+    board.expect_state("RUNNING", timeout=60)
+    device = lab.device_for(enrollment)
+    assert device is not None and lab.is_online(device.id)
+    assert (device.org_id, device.owner_id) == (acme, lab.user("admin@provlab.test").id)
+    assert device.id in client.device_ids() and device.id in admin.device_ids()
+    assert device.id not in sibling.device_ids() and device.id not in viewer.device_ids()
+
+
+def test_a_client_admin_cannot_act_for_a_sibling_org_or_provision_into_it(lab: Lab, board: LabBoard) -> None:
+    """Isolation for automation: a client admin's OAuth2 client cannot log in as a user of a sibling org,
+    nor can the client admin's phone ask for a token into the sibling org."""
+    admin = lab.rest()
+    acme = admin.create_org("Acme Corp", lab.config.template_id)
+    other = admin.create_org("Other Corp", lab.config.template_id)
+    acme_admin = lab.invite_user(admin, acme, "owner@acme.test", PASSWORD)
+    lab.invite_user(admin, other, "o@other.test", PASSWORD)
+    robot = acme_admin.create_oauth_client()
+    stranger = lab.phone("o@other.test", oauth_client=robot).provision(board, check=False)
+    assert not stranger.ok and stranger.failure is FailureKind.CLOUD_API
+    assert [s.name for s in stranger.steps] == ["cloud_login"]
+    intruder = lab.phone("owner@acme.test", oauth_client=robot).provision(board, org_id=other, check=False)
+    assert not intruder.ok and intruder.failure is FailureKind.CLOUD_API
+    assert lab.cloud_events("token_issued") == [] and lab.cloud_events("token_activated") == []
+    board.expect_state("WAIT_CONFIG", timeout=10)
