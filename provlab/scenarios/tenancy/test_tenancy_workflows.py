@@ -109,3 +109,41 @@ def test_a_client_admin_cannot_act_for_a_sibling_org_or_provision_into_it(lab: L
     assert not intruder.ok and intruder.failure is FailureKind.CLOUD_API
     assert lab.cloud_events("token_issued") == [] and lab.cloud_events("token_activated") == []
     board.expect_state("WAIT_CONFIG", timeout=10)
+
+
+def test_support_switches_in_moves_a_user_and_moves_the_org(lab: Lab, board: LabBoard) -> None:
+    """C: support sees what the client sees, moves a user (with the destination admin's e-mail) and moves the
+    client's whole sub-org under another one; the device keeps its org, owner and session throughout."""
+    admin = lab.rest()
+    acme = admin.create_org("Acme Corp", lab.config.template_id)
+    client = lab.invite_user(admin, acme, "owner@acme.test", PASSWORD)
+    enrollment = lab.phone("owner@acme.test", PASSWORD).provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    device = lab.device_for(enrollment)
+    assert device is not None
+    # switch into the client's org: the admin sees exactly what the client sees
+    assert admin.ok("GET", f"/api/v1/organizations/{acme}/devices") == client.ok("GET", "/api/v1/devices")
+    assert admin.ok("GET", f"/api/v1/organizations/{acme}/users") == client.ok(
+        "GET", f"/api/v1/organizations/{acme}/users"
+    )
+    # move a user: refused without the e-mail of an admin of the destination, done with it
+    globex = admin.create_org("Globex", lab.config.template_id)
+    lab.invite_user(admin, globex, "admin@globex.test", PASSWORD)
+    staff = lab.invite_user(admin, acme, "staff@acme.test", PASSWORD, role="Staff")
+    assert device.id in staff.device_ids()
+    staff_id = lab.user("staff@acme.test").id
+    wrong = admin.call("POST", f"/api/v1/users/{staff_id}/transfer", {"orgId": globex, "adminEmail": "x@y.test"})
+    assert wrong.status_code == 404
+    admin.ok("POST", f"/api/v1/users/{staff_id}/transfer", {"orgId": globex, "adminEmail": "admin@globex.test"})
+    assert lab.user("staff@acme.test").org_id == globex
+    assert device.id not in staff.device_ids()  # the moved user no longer sees Acme's devices
+    # move the whole sub-org under Globex: Globex's admin now sees the device from above
+    sibling = lab.invite_user(admin, admin.create_org("Initech", lab.config.template_id), "o@initech.test", PASSWORD)
+    globex_admin = lab.rest("admin@globex.test", PASSWORD)
+    assert device.id not in globex_admin.device_ids()
+    admin.ok("POST", f"/api/v1/organizations/{acme}/transfer", {"parentId": globex})
+    assert device.id in globex_admin.device_ids() and device.id in admin.device_ids()
+    assert device.id in client.device_ids() and device.id not in sibling.device_ids()
+    after = lab.device_for(enrollment)
+    assert after is not None and (after.org_id, after.owner_id, after.token) == (acme, device.owner_id, device.token)
+    assert lab.is_online(device.id) and not lab.cloud_events("device_offline")
