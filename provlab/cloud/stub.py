@@ -153,6 +153,32 @@ class CloudStub:
             self.store.create_template(template_id, name, org_id)
         return self.store.create_user(admin_email, admin_password, org_id)
 
+    def seed_org(self, name: str, parent: str | None = None, templates: tuple[str, ...] = ()) -> int:
+        """A sub-organization under `parent` (the root org by default) with `templates` enabled; an org of
+        that name that already exists is kept as it is (seeding a database twice changes nothing)."""
+        existing = self.tree.org_by_name(name)
+        if existing is not None:
+            return existing.id
+        parent_org = self.tree.org_by_name(parent) if parent is not None else None
+        if parent is not None and parent_org is None:
+            raise StoreError(f"cannot seed org {name!r}: no parent org {parent!r} (seed parents first)")
+        parent_id = parent_org.id if parent_org is not None else self.admin().org_id
+        org = self.tree.create_org(name, parent_id)
+        for template_id in templates:
+            self.tree.enable_template(org.id, template_id)
+        return org.id
+
+    def seed_user(self, email: str, password: str, org: str | None = None, role: str = "Admin") -> User:
+        """An active user of `org` (the root org by default) who can log in with `password`; kept when the
+        e-mail is already known."""
+        existing = self.store.user_by_email(email)
+        if existing is not None:
+            return existing
+        org_row = self.tree.org_by_name(org) if org is not None else None
+        if org is not None and org_row is None:
+            raise StoreError(f"cannot seed user {email!r}: no org {org!r}")
+        return self.store.create_user(email, password, org_row.id if org_row else self.admin().org_id, role)
+
     async def start(
         self,
         binary_port: int = 0,

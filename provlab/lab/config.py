@@ -22,6 +22,17 @@ internet = true
 [tool.provlab.cloud]
 host = "blynk.cloud"       # the name boards are given for the cloud; resolves to the embedded stub
 tls = true                 # boards log in over TLS trusting the lab CA (false: plain TCP)
+
+[[tool.provlab.cloud.orgs]]  # seeded into the stub before any test, parents first
+name = "Acme Corp"
+parent = "Lab Root"        # optional; the root org by default
+templates = ["TMPL0PROVLAB"]  # enabled in the org; default: the lab's template
+
+[[tool.provlab.cloud.users]]
+email = "owner@acme.test"
+password = "acme-owner-pw"
+org = "Acme Corp"          # optional; the root org by default
+role = "Admin"             # Admin | Staff | User
 ```
 """
 
@@ -41,6 +52,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 PROFILE_NAMES = ("edgent-esp32", "edgent-esp32-mqtt")
+ROOT_ORG_NAME = "Lab Root"  # the org the stub seeds (provlab.cloud.stub.DEFAULT_ORG)
 WIFI_BACKENDS = ("sim", "netns")  # wpa:/nm: drive only a phone's radio on a real lab host (real boards)
 
 
@@ -61,6 +73,32 @@ class HomeNetwork:
     internet: bool = True
 
 
+ROLES = ("Admin", "Staff", "User")
+
+
+@dataclass(frozen=True)
+class SeedOrg:
+    """An organization the lab's cloud starts with."""
+
+    name: str
+    parent: str | None = None
+    templates: tuple[str, ...] | None = None
+    """Templates enabled in it; None: the lab's template."""
+
+
+@dataclass(frozen=True)
+class SeedUser:
+    """A user the lab's cloud starts with (active, password set: no invitation needed)."""
+
+    email: str
+    password: str
+    org: str | None = None
+    role: str = "Admin"
+
+    def __repr__(self) -> str:  # the password stays out of reprs, logs and reports
+        return f"SeedUser(email={self.email!r}, org={self.org!r}, role={self.role!r})"
+
+
 @dataclass(frozen=True)
 class LabConfig:
     boards: int = 1
@@ -76,6 +114,8 @@ class LabConfig:
     """Boards log in over TLS trusting the lab CA (the firmware's default, port_ssl); False: plain TCP."""
     defects: tuple[str, ...] = ()
     """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
+    seed_orgs: tuple[SeedOrg, ...] = ()
+    seed_users: tuple[SeedUser, ...] = ()
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -92,6 +132,32 @@ class LabConfig:
                 raise LabConfigError("lab config", "defects", f"{name!r} is not one of {known}") from None
         if not self.template_id.startswith("TMPL"):
             raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
+        self._check_seeds()
+
+    def _check_seeds(self) -> None:
+        """Seeds must name orgs that exist by the time they are created (parents first)."""
+        known: set[str] = set()
+        for index, org in enumerate(self.seed_orgs):
+            key = f"cloud.orgs[{index}]"
+            if org.name in known:
+                raise LabConfigError("lab config", f"{key}.name", f"{org.name!r} is seeded twice")
+            if org.parent is not None and org.parent not in known and org.parent != ROOT_ORG_NAME:
+                raise LabConfigError(
+                    "lab config", f"{key}.parent", f"{org.parent!r} is not seeded before it (nor the root org)"
+                )
+            known.add(org.name)
+        emails: set[str] = set()
+        for index, user in enumerate(self.seed_users):
+            key = f"cloud.users[{index}]"
+            if user.role not in ROLES:
+                raise LabConfigError("lab config", f"{key}.role", f"{user.role!r} is not one of {', '.join(ROLES)}")
+            if user.org is not None and user.org not in known and user.org != ROOT_ORG_NAME:
+                raise LabConfigError("lab config", f"{key}.org", f"{user.org!r} is not a seeded org (nor the root org)")
+            if "@" not in user.email or user.email in emails:
+                raise LabConfigError("lab config", f"{key}.email", f"{user.email!r} is not a new e-mail address")
+            if not user.password:
+                raise LabConfigError("lab config", f"{key}.password", "is required (the user logs in with it)")
+            emails.add(user.email)
 
     def with_overrides(self, **overrides: Any) -> LabConfig:
         """A copy with command-line values applied (None means: keep the file's value)."""
@@ -173,15 +239,55 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> 
     if networks:
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
-    check.known(cloud, "cloud.", ("host", "tls"))
+    check.known(cloud, "cloud.", ("host", "tls", "orgs", "users"))
     if "host" in cloud:
         kw["cloud_host"] = check.typed(cloud, "host", "cloud.", str)
     if "tls" in cloud:
         kw["cloud_tls"] = check.typed(cloud, "tls", "cloud.", bool)
+    for key in ("orgs", "users"):
+        if not isinstance(cloud.get(key, []), list):
+            raise LabConfigError(source, f"cloud.{key}", f"expected an array of tables, got {cloud[key]!r}")
+    orgs, users = enumerate(cloud.get("orgs", [])), enumerate(cloud.get("users", []))
+    kw["seed_orgs"] = tuple(_seed_org(check, entry, f"cloud.orgs[{i}].") for i, entry in orgs)
+    kw["seed_users"] = tuple(_seed_user(check, entry, f"cloud.users[{i}].") for i, entry in users)
     try:
         return LabConfig(**kw)
     except LabConfigError as exc:
         raise LabConfigError(source, exc.key, str(exc).split(": ", 2)[-1]) from None
+
+
+def _seed_org(check: _Checker, entry: Any, prefix: str) -> SeedOrg:
+    if not isinstance(entry, Mapping):
+        raise LabConfigError(check.source, prefix.rstrip("."), f"expected a table, got {entry!r}")
+    check.known(entry, prefix, ("name", "parent", "templates"))
+    if "name" not in entry:
+        raise LabConfigError(check.source, f"{prefix}name", "is required")
+    templates = None
+    if "templates" in entry:
+        value = entry["templates"]
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise LabConfigError(check.source, f"{prefix}templates", f"expected a list of template ids, got {value!r}")
+        templates = tuple(value)
+    return SeedOrg(
+        name=check.typed(entry, "name", prefix, str),
+        parent=check.typed(entry, "parent", prefix, str) if "parent" in entry else None,
+        templates=templates,
+    )
+
+
+def _seed_user(check: _Checker, entry: Any, prefix: str) -> SeedUser:
+    if not isinstance(entry, Mapping):
+        raise LabConfigError(check.source, prefix.rstrip("."), f"expected a table, got {entry!r}")
+    check.known(entry, prefix, ("email", "password", "org", "role"))
+    for key in ("email", "password"):
+        if key not in entry:
+            raise LabConfigError(check.source, f"{prefix}{key}", "is required")
+    return SeedUser(
+        email=check.typed(entry, "email", prefix, str),
+        password=check.typed(entry, "password", prefix, str),
+        org=check.typed(entry, "org", prefix, str) if "org" in entry else None,
+        role=check.typed(entry, "role", prefix, str) if "role" in entry else "Admin",
+    )
 
 
 def find_config_file(start: Path) -> Path | None:

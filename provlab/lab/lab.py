@@ -152,6 +152,10 @@ class Lab:
         cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
         self.cloud = cloud
         self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
+        for org in cfg.seed_orgs:
+            cloud.seed_org(org.name, org.parent, org.templates if org.templates is not None else (cfg.template_id,))
+        for user in cfg.seed_users:
+            cloud.seed_user(user.email, user.password, user.org, user.role)
         endpoints = self.loop.run(cloud.start(), 30)
         for port in (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port):
             if port is not None:

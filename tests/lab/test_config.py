@@ -48,12 +48,59 @@ def test_full_table_is_read() -> None:
         ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
         ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),
         ({"template": {"id": "abc"}}, "x: template.id: must start with 'TMPL', got 'abc'"),
+        ({"cloud": {"orgs": [{"parent": "Lab Root"}]}}, "x: cloud.orgs[0].name: is required"),
+        (
+            {"cloud": {"orgs": [{"name": "B", "parent": "A"}, {"name": "A"}]}},
+            "x: cloud.orgs[0].parent: 'A' is not seeded before it (nor the root org)",
+        ),
+        ({"cloud": {"orgs": [{"name": "A"}, {"name": "A"}]}}, "x: cloud.orgs[1].name: 'A' is seeded twice"),
+        ({"cloud": {"orgs": {"name": "A"}}}, "x: cloud.orgs: expected an array of tables, got {'name': 'A'}"),
+        (
+            {"cloud": {"users": [{"email": "a@b.test", "password": "pw", "role": "Owner"}]}},
+            "x: cloud.users[0].role: 'Owner' is not one of Admin, Staff, User",
+        ),
+        (
+            {"cloud": {"users": [{"email": "a@b.test", "password": "pw", "org": "Nowhere"}]}},
+            "x: cloud.users[0].org: 'Nowhere' is not a seeded org (nor the root org)",
+        ),
+        ({"cloud": {"users": [{"email": "a@b.test"}]}}, "x: cloud.users[0].password: is required"),
+        (
+            {"cloud": {"users": [{"email": "a@b.test", "password": "p"}, {"email": "a@b.test", "password": "q"}]}},
+            "x: cloud.users[1].email: 'a@b.test' is not a new e-mail address",
+        ),
+        (
+            {"cloud": {"users": [{"email": "a@b.test", "password": "p", "pw": "q"}]}},
+            "x: cloud.users[0].pw: unknown key; allowed here: email, password, org, role",
+        ),
     ],
 )
 def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(LabConfigError) as error:
         config_from_mapping(table, "x")
     assert str(error.value) == message
+
+
+def test_seed_orgs_and_users_are_read_and_passwords_stay_out_of_reprs() -> None:
+    cfg = config_from_mapping(
+        {
+            "cloud": {
+                "orgs": [{"name": "Acme Corp"}, {"name": "Acme East", "parent": "Acme Corp", "templates": []}],
+                "users": [
+                    {"email": "owner@acme.test", "password": "s3cret-owner", "org": "Acme Corp"},
+                    {"email": "ops@provlab.test", "password": "s3cret-ops", "role": "Staff"},
+                ],
+            }
+        }
+    )
+    assert [(o.name, o.parent, o.templates) for o in cfg.seed_orgs] == [
+        ("Acme Corp", None, None),
+        ("Acme East", "Acme Corp", ()),
+    ]
+    assert [(u.email, u.org, u.role) for u in cfg.seed_users] == [
+        ("owner@acme.test", "Acme Corp", "Admin"),
+        ("ops@provlab.test", None, "Staff"),
+    ]
+    assert "s3cret" not in repr(cfg)
 
 
 def test_pyproject_table_is_found_from_a_subfolder(tmp_path: Path) -> None:
