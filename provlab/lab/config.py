@@ -8,6 +8,9 @@ wifi = "sim"               # sim | netns | wpa:IFACE | nm:IFACE
 [tool.provlab.boards]
 emulated = 2               # emulated boards per test
 profile = "edgent-esp32"
+attached = ["inv:bench-a", "/dev/ttyUSB1"]  # boards not emulated here (provlab.lab.board_specs);
+                           # with `attached` and no `emulated`, no emulated board is added
+inventory = "boards.yaml"  # the station's board inventory, for inv:NAME (relative to this file)
 
 [tool.provlab.template]
 id = "TMPL0PROVLAB"
@@ -45,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from provlab.devices.defects import Defect
+from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,6 +120,10 @@ class LabConfig:
     """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
     seed_orgs: tuple[SeedOrg, ...] = ()
     seed_users: tuple[SeedUser, ...] = ()
+    attached: tuple[AttachedBoard, ...] = ()
+    """Boards beyond the emulated ones: serial ports, inventory entries, replayed recordings."""
+    inventory: str | None = None
+    """The board inventory file `inv:NAME` items are looked up in."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -133,6 +141,10 @@ class LabConfig:
         if not self.template_id.startswith("TMPL"):
             raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
         self._check_seeds()
+        if any(board.source is BoardSource.INVENTORY for board in self.attached) and self.inventory is None:
+            raise LabConfigError(
+                "lab config", "boards.inventory", "inv:NAME boards need an inventory file (boards.inventory)"
+            )
 
     def _check_seeds(self) -> None:
         """Seeds must name orgs that exist by the time they are created (parents first)."""
@@ -191,8 +203,32 @@ class _Checker:
                 raise LabConfigError(self.source, f"{prefix}{key}", f"unknown key; allowed here: {', '.join(allowed)}")
 
 
-def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
-    """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value."""
+def _relative(path: str, base: Path | None) -> Path:
+    """A path from the config file, relative to the file's folder."""
+    given = Path(path).expanduser()
+    return given if given.is_absolute() or base is None else base / given
+
+
+def _attached(check: _Checker, value: object, base: Path | None) -> tuple[AttachedBoard, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LabConfigError(check.source, "boards.attached", f"expected a list of board names, got {value!r}")
+    boards = []
+    for index, item in enumerate(value):
+        try:
+            parsed = parse_item(item)
+        except BoardSpecError as exc:
+            raise LabConfigError(check.source, f"boards.attached[{index}]", str(exc)) from None
+        if isinstance(parsed, int):
+            raise LabConfigError(check.source, f"boards.attached[{index}]", "emulated boards go in boards.emulated")
+        if parsed.source is BoardSource.REPLAY:
+            parsed = AttachedBoard(BoardSource.REPLAY, str(_relative(parsed.target, base)))
+        boards.append(parsed)
+    return tuple(boards)
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", base: Path | None = None) -> LabConfig:
+    """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value; paths in
+    it are relative to `base` (the config file's folder)."""
     check = _Checker(source)
     check.known(data, "", ("time_scale", "wifi", "boards", "template", "home", "cloud", "defects"))
     kw: dict[str, Any] = {}
@@ -208,11 +244,16 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config") -> 
     boards = data.get("boards", {})
     if not isinstance(boards, Mapping):
         raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")
-    check.known(boards, "boards.", ("emulated", "profile"))
+    check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory"))
     if "emulated" in boards:
         kw["boards"] = check.typed(boards, "emulated", "boards.", int)
     if "profile" in boards:
         kw["profile"] = check.typed(boards, "profile", "boards.", str)
+    if "attached" in boards:
+        kw["attached"] = _attached(check, boards["attached"], base)
+        kw.setdefault("boards", 0)  # listing real boards means: these boards (add `emulated` for more)
+    if "inventory" in boards:
+        kw["inventory"] = str(_relative(check.typed(boards, "inventory", "boards.", str), base))
     template = data.get("template", {})
     check.known(template, "template.", ("id", "name"))
     if "id" in template:
@@ -321,4 +362,4 @@ def load_config(path: Path | None) -> LabConfig:
     else:
         data = data.get("tool", {}).get("provlab", data)
         source = str(path)
-    return config_from_mapping(data, source)
+    return config_from_mapping(data, source, path.parent)

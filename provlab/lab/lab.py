@@ -19,11 +19,16 @@ from provlab.cloud.store import Device, User
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
 from provlab.devices.board import EmulatedBoard
 from provlab.devices.clock import DeviceClock
+from provlab.devices.discovery import find_ports
+from provlab.devices.inventory import Inventory
 from provlab.devices.profile import PROFILES
+from provlab.devices.replay import ReplayBoard
 from provlab.devices.serial_board import SerialBoard
 from provlab.devices.serial_port import PtySerial
 from provlab.devices.sideband import Capability
 from provlab.devices.sideband.emulated import EmulatedSideband
+from provlab.devices.station import open_inventory_board
+from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
@@ -47,14 +52,45 @@ MAC_BASE = bytes.fromhex("246F28AA0000")
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
 
 
+class BoardOutOfReach(RuntimeError):
+    """A phone step on a board whose access point is not on the lab's air (a board attached by serial
+    port while the lab's Wi-Fi is simulated); the plugin reports the scenario as skipped with this text."""
+
+
 class LabBoard:
     """One board as a scenario sees it: its serial port plus a control sideband."""
 
-    def __init__(self, lab: Lab, index: int, serial: SerialBoard, emulated: EmulatedBoard | None) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        index: int,
+        serial: SerialBoard,
+        emulated: EmulatedBoard | None,
+        *,
+        attached: AttachedBoard | None = None,
+        profile: str | None = None,
+    ) -> None:
         self.lab = lab
         self.index = index
         self.serial = serial
         self.emulated = emulated
+        self.attached = attached
+        """Where a board that this lab does not emulate comes from (port, inventory entry, replay)."""
+        self._profile = profile
+
+    @property
+    def on_air(self) -> bool:
+        """Whether the lab's phones can reach this board's access point (only emulated boards, for now:
+        real boards need a Wi-Fi backend that drives a real radio)."""
+        return self.emulated is not None
+
+    def require_on_air(self, step: str) -> None:
+        if not self.on_air:
+            raise BoardOutOfReach(
+                f"{self.name} ({self.attached or self.serial.url}) is attached by serial; its access point is not "
+                f"on this lab's {self.lab.config.wifi!r} air, so the phone cannot {step}. Phone steps on real boards "
+                "need a lab host whose Wi-Fi backend drives a real radio."
+            )
 
     @property
     def name(self) -> str:
@@ -67,7 +103,10 @@ class LabBoard:
 
     @property
     def profile_name(self) -> str:
-        return self.emulated.profile.name if self.emulated is not None else "unknown"
+        """The firmware profile: the emulated board's, or an inventory entry's `profile` tag."""
+        if self.emulated is not None:
+            return self.emulated.profile.name
+        return self._profile or "unknown"
 
     @property
     def ssid(self) -> str:
@@ -178,6 +217,8 @@ class Lab:
             )
         for index in range(1, cfg.boards + 1):
             self.add_emulated_board(index)
+        for attached in cfg.attached:
+            self.attach_board(attached)
 
     def add_emulated_board(self, index: int | None = None) -> LabBoard:
         cfg = self.config
@@ -213,6 +254,28 @@ class Lab:
         board = LabBoard(self, index, serial, emulated)
         self.boards.append(board)
         self.loop.run(emulated.power_on(), 30)
+        return board
+
+    def attach_board(self, attached: AttachedBoard) -> LabBoard:
+        """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording."""
+        cfg = self.config
+        index = len(self.boards) + 1
+        name = f"board-{index}"
+        log_path = self.artifacts / f"{name}.log"
+        profile: str | None = None
+        serial: SerialBoard
+        if attached.source is BoardSource.REPLAY:
+            serial = ReplayBoard(attached.target, name=name, log_path=log_path, time_scale=cfg.time_scale)
+        elif attached.source is BoardSource.INVENTORY:
+            assert cfg.inventory is not None  # LabConfig checks it
+            entry = Inventory.load(cfg.inventory).get(attached.target)
+            found = Inventory([entry]).locate(find_ports(include_all=True))[0]
+            serial = open_inventory_board(found, log_path=log_path, time_scale=cfg.time_scale)
+            profile = entry.tags.get("profile")
+        else:
+            serial = SerialBoard(attached.target, name=name, log_path=log_path, time_scale=cfg.time_scale)
+        board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
+        self.boards.append(board)
         return board
 
     @property
@@ -423,6 +486,8 @@ class LabPhone:
 
     def board_get(self, board: LabBoard | str, path: str, query: str = "") -> tuple[int | None, str]:
         """Join the board's AP, GET `path?query` from its web server, leave. (None, error) when no reply came."""
+        if isinstance(board, LabBoard):
+            board.require_on_air(f"GET {path} from its web server")
         ssid = board if isinstance(board, str) else board.ssid
         radio = self.phone.radio
         scale = self.lab.config.time_scale
@@ -469,5 +534,7 @@ class LabPhone:
         kw.setdefault("cloud_host", cfg.cloud_host)
         kw.setdefault("cloud_port", self.lab.cloud_port)
         kw.setdefault("evidence", str(self.lab.artifacts))
+        if isinstance(board, LabBoard):
+            board.require_on_air("provision it")
         ssid = board if isinstance(board, str) else board.ssid
         return self.lab.loop.run(self.phone.provision(ssid, **kw), LAB_CALL_BUDGET_S)
