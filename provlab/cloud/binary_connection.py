@@ -26,6 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from provlab.cloud.gateway import LoginOutcome, LoginVerdict
+from provlab.cloud.ota import OtaOffer
 from provlab.cloud.presence import CloseReason, DownlinkNotSupported, Presence
 from provlab.cloud.rate_limits import MessageQuota, QuotaVerdict
 from provlab.protocol.commands import LOGIN_COMMANDS, Command, Status
@@ -39,7 +40,7 @@ from provlab.protocol.frames import (
     join_args,
     next_msg_id,
 )
-from provlab.protocol.internal import DeviceInfo, hardware_vw, parse_meta_set, redirect_body, rtc_body
+from provlab.protocol.internal import DeviceInfo, hardware_vw, ota_body, parse_meta_set, redirect_body, rtc_body
 
 if TYPE_CHECKING:
     from provlab.cloud.binary_server import BinaryServer
@@ -228,6 +229,18 @@ class DeviceConnection(asyncio.Protocol):
             f"device on {self.peer} speaks the binary protocol, which has no reconfigure message "
             "(reconfigure is an MQTT downlink, `downlink/reconfigure`)"
         )
+
+    def ota(self, offer: OtaOffer) -> bool:
+        """INTERNAL `ota\\0<url>` (spec §6.5); the URL must fit what the device can receive (`buff-in`)."""
+        body = ota_body(offer.url)
+        if len(body) > self.buff_in:
+            raise DownlinkNotSupported(
+                f"the OTA message is {len(body)} bytes; device on {self.peer} receives at most {self.buff_in}"
+            )
+        if self.state is not ConnectionState.LOGGED_IN or self.transport is None or self.transport.is_closing():
+            return False
+        self._send(encode_frame(Command.INTERNAL, self._next_out_id(), body))
+        return True
 
     def close(self, reason: CloseReason) -> None:
         if self.state is ConnectionState.CLOSED:

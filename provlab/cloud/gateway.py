@@ -16,6 +16,7 @@ from enum import Enum
 
 from provlab.cloud import datastreams
 from provlab.cloud.faults import FaultKnobs, Redirect
+from provlab.cloud.ota import OtaShelf
 from provlab.cloud.presence import CloseReason, DeviceLink, Presence, PresenceRegistry, Transport
 from provlab.cloud.rate_limits import FailedLoginLimiter, LoginLimits, MessageQuota, QuotaLimits
 from provlab.cloud.records import Device, Template
@@ -79,6 +80,7 @@ class DeviceGateway:
             "group_commits": 0,
         }
         self._commit_waiters: list[Callable[[bool], None]] = []
+        self.ota = OtaShelf(store)  # Blynk.Air packages offered to devices (`CloudStub.push_ota`)
 
     # --- time -------------------------------------------------------------------------------------
     def wall(self, device_s: float) -> float:
@@ -243,7 +245,13 @@ class DeviceGateway:
         return self.store.template(device.template_id)
 
     def device_info(self, presence: Presence, info: DeviceInfo) -> None:
-        self.store.set_device_info(presence.device_id, info.raw)
+        self.info_from_device(presence.device_id, info.raw)
+
+    def info_from_device(self, device_id: int, raw: dict[str, str]) -> None:
+        """A device announced its info (binary INTERNAL info, MQTT `info/mcu`): stored, and an OTA it
+        downloaded is confirmed or found failed by the version it now runs."""
+        self.store.set_device_info(device_id, raw)
+        self.ota.info_announced(device_id, DeviceInfo.from_pairs(raw).fw_ver)
 
     def pin_from_device(self, device_id: int, pin: str, values: Sequence[str]) -> None:
         """A device wrote a pin (`vw`, `dw`, `aw`, `ds/<name>`)."""

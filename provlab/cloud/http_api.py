@@ -7,6 +7,7 @@ User API (Bearer session key from `POST /api/v1/auth/login`):
   `GET  /api/v1/provisioning/tokens/{token}` -> `{"activated","deviceId","online","expired","revoked"}`
   `DELETE /api/v1/provisioning/tokens/{token}` -> revoke (`{"revoked": true}`)
 The tenancy API (orgs, roles, users, transfers, OAuth2, OpenAPI) is `tenancy_api.py`.
+Blynk.Air downloads: `GET /static/ota/<id>.bin?token=<device token>` -> the pushed image (`ota.py`).
 The fault knobs apply here: added latency for every answer, a forced status for token issue.
 """
 
@@ -24,6 +25,7 @@ from provlab.cloud.access import Access
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.gateway import DeviceGateway
 from provlab.cloud.invitations import Invitations
+from provlab.cloud.ota import OTA_PATH_PREFIX, OtaRefused
 from provlab.cloud.records import User
 from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import TenancyError
@@ -123,6 +125,18 @@ async def revoke_token(request: web.Request) -> web.Response:
     return _json({"revoked": True})
 
 
+async def ota_download(request: web.Request) -> web.Response:
+    """A device fetches the firmware image of an OTA pushed to it (spec §7 download headers)."""
+    gateway = request.app[GATEWAY_KEY]
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else (request.remote or "?")
+    try:
+        package = gateway.ota.download(request.match_info["name"], request.query.get("token", ""), where)
+    except OtaRefused as exc:
+        return error_response(exc.status, exc.message)
+    return web.Response(body=package.served, headers=package.headers())
+
+
 @web.middleware
 async def added_latency(request: web.Request, handler: Any) -> web.StreamResponse:
     delay = request.app[GATEWAY_KEY].latency
@@ -142,4 +156,5 @@ def build_app(gateway: DeviceGateway, services: tenancy_api.TenancyServices | No
     app.router.add_get("/api/v1/provisioning/tokens/{token}", token_status)
     app.router.add_delete("/api/v1/provisioning/tokens/{token}", revoke_token)
     device_api.add_routes(app)
+    app.router.add_get(OTA_PATH_PREFIX + "{name}", ota_download)
     return app

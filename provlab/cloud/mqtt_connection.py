@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from provlab.cloud.mqtt_topics import delivered_without_subscription, filter_matches
+from provlab.cloud.ota import OtaOffer
 from provlab.cloud.presence import CloseReason, Presence, Transport
 from provlab.cloud.rate_limits import MessageQuota
 from provlab.cloud.records import Device
@@ -64,6 +65,10 @@ class MqttConnection:
 
     def reconfigure(self) -> None:
         self.publish("downlink/reconfigure", b"")
+
+    def ota(self, offer: OtaOffer) -> bool:
+        """`downlink/ota/json` (spec §7), delivered without a subscription."""
+        return self.publish("downlink/ota/json", offer.mqtt_json())
 
     def close(self, reason: CloseReason) -> None:
         if self.closed:

@@ -120,7 +120,7 @@ class MqttUplink:
     def _info(self, conn: MqttConnection, data: dict[str, Any]) -> None:
         info = {INFO_MCU_KEYS.get(k, k): str(v) for k, v in data.items()}
         info.setdefault("dev", "mqtt")
-        self.gateway.store.set_device_info(conn.device.id, info)
+        self.gateway.info_from_device(conn.device.id, info)
         announced = info.get("tmpl")
         if announced is not None and announced != conn.device.template_id:
             self._journal(conn, "template_mismatch", announced=announced, template_id=conn.device.template_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from provlab.cloud.ota import OtaOffer
 from provlab.cloud.records import Device
 
 
@@ -50,6 +51,10 @@ class DeviceLink(Protocol):
 
     def reconfigure(self) -> None:
         """Tell the device to enter Wi-Fi configuration mode; `DownlinkNotSupported` where there is no such message."""
+
+    def ota(self, offer: OtaOffer) -> bool:
+        """Tell the device to fetch and install firmware (INTERNAL `ota`, `downlink/ota/json`); False when the
+        connection is already closing and nothing was sent."""
 
     def close(self, reason: CloseReason) -> None:
         """End the connection from the stub's side."""

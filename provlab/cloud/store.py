@@ -688,19 +688,33 @@ class Store:
             self._pending.events.append((time.time(), kind, device_id, json.dumps(_mask_detail(detail))))
             self._maybe_flush()
 
-    def events(self, kind: str | None = None, device_id: int | None = None) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
+    def events(
+        self, kind: str | None = None, device_id: int | None = None, *, after_id: int = 0
+    ) -> list[dict[str, Any]]:
+        """Journal entries, oldest first (only those after the entry numbered `after_id`)."""
+        return [event for _, event in self.numbered_events(kind, device_id, after_id=after_id)]
+
+    @property
+    def last_event_id(self) -> int:
+        """The number of the newest journal entry (0 when there is none)."""
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+    def numbered_events(
+        self, kind: str | None = None, device_id: int | None = None, *, after_id: int = 0
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """`events` with each entry's number, for readers that page through the journal."""
+        where: list[str] = ["id > ?"]
+        args: list[Any] = [after_id]
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
         if device_id is not None:
             where.append("device_id = ?")
             args.append(device_id)
-        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        sql = "SELECT * FROM events WHERE " + " AND ".join(where) + " ORDER BY id"
         rows = self._query(sql, tuple(args))
         return [
-            {"ts": r["ts"], "kind": r["kind"], "device_id": r["device_id"], **json.loads(r["detail"])}
+            (int(r["id"]), {"ts": r["ts"], "kind": r["kind"], "device_id": r["device_id"], **json.loads(r["detail"])})
             for r in rows
         ]
 

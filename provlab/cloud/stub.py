@@ -2,7 +2,8 @@
 
 `CloudStub` is also the lab's control panel for the cloud: issue a token as a user, wait until a device is
 online, read the event journal, and switch fault knobs (`faults`) or act on devices (drop connections,
-revoke, refresh, delete, redirect, rotate or expire the TLS certificate) while a scenario runs.
+revoke, refresh, delete, redirect, push a firmware update, rotate or expire the TLS certificate) while a
+scenario runs.
 Tenancy (org tree, matrices, transfers) is reachable as `tree` and `access`; invitation mail lands in the
 stub's own SMTP sink (`mail_sink`, `mailbox(addr)`) unless `smtp=` names another server.
 
@@ -19,10 +20,12 @@ import sqlite3
 import ssl
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
 
+from provlab.cloud import lab_api
 from provlab.cloud.access import Access
 from provlab.cloud.binary_server import BinaryServer
 from provlab.cloud.certs import LabCertificates
@@ -32,12 +35,14 @@ from provlab.cloud.http_api import build_app
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.mail import Mail, Mailer, MailSink
 from provlab.cloud.mqtt_broker import MqttBroker
+from provlab.cloud.ota import DEFAULT_IMAGE_SIZE, OtaPush, OtaStatus, firmware_image, image_version
 from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Transport
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.cloud.records import Device, IssuedToken, User
 from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
 from provlab.cloud.tenancy import OrgTree
 from provlab.cloud.tenancy_api import TenancyServices
+from provlab.protocol.internal import DeviceInfo, compile_stamp
 
 _log = logging.getLogger(__name__)
 
@@ -153,6 +158,25 @@ class CloudStub:
             self.store.create_template(template_id, name, org_id)
         return self.store.create_user(admin_email, admin_password, org_id)
 
+    def lab_info(self) -> dict[str, object]:
+        """What a lab in another process needs to send boards here (`GET /api/v1/lab/info`)."""
+        endpoints = self.endpoints
+        if endpoints is None:
+            raise StoreError("the stub is not started")
+        ca = self.certs.ca_file.read_text() if self.certs.exists() else None
+        return {
+            "host": endpoints.host,
+            "binaryPort": endpoints.binary_port,
+            "tlsPort": endpoints.tls_port,
+            "mqttPort": endpoints.mqtt_port,
+            "mqttsPort": endpoints.mqtts_port,
+            "caPem": ca,
+            "templates": {t.id: t.name for t in self.store.templates()},
+        }
+
+    def is_online(self, device_id: int) -> bool:
+        return self.presence.is_online(device_id)
+
     def seed_org(self, name: str, parent: str | None = None, templates: tuple[str, ...] = ()) -> int:
         """A sub-organization under `parent` (the root org by default) with `templates` enabled; an org of
         that name that already exists is kept as it is (seeding a database twice changes nothing)."""
@@ -206,7 +230,9 @@ class CloudStub:
             await self.mail_sink.start()
             smtp_url = self.mail_sink.url
         services = TenancyServices(self.access, self.invitations, Mailer(smtp_url) if smtp_url else None)
-        self._runner = web.AppRunner(build_app(self.gateway, services), access_log=None)
+        app = build_app(self.gateway, services)
+        lab_api.add_routes(app, self)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)
         await site.start()
@@ -366,6 +392,76 @@ class CloudStub:
     def reconfigure(self, device_id: int) -> None:
         """`downlink/reconfigure` (MQTT). Offline -> `DeviceOffline`; binary -> `DownlinkNotSupported` (C3)."""
         self._live(device_id).reconfigure()
+
+    def push_ota(
+        self,
+        device_id: int,
+        image: bytes | None = None,
+        *,
+        version: str | None = None,
+        build: str | None = None,
+        fw_type: str | None = None,
+        corrupt: bool = False,
+        host: str | None = None,
+        size: int = DEFAULT_IMAGE_SIZE,
+    ) -> OtaPush:
+        """Blynk.Air: offer firmware to the online device now (D6). See `ota.py` for the whole exchange.
+
+        `image` is served as is (an ESP app image; its `blnkinf` tag gives the version when `version` is not
+        given); without one, a valid image of `size` bytes saying `mcu` = `version` is made. `fw_type`
+        defaults to the device's template id, `build` to now as `__DATE__ " " __TIME__`. The device is told
+        `http://<host>:<http port>/static/ota/<id>.bin?token=<its token>`, `host` being the stub's own address
+        unless given (e.g. the cloud host name the lab's networks resolve). `corrupt` damages the served
+        bytes (the MD5 headers still describe the intended image): the firmware's MD5 check fails.
+        Offline -> `DeviceOffline`; a URL too long for a binary-protocol device -> `DownlinkNotSupported`.
+        """
+        device = self.store.device(device_id)
+        if device is None:
+            raise StoreError(f"no device {device_id} in this cloud")
+        presence = self.presence.get(device_id)
+        if presence is None:
+            raise DeviceOffline(f"device {device_id} is offline; it has no session to send the OTA to")
+        if self.endpoints is None:
+            raise StoreError("the cloud stub is not started; it has no HTTP server to serve the image from")
+        fw_type = fw_type or device.template_id
+        build = build or compile_stamp(datetime.now(timezone.utc))
+        if image is None:
+            if not version:
+                raise ValueError("push_ota needs an image or a version to build one with")
+            image = firmware_image(version, fw_type=fw_type, build=build, template_id=device.template_id, size=size)
+        else:
+            version = version or image_version(image)
+            if not version:
+                raise ValueError("the OTA image has no blnkinf version tag; pass version=")
+        web_host = host or self.endpoints.host
+        web_host = f"[{web_host}]" if ":" in web_host else web_host
+        package = self.gateway.ota.prepare(
+            device,
+            image,
+            base_url=f"http://{web_host}:{self.endpoints.http_port}",
+            version=version,
+            build=build,
+            fw_type=fw_type,
+            corrupt=corrupt,
+            transport=presence.transport.value,
+            previous_version=DeviceInfo.from_pairs(device.info).fw_ver,
+        )
+        if not presence.link.ota(self.gateway.ota.offer(package)):
+            raise DeviceOffline(f"device {device_id} is going offline; the OTA could not be sent")
+        self.gateway.ota.shelve(package)
+        return package.push
+
+    def ota_status(self, push_id: str) -> OtaStatus:
+        """How far a push got: pushed, downloaded, then succeeded or failed (the device's next info message)."""
+        package = self.gateway.ota.get(push_id)
+        if package is None:
+            raise StoreError(f"no OTA push {push_id!r} in this cloud")
+        return package.status
+
+    def firmware_version(self, device_id: int) -> str | None:
+        """The firmware version the device last announced (`mcu`/`ncp` or `fw` of its info), None before any."""
+        device = self.store.device(device_id)
+        return DeviceInfo.from_pairs(device.info).fw_ver if device is not None else None
 
     def rotate_certificate(self, *, new_ca: bool = False) -> None:
         """New server certificate (same CA), or a new CA too (clients trusting the old CA fail) (C7)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ SECRET_KEYS = frozenset(
         "clientSecret",
     }
 )
+# Keys whose value is a digest the evidence needs whole (OTA `x-md5`); only a 32-hex-digit value is kept.
+DIGEST_KEYS = frozenset({"md5", "x-md5"})
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def mask_value(key: str, value: Any) -> Any:
@@ -35,6 +39,8 @@ def mask_value(key: str, value: Any) -> Any:
     if isinstance(value, str):
         if key in SECRET_KEYS or key.lower() in SECRET_KEYS:
             return mask_secret(value)
+        if key.lower() in DIGEST_KEYS and _HEX_DIGEST.fullmatch(value):
+            return value  # an MD5 digest, not a token
         return mask_line(value)
     return value
 
