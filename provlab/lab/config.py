@@ -25,6 +25,9 @@ internet = true
 [tool.provlab.cloud]
 host = "blynk.cloud"       # the name boards are given for the cloud; resolves to the embedded stub
 tls = true                 # boards log in over TLS trusting the lab CA (false: plain TCP)
+url = "http://127.0.0.1:8080"  # optional: use this running `provlab cloud serve` instead of an embedded stub
+admin_email = "admin@provlab.test"  # the stub's admin (the lab logs in as it; default: provlab's)
+admin_password = "provlab-admin"
 
 [[tool.provlab.cloud.orgs]]  # seeded into the stub before any test, parents first
 name = "Acme Corp"
@@ -47,8 +50,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.devices.defects import Defect
 from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
+from provlab.lab.remote_cloud import check_cloud_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,6 +121,10 @@ class LabConfig:
     cloud_host: str = "blynk.cloud"
     cloud_tls: bool = True
     """Boards log in over TLS trusting the lab CA (the firmware's default, port_ssl); False: plain TCP."""
+    cloud_url: str | None = None
+    """A running `provlab cloud serve` (loopback) to use instead of an embedded stub."""
+    cloud_admin_email: str = DEFAULT_ADMIN_EMAIL
+    cloud_admin_password: str = field(default=DEFAULT_ADMIN_PASSWORD, repr=False)
     defects: tuple[str, ...] = ()
     """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
     seed_orgs: tuple[SeedOrg, ...] = ()
@@ -141,6 +150,10 @@ class LabConfig:
         if not self.template_id.startswith("TMPL"):
             raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
         self._check_seeds()
+        if self.cloud_url is not None:
+            problem = check_cloud_url(self.cloud_url)
+            if problem is not None:
+                raise LabConfigError("lab config", "cloud.url", problem)
         if any(board.source is BoardSource.INVENTORY for board in self.attached) and self.inventory is None:
             raise LabConfigError(
                 "lab config", "boards.inventory", "inv:NAME boards need an inventory file (boards.inventory)"
@@ -280,11 +293,16 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
     if networks:
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
-    check.known(cloud, "cloud.", ("host", "tls", "orgs", "users"))
-    if "host" in cloud:
-        kw["cloud_host"] = check.typed(cloud, "host", "cloud.", str)
-    if "tls" in cloud:
-        kw["cloud_tls"] = check.typed(cloud, "tls", "cloud.", bool)
+    check.known(cloud, "cloud.", ("host", "tls", "url", "admin_email", "admin_password", "orgs", "users"))
+    for key, field_name, kind in (
+        ("host", "cloud_host", str),
+        ("tls", "cloud_tls", bool),
+        ("url", "cloud_url", str),
+        ("admin_email", "cloud_admin_email", str),
+        ("admin_password", "cloud_admin_password", str),
+    ):
+        if key in cloud:
+            kw[field_name] = check.typed(cloud, key, "cloud.", kind)
     for key in ("orgs", "users"):
         if not isinstance(cloud.get(key, []), list):
             raise LabConfigError(source, f"cloud.{key}", f"expected an array of tables, got {cloud[key]!r}")

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from provlab.cloud.store import Device, User
-from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
+from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.devices.board import EmulatedBoard
 from provlab.devices.clock import DeviceClock
 from provlab.devices.discovery import find_ports
@@ -29,12 +30,14 @@ from provlab.devices.sideband import Capability
 from provlab.devices.sideband.emulated import EmulatedSideband
 from provlab.devices.station import open_inventory_board
 from provlab.lab.board_specs import AttachedBoard, BoardSource
+from provlab.lab.capabilities import BoardOutOfReach, NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest
-from provlab.lab.config import LabConfig
+from provlab.lab.config import LabConfig, SeedOrg
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
 from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
+from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
 from provlab.lab.runtime import EventLoopThread
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
@@ -50,11 +53,6 @@ T = TypeVar("T")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
-
-
-class BoardOutOfReach(RuntimeError):
-    """A phone step on a board whose access point is not on the lab's air (a board attached by serial
-    port while the lab's Wi-Fi is simulated); the plugin reports the scenario as skipped with this text."""
 
 
 class LabBoard:
@@ -172,7 +170,10 @@ class Lab:
         self.phone_journal = Journal(self.artifacts / "phone.jsonl")
         self.boards: list[LabBoard] = []
         self.home: HostedAccessPoint | None = None
-        self.cloud: CloudStub | None = None
+        self._stub: CloudStub | None = None  # the embedded stub, or
+        self._remote: RemoteCloud | None = None  # a stub running elsewhere (cloud.url)
+        self._endpoints: Endpoints | None = None
+        self._ca_file: Path | None = None
         self.admin: User | None = None
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
@@ -188,15 +189,10 @@ class Lab:
     def _build(self) -> None:
         cfg = self.config
         self.air = air = open_air(cfg.wifi)
-        cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
-        self.cloud = cloud
-        self.admin = cloud.seed(templates={cfg.template_id: cfg.template_name})
-        for org in cfg.seed_orgs:
-            cloud.seed_org(org.name, org.parent, org.templates if org.templates is not None else (cfg.template_id,))
-        for user in cfg.seed_users:
-            cloud.seed_user(user.email, user.password, user.org, user.role)
-        endpoints = self.loop.run(cloud.start(), 30)
-        for port in (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port):
+        endpoints = self._start_remote_cloud() if cfg.cloud_url else self._start_embedded_cloud()
+        self._endpoints = endpoints
+        device_ports = (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port)
+        for port in (*device_ports, endpoints.http_port):  # HTTP: the device API and OTA downloads
             if port is not None:
                 air.open_internet_port(port)
         air.start_capture(self.artifacts / "wifi.pcap")
@@ -220,6 +216,72 @@ class Lab:
         for attached in cfg.attached:
             self.attach_board(attached)
 
+    def _seed_templates(self, org: SeedOrg) -> tuple[str, ...]:
+        return org.templates if org.templates is not None else (self.config.template_id,)
+
+    def _start_embedded_cloud(self) -> Endpoints:
+        cfg = self.config
+        cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
+        self._stub = cloud
+        self.admin = cloud.seed(
+            admin_email=cfg.cloud_admin_email,
+            admin_password=cfg.cloud_admin_password,
+            templates={cfg.template_id: cfg.template_name},
+        )
+        for org in cfg.seed_orgs:
+            cloud.seed_org(org.name, org.parent, self._seed_templates(org))
+        for user in cfg.seed_users:
+            cloud.seed_user(user.email, user.password, user.org, user.role)
+        endpoints = self.loop.run(cloud.start(), 30)
+        self._ca_file = cloud.certs.ca_file
+        return endpoints
+
+    def _start_remote_cloud(self) -> Endpoints:
+        cfg = self.config
+        assert cfg.cloud_url is not None
+        remote = RemoteCloud(cfg.cloud_url, cfg.cloud_admin_email, cfg.cloud_admin_password, self._private)
+        self._remote = remote
+        if cfg.template_id not in remote.info.get("templates", {}):
+            raise RemoteCloudError(
+                f"the cloud at {cfg.cloud_url} has no template {cfg.template_id} (it has "
+                f"{', '.join(remote.info.get('templates', {})) or 'none'}); start it with that template or set "
+                "template.id"
+            )
+        remote.seed(
+            [{"name": o.name, "parent": o.parent, "templates": list(self._seed_templates(o))} for o in cfg.seed_orgs],
+            [{"email": u.email, "password": u.password, "org": u.org, "role": u.role} for u in cfg.seed_users],
+        )
+        self.admin = remote.user(cfg.cloud_admin_email)
+        self._ca_file = remote.ca_file
+        binary = remote.port("binaryPort")
+        if binary is None:
+            raise RemoteCloudError(f"the cloud at {cfg.cloud_url} has no binary-protocol port")
+        return Endpoints(
+            str(remote.info.get("host", "127.0.0.1")),
+            binary,
+            urlsplit(remote.url).port or 80,
+            tls_port=remote.port("tlsPort"),
+            mqtt_port=remote.port("mqttPort"),
+            mqtts_port=remote.port("mqttsPort"),
+        )
+
+    @property
+    def cloud(self) -> CloudStub | None:
+        """The embedded cloud stub (its store, presence and control calls). With `cloud.url` there is none
+        in this process: scenario steps that need it raise `NeedsEmbeddedCloud` (reported as a skip)."""
+        if self._remote is not None:
+            raise NeedsEmbeddedCloud(
+                f"this lab uses the cloud stub at {self._remote.url}; the step needs the stub in this process "
+                "(its store, fault knobs or control calls). Run without cloud.url to include it."
+            )
+        return self._stub
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Where the lab's cloud listens (HTTP API, device ports)."""
+        assert self._endpoints is not None, "the lab's cloud is not started"
+        return self._endpoints
+
     def add_emulated_board(self, index: int | None = None) -> LabBoard:
         cfg = self.config
         index = index or len(self.boards) + 1
@@ -237,7 +299,7 @@ class Lab:
                 clock=DeviceClock(cfg.time_scale),
                 name=f"board-{index}",
                 defects=cfg.defects,
-                tls_ca=self._cloud.certs.ca_file if cfg.cloud_tls else None,
+                tls_ca=self._ca_file if cfg.cloud_tls else None,
             )
             port.attach(asyncio.get_running_loop())
             return board
@@ -280,14 +342,14 @@ class Lab:
 
     @property
     def _cloud(self) -> CloudStub:
-        assert self.cloud is not None, "the lab's cloud is not built"
-        return self.cloud
+        cloud = self.cloud
+        assert cloud is not None, "the lab's cloud is not built"
+        return cloud
 
     @property
     def cloud_port(self) -> int:
         """The port boards are told to log in on: the stub's TLS port, or its plain one without TLS."""
-        endpoints = self._cloud.endpoints
-        assert endpoints is not None
+        endpoints = self.endpoints
         mqtt = PROFILES[self.config.profile]().transport == "mqtt"
         if mqtt:
             port = endpoints.mqtts_port if self.config.cloud_tls else endpoints.mqtt_port
@@ -305,20 +367,22 @@ class Lab:
 
     def phone(
         self,
-        email: str = DEFAULT_ADMIN_EMAIL,
-        password: str = DEFAULT_ADMIN_PASSWORD,
+        email: str | None = None,
+        password: str | None = None,
         profile: str = "generic",
         *,
         oauth_client: OAuthClient | None = None,
     ) -> LabPhone:
         """A phone logged in as `email`; `profile` models an app/OS behaviour (generic, ios, android).
-        With `oauth_client` it logs in by OAuth2 client credentials acting as `email` (no password)."""
-        assert self.cloud is not None and self.cloud.endpoints is not None
+        With `oauth_client` it logs in by OAuth2 client credentials acting as `email` (no password).
+        Without `email`, the cloud's admin (password too)."""
+        if email is None:
+            email, password = self.config.cloud_admin_email, password or self.config.cloud_admin_password
         phone = Phone(
             self._air.station(f"phone-{len(self._phones) + 1}"),
-            self.cloud.endpoints.http_url,
+            self.endpoints.http_url,
             email=email,
-            password="" if oauth_client is not None else password,
+            password="" if oauth_client is not None else (password or ""),
             oauth_client=oauth_client,
             time_scale=self.config.time_scale,
             journal=self.phone_journal,
@@ -333,6 +397,9 @@ class Lab:
         return self.loop.call(lambda: fn(cloud), LAB_CALL_BUDGET_S)
 
     def cloud_events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The cloud's journal (of this lab's run, with a shared stub), oldest first."""
+        if self._remote is not None:
+            return self._remote.events(kind)
         return self.cloud_call(lambda cloud: [dict(e) for e in cloud.events(kind)])
 
     def wait_cloud_event(self, kind: str, timeout: float = 60.0, since: int = 0) -> dict[str, Any]:
@@ -356,21 +423,24 @@ class Lab:
         assert endpoints is not None
         self.loop.run(old.stop(), 30)
         cloud = CloudStub(self._private / "cloud.db", time_scale=self.config.time_scale, certs=old.certs)
-        self.cloud = cloud
+        self._stub = cloud
         self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
-    def rest(self, email: str = DEFAULT_ADMIN_EMAIL, password: str = DEFAULT_ADMIN_PASSWORD) -> CloudRest:
-        """The cloud's REST API as `email` (closed with the lab)."""
-        endpoints = self._cloud.endpoints
-        assert endpoints is not None
-        client = CloudRest(endpoints.http_url, email, password)
+    def rest(self, email: str | None = None, password: str | None = None) -> CloudRest:
+        """The cloud's REST API as `email` (the cloud's admin by default; closed with the lab)."""
+        if email is None:
+            email, password = self.config.cloud_admin_email, password or self.config.cloud_admin_password
+        client = CloudRest(self.endpoints.http_url, email, password or "")
         self._rest_clients.append(client)
         return client
 
     def invite_user(self, admin: CloudRest, org: int, email: str, password: str, role: str = "Admin") -> CloudRest:
         """Invite `email` into `org`, read the mail from the stub's sink, set the password, log in."""
         admin.invite(org, email, role)
-        bodies = self.cloud_call(lambda cloud: [m.body for m in cloud.mailbox(email)])
+        if self._remote is not None:
+            bodies = self._remote.mail_bodies(email)
+        else:
+            bodies = self.cloud_call(lambda cloud: [m.body for m in cloud.mailbox(email)])
         if len(bodies) != 1:
             raise AssertionError(f"expected one invitation mail to {email}, the sink holds {len(bodies)}")
         admin.accept_invitation(bodies[0], password)
@@ -378,9 +448,7 @@ class Lab:
 
     def raw_device(self) -> RawDeviceClient:
         """A bare device connection to the stub's plain binary port (for misbehaving-device scenarios)."""
-        endpoints = self._cloud.endpoints
-        assert endpoints is not None
-        return RawDeviceClient(endpoints.binary_port)
+        return RawDeviceClient(self.endpoints.binary_port)
 
     @property
     def faults(self) -> Faults:
@@ -388,19 +456,26 @@ class Lab:
         return self._air.faults
 
     def user(self, email: str) -> User:
-        assert self.cloud is not None
-        user = self.cloud.store.user_by_email(email)
+        user = self._remote.user(email) if self._remote is not None else self._cloud.store.user_by_email(email)
         if user is None:
             raise LookupError(f"the cloud has no user {email!r}")
         return user
 
     def device_for(self, enrollment: Enrollment) -> Device | None:
-        assert self.cloud is not None and enrollment.token is not None
-        return self.loop.call(lambda: self.cloud.device_for_token(enrollment.token or "") if self.cloud else None)
+        """The device the enrollment's token activated (None before it logged in)."""
+        token = enrollment.token
+        assert token is not None, "the enrollment never got a token"
+        if self._remote is not None:
+            found = self._remote.device_for_token(token)
+            return found[0] if found is not None else None
+        cloud = self._cloud
+        return self.loop.call(lambda: cloud.device_for_token(token))
 
     def is_online(self, device_id: int) -> bool:
-        assert self.cloud is not None
-        cloud = self.cloud
+        if self._remote is not None:
+            found = self._remote.device(device_id)
+            return found is not None and found[1]
+        cloud = self._cloud
         return self.loop.call(lambda: cloud.presence.is_online(device_id))
 
     def close(self) -> None:
@@ -422,10 +497,13 @@ class Lab:
             board.serial.close()
         for port in self._ports:
             port.close()
-        if self.cloud is not None:
+        if self._stub is not None or self._remote is not None:
             self._dump_cloud_events()
+        if self._stub is not None:
             with contextlib.suppress(Exception):
-                self.loop.run(self.cloud.stop(), 30)
+                self.loop.run(self._stub.stop(), 30)
+        if self._remote is not None:
+            self._remote.close()
         self.loop.close()
         if self.air is not None:
             self._dump_air_events()
@@ -447,12 +525,12 @@ class Lab:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _dump_cloud_events(self) -> None:
-        assert self.cloud is not None
         with (
             contextlib.suppress(Exception),
             (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out,
         ):
-            for event in self.cloud.store.events():
+            events = self._remote.events() if self._remote is not None else self._cloud.store.events()
+            for event in events:
                 out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")
 
     def __enter__(self) -> Lab:
@@ -528,7 +606,6 @@ class LabPhone:
     def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:
         """Provision `board` onto the lab's home network with a fresh token; raises on failure."""
         cfg = self.lab.config
-        assert self.lab.cloud is not None and self.lab.cloud.endpoints is not None
         kw.setdefault("wifi_ssid", cfg.home.ssid)
         kw.setdefault("wifi_pass", cfg.home.passphrase)
         kw.setdefault("cloud_host", cfg.cloud_host)
