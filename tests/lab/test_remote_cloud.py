@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import selectors
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from child_process import provlab_child
 
 from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.config import LabConfig, LabConfigError, SeedOrg, SeedUser
@@ -24,32 +19,11 @@ from provlab.lab.lab import Lab
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """`provlab cloud serve` on free loopback ports; its --json summary."""
     folder = tmp_path_factory.mktemp("served")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provlab", "cloud", "serve", "--db", str(folder / "cloud.db"), "--json",
-         "--binary-port", "0", "--tls-port", "0", "--http-port", "0", "--mqtt-port", "0", "--mqtts-port", "0",
-         "--time-scale", "0.01"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stdout.fileno(), selectors.EVENT_READ)
-        data, deadline = b"", time.monotonic() + 30
-        while b"\n" not in data:
-            assert time.monotonic() < deadline, f"cloud serve printed only {data!r}"
-            if selector.select(0.2):
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                assert chunk, f"cloud serve exited: {proc.stderr.read() if proc.stderr else b''!r}"
-                data += chunk
-        yield json.loads(data.splitlines()[0])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with provlab_child(
+        "cloud", "serve", "--db", str(folder / "cloud.db"), "--json", "--binary-port", "0", "--tls-port", "0",
+        "--http-port", "0", "--mqtt-port", "0", "--mqtts-port", "0", "--time-scale", "0.01",
+    ) as summary:  # fmt: skip
+        yield summary
 
 
 def test_a_lab_provisions_through_a_running_stub(served: dict[str, object], tmp_path: Path) -> None:
