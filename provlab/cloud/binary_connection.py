@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from provlab.cloud.gateway import LoginOutcome, LoginVerdict
 from provlab.cloud.ota import OtaOffer
-from provlab.cloud.presence import CloseReason, DownlinkNotSupported, Presence
+from provlab.cloud.presence import DEAD_PEER, CloseReason, DownlinkNotSupported, Presence
 from provlab.cloud.rate_limits import MessageQuota, QuotaVerdict
 from provlab.protocol.commands import LOGIN_COMMANDS, Command, Status
 from provlab.protocol.frames import (
@@ -252,9 +252,16 @@ class DeviceConnection(asyncio.Protocol):
             self._timer = None
         if self.transport is not None:
             outbox, self._outbox = self._outbox, None
-            if outbox:
-                self.transport.write(b"".join(outbox))
-            self.transport.close()
+            if reason in DEAD_PEER:
+                # Nobody is listening: a graceful close (TLS close_notify) would wait for an answer that
+                # never comes (asyncio gives up after 30 s) and keep the device "online" meanwhile.
+                self.transport.abort()
+            else:
+                if outbox:
+                    self.transport.write(b"".join(outbox))
+                self.transport.close()
+        if self.presence is not None:
+            self.gateway.close_session(self.presence, reason)  # offline now, not when the socket is gone
 
     # --- sending ----------------------------------------------------------------------------------
     def _send(self, data: bytes) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from provlab.cloud.mqtt_topics import delivered_without_subscription, filter_matches
 from provlab.cloud.ota import OtaOffer
-from provlab.cloud.presence import CloseReason, Presence, Transport
+from provlab.cloud.presence import DEAD_PEER, CloseReason, Presence, Transport
 from provlab.cloud.rate_limits import MessageQuota
 from provlab.cloud.records import Device
 
@@ -75,4 +75,7 @@ class MqttConnection:
             return
         self.closed = True
         self.close_reason = reason
-        self.writer.close()
+        if reason in DEAD_PEER:
+            self.writer.transport.abort()  # no polite close (TLS close_notify) with a peer that is gone
+        else:
+            self.writer.close()

@@ -37,6 +37,10 @@ class CloseReason(str, Enum):
     SERVER_ERROR = "the stub could not store the login"
 
 
+DEAD_PEER = frozenset({CloseReason.HEARTBEAT_TIMEOUT, CloseReason.LOGIN_TIMEOUT})
+"""Reasons that mean the peer is gone or mute: its connection is aborted, not closed politely."""
+
+
 class DeviceLink(Protocol):
     """What a transport offers for one live device connection."""
 

@@ -156,3 +156,33 @@ def test_cloud_certs_command(tmp_path: Path) -> None:
     both = runner.invoke(main, ["cloud", "certs", "--dir", str(folder), "--rotate-ca", "--expired"])
     assert both.exit_code == 2 and "at most one" in both.output
     assert oct((folder / "server.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_mute_tls_device_is_offline_at_its_heartbeat_deadline(tmp_path: Path) -> None:
+    """C11 over TLS: the peer neither sends nor reads (its radio is gone). The stub must not wait for the
+    TLS close_notify it will never get: offline at h-beat x 1.5, binary protocol and MQTT alike."""
+
+    async def body() -> None:
+        scale = 0.05  # h-beat 10 device s x 1.5 = 0.75 wall s; asyncio's TLS shutdown wait is 30 wall s
+        async with running_cloud(tmp_path / "cloud.db", time_scale=scale) as cloud:
+            assert cloud.endpoints.tls_port is not None
+            token = cloud.token()
+            device = await RawDevice.connect(
+                cloud.endpoints.tls_port, ssl_context=trusting(cloud.stub.certs.ca_file), server_hostname="blynk.cloud"
+            )
+            await device.login_esp32(token, heartbeat=10)
+            device_id = await device_online(cloud, token)
+            device.writer.transport.pause_reading()  # mute: the close_notify is never read nor answered
+            assert await cloud.stub.wait_offline(device_id, 10 / scale)  # ceiling: 10 wall s, far below 30
+            assert cloud.stub.events("device_offline")[-1]["reason"] == "no traffic for heartbeat x 1.5"
+            device.writer.transport.abort()
+            assert cloud.endpoints.mqtts_port is not None
+            token = cloud.token()
+            paho = PahoDevice(cloud.endpoints.mqtts_port, token, keepalive=10, ca_file=str(cloud.stub.certs.ca_file))
+            assert await asyncio.to_thread(paho.connect) == "Success"
+            device_id = await device_online(cloud, token)
+            paho.go_silent()  # paho's network thread stops: nothing sent, nothing read
+            assert await cloud.stub.wait_offline(device_id, 10 / scale)
+            assert cloud.stub.events("device_offline")[-1]["reason"] == "no traffic for heartbeat x 1.5"
+
+    run(body())
