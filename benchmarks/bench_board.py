@@ -118,6 +118,7 @@ async def happy_path(scale: float, folder: Path) -> float:
     await running.wait()
     elapsed = time.perf_counter() - start
     await b.power_off()
+    air.close()  # the board vanished without a FIN: the air's relay still holds the server's connection
     server.close()
     (folder / "board-0.nvs").unlink()
     return elapsed

@@ -214,6 +214,10 @@ class EmulatedBoard:
         self._timers.clear()
         self.button.power_lost()
         self.button.pressed_at = None
+        # The chip stops dead: its radio leaves the air before any socket is closed, so the cloud
+        # hears no FIN and must time the device out itself (C11), as with a real power cut or reboot.
+        await self.radio.stop_ap()
+        await self.station.leave()
         self.client.reset()
         await self._wifi_off()
         self._refresh_led()

@@ -211,6 +211,7 @@ class Fleet:
                 await board.power_off()
         for serial in self.serials:
             serial.close()
+        self.air.close()  # the routers' relays of the boards' cloud connections
 
 
 async def serve_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], None]) -> None:

@@ -5,6 +5,10 @@ real address of its own: sockets bind to it, servers see it as the peer, and a S
 which station is talking. The network also has the address plan a real device would see (the
 SoftAP's 192.168.4.0/24, a home router's subnet); those addresses are never connected to — a
 `Link` translates them to the loopback socket address behind them.
+
+Connections to internet hosts go through a relay of the network's router (`sim_relay`): when the
+station's link goes down the server hears nothing more (no FIN, no RST) and must time the device out
+itself, and while the network's internet is down existing connections stall instead of carrying on.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from provlab.wifi.events import station_mac_for as station_mac_for
 from provlab.wifi.faults import ANY_CHANNEL, ESP32_CHANNELS, SENSITIVITY_DBM, UnknownNetwork
 from provlab.wifi.guard import is_loopback_host
 from provlab.wifi.sim_faults import SimFaults
+from provlab.wifi.sim_relay import SimRelays
 
 if TYPE_CHECKING:
     from provlab.wifi.capture import SimCapture
@@ -72,7 +77,7 @@ class SimNetwork(HostedAccessPoint):
         self.passphrase = passphrase
         self.channel = channel
         self.rssi = rssi
-        self.internet = internet
+        self._internet = internet
         self.dns = dict(dns)
         self.virtual_net = ipaddress.IPv4Network(virtual_subnet)
         self.gateway = str(self.virtual_net.network_address + 1)
@@ -88,6 +93,17 @@ class SimNetwork(HostedAccessPoint):
         self.on_air = True
         """False while the AP is switched off by a fault (it keeps its addressing and servers)."""
         self.dns_failing = False
+
+    @property
+    def internet(self) -> bool:
+        """The router's uplink; existing connections stall while it is down (`sim_relay`)."""
+        return self._internet
+
+    @internet.setter
+    def internet(self, online: bool) -> None:
+        changed, self._internet = online != self._internet, online
+        if changed:
+            self.air.relays.internet_changed()
 
     @property
     def security(self) -> Security:
@@ -189,7 +205,18 @@ class SimLink(Link):
         self.gateway = network.gateway
         self._local = local
         self.host_index = 0
-        self.up = True
+        self._up = True
+
+    @property
+    def up(self) -> bool:
+        """False once the station is off this network (left, kicked, AP gone); never True again."""
+        return self._up
+
+    @up.setter
+    def up(self, value: bool) -> None:
+        was, self._up = self._up, value
+        if was and not value:  # the radio link is gone: its connections fall silent at this instant (C11)
+            self.network.air.relays.cut(self)
 
     @property
     def is_up(self) -> bool:
@@ -218,7 +245,7 @@ class SimLink(Link):
         if host == self.network.gateway or _in_subnet(host, self.network.virtual_net):
             raise ConnectionRefusedError(f"{host}:{port} on {self.ssid!r}: connection refused")
         if is_loopback_host(host) and self.network.internet:
-            return (host, port)
+            return self.network.air.relays.door(self, host, port)
         raise LinkDown(f"{host}:{port} is not reachable from network {self.ssid!r}")
 
 
@@ -235,6 +262,8 @@ class SimAir:
         self.events: list[AirEvent] = []
         self.listeners: list[Callable[[AirEvent], None]] = []
         self.faults: Faults = SimFaults(self)
+        self.relays = SimRelays()
+        """The routers' relays of the stations' internet connections."""
         self._capture: SimCapture | None = None
 
     def record(self, kind: str, network: SimNetwork, station: str = "", *, detail: str = "") -> AirEvent:
@@ -340,7 +369,7 @@ class SimAir:
         return SimBoardRadio(self, name, mac=mac)
 
     def open_internet_port(self, port: int, loopback_host: str = "127.0.0.1") -> None:
-        """Nothing to do in `sim`: a station on a network with internet reaches loopback directly."""
+        """Nothing to do in `sim`: a station on a network with internet reaches any loopback port (relayed)."""
 
     def start_capture(self, path: str | Path) -> SimCapture:
         """Write every air event from now on as 802.11 frames to a pcap at `path`."""
@@ -352,6 +381,7 @@ class SimAir:
 
     def close(self) -> None:
         self.faults.cancel_timers()
+        self.relays.close()
         capture, self._capture = self._capture, None
         if capture is not None:
             capture.close()

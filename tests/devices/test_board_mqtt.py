@@ -124,6 +124,7 @@ class FrontDoorBroker:
         self._broker: Any = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> int:
         self._broker = Broker(
@@ -144,6 +145,7 @@ class FrontDoorBroker:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self._writers.add(writer)
         try:
             head = await reader.readexactly(1)
             length = bytearray()
@@ -163,11 +165,19 @@ class FrontDoorBroker:
             pass
         finally:
             self._handlers.discard(task)
+            self._writers.discard(writer)
             writer.close()
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        # A board that lost power vanished without closing its connection (as on the air): the broker
+        # still holds its session, so end the connections first, as the cloud stub does when it stops
+        # (amqtt's shutdown can wait forever on a session whose socket stays open).
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=5)
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 await self._broker.shutdown()
