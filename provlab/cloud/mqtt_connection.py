@@ -75,7 +75,9 @@ class MqttConnection:
             return
         self.closed = True
         self.close_reason = reason
-        if reason in DEAD_PEER:
-            self.writer.transport.abort()  # no polite close (TLS close_notify) with a peer that is gone
+        if reason in DEAD_PEER or reason is CloseReason.SERVER_STOP:
+            # No polite close (TLS close_notify) with a peer that is gone, nor when the stub stops: amqtt's
+            # shutdown would wait seconds for goodbyes from boards that lost power without a word.
+            self.writer.transport.abort()
         else:
             self.writer.close()
