@@ -426,11 +426,13 @@ class EmulatedBoard:
             await self._error()
 
     async def _wifi_off(self) -> None:
-        """`WiFi.mode(WIFI_OFF)`: the AP, the station link and every socket on them go away."""
-        await self.client.disconnect()
+        """`WiFi.mode(WIFI_OFF)`: the AP, the station link and every socket on them go away. The radio
+        goes first: `enterConfigMode()` (spec §2.1) calls no `Blynk.disconnect()`, so the cloud hears no
+        goodbye from a board that leaves RUNNING for config mode and times the session out itself."""
         await self._stop_http()
         await self.radio.stop_ap()
         await self.station.leave()
+        await self.client.disconnect()
         self._link = None
 
     async def _stop_http(self) -> None:

@@ -81,8 +81,12 @@ def test_reprovision_after_factory_reset_gets_a_new_token(lab: Lab, board: LabBo
     second = phone.provision(board)
     assert second.ok and second.token != first.token
     old, new = lab.device_for(first), lab.device_for(second)
-    assert old is not None and new is not None
-    assert lab.is_online(new.id) and not lab.is_online(old.id)
+    assert old is not None and new is not None and old.id != new.id
+    assert lab.is_online(new.id)
+    # Config mode switches the radio off without a goodbye: the cloud times the old session out itself.
+    offline = lab.wait_cloud_event("device_offline", timeout=120)
+    assert (offline["device_id"], offline["reason"]) == (old.id, "no traffic for heartbeat x 1.5")
+    assert not lab.is_online(old.id)
 
 
 def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) -> None:
