@@ -62,10 +62,16 @@ def _root_admin(request: web.Request) -> LabSurface:
     lab = request.app[LAB_KEY]
     user = user_of(request)
     if user is None:
-        raise web.HTTPUnauthorized(text=json.dumps({"error": {"message": "Login required."}}))
+        raise web.HTTPUnauthorized(text=_error("Login required."), content_type="application/json")
     if user.role != "Admin" or user.org_id != lab.admin().org_id:
-        raise web.HTTPForbidden(text=json.dumps({"error": {"message": "The lab API is for the root org's Admins."}}))
+        raise web.HTTPForbidden(
+            text=_error("The lab API is for the root org's Admins."), content_type="application/json"
+        )
     return lab
+
+
+def _error(message: str) -> str:
+    return json.dumps({"error": {"message": message}})
 
 
 def lab_device_json(device: Device, online: bool) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def test_the_lab_api_is_for_the_root_admin_only(served: dict[str, object]) -> No
     with httpx.Client(base_url=base, timeout=10) as http:
         info = http.get("/api/v1/lab/info").json()
         assert info["binaryPort"] == served["binary_port"] and "BEGIN CERTIFICATE" in info["caPem"]
-        assert http.get("/api/v1/lab/events").status_code == 401
+        anonymous = http.get("/api/v1/lab/events")
+        assert anonymous.status_code == 401 and anonymous.json() == {"error": {"message": "Login required."}}
         admin = http.post("/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "provlab-admin"})
         headers = {"Authorization": f"Bearer {admin.json()['accessToken']}"}
         seed = {
@@ -78,7 +79,8 @@ def test_the_lab_api_is_for_the_root_admin_only(served: dict[str, object]) -> No
         assert http.post("/api/v1/lab/seed", headers=headers, json=seed).status_code == 200
         side = http.post("/api/v1/auth/login", json={"email": "side@corp.test", "password": "pw-side"})
         side_headers = {"Authorization": f"Bearer {side.json()['accessToken']}"}
-        assert http.get("/api/v1/lab/events", headers=side_headers).status_code == 403  # an Admin, but of a sub-org
+        refused = http.get("/api/v1/lab/events", headers=side_headers)  # an Admin, but of a sub-org
+        assert refused.status_code == 403 and "root org's Admins" in refused.json()["error"]["message"]
         page = http.get("/api/v1/lab/events", headers=headers, params={"kind": "org_created"}).json()
         assert [e["name"] for e in page["events"]][-1] == "Side Corp" and page["last"] >= page["events"][-1]["id"]
 
