@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -159,6 +160,12 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         await asyncio.sleep(0.005)
+
+
+def committed_device_tokens(db: Path) -> set[str]:
+    """The tokens devices hold in `db` as another SQLite connection sees them: committed rows only."""
+    with sqlite3.connect(db) as other:
+        return {r[0] for r in other.execute("SELECT token FROM devices WHERE token IS NOT NULL")}
 
 
 def frame_bytes(command: int, msg_id: int, body: bytes = b"") -> bytes:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
-from cloud_helpers import WAIT_S, RawDevice, device_online, run, running_cloud, until
+from cloud_helpers import WAIT_S, RawDevice, committed_device_tokens, device_online, run, running_cloud, until
 
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.protocol import choices
@@ -382,14 +383,6 @@ def test_many_devices_at_once(tmp_path: Path) -> None:
     run(body())
 
 
-def _committed(db: Path, token: str) -> bool:
-    """Does another SQLite connection (committed rows only) see the device holding `token`?"""
-    import sqlite3
-
-    with sqlite3.connect(db) as other:
-        return other.execute("SELECT 1 FROM devices WHERE token = ?", (token,)).fetchone() is not None
-
-
 def test_a_first_login_is_answered_only_after_its_device_is_committed(tmp_path: Path) -> None:
     # Group commit: first logins are buffered and committed together, but never answered before that.
     async def body() -> None:
@@ -398,7 +391,7 @@ def test_a_first_login_is_answered_only_after_its_device_is_committed(tmp_path: 
                 token = cloud.token()
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
                 assert await device.login(token) == Status.SUCCESS
-                assert _committed(tmp_path / "cloud.db", token)
+                assert token in committed_device_tokens(tmp_path / "cloud.db")
                 await device.close()
 
     run(body())
@@ -430,8 +423,6 @@ def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(tmp_pat
 def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once_the_store_recovers(
     tmp_path: Path,
 ) -> None:
-    import sqlite3
-
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db") as cloud:
             token = cloud.token()
@@ -449,7 +440,7 @@ def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once
                 blocker.close()
             again = await RawDevice.connect(cloud.endpoints.binary_port)  # the device retries 5 s later
             assert await again.login(token) == Status.SUCCESS
-            assert _committed(tmp_path / "cloud.db", token)
+            assert token in committed_device_tokens(tmp_path / "cloud.db")
             assert [e["reason"] for e in cloud.stub.events("login_not_committed")] == [
                 "the store could not commit the token activation"
             ]

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from cloud_helpers import WAIT_S, PahoDevice, device_online, run, running_cloud, until
+from cloud_helpers import WAIT_S, PahoDevice, committed_device_tokens, device_online, run, running_cloud, until
 
 from provlab.cloud.presence import DownlinkNotSupported, Transport
 from provlab.cloud.records import Datastream, DataType
@@ -262,8 +262,6 @@ def test_latency_and_refuse_knobs_apply_to_connack(tmp_path: Path) -> None:
 
 
 def test_connack_to_a_first_login_comes_after_the_device_is_committed(tmp_path: Path) -> None:
-    import sqlite3
-
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db") as cloud:
             assert cloud.endpoints.mqtt_port is not None
@@ -271,9 +269,7 @@ def test_connack_to_a_first_login_comes_after_the_device_is_committed(tmp_path: 
                 token = cloud.token()
                 paho = PahoDevice(cloud.endpoints.mqtt_port, token)
                 assert await asyncio.to_thread(paho.connect) == "Success"
-                with sqlite3.connect(tmp_path / "cloud.db") as other:  # committed rows only
-                    row = other.execute("SELECT activated_at FROM tokens WHERE token = ?", (token,)).fetchone()
-                assert row is not None and row[0] is not None
+                assert token in committed_device_tokens(tmp_path / "cloud.db")
                 await asyncio.to_thread(paho.close)
 
     run(body())

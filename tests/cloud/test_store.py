@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cloud_helpers import committed_device_tokens
 
 from provlab.cloud.records import Datastream, DataType, TokenKind, User
 from provlab.cloud.schema import MIGRATIONS
@@ -215,23 +216,17 @@ def test_templates_declare_datastreams(tmp_path: Path) -> None:
         store.create_template("sensor", "Sensor", org)
 
 
-def _committed_device_tokens(path: Path) -> set[str]:
-    """What another connection sees: committed rows only."""
-    with sqlite3.connect(path) as other:
-        return {r[0] for r in other.execute("SELECT token FROM devices WHERE token IS NOT NULL")}
-
-
 def test_a_buffered_activation_is_committed_by_the_next_flush_with_the_device_id_it_was_given(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
     tokens = [store.issue_token(admin, TEMPLATE).token for _ in range(3)]
     devices = [store.login_device(t, commit=False) for t in tokens]
     assert store.uncommitted_activations == 3
     assert [d.id for d in devices] == [1, 2, 3]
-    assert _committed_device_tokens(tmp_path / "cloud.db") == set()  # nothing is visible before the commit
+    assert committed_device_tokens(tmp_path / "cloud.db") == set()  # nothing is visible before the commit
     assert store.login_device(tokens[0], commit=False) == devices[0]  # a re-login finds the buffered device
     store.flush()
     assert store.uncommitted_activations == 0
-    assert _committed_device_tokens(tmp_path / "cloud.db") == set(tokens)
+    assert committed_device_tokens(tmp_path / "cloud.db") == set(tokens)
     assert all(store.token(t).activated for t in tokens)  # type: ignore[union-attr]
     assert [d.id for d in store.devices()] == [1, 2, 3]
 
@@ -241,7 +236,7 @@ def test_a_default_login_commits_its_activation_before_it_returns(tmp_path: Path
     token = store.issue_token(admin, TEMPLATE).token
     store.login_device(token)
     assert store.uncommitted_activations == 0
-    assert _committed_device_tokens(tmp_path / "cloud.db") == {token}
+    assert committed_device_tokens(tmp_path / "cloud.db") == {token}
 
 
 def test_device_ids_stay_unique_across_buffered_activations_and_other_transactions(tmp_path: Path) -> None:
@@ -271,6 +266,6 @@ def test_a_failed_flush_loses_nothing_and_the_next_one_writes_it_all(tmp_path: P
     blocker.execute("ROLLBACK")
     blocker.close()
     store.flush()
-    assert _committed_device_tokens(tmp_path / "cloud.db") == {token}
+    assert committed_device_tokens(tmp_path / "cloud.db") == {token}
     assert store.read_pin(device.id, "v1") == "42"
     assert [e["n"] for e in store.events("custom")] == [1]
