@@ -100,12 +100,9 @@ class SeedUser:
     """A user the lab's cloud starts with (active, password set: no invitation needed)."""
 
     email: str
-    password: str
+    password: str = field(repr=False)  # out of reprs, logs and reports
     org: str | None = None
     role: str = "Admin"
-
-    def __repr__(self) -> str:  # the password stays out of reprs, logs and reports
-        return f"SeedUser(email={self.email!r}, org={self.org!r}, role={self.role!r})"
 
 
 @dataclass(frozen=True)

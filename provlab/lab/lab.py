@@ -376,13 +376,12 @@ class Lab:
         """A phone logged in as `email`; `profile` models an app/OS behaviour (generic, ios, android).
         With `oauth_client` it logs in by OAuth2 client credentials acting as `email` (no password).
         Without `email`, the cloud's admin (password too)."""
-        if email is None:
-            email, password = self.config.cloud_admin_email, password or self.config.cloud_admin_password
+        email, password = self._credentials(email, password)
         phone = Phone(
             self._air.station(f"phone-{len(self._phones) + 1}"),
             self.endpoints.http_url,
             email=email,
-            password="" if oauth_client is not None else (password or ""),
+            password="" if oauth_client is not None else password,
             oauth_client=oauth_client,
             time_scale=self.config.time_scale,
             journal=self.phone_journal,
@@ -390,6 +389,12 @@ class Lab:
         )
         self._phones.append(phone)
         return LabPhone(self, phone)
+
+    def _credentials(self, email: str | None, password: str | None) -> tuple[str, str]:
+        """`email` and `password`, or the cloud's admin when no e-mail is given."""
+        if email is None:
+            return self.config.cloud_admin_email, password or self.config.cloud_admin_password
+        return email, password or ""
 
     def cloud_call(self, fn: Callable[[CloudStub], T]) -> T:
         """Run `fn(cloud)` on the stub's event loop (its control API lives there) and return the result."""
@@ -428,9 +433,7 @@ class Lab:
 
     def rest(self, email: str | None = None, password: str | None = None) -> CloudRest:
         """The cloud's REST API as `email` (the cloud's admin by default; closed with the lab)."""
-        if email is None:
-            email, password = self.config.cloud_admin_email, password or self.config.cloud_admin_password
-        client = CloudRest(self.endpoints.http_url, email, password or "")
+        client = CloudRest(self.endpoints.http_url, *self._credentials(email, password))
         self._rest_clients.append(client)
         return client
 

@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,7 +26,6 @@ from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import PhoneProfile, profile_named
 from provlab.protocol import choices
 from provlab.protocol.edgent_http import BoardInfo, BoardInfoError, StaticIp, build_config_query, parse_wifi_scan
-from provlab.protocol.serial_log import mask_secret
 from provlab.protocol.ssid import parse_softap_ssid
 from provlab.wifi.backend import WifiBackend, WifiError
 
@@ -42,10 +41,7 @@ class OAuthClient:
     the phone in without anyone's password, as the client's owner or as any user the owner can see."""
 
     client_id: str
-    client_secret: str
-
-    def __repr__(self) -> str:  # never print the secret whole
-        return f"OAuthClient(client_id={self.client_id!r}, client_secret={mask_secret(self.client_secret)!r})"
+    client_secret: str = field(repr=False)  # never printed
 
 
 @dataclass(frozen=True)
