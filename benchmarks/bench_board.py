@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.profile import edgent_esp32
-from provlab.devices.serial_port import MemorySerial
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.serial_port import MemorySerial
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.frames import Frame, FrameParser
 from provlab.protocol.states import EdgentState

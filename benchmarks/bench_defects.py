@@ -17,7 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from provlab.devices.defects import Defect
+from provlab.emulator.defects import Defect
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "provlab" / "scenarios"
 

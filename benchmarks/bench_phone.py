@@ -21,10 +21,10 @@ from collections import Counter
 from pathlib import Path
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.profile import edgent_esp32
-from provlab.devices.serial_port import MemorySerial
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.serial_port import MemorySerial
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.phone import Phone
 from provlab.protocol.ssid import format_mac

@@ -17,13 +17,13 @@ import time
 import tty
 from pathlib import Path
 
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.profile import edgent_esp32
-from provlab.devices.recording import Recording
-from provlab.devices.replay import ReplayBoard
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_port import PtySerial
+from provlab.drivers.recording import Recording
+from provlab.drivers.replay import ReplayBoard
+from provlab.drivers.serial_board import SerialBoard
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.serial_port import PtySerial
 from provlab.lab.runtime import EventLoopThread
 from provlab.wifi.sim import SimAir, SimBoardRadio
 

@@ -98,7 +98,7 @@ def emulate(
     as_json: bool,
 ) -> None:
     """Start emulated boards (sim air) and keep them running until Ctrl-C."""
-    from provlab.devices.fleet import Fleet, FleetError, print_fleet, run_fleet
+    from provlab.emulator.fleet import Fleet, FleetError, print_fleet, run_fleet
 
     try:
         fleet = Fleet(
@@ -307,8 +307,8 @@ def provision(
 @click.option("--timeout", default=3.0, show_default=True, help="seconds to wait for each devinfo reply")
 def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout: float) -> None:
     """List serial ports that look like boards (USB VID:PID) and, with --probe, what answers on them."""
-    from provlab.devices.boards_report import boards_table, collect_boards
-    from provlab.devices.inventory import Inventory, InventoryError
+    from provlab.drivers.boards_report import boards_table, collect_boards
+    from provlab.drivers.inventory import Inventory, InventoryError
 
     try:
         stock = Inventory.load(inventory) if inventory else None

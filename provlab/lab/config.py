@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
-from provlab.devices.defects import Defect
+from provlab.emulator.defects import Defect
 from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
 from provlab.lab.remote_cloud import check_cloud_url
 

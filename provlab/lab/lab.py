@@ -18,17 +18,17 @@ import httpx
 
 from provlab.cloud.store import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.discovery import find_ports
-from provlab.devices.inventory import Inventory
-from provlab.devices.profile import PROFILES
-from provlab.devices.replay import ReplayBoard
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_port import PtySerial
-from provlab.devices.sideband import Capability
-from provlab.devices.sideband.emulated import EmulatedSideband
-from provlab.devices.station import open_inventory_board
+from provlab.drivers.discovery import find_ports
+from provlab.drivers.inventory import Inventory
+from provlab.drivers.replay import ReplayBoard
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.sideband import Capability
+from provlab.drivers.station import open_inventory_board
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import PROFILES
+from provlab.emulator.serial_port import PtySerial
+from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.capabilities import BoardOutOfReach, NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest

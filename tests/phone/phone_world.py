@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.profile import edgent_esp32
-from provlab.devices.serial_port import MemorySerial
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.serial_port import MemorySerial
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal
 from provlab.lab.phone import Phone

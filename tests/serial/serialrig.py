@@ -14,11 +14,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.profile import edgent_esp32
-from provlab.devices.serial_port import BoardSerial, MemorySerial, PtySerial
-from provlab.devices.sideband.emulated import EmulatedSideband
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.serial_port import BoardSerial, MemorySerial, PtySerial
+from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.runtime import EventLoopThread
 from provlab.wifi.sim import SimAir, SimBoardRadio
 

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from provlab.drivers import discovery
 from serial.tools.list_ports_common import ListPortInfo
 from serialrig import EmulatedRig, RawPty
 
 from provlab import cli
 from provlab.cli import main
-from provlab.devices import discovery
-from provlab.devices.discovery import KNOWN_BRIDGES, SerialPortInfo, find_ports, probe
-from provlab.devices.inventory import Inventory, InventoryError
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_errors import PortUnavailable
-from provlab.devices.sideband.base import Capability
-from provlab.devices.station import open_inventory_board
+from provlab.drivers.discovery import KNOWN_BRIDGES, SerialPortInfo, find_ports, probe
+from provlab.drivers.inventory import Inventory, InventoryError
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.serial_errors import PortUnavailable
+from provlab.drivers.sideband.base import Capability
+from provlab.drivers.station import open_inventory_board
 
 
 def port_info(device: str, vid: int | None = None, pid: int | None = None, **kw: str) -> ListPortInfo:

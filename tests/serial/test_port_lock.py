@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from serialrig import RawPty
 
-from provlab.devices.port_lock import PortLock, lock_path, port_key
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_errors import PortBusy
+from provlab.drivers.port_lock import PortLock, lock_path, port_key
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.serial_errors import PortBusy
 
 HOLDER = """
 import sys
-from provlab.devices.serial_board import SerialBoard
+from provlab.drivers.serial_board import SerialBoard
 board = SerialBoard(sys.argv[1], name="other-run")
 print("holding", flush=True)
 sys.stdin.readline()

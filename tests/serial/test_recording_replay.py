@@ -9,9 +9,9 @@ import pytest
 from serialrig import TOKEN, EmulatedRig, RawPty
 from state_paths import PATHS, StatePath
 
-from provlab.devices.recording import Recording, RecordingError
-from provlab.devices.replay import ReplayBoard
-from provlab.devices.serial_board import ExpectTimeout, SerialBoard
+from provlab.drivers.recording import Recording, RecordingError
+from provlab.drivers.replay import ReplayBoard
+from provlab.drivers.serial_board import ExpectTimeout, SerialBoard
 from provlab.protocol.serial_log import StateChange, parse_log
 from provlab.protocol.states import EdgentState
 

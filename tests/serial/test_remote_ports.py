@@ -15,12 +15,12 @@ import pytest
 from portservers import RawTcpBridge, Rfc2217Server
 from serialrig import EmulatedRig
 
-from provlab.devices.inventory import Inventory
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_errors import UnexpectedOutput
-from provlab.devices.sideband.base import Capability
-from provlab.devices.sideband.esp_lines import DOWNLOAD_MODE_PATTERNS, DtrRtsSideband, EspWiring, auto_reset_levels
-from provlab.devices.station import open_inventory_board
+from provlab.drivers.inventory import Inventory
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.serial_errors import UnexpectedOutput
+from provlab.drivers.sideband.base import Capability
+from provlab.drivers.sideband.esp_lines import DOWNLOAD_MODE_PATTERNS, DtrRtsSideband, EspWiring, auto_reset_levels
+from provlab.drivers.station import open_inventory_board
 from provlab.protocol.serial_log import ResettingConfig
 
 ROM_DOWNLOAD = (

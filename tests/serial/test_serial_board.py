@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from serialrig import TOKEN, RawPty
 
-from provlab.devices.serial_board import ExpectTimeout, SerialBoard
-from provlab.devices.serial_errors import PortBusy, PortUnavailable, UnexpectedOutput
+from provlab.drivers.serial_board import ExpectTimeout, SerialBoard
+from provlab.drivers.serial_errors import PortBusy, PortUnavailable, UnexpectedOutput
 from provlab.protocol.serial_log import LastError, Ready, StateChange
 from provlab.protocol.states import EdgentState as S
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from serialrig import EmulatedRig, RawPty
 
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.serial_console import ConsoleReply
-from provlab.devices.serial_errors import ConsoleCommandNotFound
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.serial_console import ConsoleReply
+from provlab.drivers.serial_errors import ConsoleCommandNotFound
 from provlab.protocol import console as proto
 from provlab.protocol.console import DevInfo
 

@@ -10,9 +10,9 @@ import pytest
 from portservers import RawTcpBridge
 from serialrig import RawPty
 
-from provlab.devices.port_lock import lock_path
-from provlab.devices.serial_board import ExpectTimeout, SerialBoard
-from provlab.devices.serial_errors import PortLost
+from provlab.drivers.port_lock import lock_path
+from provlab.drivers.serial_board import ExpectTimeout, SerialBoard
+from provlab.drivers.serial_errors import PortLost
 from provlab.protocol.serial_log import TRUNCATED_MARK, LineSplitter
 
 SCALE = 0.05

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from serialrig import EmulatedRig
 
-from provlab.devices.serial_board import SerialBoard
-from provlab.devices.sideband import (
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.sideband import (
     Capability,
     CapabilityMissing,
     CombinedSideband,
@@ -18,10 +18,10 @@ from provlab.devices.sideband import (
     required_capabilities,
     skip_reason,
 )
-from provlab.devices.sideband.command import CommandSideband, SidebandCommandFailed
-from provlab.devices.sideband.emulated import EmulatedSideband
-from provlab.devices.sideband.esp_lines import DtrRtsSideband, EspWiring, SysfsGpio, auto_reset_levels
-from provlab.devices.sideband.operator import OperatorDeclined, OperatorSideband
+from provlab.drivers.sideband.command import CommandSideband, SidebandCommandFailed
+from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring, SysfsGpio, auto_reset_levels
+from provlab.drivers.sideband.operator import OperatorDeclined, OperatorSideband
+from provlab.emulator.sideband import EmulatedSideband
 from provlab.protocol.serial_log import ButtonHoldHint, ResettingConfig
 
 PY = sys.executable
@@ -77,7 +77,7 @@ def test_the_plugin_can_skip_scenarios_with_the_reason(pytester: pytest.Pytester
         textwrap.dedent(
             """
             import pytest
-            from provlab.devices.sideband import NoSideband, skip_reason
+            from provlab.drivers.sideband import NoSideband, skip_reason
 
             def pytest_runtest_setup(item):
                 reason = skip_reason("board-1", NoSideband(), [m.name for m in item.iter_markers()])

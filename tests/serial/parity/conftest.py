@@ -1,7 +1,7 @@
 """Parity fixtures: every test here runs twice, on a `direct` and on a `serial` board (issue 7 §5).
 
 This is the fixture support the provlab plugin should offer: a `board` fixture parametrized over the board
-kinds of the run, and capability markers turned into skips through `provlab.devices.sideband.skip_reason`.
+kinds of the run, and capability markers turned into skips through `provlab.drivers.sideband.skip_reason`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from parityworld import KINDS, ParityWorld
 
-from provlab.devices.driver import BoardDriver
-from provlab.devices.sideband import skip_reason
+from provlab.drivers.driver import BoardDriver
+from provlab.drivers.sideband import skip_reason
 
 
 @pytest.fixture(params=KINDS)

@@ -11,13 +11,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from provlab.devices.board import EmulatedBoard
-from provlab.devices.clock import DeviceClock
-from provlab.devices.direct import DirectBoard
-from provlab.devices.driver import BoardDriver
-from provlab.devices.profile import PROFILES
-from provlab.devices.serial_port import MemorySerial
-from provlab.devices.sideband.emulated import EmulatedSideband
+from provlab.drivers.driver import BoardDriver
+from provlab.emulator.board import EmulatedBoard
+from provlab.emulator.clock import DeviceClock
+from provlab.emulator.direct import DirectBoard
+from provlab.emulator.profile import PROFILES
+from provlab.emulator.serial_port import MemorySerial
+from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.lab import LAB_CALL_BUDGET_S, Lab, LabConfig
 from provlab.wifi.sim import SimBoardRadio

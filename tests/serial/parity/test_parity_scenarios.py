@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from parityworld import ParityWorld
 
-from provlab.devices.driver import BoardDriver
-from provlab.devices.serial_errors import ConsoleCommandNotFound, ExpectTimeout
+from provlab.drivers.driver import BoardDriver
+from provlab.drivers.serial_errors import ConsoleCommandNotFound, ExpectTimeout
 from provlab.protocol.serial_log import (
     ButtonHoldHint,
     ConfigStored,

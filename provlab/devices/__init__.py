@@ -1,1 +1,0 @@
-"""The board side: emulated Edgent firmware, its simulated hardware, and board drivers."""

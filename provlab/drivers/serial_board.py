@@ -1,0 +1,396 @@
+"""A board seen through its serial port: log lines in, console commands out (real or emulated alike).
+
+`SerialBoard` opens any pyserial URL (a device path, a pty, `rfc2217://host:port`, `socket://host:port`).
+A reader thread timestamps every chunk on the host clock, writes the log file (secrets masked; host notes
+start with `## provlab:`) and optionally a byte-exact recording, and feeds the lines to a `LineStream` that
+parses them and keeps `state`, `last_error` and `info` current. The expect API (`expect_*`, `not_matching=`)
+waits in device time; `console()` runs a command; reset, power and button go through the control sideband.
+
+When the port vanishes (USB unplug, ser2net gone, pty closed) the partial line is kept, the loss is noted in
+the log, and the reader reopens the same URL until it is back (`reconnect=True`); waits meanwhile time out
+saying the port is lost, or fail at once with `PortLost` when `reconnect=False`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal, overload
+
+import serial
+
+from provlab.drivers.expecting import ExpectingBoard
+from provlab.drivers.line_stream import LineStream, ReceivedLine
+from provlab.drivers.port_io import open_port, read_available
+from provlab.drivers.port_lock import PortLock, lockable
+from provlab.drivers.recording import NOTE_PREFIX, Recorder
+from provlab.drivers.serial_console import ConsoleReply, exchange
+from provlab.drivers.serial_errors import (
+    ExpectTimeout,
+    PortLost,
+    PortUnavailable,
+    SerialBoardError,
+)
+from provlab.drivers.sideband.base import Capability, NoSideband, Sideband
+from provlab.protocol.console import DevInfo
+from provlab.protocol.serial_log import LineSplitter, mask_line
+
+__all__ = ["ExpectTimeout", "PortLost", "PortUnavailable", "ReceivedLine", "SerialBoard"]
+
+PROMPT_PROBE = 8
+
+
+def is_pty(url: str) -> bool:
+    """A pseudo-terminal (an emulated board, a replay): once its other side closes it never comes back, and its
+    number is soon given to another pty, so it is not reopened after a loss by default."""
+    return "://" not in url and os.path.realpath(url).startswith("/dev/pts/")
+
+
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+
+
+class SerialBoard(ExpectingBoard):
+    """Any board on a pyserial URL (device path, pty, rfc2217://, socket://).
+
+    `time_scale`: device seconds per wall second for every timeout. `log_path`: the masked, host-stamped log.
+    `record_path`: a byte-exact (secrets masked) recording for replay. `sideband`: reset/power/button.
+    `reconnect`: reopen the URL after a loss (default: yes, except for ptys). `lock`: take the port's lock
+    file. `dtr`/`rts`: levels to set after opening (False/False keeps an ESP auto-reset circuit quiet).
+    `echo`, `line_ending`: the console's line discipline. `max_line`: longer lines are cut into pieces.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "board",
+        log_path: str | Path | None = None,
+        time_scale: float = 1.0,
+        baudrate: int = 115200,
+        sideband: Sideband | None = None,
+        record_path: str | Path | None = None,
+        reconnect: bool | None = None,
+        reconnect_interval: float = 0.2,
+        lock: bool = True,
+        dtr: bool | None = None,
+        rts: bool | None = None,
+        echo: bool = True,
+        line_ending: str = "\n",
+        max_line: int = 64 * 1024,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.baudrate = baudrate
+        self.time_scale = time_scale
+        self.log_path = Path(log_path) if log_path else None
+        self.reconnect = reconnect if reconnect is not None else not is_pty(url)
+        self.reconnect_interval = reconnect_interval
+        self.echo = echo
+        self.line_ending = line_ending
+        self.sideband: Sideband = sideband or NoSideband(time_scale=time_scale)
+        self.stream = LineStream(time_scale=time_scale, log_path=self.log_path)
+        self.stream.problem = self._port_problem
+        self._dtr, self._rts = dtr, rts
+        self._io = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._splitter = LineSplitter(max_line)
+        self._partial_head = b""
+        self._lost: PortLost | None = None
+        self._closed = False
+        self._lock = PortLock(url).acquire() if lock and lockable(url) else None
+        try:
+            self._port: serial.Serial | None = self._open()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        self._log: IO[str] | None = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("a", encoding="utf-8")
+        now = time.time()
+        self._recorder = (
+            Recorder(record_path, name=name, port=url, time_scale=time_scale, started=now) if record_path else None
+        )
+        self._note(f"opened {url} at {baudrate} baud (time_scale {time_scale:g})", now)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name=f"{name}-serial", daemon=True)
+        self._thread.start()
+
+    # --- the port ----------------------------------------------------------------------------------
+    def _open(self) -> serial.Serial:
+        return open_port(self.url, baudrate=self.baudrate, name=self.name, dtr=self._dtr, rts=self._rts)
+
+    @property
+    def connected(self) -> bool:
+        """The port is open now (False after a loss, until it is back)."""
+        return self._port is not None and not self._closed
+
+    def _port_problem(self) -> tuple[BaseException | None, str | None]:
+        if self._closed:
+            return PortUnavailable(f"{self.name}: the board's driver was closed"), None
+        lost = self._lost
+        if lost is None:
+            return None, None
+        if not self.reconnect:
+            return lost, None
+        return None, f"{lost} — not back yet"
+
+    def _lose_port(self, error: BaseException) -> None:
+        now = time.time()
+        if not self.reconnect and self._lock is not None:
+            self._lock.release()  # gone for good: whoever gets this device name next may use it
+        with self._io:
+            port, self._port = self._port, None
+            self._lost = PortLost(f"{self.name}: port {self.url} lost at {_stamp(now)[11:23]} UTC: {error}")
+        self.flush_partial(now)
+        waiting = "; reopening it until it is back" if self.reconnect else ""
+        self._note(f"port lost: {error}{waiting}", now)
+        self.stream.wake()
+        if port is not None:  # after the facts are out: closing a socket port sleeps 0.3 s in pyserial
+            with contextlib.suppress(Exception):
+                port.close()
+
+    def _try_reopen(self) -> None:
+        try:
+            port = self._open()
+        except PortUnavailable:
+            return
+        with self._io:
+            self._port = port
+            self._lost = None
+            self._partial_head = b""
+        self._note(f"port back: {self.url}", time.time())
+        self.stream.wake()
+
+    # --- reading -----------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            port = self._port
+            if port is None:
+                if self._stop.wait(self.reconnect_interval):
+                    break
+                if self.reconnect:
+                    self._try_reopen()
+                continue
+            try:
+                data = read_available(port)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                if self._stop.is_set():
+                    break
+                self._lose_port(exc)
+                continue
+            if data:
+                self._feed(data, time.time())
+
+    def _feed(self, data: bytes, now: float) -> None:
+        if self._recorder is not None:
+            self._recorder.rx(data, now)
+        with self._io:
+            raws = self._splitter.feed(data)
+            self._track_prompt(data)
+            prompt = self._partial_head.startswith(b">")
+        for raw in raws:
+            self._take(raw, now)
+        if raws:
+            self._flush_log()
+        if prompt:
+            self.stream.prompt_pending()
+        self.stream.count_bytes(len(data))
+
+    def _track_prompt(self, data: bytes) -> None:
+        """Keep the first bytes of the unterminated line: a console prompt `>` waits there."""
+        last = max(data.rfind(b"\r"), data.rfind(b"\n"))
+        if last >= 0:
+            self._partial_head = data[last + 1 : last + 1 + PROMPT_PROBE]
+        elif len(self._partial_head) < PROMPT_PROBE:
+            self._partial_head += data[: PROMPT_PROBE - len(self._partial_head)]
+
+    def _take(self, raw: str, now: float) -> None:
+        masked = mask_line(raw)
+        self._write_log(now, masked)
+        self.stream.add(raw, now, shown=masked)
+
+    def flush_partial(self, now: float | None = None) -> None:
+        """Take the unterminated line received so far as a line (end of stream, lost port)."""
+        with self._io:
+            tail = self._splitter.flush()
+            self._partial_head = b""
+        if tail:
+            self._take(tail, now if now is not None else time.time())
+            self._flush_log()
+
+    def _write_log(self, now: float, text: str) -> None:
+        with self._log_lock:
+            if self._log is not None:
+                self._log.write(f"{_stamp(now)} {text}\n")
+
+    def _flush_log(self) -> None:
+        with self._log_lock:
+            if self._log is not None:
+                self._log.flush()
+
+    def _note(self, text: str, now: float) -> None:
+        self._write_log(now, NOTE_PREFIX + text)
+        self._flush_log()
+        self.stream.note(NOTE_PREFIX + text)
+        if self._recorder is not None:
+            self._recorder.note(text, now)
+
+    # --- writing -----------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send bytes to the board; `PortLost`/`PortUnavailable` when the port is gone or the write is stuck."""
+        with self._io:
+            port = self._port
+            if port is None:
+                raise self._unavailable()
+        with self._write_lock:  # not under `_io`: a slow write must not stall the reader
+            try:
+                port.write(data)
+                port.flush()
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                raise PortLost(f"{self.name}: cannot write to {self.url}: {exc}") from exc
+        if self._recorder is not None:
+            self._recorder.tx(data, time.time())
+
+    def _unavailable(self) -> PortUnavailable:
+        if self._lost is not None:
+            return PortLost(str(self._lost))
+        return PortUnavailable(f"{self.name}: {self.url} is closed")
+
+    def set_dtr(self, active: bool) -> None:
+        """Assert (True) or release DTR; kept across reconnects."""
+        self._set_line("dtr", active)
+
+    def set_rts(self, active: bool) -> None:
+        """Assert (True) or release RTS; kept across reconnects."""
+        self._set_line("rts", active)
+
+    def _set_line(self, line: str, active: bool) -> None:
+        with self._io:
+            if line == "dtr":
+                self._dtr = active
+            else:
+                self._rts = active
+            port = self._port
+            if port is None:
+                raise self._unavailable()
+            try:
+                setattr(port, line, active)
+            except (serial.SerialException, OSError) as exc:
+                raise SerialBoardError(
+                    f"{self.name}: cannot set {line.upper()} on {self.url}: {exc} (a pty or a port without "
+                    "modem lines cannot drive a DTR/RTS sideband)"
+                ) from exc
+
+    # --- console -----------------------------------------------------------------------------------
+    @overload
+    def console(  # type: ignore[overload-overlap]  # the literal case is matched first, on purpose
+        self, command: Literal["devinfo"], timeout: float = ...
+    ) -> DevInfo: ...
+
+    @overload
+    def console(self, command: str, timeout: float = ...) -> ConsoleReply: ...
+
+    def console(self, command: str, timeout: float = 5.0) -> ConsoleReply | DevInfo:
+        """Run a console command; `devinfo` returns the parsed `DevInfo`, others the `ConsoleReply`."""
+        reply = exchange(
+            self.stream,
+            self.write,
+            command,
+            timeout=timeout,
+            echo=self.echo,
+            line_ending=self.line_ending,
+            board=self.name,
+        )
+        if command.strip().lower() == "devinfo":
+            return reply.devinfo()
+        return reply
+
+    def command(self, command: str, timeout: float = 5.0) -> ConsoleReply:
+        """Run a console command and return its reply as printed."""
+        return exchange(
+            self.stream,
+            self.write,
+            command,
+            timeout=timeout,
+            echo=self.echo,
+            line_ending=self.line_ending,
+            board=self.name,
+        )
+
+    def devinfo(self, timeout: float = 5.0) -> DevInfo:
+        return self.command("devinfo", timeout).devinfo()
+
+    # --- sideband ----------------------------------------------------------------------------------
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.sideband.capabilities
+
+    def attach_sideband(self, sideband: Sideband) -> None:
+        self.sideband = sideband
+
+    def reset(self) -> None:
+        self.sideband.reset()
+
+    def power_off(self) -> None:
+        self.sideband.power_off()
+
+    def power_on(self) -> None:
+        self.sideband.power_on()
+
+    def power_cycle(self, off_seconds: float = 1.0) -> None:
+        self.sideband.power_cycle(off_seconds)
+
+    def press_button(self) -> None:
+        self.sideband.press_button()
+
+    def release_button(self) -> None:
+        self.sideband.release_button()
+
+    def hold_button(self, seconds: float) -> None:
+        self.sideband.hold_button(seconds)
+
+    # --- end ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._stop.set()
+        self._thread.join(timeout=2)
+        with self._io:
+            port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.close()
+        self.flush_partial()
+        now = time.time()
+        self._note("closed", now)
+        self._closed = True
+        self.stream.wake()
+        with self._log_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        if self._recorder is not None:
+            self._recorder.close(now)
+        if self._lock is not None:
+            self._lock.release()
+        self.sideband.close()
+
+    def __enter__(self) -> SerialBoard:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SerialBoard {self.name} {self.url}{'' if self.connected else ' (port lost)'}>"

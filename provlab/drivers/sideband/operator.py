@@ -1,0 +1,81 @@
+"""The operator sideband: a person at a manual station resets, powers and presses, when asked.
+
+Each action prints one instruction naming the board and waits for the operator to confirm (Enter). Typing
+`skip` (or `s`) refuses: the action raises `OperatorDeclined` and the scenario fails with that reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+
+from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+
+
+class OperatorDeclined(SidebandError):
+    """The operator answered `skip` to an instruction."""
+
+
+def _ask_stdin(prompt: str) -> str:
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise OperatorDeclined("no operator: standard input is closed")
+    return line
+
+
+class OperatorSideband(Sideband):
+    """Actions done by hand; `can` lists what this station's operator is able to do."""
+
+    def __init__(
+        self,
+        can: Iterable[Capability] = (Capability.RESET, Capability.POWER, Capability.BUTTON),
+        *,
+        name: str = "board",
+        ask: Callable[[str], str] = _ask_stdin,
+        time_scale: float = 1.0,
+    ) -> None:
+        super().__init__(time_scale=time_scale)
+        self._can = frozenset(can)
+        self.name = name
+        self.ask = ask
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self._can
+
+    def describe(self) -> str:
+        return "operator prompts"
+
+    def instruct(self, text: str) -> None:
+        answer = self.ask(f"[provlab] {self.name}: {text}, then press Enter (or type skip): ")
+        if answer.strip().lower() in ("skip", "s"):
+            raise OperatorDeclined(f"the operator declined: {text}")
+
+    def reset(self) -> None:
+        if Capability.RESET in self._can:
+            self.instruct("press and release the RESET (EN) button")
+        else:
+            super().reset()
+
+    def power_off(self) -> None:
+        self.require(Capability.POWER, "switch the board off")
+        self.instruct("unplug the board's power (USB)")
+
+    def power_on(self) -> None:
+        self.require(Capability.POWER, "switch the board on")
+        self.instruct("plug the board's power (USB) back in")
+
+    def press_button(self) -> None:
+        self.require(Capability.BUTTON, "press the button")
+        self.instruct("press and keep holding the config button")
+
+    def release_button(self) -> None:
+        self.require(Capability.BUTTON, "release the button")
+        self.instruct("release the config button")
+
+    def hold_button(self, seconds: float) -> None:
+        self.require(Capability.BUTTON, "hold the button")
+        device = f"{seconds:g} s" if self.time_scale == 1 else f"{seconds * self.time_scale:g} s (wall)"
+        self.instruct(f"hold the config button for {device}, then release it")

@@ -1,0 +1,158 @@
+"""The Edgent serial console (spec §5.5): echo, line discipline, and the legacy sketch's commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S
+from provlab.emulator.transitions import REBOOT, Trigger
+from provlab.protocol import console as proto
+from provlab.protocol.config_blob import ConfigBlob
+from provlab.protocol.states import EdgentState
+
+if TYPE_CHECKING:
+    from provlab.emulator.board import EmulatedBoard
+
+CRLF = "\r\n"  # println
+LF = proto.REPLY_END  # the sketch's printf("…\n") replies
+MAX_PENDING = 4096  # bytes kept of a line that never ends (the firmware refills its 256-byte buffer)
+
+
+class EdgentConsole:
+    """`BlynkConsole` with the commands of `Edgent_ESP32/Console.h`, bound to one board.
+
+    Typed characters are echoed at once; complete lines run one after another (a command such as
+    `wifi scan` waits for the radio), each followed by the prompt.
+    """
+
+    def __init__(self, board: EmulatedBoard) -> None:
+        self.board = board
+        self._line = bytearray()
+        self._queue: deque[tuple[list[str], bool]] = deque()
+        self._runner: asyncio.Task[None] | None = None
+
+    # --- line discipline ----------------------------------------------------------------------------
+    def receive(self, data: bytes) -> None:
+        """Bytes typed on the UART: echoed, collected, and run at CR or LF."""
+        if not self.board.powered:
+            return
+        echo = bytearray()
+        for byte in data:
+            if byte in (0x0D, 0x0A):
+                line = self._line.decode("utf-8", "replace")
+                self._line.clear()
+                words = proto.tokenize_console_line(line)
+                if words:
+                    self._queue.append((words, True))
+                continue
+            echo.append(byte)
+            if len(self._line) < MAX_PENDING:
+                self._line.append(byte)
+        if echo:
+            self.board.serial.write(bytes(echo))
+        self._kick()
+
+    def run_remote(self, line: str) -> None:
+        """INTERNAL `dbg`: the cloud runs a line (`runCommand`); output goes to the serial port."""
+        words = proto.tokenize_console_line(line, remote=True)
+        if words:
+            self._queue.append((words, False))
+            self._kick()
+
+    def _kick(self) -> None:
+        if self._queue and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.get_running_loop().create_task(self._run_queue())
+
+    async def _run_queue(self) -> None:
+        while self._queue and self.board.powered:
+            words, typed = self._queue.popleft()
+            if typed:
+                self.board.write_serial(CRLF)
+            await self.execute(words)
+            if typed:
+                self.board.write_serial(proto.PROMPT)
+
+    def _print(self, text: str, end: str = LF) -> None:
+        self.board.write_serial(text + end)
+
+    # --- commands -----------------------------------------------------------------------------------
+    async def execute(self, words: list[str]) -> None:
+        command, args = words[0].lower(), words[1:]
+        handler = _COMMANDS.get(command)
+        if handler is None:
+            self._print(proto.COMMAND_NOT_FOUND, CRLF)
+            return
+        await handler(self, args)
+
+    async def _help(self, args: list[str]) -> None:
+        self._print(proto.HELP, CRLF)
+
+    async def _reboot(self, args: list[str]) -> None:
+        self._print(proto.REBOOT_REPLY)
+        self.board.later(CONSOLE_REBOOT_DELAY_S, lambda: self.board.from_anywhere(Trigger.CONSOLE_REBOOT, REBOOT))
+
+    async def _config(self, args: list[str]) -> None:
+        sub = args[0] if args else "start"
+        if sub == "start":
+            self.board.from_anywhere(Trigger.CONSOLE_CONFIG, EdgentState.WAIT_CONFIG)
+        elif sub == "erase":
+            self.board.from_anywhere(Trigger.CONSOLE_CONFIG_ERASE, EdgentState.RESET_CONFIG)
+
+    async def _devinfo(self, args: list[str]) -> None:
+        board, p = self.board, self.board.profile
+        self._print(proto.render_devinfo(board.ssid, p.template_name, p.template_id, p.firmware_type, p.fw_version))
+
+    async def _connect(self, args: list[str]) -> None:
+        reply = proto.connect_reply(args)
+        self._print(reply)
+        if reply != proto.CONNECT_OK:
+            return
+        board = self.board
+        config = ConfigBlob.defaults(board.profile.fw_version)
+        config.cloud_token, config.wifi_ssid = args[0], args[1]
+        config.wifi_pass = args[2] if len(args) > 2 else ""
+        board.config = config
+        board.from_anywhere(Trigger.CONSOLE_CONNECT, EdgentState.SWITCH_TO_STA)
+
+    async def _wifi(self, args: list[str]) -> None:
+        sub = args[0] if args else "show"
+        board = self.board
+        if sub == "show":
+            link = board.sta_link
+            if link is None:
+                self._print(proto.render_wifi_show(board.mac_text, "0.0.0.0", "", "00:00:00:00:00:00", 0))
+            else:
+                rssi = board.rssi_of(link.bssid)
+                self._print(proto.render_wifi_show(board.mac_text, link.ip, link.ssid, link.bssid, rssi))
+        elif sub == "scan":
+            for row in await board.scan_rows():
+                self._print(row)
+
+    async def _firmware(self, args: list[str]) -> None:
+        sub = args[0] if args else "info"
+        if sub == "info":
+            for line in self.board.firmware_info_lines():
+                self._print(line)
+        elif sub == "rollback":
+            self._print(proto.ROLLBACK_ERROR)  # the emulated chip keeps no previous app to roll back to
+
+    async def _status(self, args: list[str]) -> None:
+        for line in self.board.status_lines():
+            self._print(line)
+
+
+Command = Callable[[EdgentConsole, list[str]], Awaitable[None]]
+_COMMANDS: dict[str, Command] = {
+    "help": EdgentConsole._help,
+    "?": EdgentConsole._help,
+    "reboot": EdgentConsole._reboot,
+    "config": EdgentConsole._config,
+    "devinfo": EdgentConsole._devinfo,
+    "connect": EdgentConsole._connect,
+    "wifi": EdgentConsole._wifi,
+    "firmware": EdgentConsole._firmware,
+    "status": EdgentConsole._status,
+}
