@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from provlab.cloud.store import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
 from provlab.drivers.inventory import Inventory
 from provlab.drivers.replay import ReplayBoard
 from provlab.drivers.serial_board import SerialBoard
-from provlab.drivers.sideband import Capability
 from provlab.drivers.station import open_inventory_board
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
@@ -30,125 +27,28 @@ from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.board_specs import AttachedBoard, BoardSource
-from provlab.lab.capabilities import BoardOutOfReach, NeedsEmbeddedCloud
+from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig, SeedOrg
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import Journal, mask_value
+from provlab.lab.lab_board import LabBoard
+from provlab.lab.lab_phone import LabPhone
 from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
-from provlab.lab.runtime import EventLoopThread
+from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
-from provlab.protocol.states import EdgentState
-from provlab.wifi.backend import HostedAccessPoint, NetworkNotFound
+from provlab.wifi.backend import HostedAccessPoint
 from provlab.wifi.faults import Faults
 from provlab.wifi.guard import TrafficGuard
-from provlab.wifi.http import LinkTransport
 from provlab.wifi.world import Air, open_air
 
 log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
-LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
-
-
-class LabBoard:
-    """One board as a scenario sees it: its serial port plus a control sideband."""
-
-    def __init__(
-        self,
-        lab: Lab,
-        index: int,
-        serial: SerialBoard,
-        emulated: EmulatedBoard | None,
-        *,
-        attached: AttachedBoard | None = None,
-        profile: str | None = None,
-    ) -> None:
-        self.lab = lab
-        self.index = index
-        self.serial = serial
-        self.emulated = emulated
-        self.attached = attached
-        """Where a board that this lab does not emulate comes from (port, inventory entry, replay)."""
-        self._profile = profile
-
-    @property
-    def on_air(self) -> bool:
-        """Whether the lab's phones can reach this board's access point (only emulated boards, for now:
-        real boards need a Wi-Fi backend that drives a real radio)."""
-        return self.emulated is not None
-
-    def require_on_air(self, step: str) -> None:
-        if not self.on_air:
-            raise BoardOutOfReach(
-                f"{self.name} ({self.attached or self.serial.url}) is attached by serial; its access point is not "
-                f"on this lab's {self.lab.config.wifi!r} air, so the phone cannot {step}. Phone steps on real boards "
-                "need a lab host whose Wi-Fi backend drives a real radio."
-            )
-
-    @property
-    def name(self) -> str:
-        return self.serial.name
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """What the board's wiring allows beyond serial (reset, power, button), from its sideband."""
-        return self.serial.capabilities
-
-    @property
-    def profile_name(self) -> str:
-        """The firmware profile: the emulated board's, or an inventory entry's `profile` tag."""
-        if self.emulated is not None:
-            return self.emulated.profile.name
-        return self._profile or "unknown"
-
-    @property
-    def ssid(self) -> str:
-        """The board's SoftAP SSID: the emulated firmware's, or what a real board says in `devinfo`."""
-        if self.emulated is not None:
-            return self.emulated.ssid
-        return self.serial.devinfo().name
-
-    @property
-    def state(self) -> EdgentState | None:
-        return self.serial.state
-
-    def expect_state(self, state: str | EdgentState, timeout: float = 60.0, since: int | None = None) -> None:
-        self.serial.expect_state(state, timeout, since)
-
-    def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
-        return self.serial.expect(pattern, timeout, since)
-
-    # control sideband: the same calls for emulated and real boards (CapabilityMissing when not wired)
-    def power_on(self) -> None:
-        self.serial.power_on()
-
-    def power_off(self) -> None:
-        self.serial.power_off()
-
-    def reset(self) -> None:
-        self.serial.reset()
-
-    def press_button(self) -> None:
-        self.serial.press_button()
-
-    def release_button(self) -> None:
-        self.serial.release_button()
-
-    def hold_button(self, seconds: float) -> None:
-        """Press, hold for `seconds` of device time, release."""
-        self.serial.hold_button(seconds)
-
-    def console(self, line: str, timeout: float = 10.0) -> list[str]:
-        """Type `line` on the serial console; the lines it printed before the next prompt."""
-        return list(self.serial.command(line, timeout).lines)
-
-    def __repr__(self) -> str:
-        return f"<LabBoard {self.name} {self.serial.url}>"
 
 
 OPEN_LABS: list[Lab] = []
@@ -543,78 +443,4 @@ class Lab:
         self.close()
 
 
-class LabPhone:
-    """The sync face of a `Phone`."""
-
-    def __init__(self, lab: Lab, phone: Phone) -> None:
-        self.lab = lab
-        self.phone = phone
-
-    def discover(self) -> list[Any]:
-        return self.lab.loop.run(self.phone.discover(), LAB_CALL_BUDGET_S)
-
-    def request_token(self, template_id: str | None = None, org_id: int | None = None) -> str:
-        """A fresh dynamic token for `template_id` (the lab's template by default), as this phone's user,
-        for a device of the user's org or of `org_id`."""
-        phone = self.phone
-
-        async def issue() -> str:
-            if not phone.logged_in:
-                await phone.login()
-            return await phone.request_token(template_id or self.lab.config.template_id, org_id)
-
-        return self.lab.loop.run(issue(), LAB_CALL_BUDGET_S)
-
-    def board_get(self, board: LabBoard | str, path: str, query: str = "") -> tuple[int | None, str]:
-        """Join the board's AP, GET `path?query` from its web server, leave. (None, error) when no reply came."""
-        if isinstance(board, LabBoard):
-            board.require_on_air(f"GET {path} from its web server")
-        ssid = board if isinstance(board, str) else board.ssid
-        radio = self.phone.radio
-        scale = self.lab.config.time_scale
-
-        async def get() -> tuple[int | None, str]:
-            deadline = time.monotonic() + max(30 * scale, 2.0)
-            while True:
-                try:
-                    link = await radio.join(ssid)
-                    break
-                except NetworkNotFound:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(max(scale, 0.01))
-            try:
-                url = f"http://{link.gateway}{path}" + (f"?{query}" if query else "")
-                async with httpx.AsyncClient(transport=LinkTransport(link), timeout=max(5 * scale, 2.0)) as client:
-                    for attempt in range(1, 6):  # like the app: a refused connection is retried, 1 s apart
-                        try:
-                            response = await client.get(url)
-                            break
-                        except (httpx.ConnectError, ConnectionRefusedError):
-                            if attempt == 5:
-                                raise
-                            await asyncio.sleep(max(1.0 * scale, 0.01))
-                self.phone.journal.write(
-                    "board_http", path=path, query=query, status=response.status_code, response=response.text[:2000]
-                )
-                return response.status_code, response.text
-            except httpx.HTTPError as exc:
-                self.phone.journal.write("board_http", path=path, query=query, error=f"{type(exc).__name__}: {exc}")
-                return None, f"{type(exc).__name__}: {exc}"
-            finally:
-                await radio.leave()
-
-        return self.lab.loop.run(get(), LAB_CALL_BUDGET_S)
-
-    def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:
-        """Provision `board` onto the lab's home network with a fresh token; raises on failure."""
-        cfg = self.lab.config
-        kw.setdefault("wifi_ssid", cfg.home.ssid)
-        kw.setdefault("wifi_pass", cfg.home.passphrase)
-        kw.setdefault("cloud_host", cfg.cloud_host)
-        kw.setdefault("cloud_port", self.lab.cloud_port)
-        kw.setdefault("evidence", str(self.lab.artifacts))
-        if isinstance(board, LabBoard):
-            board.require_on_air("provision it")
-        ssid = board if isinstance(board, str) else board.ssid
-        return self.lab.loop.run(self.phone.provision(ssid, **kw), LAB_CALL_BUDGET_S)
+__all__ = ["LAB_CALL_BUDGET_S", "OPEN_LABS", "Lab", "LabBoard", "LabPhone"]

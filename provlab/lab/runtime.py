@@ -11,6 +11,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
+
 
 class LabTimeout(TimeoutError):
     """A lab call took longer than its wall-clock budget."""

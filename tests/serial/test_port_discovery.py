@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from provlab.drivers import discovery
 from serial.tools.list_ports_common import ListPortInfo
 from serialrig import EmulatedRig, RawPty
 
 from provlab import cli
 from provlab.cli import main
+from provlab.drivers import discovery
 from provlab.drivers.discovery import KNOWN_BRIDGES, SerialPortInfo, find_ports, probe
 from provlab.drivers.inventory import Inventory, InventoryError
 from provlab.drivers.serial_board import SerialBoard
