@@ -489,3 +489,8 @@ def _next_timer(loop: asyncio.AbstractEventLoop, now: float, timeout: float) -> 
         if isinstance(when, float) and not head.cancelled():
             return when
     return now + timeout
+
+
+def clock_of(loop: asyncio.AbstractEventLoop) -> VirtualClock | None:
+    """The virtual clock `loop` runs on (None for any other loop)."""
+    return loop._virtual_clock if isinstance(loop, VirtualTimeLoop) else None

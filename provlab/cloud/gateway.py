@@ -108,7 +108,7 @@ class DeviceGateway:
 
         `token` None means the login body was not UTF-8 text.
         """
-        now = time.monotonic()
+        now = _loop_time()
         keys = [f"source:{source}"] + ([f"token:{token}"] if token else [])
         if any(self.limiter.throttled(key, now) for key in keys):
             self.counters["throttled"] += 1
@@ -182,7 +182,7 @@ class DeviceGateway:
         self, token: str | None, source: str, peer: str, transport: Transport, reason: str
     ) -> LoginOutcome:
         """Count and journal a failed login (it counts against the source's and the token's allowance)."""
-        now = time.monotonic()
+        now = _loop_time()
         self.counters["login_failures"] += 1
         for key in [f"source:{source}"] + ([f"token:{token}"] if token else []):
             if self.limiter.record_failure(key, now):
@@ -295,3 +295,11 @@ class DeviceGateway:
         """Delete the device; its session is closed and its token answers INVALID_TOKEN from now on (C2)."""
         self.store.delete_device(device_id)
         self.kick(device_id, CloseReason.TOKEN_REVOKED)
+
+
+def _loop_time() -> float:
+    """The stub's loop time (the lab clock's, on a virtual clock); the monotonic clock outside a loop."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()

@@ -3,20 +3,23 @@
 Producers (a serial reader thread, an emulated board's in-memory port) call `add()` with each complete line;
 the stream parses it with the protocol grammar, keeps `state`, `last_error`, `info`, `boots` and the console
 prompt positions current, and wakes everyone waiting. `wait_until` waits in device time (scaled by
-`time_scale`) and reports what was awaited, the tail and the log file on timeout.
+the lab clock) and reports what was awaited, the tail and the log file on timeout. A waiter is woken by the
+producer that hands over a line, so on a virtual lab clock no device time passes between the line and the
+driver going on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from provlab.clock.base import LabClock, Waiter
+from provlab.clock.wall import WallClock
 from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.serial_errors import ExpectTimeout
 from provlab.protocol.console import ConsoleReplyError, parse_devinfo
@@ -61,11 +64,13 @@ MIN_WALL_WAIT_S = 2.0
 class LineStream:
     """Every line a board printed since the driver opened it, with the facts they state."""
 
-    def __init__(self, *, time_scale: float = 1.0, log_path: Path | None = None) -> None:
+    def __init__(self, *, time_scale: float = 1.0, log_path: Path | None = None, clock: LabClock | None = None) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
-        self.time_scale = time_scale
+        self.clock: LabClock = clock or WallClock(time_scale)
+        self.time_scale = self.clock.scale
         self.log_path = log_path
+        self._waiters: list[Waiter] = []
         self.problem: Problem = _no_problem
         self.listeners: list[Callable[[ReceivedLine], None]] = []
         self._cond = threading.Condition()
@@ -93,7 +98,7 @@ class LineStream:
             self._update(item, index)
             self._lines.append(item)
             self._tail.append(raw if shown is None else shown)
-            self._cond.notify_all()
+            self._wake_waiters()
         for listener in list(self.listeners):
             listener(item)
         return item
@@ -104,30 +109,36 @@ class LineStream:
             index = len(self._lines)
             if not self._prompts or self._prompts[-1] != index:
                 self._prompts.append(index)
-                self._cond.notify_all()
+                self._wake_waiters()
 
     def count_bytes(self, count: int) -> None:
         """`count` more bytes arrived (their complete lines were added first)."""
         with self._cond:
             self.bytes_received += count
-            self._cond.notify_all()
+            self._wake_waiters()
 
     def note(self, text: str) -> None:
         """A host-side note (port lost/back) for the tail shown in failure messages."""
         with self._cond:
             self._tail.append(text)
-            self._cond.notify_all()
+            self._wake_waiters()
 
     def update(self, change: Callable[[], None]) -> None:
         """Run `change` with the stream locked, then wake waiters (for facts kept beside the lines)."""
         with self._cond:
             change()
-            self._cond.notify_all()
+            self._wake_waiters()
 
     def wake(self) -> None:
         """Make waiters look at `problem` again."""
         with self._cond:
-            self._cond.notify_all()
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wake every waiting driver (the stream is locked)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.wake()
 
     def _update(self, item: ReceivedLine, index: int) -> None:
         event = item.event
@@ -177,26 +188,32 @@ class LineStream:
             return next((p for p in self._prompts if p > index), None)
 
     def wait_until(self, what: str, check: Callable[[], T | None], timeout: float) -> T:
-        """Wait until `check()` (called with the stream locked) returns a value; device-time timeout.
+        """Wait until `check()` (called with the stream locked) returns a value; device-time timeout on the
+        lab clock.
 
-        The wait is never shorter than `MIN_WALL_WAIT_S` of wall time: at small time scales a device-time
-        budget can be a few milliseconds, less than the host needs to schedule the emulator's work when it
-        is loaded, and a lab must not fail a board for the host's slowness. A timeout of 0 stays a poll.
+        On a wall clock the wait is never shorter than `MIN_WALL_WAIT_S` of wall time: at small time scales
+        a device-time budget can be a few milliseconds, less than the host needs to schedule the emulator's
+        work when it is loaded. The virtual clock needs no floor. A timeout of 0 stays a poll.
         """
-        wall = timeout * self.time_scale
-        deadline = time.monotonic() + (max(wall, MIN_WALL_WAIT_S) if timeout > 0 else 0.0)
-        with self._cond:
-            while True:
+        deadline = self.clock.deadline(timeout, MIN_WALL_WAIT_S if timeout > 0 else 0.0)
+        while True:
+            with self._cond:
                 found = check()
                 if found is not None:
                     return found
                 error, note = self.problem()
                 if error is not None:
                     raise error
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ExpectTimeout(what, timeout, list(self._tail), self.log_path, note=note)
-                self._cond.wait(remaining)
+                if deadline.expired():
+                    raise ExpectTimeout(
+                        what, timeout, list(self._tail), self.log_path, note=note, budget=self.clock.budget(timeout)
+                    )
+                waiter = deadline.waiter()
+                self._waiters.append(waiter)
+            waiter.wait()
+            with self._cond:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     def scan(self, what: str, match: Callable[[ReceivedLine], bool], timeout: float, since: int | None) -> ReceivedLine:
         """The first line from `since` (default: the start) for which `match` holds."""

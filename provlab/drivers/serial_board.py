@@ -24,6 +24,8 @@ from typing import IO, Literal, overload
 
 import serial
 
+from provlab.clock.base import Channel, LabClock
+from provlab.clock.wall import WallClock
 from provlab.drivers.expecting import ExpectingBoard
 from provlab.drivers.line_stream import LineStream, ReceivedLine
 from provlab.drivers.port_io import open_port, read_available
@@ -72,6 +74,9 @@ class SerialBoard(ExpectingBoard):
         name: str = "board",
         log_path: str | Path | None = None,
         time_scale: float = 1.0,
+        clock: LabClock | None = None,
+        rx_channel: Channel | None = None,
+        tx_channel: Channel | None = None,
         baudrate: int = 115200,
         sideband: Sideband | None = None,
         record_path: str | Path | None = None,
@@ -87,14 +92,18 @@ class SerialBoard(ExpectingBoard):
         self.url = url
         self.name = name
         self.baudrate = baudrate
-        self.time_scale = time_scale
+        self.clock: LabClock = clock or WallClock(time_scale)
+        self.time_scale = self.clock.scale
+        self._rx_channel = rx_channel or Channel()
+        """What the board sends and this driver has not handled yet (a virtual clock waits for it)."""
+        self._tx_channel = tx_channel or Channel()
         self.log_path = Path(log_path) if log_path else None
         self.reconnect = reconnect if reconnect is not None else not is_pty(url)
         self.reconnect_interval = reconnect_interval
         self.echo = echo
         self.line_ending = line_ending
-        self.sideband: Sideband = sideband or NoSideband(time_scale=time_scale)
-        self.stream = LineStream(time_scale=time_scale, log_path=self.log_path)
+        self.sideband: Sideband = sideband or NoSideband(clock=self.clock)
+        self.stream = LineStream(clock=self.clock, log_path=self.log_path)
         self.stream.problem = self._port_problem
         self._dtr, self._rts = dtr, rts
         self._io = threading.RLock()
@@ -119,7 +128,8 @@ class SerialBoard(ExpectingBoard):
         self._recorder = (
             Recorder(record_path, name=name, port=url, time_scale=time_scale, started=now) if record_path else None
         )
-        self._note(f"opened {url} at {baudrate} baud (time_scale {time_scale:g})", now)
+        self._note(f"opened {url} at {baudrate} baud (time_scale {self.time_scale:g}, {self.clock.describe()})", now)
+        self._rx_channel.attach()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"{name}-serial", daemon=True)
         self._thread.start()
@@ -188,7 +198,10 @@ class SerialBoard(ExpectingBoard):
                 self._lose_port(exc)
                 continue
             if data:
-                self._feed(data, time.time())
+                try:
+                    self._feed(data, time.time())
+                finally:
+                    self._rx_channel.consumed(len(data))
 
     def _feed(self, data: bytes, now: float) -> None:
         if self._recorder is not None:
@@ -252,10 +265,12 @@ class SerialBoard(ExpectingBoard):
             if port is None:
                 raise self._unavailable()
         with self._write_lock:  # not under `_io`: a slow write must not stall the reader
+            self._tx_channel.produced(len(data))
             try:
                 port.write(data)
                 port.flush()
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                self._tx_channel.consumed(len(data))
                 raise PortLost(f"{self.name}: cannot write to {self.url}: {exc}") from exc
         if self._recorder is not None:
             self._recorder.tx(data, time.time())
@@ -364,6 +379,7 @@ class SerialBoard(ExpectingBoard):
             return
         self._stop.set()
         self._thread.join(timeout=2)
+        self._rx_channel.detach()
         with self._io:
             port, self._port = self._port, None
         if port is not None:

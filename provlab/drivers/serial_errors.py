@@ -52,11 +52,12 @@ class ExpectTimeout(AssertionError):
         log_path: Path | None,
         *,
         note: str | None = None,
+        budget: str | None = None,
     ) -> None:
         where = f"\n  full log: {log_path}" if log_path else ""
         port = f"\n  port: {note}" if note else ""
         super().__init__(
-            f"expected {what} within {timeout:g} s (device time), not seen.{port}\n"
+            f"expected {what} within {budget or f'{timeout:g} s (device time)'}, not seen.{port}\n"
             f"  last {len(tail)} lines from the board:\n{format_tail(tail)}{where}"
         )
         self.what = what

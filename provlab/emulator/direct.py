@@ -42,7 +42,7 @@ class DirectBoard(ExpectingBoard):
         self.name = name or board.name
         self._run = run
         self.time_scale = board.clock.time_scale
-        self.stream = LineStream(time_scale=self.time_scale)
+        self.stream = LineStream(clock=board.clock.lab_clock)
         self.sideband = sideband or EmulatedSideband(board, run)
         self._splitter = LineSplitter()
         self._capture: bytearray | None = None

@@ -11,6 +11,8 @@ import tty
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from provlab.clock.base import Channel
+
 BAUDRATE = termios.B115200
 
 
@@ -39,7 +41,11 @@ class PtySerial(BoardSerial):
     the kernel buffer is full, further output is dropped, as a UART with nobody listening drops it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tx_channel: Channel | None = None, rx_channel: Channel | None = None) -> None:
+        self._tx = tx_channel or Channel()
+        """Board output not yet handled by the host (a virtual lab clock waits for it)."""
+        self._rx = rx_channel or Channel()
+        """Host input not yet handled by the board."""
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         attrs = termios.tcgetattr(self._slave)
@@ -58,6 +64,7 @@ class PtySerial(BoardSerial):
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start delivering received bytes to `on_receive` on `loop`."""
         self._loop = loop
+        self._rx.attach()
         loop.add_reader(self._master, self._readable)
 
     def _readable(self) -> None:
@@ -67,24 +74,30 @@ class PtySerial(BoardSerial):
             if exc.errno in (errno.EAGAIN, errno.EIO):
                 return
             raise
-        if data and self.on_receive is not None:
-            self.on_receive(data)
+        try:
+            if data and self.on_receive is not None:
+                self.on_receive(data)
+        finally:
+            self._rx.consumed(len(data))
 
     def write(self, data: bytes) -> None:
         if self._closed:
             return
+        self._tx.produced(len(data))
         try:
             written = os.write(self._master, data)
         except BlockingIOError:
             written = 0
         except OSError:
             written = 0
+        self._tx.consumed(len(data) - written)
         self.dropped += len(data) - written
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._rx.detach()
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._master)

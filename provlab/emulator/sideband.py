@@ -30,7 +30,7 @@ class EmulatedSideband(Sideband):
     """
 
     def __init__(self, board: EmulatedBoard, run: LoopRunner, *, capabilities: frozenset[Capability] = ALL) -> None:
-        super().__init__(time_scale=board.clock.time_scale)
+        super().__init__(clock=board.clock.lab_clock)
         self.board = board
         self._run = run
         self._capabilities = frozenset(capabilities)

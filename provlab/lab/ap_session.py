@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 import httpx
@@ -88,13 +87,13 @@ class ApSession:
 
         `bound`: the app asked for this network explicitly, so the OS keeps it even without internet.
         """
-        deadline = time.monotonic() + search_s * self.time_scale
+        deadline = asyncio.get_running_loop().time() + search_s * self.time_scale
         while True:
             try:
                 link = await self.radio.join(self.ssid)
                 break
             except (NetworkNotFound, LinkDown) as exc:  # not on the air, or no address yet: look again
-                if time.monotonic() >= deadline:
+                if asyncio.get_running_loop().time() >= deadline:
                     kind = FailureKind.AP_LOST if lost else FailureKind.AP_NOT_FOUND
                     raise StepFailed(kind, f"{exc} (searched for {search_s:g} s, device time)") from None
                 await self._sleep(AP_RESCAN_S)
@@ -166,8 +165,8 @@ class ApSession:
     async def wait_gone(self, wait_s: float) -> bool:
         """Stay joined until the AP goes away (P3); True when it did within `wait_s` device seconds."""
         link = self.link
-        deadline = time.monotonic() + wait_s * self.time_scale
-        while link is not None and link.is_up and time.monotonic() < deadline:
+        deadline = asyncio.get_running_loop().time() + wait_s * self.time_scale
+        while link is not None and link.is_up and asyncio.get_running_loop().time() < deadline:
             await self._sleep(0.05)
         return link is None or not link.is_up
 

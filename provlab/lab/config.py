@@ -2,7 +2,8 @@
 
 ```toml
 [tool.provlab]
-time_scale = 0.01          # device seconds run this much faster than wall time
+clock = "auto"             # auto | virtual | wall (auto: virtual when everything is emulated here)
+time_scale = 0.01          # wall clock only: device seconds run this much faster than wall time
 wifi = "sim"               # sim | netns | wpa:IFACE | nm:IFACE
 
 [tool.provlab.boards]
@@ -105,6 +106,9 @@ class SeedUser:
     role: str = "Admin"
 
 
+CLOCK_KINDS = ("auto", "virtual", "wall")
+
+
 @dataclass(frozen=True)
 class LabConfig:
     boards: int = 1
@@ -112,6 +116,9 @@ class LabConfig:
     template_id: str = "TMPL0PROVLAB"
     template_name: str = "Device"
     time_scale: float = 0.01
+    """On a wall clock: device seconds per wall second for the emulated parts (the virtual clock ignores it)."""
+    clock: str = "auto"
+    """`auto` (virtual when everything runs in this process, else wall), `virtual` or `wall`."""
     wifi: str = "sim"
     home: HomeNetwork = field(default_factory=HomeNetwork)
     extra_networks: tuple[HomeNetwork, ...] = ()
@@ -135,6 +142,13 @@ class LabConfig:
         check = _Checker("lab config")
         check.one_of("boards.profile", self.profile, PROFILE_NAMES)
         check.one_of("wifi", self.wifi, WIFI_BACKENDS)
+        check.one_of("clock", self.clock, CLOCK_KINDS)
+        if self.clock == "virtual" and (self.cloud_url or self.attached):
+            outside = "a cloud stub in another process (cloud.url)" if self.cloud_url else "boards attached by serial"
+            raise LabConfigError(
+                "lab config", "clock", f"'virtual' needs everything in this process, but the lab has {outside}; "
+                "use 'auto' or 'wall'"
+            )
         check.at_least("boards.emulated", self.boards, 0)
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
@@ -240,7 +254,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
     """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value; paths in
     it are relative to `base` (the config file's folder)."""
     check = _Checker(source)
-    check.known(data, "", ("time_scale", "wifi", "boards", "template", "home", "cloud", "defects"))
+    check.known(data, "", ("clock", "time_scale", "wifi", "boards", "template", "home", "cloud", "defects"))
     kw: dict[str, Any] = {}
     if "defects" in data:
         defects = data["defects"]
@@ -251,6 +265,8 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
         kw["time_scale"] = float(check.typed(data, "time_scale", "", (int, float)))
     if "wifi" in data:
         kw["wifi"] = check.typed(data, "wifi", "", str)
+    if "clock" in data:
+        kw["clock"] = check.typed(data, "clock", "", str)
     boards = data.get("boards", {})
     if not isinstance(boards, Mapping):
         raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")

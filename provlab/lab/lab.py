@@ -8,12 +8,15 @@ import json
 import logging
 import shutil
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from provlab.clock.base import LabClock
+from provlab.clock.virtual import VirtualClock
+from provlab.clock.wall import WallClock
 from provlab.cloud.store import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
@@ -37,7 +40,7 @@ from provlab.lab.lab_phone import LabPhone
 from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
-from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread
+from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread, LabTimeout
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
 from provlab.wifi.backend import HostedAccessPoint
@@ -49,6 +52,16 @@ log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
+
+
+def lab_clock_for(config: LabConfig) -> LabClock:
+    """The virtual clock when everything the lab runs is in this process (emulated boards, the embedded
+    cloud stub, a simulated or namespaced air); the wall clock, sped up by `time_scale` for the emulated
+    parts, when something outside keeps wall time (a board on a serial port or a replayed recording, a
+    cloud stub in another process)."""
+    if config.clock == "virtual" or (config.clock == "auto" and not config.cloud_url and not config.attached):
+        return VirtualClock()
+    return WallClock(config.time_scale)
 
 
 OPEN_LABS: list[Lab] = []
@@ -65,7 +78,10 @@ class Lab:
         self._private = Path(tempfile.mkdtemp(prefix="provlab-private-"))  # cloud DB, flash: hold secrets
         self._guard = TrafficGuard.enforce()
         self._guard.__enter__()
-        self.loop = EventLoopThread()
+        self.clock: LabClock = lab_clock_for(self.config)
+        """The one clock of this lab (see `lab_clock_for`)."""
+        self.clock.attach_driver()
+        self.loop = EventLoopThread(clock=self.clock)
         self.air: Air | None = None
         self.phone_journal = Journal(self.artifacts / "phone.jsonl")
         self.boards: list[LabBoard] = []
@@ -88,7 +104,7 @@ class Lab:
 
     def _build(self) -> None:
         cfg = self.config
-        self.air = air = open_air(cfg.wifi)
+        self.air = air = open_air(cfg.wifi, clock=self.clock)
         endpoints = self._start_remote_cloud() if cfg.cloud_url else self._start_embedded_cloud()
         self._endpoints = endpoints
         device_ports = (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port)
@@ -121,7 +137,7 @@ class Lab:
 
     def _start_embedded_cloud(self) -> Endpoints:
         cfg = self.config
-        cloud = CloudStub(self._private / "cloud.db", time_scale=cfg.time_scale)
+        cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale)
         self._stub = cloud
         self.admin = cloud.seed(
             admin_email=cfg.cloud_admin_email,
@@ -187,7 +203,9 @@ class Lab:
         index = index or len(self.boards) + 1
         profile = PROFILES[cfg.profile](template_id=cfg.template_id, template_name=cfg.template_name)
         mac = MAC_BASE[:4] + (index * 4).to_bytes(2, "big")  # Espressif gives each chip 4 MACs (STA, AP, …)
-        port = PtySerial()
+        board_out = self.clock.channel(f"board-{index} serial out")
+        board_in = self.clock.channel(f"board-{index} serial in")
+        port = PtySerial(tx_channel=board_out, rx_channel=board_in)
 
         async def make() -> EmulatedBoard:
             board = EmulatedBoard(
@@ -196,7 +214,7 @@ class Lab:
                 self._air.board_radio(f"board-{index}", mac=format_mac(mac)),
                 self._private / f"board-{index}.nvs",
                 port,
-                clock=DeviceClock(cfg.time_scale),
+                clock=DeviceClock(lab_clock=self.clock),
                 name=f"board-{index}",
                 defects=cfg.defects,
                 tls_ca=self._ca_file if cfg.cloud_tls else None,
@@ -209,7 +227,9 @@ class Lab:
             port.path,
             name=f"board-{index}",
             log_path=self.artifacts / f"board-{index}.log",
-            time_scale=cfg.time_scale,
+            clock=self.clock,
+            rx_channel=board_out,
+            tx_channel=board_in,
             sideband=EmulatedSideband(emulated, self._run_on_loop),
         )
         self._ports.append(port)
@@ -283,7 +303,7 @@ class Lab:
             email=email,
             password="" if oauth_client is not None else password,
             oauth_client=oauth_client,
-            time_scale=self.config.time_scale,
+            time_scale=self.clock.scale,
             journal=self.phone_journal,
             profile=profile,
         )
@@ -309,17 +329,65 @@ class Lab:
 
     def wait_cloud_event(self, kind: str, timeout: float = 60.0, since: int = 0) -> dict[str, Any]:
         """The first cloud event of `kind` after the first `since` ones, waiting up to `timeout` device seconds."""
-        deadline = time.monotonic() + max(timeout * self.config.time_scale, 2.0)
+        deadline = self.clock.deadline(timeout, 2.0)
         while True:
             events = self.cloud_events(kind)
             if len(events) > since:
                 return events[since]
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 raise AssertionError(
-                    f"expected a cloud event {kind!r} within {timeout:g} s (device time), saw {len(events)}; "
+                    f"expected a cloud event {kind!r} within {self.clock.budget(timeout)}, saw {len(events)}; "
                     f"evidence: {self.artifacts}"
                 )
-            time.sleep(max(0.1 * self.config.time_scale, 0.005))
+            self.clock.sleep(0.1)
+
+    def concurrently(self, *calls: Callable[[], T], wall_budget_s: float = LAB_CALL_BUDGET_S) -> list[T]:
+        """Run `calls` at the same time, each on a thread of its own that drives the lab (two phones racing
+        for one board); their results in order, or the first exception. The lab clock moves only while all
+        of them wait for the lab, as it does for one driver."""
+        count = len(calls)
+        results: list[Any] = [None] * count
+        errors: list[BaseException | None] = [None] * count
+        attached = [threading.Event() for _ in calls]
+        waiting = self.clock.driver_wait()
+        left = [count]
+        left_lock = threading.Lock()
+
+        def body(index: int, call: Callable[[], T]) -> None:
+            self.clock.attach_driver()
+            attached[index].set()
+            try:
+                results[index] = call()
+            except BaseException as exc:  # handed to the caller below
+                errors[index] = exc
+            finally:
+                with left_lock:
+                    left[0] -= 1
+                    last = left[0] == 0
+                if last:
+                    waiting.finish()  # the caller drives again from the instant the last call ends
+                self.clock.detach_driver()
+
+        threads = [
+            threading.Thread(target=body, args=(i, call), name=f"provlab-driver-{i + 1}", daemon=True)
+            for i, call in enumerate(calls)
+        ]
+        for thread in threads:
+            thread.start()
+        for event in attached:
+            event.wait()
+        waiting.release()
+        try:
+            for thread in threads:
+                thread.join(wall_budget_s)
+        finally:
+            waiting.end()
+        if any(thread.is_alive() for thread in threads):
+            raise LabTimeout(f"concurrent lab calls did not finish within {wall_budget_s:g} s (wall)")
+        for error in errors:
+            if error is not None:
+                raise error
+        return results
 
     def restart_cloud(self) -> None:
         """Stop the stub and start a new one on the same ports, database and certificates (C12)."""
@@ -327,7 +395,7 @@ class Lab:
         endpoints = old.endpoints
         assert endpoints is not None
         self.loop.run(old.stop(), 30)
-        cloud = CloudStub(self._private / "cloud.db", time_scale=self.config.time_scale, certs=old.certs)
+        cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale, certs=old.certs)
         self._stub = cloud
         self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
@@ -408,6 +476,8 @@ class Lab:
         if self._remote is not None:
             self._remote.close()
         self.loop.close()
+        self.clock.detach_driver()
+        self.clock.close()
         if self.air is not None:
             self._dump_air_events()
             with contextlib.suppress(Exception):

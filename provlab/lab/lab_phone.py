@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -50,13 +49,13 @@ class LabPhone:
         scale = self.lab.config.time_scale
 
         async def get() -> tuple[int | None, str]:
-            deadline = time.monotonic() + max(30 * scale, 2.0)
+            deadline = asyncio.get_running_loop().time() + max(30 * scale, 2.0)
             while True:
                 try:
                     link = await radio.join(ssid)
                     break
                 except NetworkNotFound:
-                    if time.monotonic() > deadline:
+                    if asyncio.get_running_loop().time() > deadline:
                         raise
                     await asyncio.sleep(max(scale, 0.01))
             try:

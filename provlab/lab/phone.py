@@ -367,7 +367,7 @@ class Phone:
         self, session: ApSession, token: str | None, timeout: float, watch: ApWatch
     ) -> tuple[dict[str, Any], ApWatch]:
         """Poll the cloud until the device is online; meanwhile follow the board's AP (it returns on failure)."""
-        deadline = time.monotonic() + timeout * self.time_scale
+        deadline = asyncio.get_running_loop().time() + timeout * self.time_scale
         next_scan = 0.0
         status: dict[str, Any] = {}
         ssid = session.enrollment.board_ssid
@@ -377,7 +377,7 @@ class Phone:
                 status = dict(response.json())
                 if status.get("online"):
                     return status, watch
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()
             if now >= next_scan:
                 visible = any(ap.ssid == ssid for ap in await self.radio.scan())
                 seen = watch.seen(visible)

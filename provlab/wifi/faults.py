@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from provlab.clock.base import LabClock
+from provlab.clock.wall import WallClock
 
 CHANNELS_24GHZ = frozenset(range(1, 15))
 CHANNELS_5GHZ = frozenset([*range(36, 65, 4), *range(100, 145, 4), *range(149, 166, 4)])
@@ -32,8 +36,10 @@ class UnknownNetwork(KeyError):
 class Faults(ABC):
     """Run-time fault knobs of one air. Thread-safe; callable from a test while the lab runs."""
 
-    def __init__(self) -> None:
-        self._timers: list[threading.Timer] = []
+    def __init__(self, clock: LabClock | None = None) -> None:
+        self.clock = clock or WallClock()
+        """The lab clock fault timers run on (`ap_up_after`)."""
+        self._timers: list[Callable[[], None]] = []
         self._timer_lock = threading.Lock()
 
     @abstractmethod
@@ -64,17 +70,16 @@ class Faults(ABC):
     def kick(self, ssid: str, station: str | None = None) -> list[str]:
         """Deauthenticate one station (or all); returns who was kicked."""
 
-    def ap_up_after(self, ssid: str, wall_seconds: float) -> threading.Timer:
-        """The router boots later than the device: bring `ssid` up after `wall_seconds`."""
-        timer = threading.Timer(wall_seconds, self.ap_up, (ssid,))
-        timer.daemon = True
+    def ap_up_after(self, ssid: str, device_seconds: float) -> Callable[[], None]:
+        """The router boots later than the device: bring `ssid` up after `device_seconds` on the lab clock
+        (from a loop of the clock, on that loop). Returns a function that cancels it."""
+        cancel = self.clock.call_later(device_seconds, lambda: self.ap_up(ssid))
         with self._timer_lock:
-            self._timers.append(timer)
-        timer.start()
-        return timer
+            self._timers.append(cancel)
+        return cancel
 
     def cancel_timers(self) -> None:
         with self._timer_lock:
             timers, self._timers = self._timers, []
-        for timer in timers:
-            timer.cancel()
+        for cancel in timers:
+            cancel()

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provlab.clock.base import LabClock
+from provlab.clock.wall import WallClock
 from provlab.wifi.backend import (
     AccessPoint,
     ApServer,
@@ -254,7 +256,9 @@ class SimAir:
 
     kind = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: LabClock | None = None) -> None:
+        self.clock: LabClock = clock or WallClock()
+        """The lab clock the air's fault timers run on."""
         self._lock = threading.RLock()
         self._networks: dict[int, SimNetwork] = {}
         self._free = itertools.count(0)

@@ -14,7 +14,7 @@ class SimFaults(Faults):
     """Fault knobs of the virtual air."""
 
     def __init__(self, air: SimAir) -> None:
-        super().__init__()
+        super().__init__(air.clock)
         self.air = air
 
     def _fault(self, network: SimNetwork, detail: str) -> None:

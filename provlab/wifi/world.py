@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from provlab.clock.base import LabClock
 from provlab.wifi.backend import BoardRadio, HostedAccessPoint, WifiBackend
 from provlab.wifi.events import AirEvent
 from provlab.wifi.faults import ANY_CHANNEL, Faults
@@ -56,16 +57,17 @@ class Air(Protocol):
     def close(self) -> None: ...
 
 
-def open_air(kind: str = "sim", *, run_id: str | None = None) -> Air:
-    """`sim` (in-process, default) or `netns` (namespaces; raises `NetnsUnavailable` with the reason)."""
+def open_air(kind: str = "sim", *, run_id: str | None = None, clock: LabClock | None = None) -> Air:
+    """`sim` (in-process, default) or `netns` (namespaces; raises `NetnsUnavailable` with the reason),
+    on `clock` (the lab clock; default: the wall clock)."""
     if kind == "sim":
         from provlab.wifi.sim import SimAir
 
-        return SimAir()
+        return SimAir(clock)
     if kind == "netns":
         from provlab.wifi.netns.air import NetnsAir
 
-        return NetnsAir(run_id)
+        return NetnsAir(run_id, clock)
     raise UnknownBackend(f"--wifi {kind!r}: an air is one of {', '.join(AIR_KINDS)}")
 
 

@@ -43,7 +43,7 @@ def test_full_table_is_read() -> None:
         ({"time_scale": 0}, "x: time_scale: must be > 0, got 0.0"),
         (
             {"bords": {}},
-            "x: bords: unknown key; allowed here: time_scale, wifi, boards, template, home, cloud, defects",
+            "x: bords: unknown key; allowed here: clock, time_scale, wifi, boards, template, home, cloud, defects",
         ),
         ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
         ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),

@@ -2,15 +2,17 @@
 
 A sideband declares its capabilities. Asking for one it lacks raises `CapabilityMissing` with the reason; a
 scenario that needs one (marker `needs_button`, `needs_power`, `needs_reset`) is skipped on such a board with
-`skip_reason()`. Durations are device seconds, scaled by the sideband's `time_scale` like every lab timeout.
+`skip_reason()`. Durations are device seconds on the sideband's lab clock, like every lab timeout.
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from enum import Enum
+
+from provlab.clock.base import LabClock
+from provlab.clock.wall import WallClock
 
 
 class Capability(Enum):
@@ -49,10 +51,12 @@ class CapabilityMissing(SidebandError, NotImplementedError):
 class Sideband(ABC):
     """What the lab can do to one board besides the console. Subclasses override what they can do."""
 
-    def __init__(self, *, time_scale: float = 1.0) -> None:
+    def __init__(self, *, time_scale: float = 1.0, clock: LabClock | None = None) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
-        self.time_scale = time_scale
+        self.clock: LabClock = clock or WallClock(time_scale)
+        """The lab clock a hold or an off-time is counted on."""
+        self.time_scale = self.clock.scale
 
     @property
     @abstractmethod
@@ -71,8 +75,8 @@ class Sideband(ABC):
             raise CapabilityMissing(capability, self.describe(), action)
 
     def sleep(self, device_seconds: float) -> None:
-        """Wait `device_seconds` of device time."""
-        time.sleep(max(0.0, device_seconds) * self.time_scale)
+        """Wait `device_seconds` of device time (on the lab clock)."""
+        self.clock.sleep(max(0.0, device_seconds))
 
     # --- actions (override the ones the hardware supports) ---------------------------------------------
     def reset(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
 
@@ -80,7 +78,7 @@ def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> 
     lab.cloud_call(lambda cloud: cloud.rotate_certificate(new_ca=True))
     lab.cloud_call(lambda cloud: cloud.drop_connections())
     board.expect("Secure connection failed", timeout=120, since=mark)
-    time.sleep(max(10 * lab.config.time_scale, 0.2))
+    lab.clock.sleep(10)
     device = lab.device_for(enrollment)
     assert device is not None and not lab.is_online(device.id)
 

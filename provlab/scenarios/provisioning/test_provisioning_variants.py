@@ -91,20 +91,9 @@ def test_reprovision_after_factory_reset_gets_a_new_token(lab: Lab, board: LabBo
 
 def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) -> None:
     """P11: two phones race; one `/config` wins, the board ends with exactly one token, the cloud one device."""
-    import threading
-
     board.expect("AP URL:  blynk.setup", timeout=30)
     phones = [lab.phone(), lab.phone()]
-    results: list[object] = [None, None]
-
-    def run(i: int) -> None:
-        results[i] = phones[i].provision(board, check=False, online_timeout=60)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = lab.concurrently(*(lambda p=p: p.provision(board, check=False, online_timeout=60) for p in phones))
     board.expect_state("RUNNING", timeout=120)
     online = [r for r in results if getattr(r, "ok", False)]
     assert len(online) == 1, results

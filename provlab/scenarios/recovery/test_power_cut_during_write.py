@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from provlab.fixtures import Lab, LabBoard, LabPhone
@@ -19,7 +17,7 @@ def test_power_cut_in_the_middle_of_the_config_write(lab: Lab, board: LabBoard, 
     board.emulated.flash.cut_power_at(100)
     failed = phone.provision(board, save=True, check=False, online_timeout=5)  # save=1 writes at /config
     assert not failed.ok
-    time.sleep(max(2 * lab.config.time_scale, 0.1))
+    lab.clock.sleep(2)
     mark = board.serial.mark()
     board.power_on()
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)

@@ -14,12 +14,14 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 HEARTBEAT_GRACE = 1.5  # the cloud's allowance over the announced heartbeat (docs: disconnections and heartbeat)
 HEARTBEAT_TIMEOUT = "no traffic for heartbeat x 1.5"
+POLL_S = 0.1  # how often `Lab.wait_cloud_event` reads the journal (device seconds)
 
 
 def _running_with_fresh_traffic(lab: Lab, board: LabBoard, phone: LabPhone) -> tuple[int, float, float]:
-    """Provision `board`, have the stub ping it; (device id, announced h-beat, wall time of the answer).
+    """Provision `board`, have the stub ping it; (device id, announced h-beat, lab time the answer was seen).
 
-    The answer is the last thing the stub hears before the cut, so the idle deadline runs from it.
+    The answer is the last thing the stub hears before the cut, so the idle deadline runs from it. The
+    answer came at or before the lab time it was seen at.
     """
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
@@ -27,11 +29,12 @@ def _running_with_fresh_traffic(lab: Lab, board: LabBoard, phone: LabPhone) -> t
     assert device is not None
     device_id = device.id
     lab.cloud_call(lambda cloud: cloud.ping_device(device_id))
-    answered = lab.wait_cloud_event("ping_answered", timeout=30)
+    lab.wait_cloud_event("ping_answered", timeout=30)
+    answered_by = lab.clock.now()
     device = lab.device_for(enrollment)  # its info message came before the answer, on the same connection
     assert device is not None
     heartbeat = float(device.info["h-beat"])
-    return device_id, heartbeat, float(answered["ts"])
+    return device_id, heartbeat, answered_by
 
 
 def _offline_by_heartbeat(lab: Lab, device_id: int, heartbeat: float, last_traffic: float) -> dict[str, object]:
@@ -40,8 +43,9 @@ def _offline_by_heartbeat(lab: Lab, device_id: int, heartbeat: float, last_traff
     offline = lab.wait_cloud_event("device_offline", timeout=10 * heartbeat * HEARTBEAT_GRACE)
     assert offline["device_id"] == device_id
     assert offline["reason"] == HEARTBEAT_TIMEOUT, offline  # not "closed by the device": no FIN came
-    idle = float(str(offline["ts"])) - last_traffic
-    assert idle >= 0.9 * heartbeat * HEARTBEAT_GRACE * lab.config.time_scale, f"offline after {idle:.3f} s wall"
+    # `wait_cloud_event` looks every POLL_S of lab time: the event came at most that long before it was seen
+    idle_at_least = lab.clock.now() - POLL_S - last_traffic
+    assert idle_at_least >= 0.9 * heartbeat * HEARTBEAT_GRACE, f"offline after {idle_at_least:.3f} s (lab time)"
     assert not lab.is_online(device_id)
     return offline
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provlab.clock.base import LabClock
+from provlab.clock.wall import WallClock
 from provlab.wifi.events import AirEvent, station_mac_for
 from provlab.wifi.faults import ANY_CHANNEL, ESP32_CHANNELS, Faults, UnknownNetwork
 from provlab.wifi.guard import TrafficGuard, is_loopback_host
@@ -50,14 +52,16 @@ class NetnsAir:
 
     kind = "netns"
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, clock: LabClock | None = None) -> None:
         reason = unavailable_reason()
         if reason is not None:
             raise NetnsUnavailable(reason)
+        self.clock: LabClock = clock or WallClock()
+        """The lab clock: the infrastructure loop (DHCP, DNS, uplinks) and fault timers run on it."""
         self.run_id = run_id or new_run_id()
         self.run_record = RunRecord.for_this_process(self.run_id)
         self.run_record.save()
-        self.infra = InfraLoop(f"provlab-netns-{self.run_id}")
+        self.infra = InfraLoop(f"provlab-netns-{self.run_id}", self.clock)
         self._lock = threading.RLock()
         self._namespaces: list[Namespace] = []
         self._networks: list[NetnsNetwork] = []

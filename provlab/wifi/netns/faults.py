@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 class NetnsFaults(Faults):
     def __init__(self, air: NetnsAir) -> None:
-        super().__init__()
+        super().__init__(air.clock)
         self.air = air
 
     def _cut(self, network: NetnsNetwork, name: str, reason: str) -> bool:

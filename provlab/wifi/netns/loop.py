@@ -9,14 +9,17 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from provlab.clock.base import LabClock
+from provlab.clock.wall import WallClock
+
 T = TypeVar("T")
 
 
 class InfraLoop:
     """Servers of the simulated network side, apart from whatever loop the boards and phones use."""
 
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, name: str, clock: LabClock | None = None) -> None:
+        self.loop = (clock or WallClock()).new_loop()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 

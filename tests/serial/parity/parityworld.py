@@ -59,7 +59,7 @@ class ParityWorld:
                 SimBoardRadio(self.lab.air, "board-direct"),
                 artifacts / "board-direct.nvs",
                 MemorySerial(),
-                clock=DeviceClock(cfg.time_scale),
+                clock=DeviceClock(lab_clock=self.lab.clock),
                 name="board-direct",
                 tls_ca=self.lab.cloud.certs.ca_file if self.lab.cloud and cfg.cloud_tls else None,
             )
