@@ -8,12 +8,15 @@ named test did not pass.
 
     python3 benchmarks/bench_stress.py                                  # the proof: 10 + 5 runs, 4 loads
     python3 benchmarks/bench_stress.py --suite-runs 1 --unit-runs 0     # smoke check
+    python3 benchmarks/bench_stress.py --keep                           # keep logs and JUnit XML of the runs
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,14 +104,28 @@ class Run:
 
 
 @contextmanager
+def run_folder(keep: bool) -> Iterator[Path]:
+    """A temp folder for the runs' logs, JUnit XML and evidence; removed on the way out unless kept."""
+    folder = Path(tempfile.mkdtemp(prefix="provlab-stress-"))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"logs, JUnit XML and evidence kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
 def cpu_load(processes: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """N busy-loop processes at the default nice level; killed on the way out, SIGTERM included."""
+    """N busy-loop processes at the default nice level; killed on the way out, SIGINT and SIGTERM included."""
     loads: list[subprocess.Popen[bytes]] = []
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # SIGINT too, even when started in the background (where a shell has it ignored)
+    previous = signal.signal(signal.SIGTERM, on_sigterm), signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for _ in range(processes):
             loads.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP]))
@@ -118,7 +135,8 @@ def cpu_load(processes: int) -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.kill()
         for proc in loads:
             proc.wait()
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def run_pytest(args: list[str], cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
@@ -126,7 +144,15 @@ def run_pytest(args: list[str], cwd: Path, log: Path, timeout: float) -> tuple[i
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     started = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -134,6 +160,13 @@ def run_pytest(args: list[str], cwd: Path, log: Path, timeout: float) -> tuple[i
         finally:
             kill_group(proc)  # stragglers too: boards or workers a crashed run left behind
     return code, time.perf_counter() - started
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: on Linux, be sent SIGTERM should this script be killed without cleanup."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -193,6 +226,7 @@ def main() -> None:
     parser.add_argument("--unit-runs", type=int, default=5, help="unit suite runs (default 5)")
     parser.add_argument("--workers", type=int, default=2, help="pytest -n (default 2)")
     parser.add_argument("--run-timeout", type=float, default=1800, help="seconds before one run is killed")
+    parser.add_argument("--keep", action="store_true", help="keep the runs' logs and JUnit XML (default: removed)")
     args = parser.parse_args()
 
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before start")
@@ -202,14 +236,17 @@ def main() -> None:
     print(f"{'kind':6s}{'run':>4s}{'passed':>8s}{'failed':>8s}{'errors':>8s}{'skipped':>8s}"
           f"{'exit':>6s}{'wall s':>9s}{'load1':>7s}")
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="provlab-stress-") as tmp, cpu_load(args.load):
-        folder = Path(tmp)
-        for number in range(1, args.suite_runs + 1):
-            runs.append(suite_run(number, args.workers, folder, args.run_timeout))
-            print_row(runs[-1])
-        for number in range(1, args.unit_runs + 1):
-            runs.append(unit_run(number, args.workers, folder, args.run_timeout))
-            print_row(runs[-1])
+    try:
+        with run_folder(args.keep) as folder, cpu_load(args.load):
+            for number in range(1, args.suite_runs + 1):
+                runs.append(suite_run(number, args.workers, folder, args.run_timeout))
+                print_row(runs[-1])
+            for number in range(1, args.unit_runs + 1):
+                runs.append(unit_run(number, args.workers, folder, args.run_timeout))
+                print_row(runs[-1])
+    except KeyboardInterrupt:
+        print(f"interrupted after {len(runs)} runs; load processes and the running suite stopped")
+        sys.exit(130)
 
     failed_runs = [r for r in runs if not r.ok]
     failures = sum(r.results.count("failed") + r.results.count("error") for r in runs if r.results)
