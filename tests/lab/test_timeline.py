@@ -13,8 +13,20 @@ def test_streams_are_merged_in_time_order_and_escaped(tmp_path: Path) -> None:
         "2026-11-26T04:00:00.100+00:00 [10] INIT => WAIT_CONFIG\n"
         "2026-11-26T04:00:00.400+00:00 [310] <script>alert(1)</script>\n"
     )
-    (tmp_path / "phone.jsonl").write_text(
-        json.dumps({"ts": 1795665600.2, "kind": "step_end", "step": "join_ap", "outcome": "ok", "duration_s": 0.1})
+    (tmp_path / "steps.jsonl").write_text(
+        json.dumps(
+            {
+                "ts": 1795665600.2,
+                "kind": "step",
+                "id": 1,
+                "name": "join_ap",
+                "subject": "phone",
+                "start": 1795665600.2,
+                "end": 1795665600.25,
+                "outcome": "ok",
+                "args": {},
+            }
+        )
         + "\n"
     )
     (tmp_path / "cloud.jsonl").write_text(
@@ -25,4 +37,4 @@ def test_streams_are_merged_in_time_order_and_escaped(tmp_path: Path) -> None:
     assert entries[0].kind == "state" and entries[1].kind == "step"
     page = write_timeline(tmp_path, "t").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
-    assert page.index("INIT =&gt; WAIT_CONFIG") < page.index("step join_ap ok") < page.index("device_online")
+    assert page.index("INIT =&gt; WAIT_CONFIG") < page.index("join_ap() ok 0.050 s") < page.index("device_online")
