@@ -489,4 +489,4 @@ class Lab:
         self.close()
 
 
-__all__ = ["LAB_CALL_BUDGET_S", "OPEN_LABS", "Lab", "LabBoard", "LabPhone"]
+__all__ = ["LAB_CALL_BUDGET_S", "OPEN_LABS", "Lab", "LabBoard", "LabPhone", "LabTeardownError"]
