@@ -1,17 +1,12 @@
-"""The record of one phone run: each step's request, response, timing and outcome."""
+"""The record of one phone run: its steps (request, response, timing, outcome), token, device and failure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
+from provlab.lab.steps import Outcome, Step
 from provlab.protocol.serial_log import mask_secret
-
-
-class Outcome(Enum):
-    OK = "ok"
-    FAILED = "failed"
 
 
 class FailureKind(Enum):
@@ -32,21 +27,6 @@ class FailureKind(Enum):
     """The device did not come online in time and the board could not tell why."""
     DEVICE_RESET = 5
     """The board came back in config mode with no error code (reset or power loss, P4)."""
-
-
-@dataclass
-class Step:
-    name: str
-    started: float
-    ended: float = 0.0
-    outcome: Outcome = Outcome.OK
-    request: dict[str, Any] = field(default_factory=dict)
-    response: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def duration(self) -> float:
-        return self.ended - self.started
 
 
 class ProvisioningFailed(AssertionError):
@@ -96,4 +76,10 @@ class Enrollment:
 
     @property
     def duration(self) -> float:
-        return self.steps[-1].ended - self.steps[0].started if self.steps else 0.0
+        if not self.steps:
+            return 0.0
+        last = self.steps[-1]
+        return (last.ended or last.started) - self.steps[0].started
+
+
+__all__ = ["Enrollment", "FailureKind", "Outcome", "ProvisioningFailed", "Step"]

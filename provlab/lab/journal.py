@@ -1,4 +1,4 @@
-"""JSON-lines journals for the evidence folder (`phone.jsonl`, `cloud.jsonl`), secrets masked."""
+"""JSON-lines journals for the evidence folder (`phone.jsonl`, `cloud.jsonl`, `steps.jsonl`), secrets masked."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ SECRET_KEYS = frozenset(
         "clientSecret",
     }
 )
+PASSWORD_KEYS = frozenset({"pass", "password", "wifi_pass", "client_secret", "clientsecret"})
+"""Secrets masked whole (as `mask_line` masks a Wi-Fi password): not even a prefix is a useful hint."""
 # Keys whose value is a digest the evidence needs whole (OTA `x-md5`); only a 32-hex-digit value is kept.
 DIGEST_KEYS = frozenset({"md5", "x-md5"})
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32}")
@@ -37,6 +39,8 @@ def mask_value(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [mask_value(key, v) for v in value]
     if isinstance(value, str):
+        if key.lower() in PASSWORD_KEYS:
+            return mask_secret(value, keep=0)
         if key in SECRET_KEYS or key.lower() in SECRET_KEYS:
             return mask_secret(value)
         if key.lower() in DIGEST_KEYS and _HEX_DIGEST.fullmatch(value):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine
@@ -34,6 +35,7 @@ from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig, SeedOrg
 from provlab.lab.enrollment import Enrollment
+from provlab.lab.fault_steps import AirFaultSteps, CloudFaultSteps
 from provlab.lab.journal import Journal, mask_value
 from provlab.lab.lab_board import LabBoard
 from provlab.lab.lab_phone import LabPhone
@@ -41,10 +43,11 @@ from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
 from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread, LabTimeout
+from provlab.lab.steps import StepJournal
+from provlab.lab.teardown import LabTeardownError, Teardown
 from provlab.lab.timeline import write_timeline
 from provlab.protocol.ssid import format_mac
 from provlab.wifi.backend import HostedAccessPoint
-from provlab.wifi.faults import Faults
 from provlab.wifi.guard import TrafficGuard
 from provlab.wifi.world import Air, open_air
 
@@ -68,6 +71,14 @@ OPEN_LABS: list[Lab] = []
 """The labs open in this process now (the live progress view of `provlab run` shows their boards)."""
 
 
+def _add_note(error: BaseException, note: str) -> None:
+    """`note` on `error`'s report (Python 3.11+); logged on older Pythons."""
+    if sys.version_info >= (3, 11):
+        error.add_note(note)
+    else:
+        log.error("%s", note)
+
+
 class Lab:
     """A whole provisioning world on loopback. Use as a context manager; everything is removed on exit."""
 
@@ -84,6 +95,8 @@ class Lab:
         self.loop = EventLoopThread(clock=self.clock)
         self.air: Air | None = None
         self.phone_journal = Journal(self.artifacts / "phone.jsonl")
+        self.steps = StepJournal(self.artifacts / "steps.jsonl", clock=self.clock.now)
+        """Every action the lab takes (board, phone, cloud, air, waits), written to `steps.jsonl`."""
         self.boards: list[LabBoard] = []
         self.home: HostedAccessPoint | None = None
         self._stub: CloudStub | None = None  # the embedded stub, or
@@ -98,8 +111,11 @@ class Lab:
         OPEN_LABS.append(self)
         try:
             self._build()
-        except BaseException:
-            self.close()
+        except BaseException as failure:
+            try:
+                self.close()
+            except LabTeardownError as teardown:  # the build failure stays the error; the teardown's rides along
+                _add_note(failure, str(teardown))
             raise
 
     def _build(self) -> None:
@@ -305,6 +321,7 @@ class Lab:
             oauth_client=oauth_client,
             time_scale=self.clock.scale,
             journal=self.phone_journal,
+            steps=self.steps,
             profile=profile,
         )
         self._phones.append(phone)
@@ -394,10 +411,16 @@ class Lab:
         old = self._cloud
         endpoints = old.endpoints
         assert endpoints is not None
-        self.loop.run(old.stop(), 30)
-        cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale, certs=old.certs)
-        self._stub = cloud
-        self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
+        with self.steps.step("restart_cloud", "cloud", ports=[endpoints.binary_port, endpoints.http_port]):
+            self.loop.run(old.stop(), 30)
+            cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale, certs=old.certs)
+            self._stub = cloud
+            self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
+
+    def wait(self, device_seconds: float) -> None:
+        """Let `device_seconds` of device time pass on the lab clock (a step on the record)."""
+        with self.steps.step("wait", "lab", device_seconds=device_seconds):
+            self.clock.sleep(device_seconds)
 
     def rest(self, email: str | None = None, password: str | None = None) -> CloudRest:
         """The cloud's REST API as `email` (the cloud's admin by default; closed with the lab)."""
@@ -422,9 +445,16 @@ class Lab:
         return RawDeviceClient(self.endpoints.binary_port)
 
     @property
-    def faults(self) -> Faults:
-        """The air's run-time fault knobs (AP down/up, RSSI, channel, internet, DNS, kick)."""
-        return self._air.faults
+    def faults(self) -> AirFaultSteps:
+        """The air's run-time fault knobs (AP down/up, RSSI, channel, internet, DNS, kick); each a step."""
+        return AirFaultSteps(self._air.faults, self.steps)
+
+    @property
+    def cloud_faults(self) -> CloudFaultSteps:
+        """The embedded cloud stub's fault knobs (latency, refused logins, failing token issue, redirects);
+        each switch a step. `NeedsEmbeddedCloud` (a skip) with a stub running elsewhere."""
+        self._cloud  # noqa: B018 - raises NeedsEmbeddedCloud now, not at the first knob
+        return CloudFaultSteps(lambda: self._cloud.faults, self.steps)
 
     def user(self, email: str) -> User:
         user = self._remote.user(email) if self._remote is not None else self._cloud.store.user_by_email(email)
@@ -450,47 +480,66 @@ class Lab:
         return self.loop.call(lambda: cloud.presence.is_online(device_id))
 
     def close(self) -> None:
+        """Stop everything and write the evidence; every part is tried even when one fails, and then
+        `LabTeardownError` lists what failed to stop or to be written."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError):  # not listed: the lab failed before it was
             OPEN_LABS.remove(self)
+        teardown = Teardown()
         for client in self._rest_clients:
-            client.close()
+            with teardown.attempt(f"closing the REST client of {client.email}"):
+                client.close()
         for phone in self._phones:
-            with contextlib.suppress(Exception):
+            with teardown.attempt(f"closing {phone.name}'s cloud client"):
                 self.loop.run(phone.close(), 10)
         for board in self.boards:
             if board.emulated is not None:
-                with contextlib.suppress(Exception):
+                with teardown.attempt(f"powering {board.name} off"):
                     self.loop.run(board.emulated.power_off(), 30)
         for board in self.boards:
-            board.serial.close()
+            with teardown.attempt(f"closing {board.name}'s serial port {board.serial.url}"):
+                board.serial.close()
         for port in self._ports:
-            port.close()
+            with teardown.attempt(f"closing the pty {port.path}"):
+                port.close()
         if self._stub is not None or self._remote is not None:
-            self._dump_cloud_events()
+            with teardown.attempt("writing cloud.jsonl"):
+                self._dump_cloud_events()
         if self._stub is not None:
-            with contextlib.suppress(Exception):
+            with teardown.attempt("stopping the cloud stub"):
                 self.loop.run(self._stub.stop(), 30)
         if self._remote is not None:
-            self._remote.close()
-        self.loop.close()
+            with teardown.attempt(f"closing the client of the cloud at {self._remote.url}"):
+                self._remote.close()
+        with teardown.attempt("stopping the lab's event loop"):
+            self.loop.close()
         self.clock.detach_driver()
         self.clock.close()
         if self.air is not None:
-            self._dump_air_events()
-            with contextlib.suppress(Exception):
+            with teardown.attempt("writing air.jsonl"):
+                self._dump_air_events()
+            with teardown.attempt("closing the air"):
                 self.air.close()
-        self.phone_journal.close()
-        with contextlib.suppress(Exception):
+        with teardown.attempt("closing phone.jsonl"):
+            self.phone_journal.close()
+        with teardown.attempt("closing steps.jsonl"):
+            self.steps.close()
+        with teardown.attempt("writing timeline.html"):
             write_timeline(self.artifacts)
-        self._guard.__exit__(None, None, None)
-        shutil.rmtree(self._private, ignore_errors=True)
+        with teardown.attempt("lifting the traffic guard"):
+            self._guard.__exit__(None, None, None)
+        with (
+            teardown.attempt(f"removing the private folder {self._private} (cloud database, flash images)"),
+            contextlib.suppress(FileNotFoundError),  # already gone: nothing left to remove
+        ):
+            shutil.rmtree(self._private)
+        teardown.raise_failures(self.artifacts)
 
     def _dump_air_events(self) -> None:
         assert self.air is not None
-        with contextlib.suppress(Exception), (self.artifacts / "air.jsonl").open("w", encoding="utf-8") as out:
+        with (self.artifacts / "air.jsonl").open("w", encoding="utf-8") as out:
             for event in list(self.air.events):
                 record = {"ts": event.wall_time, "kind": event.kind, "ssid": event.ssid, "bssid": event.bssid}
                 if event.station:
@@ -498,11 +547,8 @@ class Lab:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _dump_cloud_events(self) -> None:
-        with (
-            contextlib.suppress(Exception),
-            (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out,
-        ):
-            events = self._remote.events() if self._remote is not None else self._cloud.store.events()
+        events = self._remote.events() if self._remote is not None else self._cloud.store.events()
+        with (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out:
             for event in events:
                 out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")
 
@@ -513,4 +559,4 @@ class Lab:
         self.close()
 
 
-__all__ = ["LAB_CALL_BUDGET_S", "OPEN_LABS", "Lab", "LabBoard", "LabPhone"]
+__all__ = ["LAB_CALL_BUDGET_S", "OPEN_LABS", "Lab", "LabBoard", "LabPhone", "LabTeardownError"]

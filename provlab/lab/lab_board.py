@@ -9,6 +9,7 @@ from provlab.drivers.sideband import Capability
 from provlab.emulator.board import EmulatedBoard
 from provlab.lab.board_specs import AttachedBoard
 from provlab.lab.capabilities import BoardOutOfReach
+from provlab.lab.steps import StepJournal, step
 from provlab.protocol.states import EdgentState
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class LabBoard:
         return self.serial.name
 
     @property
+    def step_journal(self) -> StepJournal:
+        return self.lab.steps
+
+    @property
     def capabilities(self) -> frozenset[Capability]:
         """What the board's wiring allows beyond serial (reset, power, button), from its sideband."""
         return self.serial.capabilities
@@ -77,32 +82,41 @@ class LabBoard:
     def state(self) -> EdgentState | None:
         return self.serial.state
 
+    @step("expect_state")
     def expect_state(self, state: str | EdgentState, timeout: float = 60.0, since: int | None = None) -> None:
         self.serial.expect_state(state, timeout, since)
 
+    @step("expect")
     def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
         return self.serial.expect(pattern, timeout, since)
 
     # control sideband: the same calls for emulated and real boards (CapabilityMissing when not wired)
+    @step("power_on")
     def power_on(self) -> None:
         self.serial.power_on()
 
+    @step("power_off")
     def power_off(self) -> None:
         self.serial.power_off()
 
+    @step("reset")
     def reset(self) -> None:
         self.serial.reset()
 
+    @step("press_button")
     def press_button(self) -> None:
         self.serial.press_button()
 
+    @step("release_button")
     def release_button(self) -> None:
         self.serial.release_button()
 
+    @step("hold_button")
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release."""
         self.serial.hold_button(seconds)
 
+    @step("console")
     def console(self, line: str, timeout: float = 10.0) -> list[str]:
         """Type `line` on the serial console; the lines it printed before the next prompt."""
         return list(self.serial.command(line, timeout).lines)

@@ -11,6 +11,7 @@ from provlab.lab.enrollment import Enrollment
 from provlab.lab.lab_board import LabBoard
 from provlab.lab.phone import Phone
 from provlab.lab.runtime import LAB_CALL_BUDGET_S
+from provlab.lab.steps import StepJournal, step
 from provlab.wifi.backend import NetworkNotFound
 from provlab.wifi.http import LinkTransport
 
@@ -25,9 +26,19 @@ class LabPhone:
         self.lab = lab
         self.phone = phone
 
+    @property
+    def name(self) -> str:
+        return self.phone.name
+
+    @property
+    def step_journal(self) -> StepJournal:
+        return self.lab.steps
+
+    @step("discover")
     def discover(self) -> list[Any]:
         return self.lab.loop.run(self.phone.discover(), LAB_CALL_BUDGET_S)
 
+    @step("request_token")
     def request_token(self, template_id: str | None = None, org_id: int | None = None) -> str:
         """A fresh dynamic token for `template_id` (the lab's template by default), as this phone's user,
         for a device of the user's org or of `org_id`."""
@@ -40,6 +51,7 @@ class LabPhone:
 
         return self.lab.loop.run(issue(), LAB_CALL_BUDGET_S)
 
+    @step("board_get")
     def board_get(self, board: LabBoard | str, path: str, query: str = "") -> tuple[int | None, str]:
         """Join the board's AP, GET `path?query` from its web server, leave. (None, error) when no reply came."""
         if isinstance(board, LabBoard):
@@ -81,6 +93,7 @@ class LabPhone:
 
         return self.lab.loop.run(get(), LAB_CALL_BUDGET_S)
 
+    @step("provision")
     def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:
         """Provision `board` onto the lab's home network with a fresh token; raises on failure."""
         cfg = self.lab.config

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ import httpx
 
 from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
 from provlab.lab.diagnosis import ApWatch, classify
-from provlab.lab.enrollment import Enrollment, FailureKind, Outcome, ProvisioningFailed, Step
+from provlab.lab.enrollment import Enrollment, FailureKind, ProvisioningFailed
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import PhoneProfile, profile_named
+from provlab.lab.steps import Step, StepJournal
 from provlab.protocol import choices
 from provlab.protocol.edgent_http import BoardInfo, BoardInfoError, StaticIp, build_config_query, parse_wifi_scan
 from provlab.protocol.ssid import parse_softap_ssid
@@ -96,6 +96,7 @@ class Phone:
         oauth_client: OAuthClient | None = None,
         time_scale: float = 1.0,
         journal: Journal | None = None,
+        steps: StepJournal | None = None,
         name: str = "phone",
         profile: PhoneProfile | str = "generic",
     ) -> None:
@@ -106,6 +107,9 @@ class Phone:
         self.oauth_client = oauth_client
         self.time_scale = time_scale
         self.journal = journal or Journal(None)
+        """The exchange log (`phone.jsonl`): every HTTP request and answer, discovery, the run's verdict."""
+        self.steps = steps or StepJournal(None)
+        """The step journal the phone's steps go to (the lab's `steps.jsonl`)."""
         self.name = name
         self.profile = profile_named(profile)
         self._access_token: str | None = None
@@ -209,30 +213,18 @@ class Phone:
 
     @asynccontextmanager
     async def _step(self, enrollment: Enrollment, name: str, **request: Any) -> AsyncIterator[Step]:
-        step = Step(name, time.time(), request=request)
-        enrollment.steps.append(step)
-        self.journal.write("step_start", phone=self.name, step=name, request=request)
-        try:
-            yield step
-        except StepFailed as exc:
-            step.outcome, step.error = Outcome.FAILED, str(exc)
-            enrollment.failure = exc.kind
-            raise
-        except (httpx.HTTPError, WifiError, OSError, BoardInfoError) as exc:
-            step.outcome, step.error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
-            enrollment.failure = FailureKind.AP_LOST
-            raise StepFailed(FailureKind.AP_LOST, step.error) from exc
-        finally:
-            step.ended = time.time()
-            self.journal.write(
-                "step_end",
-                phone=self.name,
-                step=name,
-                outcome=step.outcome.value,
-                duration_s=round(step.duration, 4),
-                response=step.response,
-                error=step.error,
-            )
+        """One step of a provisioning run, on the lab's step journal and in `enrollment.steps`; an error of
+        the link or the board's web server becomes `StepFailed(AP_LOST)`."""
+        with self.steps.step(name, self.name, **request) as step:
+            enrollment.steps.append(step)
+            try:
+                yield step
+            except StepFailed as exc:
+                enrollment.failure = exc.kind
+                raise
+            except (httpx.HTTPError, WifiError, OSError, BoardInfoError) as exc:
+                enrollment.failure = FailureKind.AP_LOST
+                raise StepFailed(FailureKind.AP_LOST, f"{type(exc).__name__}: {exc}") from exc
 
     # --- the whole run --------------------------------------------------------------------------
     async def provision(

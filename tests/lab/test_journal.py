@@ -15,3 +15,8 @@ def test_an_md5_digest_is_kept_and_tokens_are_still_masked() -> None:
     assert masked["note"] == "got 67f9…"  # a bare 32-character run elsewhere still looks like a token
     assert masked["token"] == "KazR…"
     assert mask_value("md5", TOKEN) == "KazR…"  # under the digest key, a non-hex value is still masked
+
+
+def test_passwords_are_masked_whole_and_tokens_keep_a_hint() -> None:
+    masked = mask_value("", {"wifi_pass": "hunter2-hunter2", "password": "pw123456", "token": TOKEN})
+    assert masked == {"wifi_pass": "…", "password": "…", "token": "KazR…"}

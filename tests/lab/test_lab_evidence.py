@@ -34,8 +34,9 @@ def test_enrollment_leaves_masked_evidence(tmp_path: Path) -> None:
     assert "CONFIGURING => SWITCH_TO_STA" in (tmp_path / "board-1.log").read_text()
     kinds = [json.loads(line)["kind"] for line in (tmp_path / "cloud.jsonl").read_text().splitlines()]
     assert kinds[:3] == ["token_issued", "token_activated", "device_online"]
-    steps = [json.loads(line) for line in (tmp_path / "phone.jsonl").read_text().splitlines()]
-    assert [s["step"] for s in steps if s["kind"] == "step_end"][-3:] == ["config", "leave_ap", "wait_online"]
+    steps = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    phone_steps = [s["name"] for s in steps if s["subject"] == "phone"]
+    assert phone_steps[-4:] == ["config", "leave_ap", "wait_online", "provision"]
     # … and no secret appears whole anywhere in it
     assert token not in text
     assert home.passphrase not in text

@@ -36,7 +36,7 @@ def test_home_router_boots_after_the_board(air_kind: str, tmp_path: Path) -> Non
 
     async def body(world: World) -> None:
         world.air.faults.ap_down(HOME_SSID)
-        _on_first(world, "step_start", lambda: world.air.faults.ap_up_after(HOME_SSID, 0.2))
+        _on_first(world, "cloud_http", lambda: world.air.faults.ap_up_after(HOME_SSID, 0.2))
         enrollment = await world.provision(world.phone(), world.boards[0])
         assert enrollment.ok, (enrollment.failure, enrollment.diagnosis)
         events = [(e.kind, e.ssid, e.station, e.detail) for e in world.air.events]

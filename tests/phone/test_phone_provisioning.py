@@ -45,7 +45,7 @@ def test_wrong_home_password_is_classified_as_701_by_rejoining_the_ap(air_kind: 
         assert enrollment.failure is FailureKind.NETWORK
         assert enrollment.last_error == 701
         assert enrollment.steps[-1].name == "diagnose"
-        assert enrollment.step("diagnose").request["ap"] == "returned"
+        assert enrollment.step("diagnose").args["ap"] == "returned"
         assert world.cloud.device_for_token(enrollment.token or "") is None  # the token was never used
 
     run_in_world(air_kind, tmp_path, body)

@@ -68,7 +68,7 @@ def test_automation_provisions_for_a_client_through_oauth2(lab: Lab, board: LabB
     enrollment = lab.phone("owner@acme.test", oauth_client=robot).provision(board)
     board.expect_state("RUNNING", timeout=60)
     login = next(step for step in enrollment.steps if step.name == "cloud_login")
-    assert login.request["via"] == f"oauth2 client {robot.client_id}"
+    assert login.args["via"] == f"oauth2 client {robot.client_id}"
     assert [e["user"] for e in lab.cloud_events("oauth_token")] == ["owner@acme.test"]
     device = lab.device_for(enrollment)
     assert device is not None and lab.is_online(device.id)
