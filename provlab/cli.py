@@ -17,8 +17,10 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
+from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
+from provlab.wifi.world import AIRS, air_problem
 
 console = Console()
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
@@ -38,7 +40,13 @@ def main() -> None:
     show_default=True,
     help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port; a run with no board exits 5",
 )
-@click.option("--wifi", default="sim", show_default=True, help="sim | netns | wpa:IFACE | nm:IFACE")
+@click.option(
+    "--wifi",
+    default="sim",
+    show_default=True,
+    help=f"the lab's air: {' | '.join(AIRS.names())} (netns needs root). The wpa/nm real-adapter backends are "
+    "not an air the lab can build (Python API only: provlab.wifi.world.phone_radio)",
+)
 @click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="write JUnit XML here")
 @click.option(
@@ -60,6 +68,9 @@ def run(
     exits 5, pytest's 'no tests ran', and says why.
     """
     _require_a_board(boards)
+    wifi_problem = air_problem(wifi)
+    if wifi_problem is not None:
+        raise click.BadParameter(wifi_problem, param_hint="--wifi")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / stamp
     # pytest arguments pass through in order; with no existing path among them, run the built-in suites
@@ -115,7 +126,9 @@ def _require_a_board(boards: str) -> None:
 
 @main.command()
 @click.option("--count", default=1, show_default=True, help="number of boards")
-@click.option("--profile", default="edgent-esp32", show_default=True, help="firmware profile")
+@click.option(
+    "--profile", default="edgent-esp32", show_default=True, help=f"firmware profile: {' | '.join(PROFILES.names())}"
+)
 @click.option("--network", help="a home Wi-Fi network on the sim air, SSID[:PASS]")
 @click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
 @click.option("--state-dir", type=click.Path(file_okay=False), help="flash files (default: a temp folder)")

@@ -138,3 +138,12 @@ def test_collect_only_goes_through_provlab_run_and_counts_the_scenarios(tmp_path
     assert "scenario_wrong_wifi_password" in output  # the YAML scenarios are collected too
     count = int(output.split(" scenarios collected")[0].rsplit(" ", 1)[-1])
     assert f"{count} tests collected" in output
+
+
+def test_provlab_run_offers_the_registered_airs_and_refuses_a_real_adapter_with_the_reason() -> None:
+    help_text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+    assert "the lab's air: sim | netns" in help_text and "wpa:IFACE" not in help_text
+    result = CliRunner().invoke(main, ["run", "--wifi", "nm:wlan0"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "'nm:wlan0' is not one of sim, netns (nm:IFACE drives a real adapter as one phone's radio" in output

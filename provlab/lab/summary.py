@@ -120,9 +120,7 @@ class RunSummary:
                 outcome = "xfailed"  # it ran, and failed as expected
             evidence = dict(report.user_properties).get("provlab_evidence", "")
             reason = _skip_reason(report) if outcome == "skipped" else ""
-            self.results[report.nodeid] = ScenarioResult(
-                report.nodeid, outcome, report.duration, str(evidence), reason
-            )
+            self.results[report.nodeid] = ScenarioResult(report.nodeid, outcome, report.duration, str(evidence), reason)
         if report.when == "teardown" and self._task is not None:
             self._progress.advance(self._task)
 
