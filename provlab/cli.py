@@ -17,7 +17,10 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
-from provlab.lab.summary import RunSummary, step_table
+from provlab.emulator.profile import PROFILES
+from provlab.lab.board_specs import BoardSpecError, parse_boards
+from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
+from provlab.wifi.world import AIRS, air_problem
 
 console = Console()
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
@@ -31,8 +34,19 @@ def main() -> None:
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("paths", nargs=-1, type=click.UNPROCESSED)
-@click.option("--boards", default="emu:1", show_default=True, help="emu:N, or serial ports PORT,… (later)")
-@click.option("--wifi", default="sim", show_default=True, help="sim | netns | wpa:IFACE | nm:IFACE")
+@click.option(
+    "--boards",
+    default="emu:1",
+    show_default=True,
+    help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port; a run with no board exits 5",
+)
+@click.option(
+    "--wifi",
+    default="sim",
+    show_default=True,
+    help=f"the lab's air: {' | '.join(AIRS.names())} (netns needs root). The wpa/nm real-adapter backends are "
+    "not an air the lab can build (Python API only: provlab.wifi.world.phone_radio)",
+)
 @click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="write JUnit XML here")
 @click.option(
@@ -48,7 +62,15 @@ def run(
     report_dir: str | None,
     artifacts: str | None,
 ) -> None:
-    """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest."""
+    """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest.
+
+    The exit code is pytest's; a run that tests nothing (no board, every scenario skipped or deselected)
+    exits 5, pytest's 'no tests ran', and says why.
+    """
+    _require_a_board(boards)
+    wifi_problem = air_problem(wifi)
+    if wifi_problem is not None:
+        raise click.BadParameter(wifi_problem, param_hint="--wifi")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / stamp
     # pytest arguments pass through in order; with no existing path among them, run the built-in suites
@@ -69,20 +91,44 @@ def run(
         Path(report_dir).mkdir(parents=True, exist_ok=True)
         args += ["--junitxml", str(Path(report_dir) / "junit.xml")]
     summary = RunSummary(console)
-    code = pytest.main(args, plugins=[summary])
-    console.print(summary.table())
+    code = int(pytest.main(args, plugins=[summary]))
+    if summary.collect_only:
+        console.print(f"[bold]{summary.collected} scenarios collected[/]")
+        sys.exit(code)
+    if summary.results:
+        console.print(summary.table())
     if report_dir:
         page = summary.write_html(Path(report_dir) / "report.html")
         console.print(f"report: {page} and {Path(report_dir) / 'junit.xml'}")
     counts = summary.counts()
     line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no scenarios ran"
     console.print(f"[bold]{line}[/] — evidence in {evidence}")
-    sys.exit(int(code))
+    reason = summary.nothing_tested(code)
+    if reason is not None:
+        console.print(f"[bold red]nothing was tested[/]: {reason} (exit {NO_TESTS_RAN}, pytest's 'no tests ran')")
+        code = NO_TESTS_RAN
+    sys.exit(code)
+
+
+def _require_a_board(boards: str) -> None:
+    """A run with no board tests nothing: exit 5 (pytest's 'no tests ran') before building any lab."""
+    try:
+        emulated, attached = parse_boards(boards)
+    except BoardSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--boards") from None
+    if emulated + len(attached) == 0:
+        console.print(
+            f"[bold red]nothing to test[/]: --boards {boards!r} names no board; give emu:N with N ≥ 1, inv:NAME, "
+            f"replay:FILE or a serial port (exit {NO_TESTS_RAN}, pytest's 'no tests ran')"
+        )
+        sys.exit(NO_TESTS_RAN)
 
 
 @main.command()
 @click.option("--count", default=1, show_default=True, help="number of boards")
-@click.option("--profile", default="edgent-esp32", show_default=True, help="firmware profile")
+@click.option(
+    "--profile", default="edgent-esp32", show_default=True, help=f"firmware profile: {' | '.join(PROFILES.names())}"
+)
 @click.option("--network", help="a home Wi-Fi network on the sim air, SSID[:PASS]")
 @click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
 @click.option("--state-dir", type=click.Path(file_okay=False), help="flash files (default: a temp folder)")

@@ -80,3 +80,70 @@ def test_provlab_run_passes_pytest_options_through(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
     assert {p.name for p in (tmp_path / "ev").iterdir()} == {"test_happy_path", "factory_reset_by_button"}
+
+
+def _provlab_run(cwd: Path, *args: str) -> tuple[int, str]:
+    """`provlab run ARGS` in a child process: its exit code and its output with line wrapping undone."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "provlab", "run", *args, "--artifacts", str(cwd / "ev")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+
+
+def test_a_run_where_every_scenario_is_deselected_exits_5_and_says_so(tmp_path: Path) -> None:
+    code, output = _provlab_run(tmp_path, "-k", "no_such_scenario")
+    assert code == 5, output
+    assert "nothing was tested: every scenario was deselected" in output
+
+
+def test_a_run_where_every_scenario_skips_exits_5_with_the_reasons(tmp_path: Path) -> None:
+    scenario = tmp_path / "test_bench.py"
+    scenario.write_text(
+        "import pytest\n\n"
+        "def test_relay():\n    pytest.skip('no relay on this bench')\n\n"
+        "@pytest.mark.skip(reason='needs a second board')\ndef test_pair():\n    pass\n"
+    )
+    code, output = _provlab_run(tmp_path, str(scenario))
+    assert code == 5, output
+    assert "nothing was tested: every scenario was skipped:" in output
+    assert "no relay on this bench (1×)" in output and "needs a second board (1×)" in output
+
+
+def test_a_run_with_one_scenario_passing_among_skips_is_green(tmp_path: Path) -> None:
+    scenario = tmp_path / "test_bench.py"
+    scenario.write_text(
+        "import pytest\n\ndef test_relay():\n    pytest.skip('no relay on this bench')\n\n"
+        "def test_sum():\n    assert 1 + 1 == 2\n"
+    )
+    code, output = _provlab_run(tmp_path, str(scenario))
+    assert code == 0, output
+    assert "1 passed, 1 skipped" in output and "nothing was tested" not in output
+
+
+def test_a_run_with_no_board_exits_5_before_building_a_lab(tmp_path: Path) -> None:
+    code, output = _provlab_run(tmp_path, "--boards", "emu:0")
+    assert code == 5, output
+    assert "nothing to test: --boards 'emu:0' names no board" in output
+    assert not (tmp_path / "ev").exists()
+
+
+def test_collect_only_goes_through_provlab_run_and_counts_the_scenarios(tmp_path: Path) -> None:
+    """What CI compares between the source tree and an installed wheel."""
+    code, output = _provlab_run(tmp_path, "--collect-only")
+    assert code == 0, output
+    assert "scenario_wrong_wifi_password" in output  # the YAML scenarios are collected too
+    count = int(output.split(" scenarios collected")[0].rsplit(" ", 1)[-1])
+    assert f"{count} tests collected" in output
+
+
+def test_provlab_run_offers_the_registered_airs_and_refuses_a_real_adapter_with_the_reason() -> None:
+    help_text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+    assert "the lab's air: sim | netns" in help_text and "wpa:IFACE" not in help_text
+    result = CliRunner().invoke(main, ["run", "--wifi", "nm:wlan0"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "'nm:wlan0' is not one of sim, netns (nm:IFACE drives a real adapter as one phone's radio" in output

@@ -29,7 +29,7 @@ from provlab.emulator.console import EdgentConsole
 from provlab.emulator.defects import Behaviour, Defect, behaviour_for
 from provlab.emulator.flash import Flash, PowerLost, WriteModel
 from provlab.emulator.indicator import LED_OFF, StatusLed, pattern_for
-from provlab.emulator.mqtt_client import CloudClient, cloud_client_for
+from provlab.emulator.mqtt_client import CloudClient
 from provlab.emulator.ota import OtaFailed, download_update
 from provlab.emulator.portal import ConfigPortal
 from provlab.emulator.profile import FirmwareProfile
@@ -55,6 +55,7 @@ from provlab.emulator.softap_http import (
 )
 from provlab.emulator.tls import client_context
 from provlab.emulator.transitions import CONFIG_MODE, REBOOT, Target, Trigger, check
+from provlab.emulator.transports import cloud_client_for
 from provlab.protocol import choices
 from provlab.protocol import console as console_proto
 from provlab.protocol import edgent_http as api

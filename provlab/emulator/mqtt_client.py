@@ -2,8 +2,8 @@
 
 A firmware profile with `transport="mqtt"` (`edgent-esp32-mqtt`) runs the legacy Edgent sketch unchanged —
 states, timers, retry counters, log lines — with this client in place of the binary `BlynkClient`. Both sit
-behind `CloudClient`, the small interface the board drives, and `cloud_client_for()` is the one place that
-picks one by profile.
+behind `CloudClient`, the small interface the board drives, and `transports.cloud_client_for()` is the one
+place that picks one by profile.
 
 How paho is wired (decision). The board reaches the network only through its `Link`, and every firmware timer
 runs on the device clock. So paho does the MQTT protocol (CONNECT/CONNACK, SUBSCRIBE, PUBLISH, PUBACK, topic
@@ -63,9 +63,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from provlab.emulator.clock import DeviceClock
-from provlab.emulator.cloud_client import BlynkClient
 from provlab.emulator.defects import FAITHFUL, Behaviour
-from provlab.emulator.profile import FirmwareProfile
 from provlab.emulator.reconnecting import ClientState, EndOfConnection, ReconnectingClient
 from provlab.emulator.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS_HANDSHAKE_TIMEOUT_S
 from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, parse_info
@@ -113,32 +111,6 @@ class CloudClient(Protocol):
     def log_event(self, code: str, description: str | None = None) -> None: ...
 
     def virtual_write(self, pin: int | str, *values: str) -> None: ...
-
-
-def cloud_client_for(
-    profile: FirmwareProfile,
-    clock: DeviceClock,
-    log: Callable[[str], None],
-    *,
-    behaviour: Behaviour = FAITHFUL,
-    tls: ssl.SSLContext | None = None,
-    on_change: Callable[[], None] | None = None,
-) -> CloudClient:
-    """The cloud client the profile's firmware is built with: binary protocol or MQTT."""
-    if profile.transport == "mqtt":
-        return MqttClient(clock, log, b"", max_body=profile.buff_in, behaviour=behaviour, tls=tls, on_change=on_change)
-    return BlynkClient(
-        clock,
-        log,
-        b"",
-        heartbeat_s=profile.heartbeat_s,
-        max_body=profile.buff_in,
-        behaviour=behaviour,
-        tls=tls,
-        on_change=on_change,
-    )
-
-
 def info_mcu_payload(info_body: bytes, rxbuff: int) -> bytes:
     """`info/mcu` (spec §7) from the library's info message: Arduino sample key order, compact JSON."""
     info = parse_info(info_body)

@@ -1,13 +1,16 @@
-"""Firmware profiles: what differs between Edgent builds (chip, template, versions, banner facts)."""
+"""Firmware profiles: what differs between Edgent builds (chip, template, versions, banner facts).
+
+`PROFILES` is the registry the lab config, `provlab emulate --profile` and the lab read: a new build is a
+factory (in a module of its own, or here) plus one `PROFILES.register(name, factory)`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
+from provlab.protocol.registry import Registry
 from provlab.protocol.ssid import Chip
-
-CloudTransport = Literal["binary", "mqtt"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,9 @@ class FirmwareProfile:
     vendor_prefix: str = "Blynk"
     blnkopt: tuple[tuple[str, str], ...] | None = None
     """A patched `blnkopt` tag (spec §3.4): pairs of ssid, pass, auth, host, port; None = unpatched."""
-    transport: CloudTransport = "binary"
-    """How the firmware talks to the cloud: the Blynk binary protocol (§6) or the MQTT device API (§7)."""
+    transport: str = "binary"
+    """How the firmware talks to the cloud, a name in `provlab.emulator.transports.TRANSPORTS`: the Blynk
+    binary protocol (§6, `binary`) or the MQTT device API (§7, `mqtt`)."""
 
     @property
     def firmware_type(self) -> str:
@@ -84,4 +88,12 @@ def edgent_esp32_mqtt(
     )
 
 
-PROFILES = {"edgent-esp32": edgent_esp32, "edgent-esp32-mqtt": edgent_esp32_mqtt}
+class ProfileFactory(Protocol):
+    """Makes one build's profile for the lab's template; `overrides` replace any other field."""
+
+    def __call__(self, template_id: str = ..., template_name: str = ..., **overrides: object) -> FirmwareProfile: ...
+
+
+PROFILES: Registry[ProfileFactory] = Registry("firmware profile")
+PROFILES.register("edgent-esp32", edgent_esp32)
+PROFILES.register("edgent-esp32-mqtt", edgent_esp32_mqtt)

@@ -4,11 +4,11 @@
 [tool.provlab]
 clock = "auto"             # auto | virtual | wall (auto: virtual when everything is emulated here)
 time_scale = 0.01          # wall clock only: device seconds run this much faster than wall time
-wifi = "sim"               # sim | netns | wpa:IFACE | nm:IFACE
+wifi = "sim"               # a registered air: sim | netns (provlab.wifi.world.AIRS)
 
 [tool.provlab.boards]
 emulated = 2               # emulated boards per test
-profile = "edgent-esp32"
+profile = "edgent-esp32"   # a registered firmware profile (provlab.emulator.profile.PROFILES)
 attached = ["inv:bench-a", "/dev/ttyUSB1"]  # boards not emulated here (provlab.lab.board_specs);
                            # with `attached` and no `emulated`, no emulated board is added
 inventory = "boards.yaml"  # the station's board inventory, for inv:NAME (relative to this file)
@@ -53,17 +53,18 @@ from typing import Any
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.emulator.defects import Defect
+from provlab.emulator.profile import PROFILES
+from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
 from provlab.lab.remote_cloud import check_cloud_url
+from provlab.wifi.world import air_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-PROFILE_NAMES = ("edgent-esp32", "edgent-esp32-mqtt")
 ROOT_ORG_NAME = "Lab Root"  # the org the stub seeds (provlab.cloud.stub.DEFAULT_ORG)
-WIFI_BACKENDS = ("sim", "netns")  # wpa:/nm: drive only a phone's radio on a real lab host (real boards)
 
 
 class LabConfigError(ValueError):
@@ -140,8 +141,6 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
-        check.one_of("boards.profile", self.profile, PROFILE_NAMES)
-        check.one_of("wifi", self.wifi, WIFI_BACKENDS)
         check.one_of("clock", self.clock, CLOCK_KINDS)
         if self.clock == "virtual" and (self.cloud_url or self.attached):
             outside = "a cloud stub in another process (cloud.url)" if self.cloud_url else "boards attached by serial"
@@ -149,6 +148,18 @@ class LabConfig:
                 "lab config", "clock", f"'virtual' needs everything in this process, but the lab has {outside}; "
                 "use 'auto' or 'wall'"
             )
+        check.one_of("boards.profile", self.profile, PROFILES.names())
+        transport = PROFILES[self.profile]().transport
+        if transport not in TRANSPORTS:
+            raise LabConfigError(
+                "lab config",
+                "boards.profile",
+                f"{self.profile!r} talks to the cloud over {transport!r}, which is not one of "
+                f"{', '.join(TRANSPORTS.names())} (the registered cloud transports)",
+            )
+        wifi_problem = air_problem(self.wifi)
+        if wifi_problem is not None:
+            raise LabConfigError("lab config", "wifi", wifi_problem)
         check.at_least("boards.emulated", self.boards, 0)
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")

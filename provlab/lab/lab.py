@@ -30,6 +30,7 @@ from provlab.emulator.clock import DeviceClock
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
+from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest
@@ -286,11 +287,8 @@ class Lab:
     def cloud_port(self) -> int:
         """The port boards are told to log in on: the stub's TLS port, or its plain one without TLS."""
         endpoints = self.endpoints
-        mqtt = PROFILES[self.config.profile]().transport == "mqtt"
-        if mqtt:
-            port = endpoints.mqtts_port if self.config.cloud_tls else endpoints.mqtt_port
-        else:
-            port = endpoints.tls_port if self.config.cloud_tls else endpoints.binary_port
+        transport = TRANSPORTS[PROFILES[self.config.profile]().transport]
+        port: int | None = getattr(endpoints, transport.tls_port if self.config.cloud_tls else transport.plain_port)
         return port if port is not None else endpoints.binary_port
 
     @property

@@ -6,6 +6,7 @@ import contextlib
 import html
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import mask_value
 from provlab.lab.lab import OPEN_LABS
 
-OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
+OUTCOME_STYLE = {
+    "passed": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "xfailed": "yellow",
+    "error": "bold red",
+}
+NO_TESTS_RAN = int(pytest.ExitCode.NO_TESTS_COLLECTED)
+"""pytest's exit code for a run that tested nothing (5); `provlab run` uses it for skipped-only runs too."""
 
 
 REPORT_PAGE = """<!doctype html>
@@ -45,6 +54,8 @@ class ScenarioResult:
     outcome: str
     duration: float
     evidence: str
+    reason: str = ""
+    """Why it was skipped (empty otherwise)."""
 
 
 class RunSummary:
@@ -65,8 +76,18 @@ class RunSummary:
         self._task: TaskID | None = None
         self._current = ""
         self._done = threading.Event()
+        self.collected = 0
+        self.deselected = 0
+        self.collect_only = False
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)  # after -k / -m deselection
+        self.collect_only = bool(session.config.option.collectonly)
+        if self.collect_only:
+            return
         self._progress.start()
         self._task = self._progress.add_task("", total=len(session.items))
         self._ticker = threading.Thread(target=self._tick, name="provlab-progress", daemon=True)
@@ -94,9 +115,12 @@ class RunSummary:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            outcome = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
+            outcome: str = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
+            if report.skipped and hasattr(report, "wasxfail"):
+                outcome = "xfailed"  # it ran, and failed as expected
             evidence = dict(report.user_properties).get("provlab_evidence", "")
-            self.results[report.nodeid] = ScenarioResult(report.nodeid, outcome, report.duration, str(evidence))
+            reason = _skip_reason(report) if outcome == "skipped" else ""
+            self.results[report.nodeid] = ScenarioResult(report.nodeid, outcome, report.duration, str(evidence), reason)
         if report.when == "teardown" and self._task is not None:
             self._progress.advance(self._task)
 
@@ -148,6 +172,33 @@ class RunSummary:
         for result in self.results.values():
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts
+
+    def nothing_tested(self, exit_code: int) -> str | None:
+        """Why this run tested nothing, or None when a scenario ran (or the run failed, or only collected).
+
+        A run where every scenario was skipped or deselected is not green: `provlab run` exits with
+        pytest's 'no tests ran' code (`NO_TESTS_RAN`) and prints this reason.
+        """
+        if self.collect_only or exit_code not in (0, NO_TESTS_RAN):
+            return None
+        results = list(self.results.values())
+        if any(result.outcome != "skipped" for result in results):
+            return None
+        if results:
+            reasons = Counter(result.reason or "no reason given" for result in results)
+            listed = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common())
+            return f"every scenario was skipped: {listed}"
+        if self.deselected:
+            return f"every scenario was deselected ({self.deselected} by -k / -m / --deselect)"
+        return "no scenario was collected"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """The reason a skipped report carries (`pytest.skip("…")`, a skip marker, a missing capability)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
 
 
 def step_table(enrollment: Enrollment) -> Table:
