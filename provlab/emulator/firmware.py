@@ -636,10 +636,6 @@ class EdgentFirmware:
         self.hw.spawn(self.client.disconnect())
         self.transition(Trigger.OTA_REQUESTED, S.OTA_UPGRADE)
 
-    # --- SoftAP web server ----------------------------------------------------------------------
-    def board_info(self) -> api.BoardInfo:
-        return self.portal.board_info()
-
     # --- what the console shows -----------------------------------------------------------------
     def rssi_of(self, bssid: str) -> int:
         return self._link_rssi
