@@ -62,7 +62,7 @@ async def idle_fleet(count: int, scale: float, folder: Path) -> None:
     start = time.perf_counter()
     for b in boards:
         await b.power_on()
-    while any(b.radio.ap is None or b._http is None for b in boards):
+    while any(b.radio.ap is None or not b.web_server_up for b in boards):
         await asyncio.sleep(0.01)
     all_up = time.perf_counter() - start
     await asyncio.sleep(0.2)
@@ -104,7 +104,7 @@ async def happy_path(scale: float, folder: Path) -> float:
     b.listeners.append(lambda old, new: running.set() if new is EdgentState.RUNNING else None)
     start = time.perf_counter()
     await b.power_on()
-    while b._http is None:
+    while not b.web_server_up:
         await asyncio.sleep(0.001)
     phone = air.station("phone")
     link = await phone.join(b.ssid)

@@ -5,31 +5,59 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S
-from provlab.emulator.transitions import REBOOT, Trigger
+from provlab.emulator.transitions import Trigger
 from provlab.protocol import console as proto
 from provlab.protocol.config_blob import ConfigBlob
-from provlab.protocol.states import EdgentState
 
 if TYPE_CHECKING:
-    from provlab.emulator.board import EmulatedBoard
+    from provlab.emulator.profile import FirmwareProfile
+    from provlab.wifi.backend import Link
 
 CRLF = "\r\n"  # println
 LF = proto.REPLY_END  # the sketch's printf("…\n") replies
 MAX_PENDING = 4096  # bytes kept of a line that never ends (the firmware refills its 256-byte buffer)
 
 
+class ConsoleFirmware(Protocol):
+    """Everything the console may read of, or ask of, the firmware it runs in (all reads are read-only)."""
+
+    @property
+    def powered(self) -> bool: ...
+    @property
+    def profile(self) -> FirmwareProfile: ...
+    @property
+    def ssid(self) -> str: ...
+    @property
+    def mac_text(self) -> str: ...
+    @property
+    def sta_link(self) -> Link | None: ...
+
+    def write_uart(self, data: bytes) -> None: ...
+    def write_serial(self, text: str) -> None: ...
+    def rssi_of(self, bssid: str) -> int: ...
+    async def scan_rows(self) -> list[str]: ...
+    def firmware_info_lines(self) -> list[str]: ...
+    def status_lines(self) -> list[str]: ...
+
+    def request_restart(self, trigger: Trigger, after_s: float | None = None) -> None: ...
+    def enter_config_mode(self, trigger: Trigger) -> None: ...
+    def erase_config(self, trigger: Trigger) -> None: ...
+    def apply_config(self, config: ConfigBlob, *, save: bool = False) -> None: ...
+    def switch_to_sta(self, trigger: Trigger) -> None: ...
+
+
 class EdgentConsole:
-    """`BlynkConsole` with the commands of `Edgent_ESP32/Console.h`, bound to one board.
+    """`BlynkConsole` with the commands of `Edgent_ESP32/Console.h`, bound to one board's firmware.
 
     Typed characters are echoed at once; complete lines run one after another (a command such as
     `wifi scan` waits for the radio), each followed by the prompt.
     """
 
-    def __init__(self, board: EmulatedBoard) -> None:
-        self.board = board
+    def __init__(self, firmware: ConsoleFirmware) -> None:
+        self.firmware = firmware
         self._line = bytearray()
         self._queue: deque[tuple[list[str], bool]] = deque()
         self._runner: asyncio.Task[None] | None = None
@@ -37,7 +65,7 @@ class EdgentConsole:
     # --- line discipline ----------------------------------------------------------------------------
     def receive(self, data: bytes) -> None:
         """Bytes typed on the UART: echoed, collected, and run at CR or LF."""
-        if not self.board.powered:
+        if not self.firmware.powered:
             return
         echo = bytearray()
         for byte in data:
@@ -52,7 +80,7 @@ class EdgentConsole:
             if len(self._line) < MAX_PENDING:
                 self._line.append(byte)
         if echo:
-            self.board.serial.write(bytes(echo))
+            self.firmware.write_uart(bytes(echo))
         self._kick()
 
     def run_remote(self, line: str) -> None:
@@ -67,16 +95,16 @@ class EdgentConsole:
             self._runner = asyncio.get_running_loop().create_task(self._run_queue())
 
     async def _run_queue(self) -> None:
-        while self._queue and self.board.powered:
+        while self._queue and self.firmware.powered:
             words, typed = self._queue.popleft()
             if typed:
-                self.board.write_serial(CRLF)
+                self.firmware.write_serial(CRLF)
             await self.execute(words)
             if typed:
-                self.board.write_serial(proto.PROMPT)
+                self.firmware.write_serial(proto.PROMPT)
 
     def _print(self, text: str, end: str = LF) -> None:
-        self.board.write_serial(text + end)
+        self.firmware.write_serial(text + end)
 
     # --- commands -----------------------------------------------------------------------------------
     async def execute(self, words: list[str]) -> None:
@@ -92,55 +120,55 @@ class EdgentConsole:
 
     async def _reboot(self, args: list[str]) -> None:
         self._print(proto.REBOOT_REPLY)
-        self.board.later(CONSOLE_REBOOT_DELAY_S, lambda: self.board.from_anywhere(Trigger.CONSOLE_REBOOT, REBOOT))
+        self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=CONSOLE_REBOOT_DELAY_S)
 
     async def _config(self, args: list[str]) -> None:
         sub = args[0] if args else "start"
         if sub == "start":
-            self.board.from_anywhere(Trigger.CONSOLE_CONFIG, EdgentState.WAIT_CONFIG)
+            self.firmware.enter_config_mode(Trigger.CONSOLE_CONFIG)
         elif sub == "erase":
-            self.board.from_anywhere(Trigger.CONSOLE_CONFIG_ERASE, EdgentState.RESET_CONFIG)
+            self.firmware.erase_config(Trigger.CONSOLE_CONFIG_ERASE)
 
     async def _devinfo(self, args: list[str]) -> None:
-        board, p = self.board, self.board.profile
-        self._print(proto.render_devinfo(board.ssid, p.template_name, p.template_id, p.firmware_type, p.fw_version))
+        firmware, p = self.firmware, self.firmware.profile
+        self._print(proto.render_devinfo(firmware.ssid, p.template_name, p.template_id, p.firmware_type, p.fw_version))
 
     async def _connect(self, args: list[str]) -> None:
         reply = proto.connect_reply(args)
         self._print(reply)
         if reply != proto.CONNECT_OK:
             return
-        board = self.board
-        config = ConfigBlob.defaults(board.profile.fw_version)
+        firmware = self.firmware
+        config = ConfigBlob.defaults(firmware.profile.fw_version)
         config.cloud_token, config.wifi_ssid = args[0], args[1]
         config.wifi_pass = args[2] if len(args) > 2 else ""
-        board.config = config
-        board.from_anywhere(Trigger.CONSOLE_CONNECT, EdgentState.SWITCH_TO_STA)
+        firmware.apply_config(config)
+        firmware.switch_to_sta(Trigger.CONSOLE_CONNECT)
 
     async def _wifi(self, args: list[str]) -> None:
         sub = args[0] if args else "show"
-        board = self.board
+        firmware = self.firmware
         if sub == "show":
-            link = board.sta_link
+            link = firmware.sta_link
             if link is None:
-                self._print(proto.render_wifi_show(board.mac_text, "0.0.0.0", "", "00:00:00:00:00:00", 0))
+                self._print(proto.render_wifi_show(firmware.mac_text, "0.0.0.0", "", "00:00:00:00:00:00", 0))
             else:
-                rssi = board.rssi_of(link.bssid)
-                self._print(proto.render_wifi_show(board.mac_text, link.ip, link.ssid, link.bssid, rssi))
+                rssi = firmware.rssi_of(link.bssid)
+                self._print(proto.render_wifi_show(firmware.mac_text, link.ip, link.ssid, link.bssid, rssi))
         elif sub == "scan":
-            for row in await board.scan_rows():
+            for row in await firmware.scan_rows():
                 self._print(row)
 
     async def _firmware(self, args: list[str]) -> None:
         sub = args[0] if args else "info"
         if sub == "info":
-            for line in self.board.firmware_info_lines():
+            for line in self.firmware.firmware_info_lines():
                 self._print(line)
         elif sub == "rollback":
             self._print(proto.ROLLBACK_ERROR)  # the emulated chip keeps no previous app to roll back to
 
     async def _status(self, args: list[str]) -> None:
-        for line in self.board.status_lines():
+        for line in self.firmware.status_lines():
             self._print(line)
 
 

@@ -29,7 +29,7 @@ class ResetTrigger(Enum):
 
 
 class ConfigSaver(Protocol):
-    """What a behaviour may do with the flash: the board passes itself as this (no import cycle)."""
+    """What a behaviour may do with the flash: the firmware passes itself as this (no import cycle)."""
 
     def config_save(self, config: ConfigBlob | None = None) -> None: ...
 

@@ -4,61 +4,99 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from provlab.emulator.http_update import UploadError, install_upload, parse_upload
 from provlab.emulator.settings import HTTP_UPDATE_REBOOT_DELAY_S
 from provlab.emulator.softap_http import CLOSE_WITHOUT_REPLY, CloseWithoutReply, HttpRequest, ReplyThen
-from provlab.emulator.transitions import CONFIG_MODE, REBOOT, Trigger
+from provlab.emulator.transitions import CONFIG_MODE, Trigger
 from provlab.protocol import edgent_http as api
 from provlab.protocol.config_blob import ConfigBlob, ConfigFlag
 from provlab.protocol.ssid import format_mac
 from provlab.protocol.states import EdgentState as S
 
 if TYPE_CHECKING:
-    from provlab.emulator.board import EmulatedBoard
+    from provlab.emulator.defects import Behaviour
+    from provlab.emulator.profile import FirmwareProfile
+    from provlab.wifi.backend import AccessPoint
+
+
+class PortalFirmware(Protocol):
+    """Everything the SoftAP pages may read of, or ask of, the firmware that serves them (reads are read-only)."""
+
+    @property
+    def powered(self) -> bool: ...
+    @property
+    def state(self) -> S: ...
+    @property
+    def serving(self) -> bool: ...
+    @property
+    def profile(self) -> FirmwareProfile: ...
+    @property
+    def behaviour(self) -> Behaviour: ...
+    @property
+    def ssid(self) -> str: ...
+    @property
+    def mac(self) -> bytes: ...
+    @property
+    def softap_mac(self) -> bytes: ...
+    @property
+    def last_error(self) -> int: ...
+
+    def log(self, text: str) -> None: ...
+    def write_serial(self, text: str) -> None: ...
+    async def scan_networks(self) -> list[AccessPoint]: ...
+
+    def start_configuring(self, trigger: Trigger) -> None: ...
+    def stop_serving(self) -> None: ...
+    def config_acceptable(self, config: ConfigBlob) -> bool: ...
+    def apply_config(self, config: ConfigBlob, *, save: bool = False) -> None: ...
+    def leave_config_mode(self, trigger: Trigger) -> None: ...
+    def erase_config(self, trigger: Trigger) -> None: ...
+    def request_restart(self, trigger: Trigger, after_s: float | None = None) -> None: ...
+    def install_app(self, image: bytes) -> None: ...
+    def restart_after_update(self, trigger: Trigger, after_s: float) -> None: ...
 
 
 class ConfigPortal:
     """The handlers `enterConfigMode()` registers on `WebServer server(80)`."""
 
-    def __init__(self, board: EmulatedBoard) -> None:
-        self.board = board
+    def __init__(self, firmware: PortalFirmware) -> None:
+        self.firmware = firmware
 
     def board_info(self) -> api.BoardInfo:
-        board = self.board
+        fw = self.firmware
         return api.BoardInfo(
-            board=board.profile.template_name,
-            tmpl_id=board.profile.template_id,
-            fw_type=board.profile.firmware_type,
-            fw_ver=board.profile.fw_version,
-            ssid=board.ssid,
-            bssid=format_mac(board.softap_mac),
-            mac=format_mac(board.mac),
-            last_error=board.config.last_error,
+            board=fw.profile.template_name,
+            tmpl_id=fw.profile.template_id,
+            fw_type=fw.profile.firmware_type,
+            fw_ver=fw.profile.fw_version,
+            ssid=fw.ssid,
+            bssid=format_mac(fw.softap_mac),
+            mac=format_mac(fw.mac),
+            last_error=fw.last_error,
         )
 
     async def handle(self, request: HttpRequest) -> api.HttpReply | ReplyThen | CloseWithoutReply:
-        board = self.board
-        if board.state not in CONFIG_MODE or not board.powered or not board.serving:
+        fw = self.firmware
+        if fw.state not in CONFIG_MODE or not fw.powered or not fw.serving:
             return CLOSE_WITHOUT_REPLY  # server.stop(): the loop that serviced it has ended
         path = request.path
         if path == "/board_info.json":
-            if board.state is S.WAIT_CONFIG:
-                board.transition(Trigger.BOARD_INFO_REQUESTED, S.CONFIGURING)
-            board.log("Sending board info...")
+            fw.start_configuring(Trigger.BOARD_INFO_REQUESTED)
+            fw.log("Sending board info...")
             return api.HttpReply(200, api.JSON, self.board_info().render())
         if path == "/wifi_scan.json":
             return await self._wifi_scan()
         if path == "/config":
             return self._apply_config(request.args)
         if path == "/reset":
-            board.serving = False
-            board.transition(Trigger.HTTP_RESET, S.RESET_CONFIG)
+            fw.stop_serving()
+            fw.erase_config(Trigger.HTTP_RESET)
             return api.reset_reply()
         if path == "/reboot":
-            board.serving = False
-            board.transition(Trigger.HTTP_REBOOT, REBOOT)
+            fw.stop_serving()
+            fw.request_restart(Trigger.HTTP_REBOOT)
             return CLOSE_WITHOUT_REPLY
         if path == "/":
             return api.root_reply()
@@ -69,23 +107,22 @@ class ConfigPortal:
         return api.not_found(path)
 
     async def _wifi_scan(self) -> api.HttpReply:
-        board = self.board
-        board.log("Scanning networks...")
-        own = board.radio.ap
-        seen = [ap for ap in await board.station.scan() if own is None or ap.bssid != own.bssid]
-        board.log(f"Found networks: {len(seen)}")
+        fw = self.firmware
+        fw.log("Scanning networks...")
+        seen = await fw.scan_networks()
+        fw.log(f"Found networks: {len(seen)}")
         entries = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in seen]
         return api.wifi_scan_reply(entries)
 
     def _apply_config(self, raw_args: dict[str, str]) -> api.HttpReply | ReplyThen:
-        board = self.board
-        args = board.behaviour.config_args(raw_args)
+        fw = self.firmware
+        args = fw.behaviour.config_args(raw_args)
         request = api.parse_config_args(args)
         ssid_text = args.get("ssidManual") or args.get("ssid", "")
-        board.log("Applying configuration...")
-        board.log(f"WiFi SSID: {ssid_text} Pass: {args.get('pass', '')}")
-        board.log(f"Blynk cloud: {args.get('blynk', '')} @ {args.get('host', '')}:{args.get('port_ssl', '')}")
-        config = ConfigBlob.defaults(board.profile.fw_version)
+        fw.log("Applying configuration...")
+        fw.log(f"WiFi SSID: {ssid_text} Pass: {args.get('pass', '')}")
+        fw.log(f"Blynk cloud: {args.get('blynk', '')} @ {args.get('host', '')}:{args.get('port_ssl', '')}")
+        config = ConfigBlob.defaults(fw.profile.fw_version)
         config.wifi_ssid = request.ssid
         config.wifi_pass = request.password
         config.cloud_token = request.token
@@ -102,43 +139,28 @@ class ConfigPortal:
         config.static_dns2 = fields.dns2 or zero
         if request.static_ip is not None:
             config.flags |= ConfigFlag.STATIC_IP
-        board.behaviour.before_validation(board, config)
-        valid = board.behaviour.token_acceptable(request.token) and bool(request.ssid)
-        if not valid:
-            board.log("Configuration invalid")
+        if not fw.config_acceptable(config):
+            fw.log("Configuration invalid")
             return api.HttpReply(500, api.JSON, api.CONFIG_INVALID)
-        board.serving = False  # one /config wins: the loop ends once it has replied (spec §1.4)
-        board.config = config
-        if request.save:
-            board.config.flags |= ConfigFlag.VALID
-            board.config_save()
+        fw.stop_serving()  # one /config wins: the loop ends once it has replied (spec §1.4)
+        fw.apply_config(config, save=request.save)
         body = api.CONFIG_SAVED if request.save else api.CONFIG_TRYING
 
         def switch() -> None:  # after the reply is on the wire, as the sketch does it
-            if board.state in CONFIG_MODE and board.powered:
-                board.net_retries = board.cloud_retries = 1
-                board.transition(Trigger.VALID_CONFIG, S.SWITCH_TO_STA)
+            fw.leave_config_mode(Trigger.VALID_CONFIG)
 
         return ReplyThen(api.HttpReply(200, api.JSON, body), switch)
 
     def _http_update(self, request: HttpRequest) -> api.HttpReply | ReplyThen:
-        board = self.board
+        fw = self.firmware
         try:
             upload = parse_upload(request.content_type, request.body)
         except UploadError:
             return ReplyThen(api.update_result_reply(False), self._reboot_after_update)
-        ok = install_upload(upload, board.write_serial, board.log)
+        ok = install_upload(upload, fw.write_serial, fw.log)
         if ok:
-            board.flash.write_app(upload.data)
+            fw.install_app(upload.data)
         return ReplyThen(api.update_result_reply(ok), self._reboot_after_update)
 
     def _reboot_after_update(self) -> None:
-        board = self.board
-
-        def reboot() -> None:
-            if board.state in CONFIG_MODE:
-                board.transition(Trigger.HTTP_UPDATE, REBOOT)
-            else:
-                board.restart()
-
-        board.later(HTTP_UPDATE_REBOOT_DELAY_S, reboot)
+        self.firmware.restart_after_update(Trigger.HTTP_UPDATE, HTTP_UPDATE_REBOOT_DELAY_S)

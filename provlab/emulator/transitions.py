@@ -1,6 +1,6 @@
 """The legacy Edgent state table (spec §1.3–§1.4) as data: every transition the firmware may take.
 
-The board changes state only through `EmulatedBoard.transition(trigger, target)`, which checks the pair
+The board changes state only through `EdgentFirmware.transition(trigger, target)`, which checks the pair
 against this table, so the table is the single statement of the state machine and the table-driven test
 walks each row. `REBOOT` rows end in `ESP.restart()` (the next boot starts at INIT).
 """

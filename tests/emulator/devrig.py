@@ -114,7 +114,7 @@ class Rig:
 
     async def wait_ap(self, device_s: float = WAIT_S) -> None:
         await self.wait_for(
-            lambda: self.air.find(self.board.ssid) is not None and self.board._http is not None,
+            lambda: self.air.find(self.board.ssid) is not None and self.board.web_server_up,
             "the SoftAP and its web server",
             device_s,
         )
