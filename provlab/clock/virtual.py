@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import itertools
+import math
 import selectors
 import threading
 from collections import Counter
@@ -276,6 +278,28 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_clock._now
+
+    def call_later(  # type: ignore[override]  # same call; typeshed spells it with TypeVarTuple
+        self, delay: float, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
+        if delay > 0:  # a future timer stays in the future, however small the delay and large `now`
+            return self.call_at(max(self.time() + delay, self._future_floor()), callback, *args, context=context)
+        return super().call_later(delay, callback, *args, context=context)
+
+    def call_at(  # type: ignore[override]  # as call_later
+        self, when: float, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
+        """A timer in the future is never due before the clock moves: asyncio runs every timer within its
+        clock resolution of `now` at once, and without this a wait for "the rest of a deadline" that is
+        smaller than the resolution would run again and again while time stands still."""
+        now = self.time()
+        if when > now:
+            when = max(when, self._future_floor())
+        return super().call_at(when, callback, *args, context=context)
+
+    def _future_floor(self) -> float:
+        resolution: float = getattr(self, "_clock_resolution", 1e-9)  # asyncio's "due now" window
+        return math.nextafter(self.time() + resolution, math.inf)
 
     def run_forever(self) -> None:
         clock = self._virtual_clock

@@ -253,3 +253,25 @@ def test_loopback_delivers_before_send_returns(kind: socket.SocketKind) -> None:
     finally:
         sender.close()
         receiver.close()
+
+
+def test_waiting_out_the_rest_of_a_deadline_ends_even_when_the_rest_is_below_the_clock_resolution() -> None:
+    """`while remaining > 0: sleep(min(step, remaining))` (the firmware's connect loop) must end: a future timer
+    is never due before the clock moves, however small the rest and however large `now`."""
+    clock = VirtualClock(start=1_000_000.0)
+    loop = clock.new_loop()
+    try:
+
+        async def wait_out() -> int:
+            deadline = loop.time() + 50.0
+            turns = 0
+            while (remaining := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(0.1, remaining, 1e-15 if turns == 3 else 1.0))
+                turns += 1
+                assert turns < 1000, f"stuck {remaining!r} s before the deadline"
+            return turns
+
+        turns = loop.run_until_complete(wait_out())
+        assert 500 <= turns < 1000 and clock.now() >= 1_000_050.0
+    finally:
+        loop.close()
