@@ -1,7 +1,9 @@
 """Test rig for the emulated board: a board on the sim air, a phone station, and a tiny real cloud server.
 
 Everything is real: the board's serial is a MemorySerial (or a pty), HTTP and the Blynk protocol go over
-loopback sockets, the flash is a file. Waits are in device time and generous; nothing asserts on wall time.
+loopback sockets, the flash is a file. Each test runs on a loop of its own virtual lab clock: its seconds
+are device seconds, they pass only while everything waits, so a loaded host cannot change an outcome.
+Waits are in device time and generous; nothing asserts on wall time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from provlab.clock.virtual import VirtualClock, clock_of
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.defects import Defect
@@ -34,17 +37,33 @@ HOME_SSID = "Home"
 HOME_PASS = "correct-horse"
 CLOUD_HOST = "blynk.cloud"
 MAC = bytes.fromhex("246F28AABBCC")
-SCALE = 0.01
-WAIT_S = 400.0  # generous device-time ceiling for any wait (2 s wall at SCALE)
+SCALE = 1.0  # loop seconds per device second: the virtual clock's loops count in device seconds
+WAIT_S = 400.0  # generous device-time ceiling for any wait
+DEVICE_LIMIT_S = 3600.0
 
 
-def run(coro: Coroutine[Any, Any, T], wall_timeout: float = 60.0) -> T:
-    """Run a test coroutine on a fresh loop, with a wall-clock ceiling against hangs."""
+def run(coro: Coroutine[Any, Any, T], device_limit_s: float = DEVICE_LIMIT_S) -> T:
+    """Run a test coroutine on a fresh loop of a new virtual lab clock (pytest-timeout guards wall time)."""
+    loop = VirtualClock().new_loop()
 
     async def guarded() -> T:
-        return await asyncio.wait_for(coro, wall_timeout)
+        return await asyncio.wait_for(coro, device_limit_s)
 
-    return asyncio.run(guarded())
+    try:
+        return loop.run_until_complete(guarded())
+    finally:
+        _cancel_rest(loop)
+        loop.close()
+
+
+def _cancel_rest(loop: asyncio.AbstractEventLoop) -> None:
+    """What `asyncio.run` does on the way out: cancel the tasks left and let them end."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 class SerialCapture:
@@ -126,6 +145,15 @@ class Rig:
         await self.board.power_off()
 
 
+def _device_clock(scale: float) -> DeviceClock:
+    """The running loop's virtual clock; a wall clock at `scale` outside one (a test's own loop thread)."""
+    try:
+        clock = clock_of(asyncio.get_running_loop())
+    except RuntimeError:
+        clock = None
+    return DeviceClock(lab_clock=clock) if clock is not None else DeviceClock(scale)
+
+
 def make_board(
     air: SimAir,
     tmp: Path,
@@ -147,7 +175,7 @@ def make_board(
         SimBoardRadio(air, "board"),
         tmp / flash_name,
         port,
-        clock=DeviceClock(scale),
+        clock=_device_clock(scale),
         name="board",
         defects=defects,
         tls_ca=tls_ca,
@@ -257,8 +285,8 @@ class MiniCloud:
         live = [c for c in self.connections if not c.closed]
         return live[-1] if live else None
 
-    async def wait(self, predicate: Callable[[], bool], wall_s: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + wall_s
+    async def wait(self, predicate: Callable[[], bool], device_s: float = WAIT_S) -> None:
+        deadline = asyncio.get_running_loop().time() + device_s
         while not predicate():
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:

@@ -143,7 +143,7 @@ def test_a_real_pty_that_pyserial_opens(tmp_path: Path) -> None:
 
         async def boot() -> Rig:
             pty.attach(asyncio.get_running_loop())
-            return await start_rig(tmp_path, serial=pty)
+            return await start_rig(tmp_path, serial=pty, scale=0.01)  # a wall-clock loop: 100x device time
 
         with serial.Serial(pty.path, 115200, timeout=0.05) as port:  # opened first: opening flushes input
             rig = loops.run(boot())

@@ -36,9 +36,9 @@ OBSERVER_TOKEN = "O" * 32
 TEMPLATE_ID = "TMPL0TEST01"  # what devrig builds its boards with
 INFO_MCU = b'{"type":"TMPL0TEST01","ver":"0.1.0","build":"Nov 26 2026 03:29:17","tmpl":"TMPL0TEST01","rxbuff":1024}'
 HOTSPOT = "Blynk Device-1W7R"
-MESSAGE_WAIT_S = 5.0  # wall ceiling for a message the test waits for (never an asserted duration)
-SCALE = 0.01
-KEEPALIVE_SCALE = 0.02  # the stub's 22.5 device-s keep-alive margin is 0.45 s of wall time here
+MESSAGE_WAIT_S = WAIT_S  # device-time ceiling for a message the test waits for (never an asserted duration)
+SCALE = 1.0  # the stub counts in loop seconds, which on the virtual lab clock are device seconds
+KEEPALIVE_SCALE = 1.0
 
 
 # --- a real broker with a Blynk-like front door ------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from provlab.clock.virtual import VirtualClock
 from provlab.wifi.backend import DnsFailure, LinkDown, NetworkNotFound
 from provlab.wifi.faults import UnknownNetwork
 from provlab.wifi.netns.namespace import unavailable_reason
@@ -24,12 +25,15 @@ def with_air(request: pytest.FixtureRequest) -> Callable[[Callable[[Air], Awaita
         pytest.skip(f"netns backend unavailable here: {reason}")
 
     def run(body: Callable[[Air], Awaitable[None]]) -> None:
-        air = open_air(kind)
+        clock = VirtualClock()  # fault timers and the test's waits count lab time, whatever the host's load
+        air = open_air(kind, clock=clock)
+        loop = clock.new_loop()
         try:
             air.add_network(HOME, passphrase=PASS, dns={"blynk.cloud": "127.0.0.1"})
-            asyncio.run(body(air))
+            loop.run_until_complete(body(air))
         finally:
             air.close()
+            loop.close()
 
     return run
 
