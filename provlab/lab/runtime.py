@@ -1,108 +1,16 @@
-"""Async core, sync face: one event loop on a background thread that the lab's sync API calls into.
+"""Async core, sync face: the lab's event loop on a background thread that the lab's sync API calls into.
 
-The loop runs on the lab clock (`LabClock.new_loop()`). A call from the driver thread lets go of the
-driver's hold on the clock while it waits, and the loop takes it back the instant the work is done, so a
-virtual clock moves only while the driver waits for the lab, never between two of its steps.
+The loop thread itself is the clock layer's `LoopThread` (one helper for every loop provlab runs beside
+its caller); this module names the lab's budget for one call.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from provlab.clock.base import LabClock
-from provlab.clock.wall import WallClock
-
-T = TypeVar("T")
+from provlab.clock.loop_thread import LabTimeout, LoopCloseError, LoopThread
 
 LAB_CALL_BUDGET_S = 600.0  # wall-clock ceiling for any single sync call into the loop
 
+EventLoopThread = LoopThread
+"""The lab's loop thread (the name the lab and its tests know it by)."""
 
-class LabTimeout(TimeoutError):
-    """A lab call took longer than its wall-clock budget."""
-
-
-class LoopCloseError(RuntimeError):
-    """The loop's tasks did not end when cancelled, or its thread did not stop."""
-
-
-class EventLoopThread:
-    """Runs an asyncio loop of `clock` on a daemon thread; `run()` executes a coroutine there and waits."""
-
-    def __init__(self, name: str = "provlab-loop", clock: LabClock | None = None) -> None:
-        self.clock = clock or WallClock()
-        self.loop = self.clock.new_loop()
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @property
-    def in_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
-        """Run `coro` on the loop and wait for its result (`timeout`: wall seconds, a safety ceiling)."""
-        if self.in_loop_thread:
-            raise RuntimeError("EventLoopThread.run() called from its own loop: await the coroutine instead")
-        waiting = self.clock.driver_wait()
-
-        async def wrapper() -> T:
-            try:
-                return await coro
-            finally:
-                waiting.finish()
-
-        future = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
-        waiting.release()
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise LabTimeout(f"lab call did not finish within {timeout:.1f} s (wall)") from None
-        finally:
-            waiting.end()
-
-    def call(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Run a plain function on the loop thread (for state that lives there)."""
-
-        async def invoke() -> T:
-            return fn()
-
-        return self.run(invoke(), timeout)
-
-    def close(self) -> None:
-        """Cancel every task, stop the loop and its thread; `LoopCloseError` says what would not end."""
-        if self.loop.is_closed():
-            return
-        problems: list[str] = []
-
-        async def cancel_all() -> list[str]:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            if not tasks:
-                return []
-            _, pending = await asyncio.wait(tasks, timeout=self.clock.loop_seconds(5.0, 5.0))
-            return [task.get_name() for task in pending]
-
-        if self._thread.is_alive():
-            try:
-                stuck = self.run(cancel_all(), timeout=10)
-            except LabTimeout:
-                stuck = ["(the loop did not answer within 10 s)"]
-            if stuck:
-                problems.append(f"tasks that ignored cancellation: {', '.join(stuck)}")
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            problems.append(f"the loop thread {self._thread.name} did not stop within 10 s")
-        else:
-            self.loop.close()
-        if problems:
-            raise LoopCloseError("; ".join(problems))
+__all__ = ["LAB_CALL_BUDGET_S", "EventLoopThread", "LabTimeout", "LoopCloseError"]

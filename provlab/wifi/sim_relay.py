@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
+from provlab.clock.loop_thread import LoopThread
 from provlab.wifi.backend import LinkDown
 
 if TYPE_CHECKING:
@@ -82,27 +83,18 @@ _running: set[asyncio.Task[None]] = set()
 """Every relay task until it ends: a loop keeps only weak references to tasks, and a relay must run
 on (silent, holding its server's connection) even when nobody keeps its air."""
 
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_thread: threading.Thread | None = None
-_loop_pid = 0
+_spare_lock = threading.Lock()
+_spare: LoopThread | None = None
+_spare_pid = 0
 
 
 def spare_loop() -> asyncio.AbstractEventLoop:
     """The loop for doors asked for outside any event loop: one daemon thread per process, on first use."""
-    global _loop, _loop_thread, _loop_pid
-    with _loop_lock:
-        if _loop is None or _loop_thread is None or not _loop_thread.is_alive() or _loop_pid != os.getpid():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=_run_loop, args=(loop,), name="provlab-sim-relays", daemon=True)
-            thread.start()
-            _loop, _loop_thread, _loop_pid = loop, thread, os.getpid()
-        return _loop
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    loop.run_forever()
+    global _spare, _spare_pid
+    with _spare_lock:
+        if _spare is None or not _spare.alive or _spare_pid != os.getpid():
+            _spare, _spare_pid = LoopThread("provlab-sim-relays"), os.getpid()
+        return _spare.loop
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

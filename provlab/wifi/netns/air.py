@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provlab.clock.base import LabClock
+from provlab.clock.loop_thread import LoopThread
 from provlab.clock.wall import WallClock
 from provlab.wifi.events import AirEvent, station_mac_for
 from provlab.wifi.faults import ANY_CHANNEL, ESP32_CHANNELS, Faults, UnknownNetwork
 from provlab.wifi.guard import TrafficGuard, is_loopback_host
-from provlab.wifi.netns.loop import InfraLoop
 from provlab.wifi.netns.namespace import Namespace, unavailable_reason
 from provlab.wifi.netns.network import NetnsNetwork
 from provlab.wifi.netns.radio import SOFTAP_SUBNET, NetnsBoardRadio
@@ -61,7 +61,8 @@ class NetnsAir:
         self.run_id = run_id or new_run_id()
         self.run_record = RunRecord.for_this_process(self.run_id)
         self.run_record.save()
-        self.infra = InfraLoop(f"provlab-netns-{self.run_id}", self.clock)
+        self.infra = LoopThread(f"provlab-netns-{self.run_id}", self.clock)
+        """The infrastructure loop: the routers' DHCP, DNS and uplinks, apart from the boards' and phones' loop."""
         self._lock = threading.RLock()
         self._namespaces: list[Namespace] = []
         self._networks: list[NetnsNetwork] = []
