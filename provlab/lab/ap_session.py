@@ -112,7 +112,9 @@ class ApSession:
             pass
         self.journal.write("no_internet", phone=self.phone, ssid=link.ssid, drop_after_s=after_s)
         loop = asyncio.get_running_loop()
-        self._drop_timer = loop.call_later(max(after_s * self.time_scale, 0.0), self._spawn, self._os_drop(link))
+        self._drop_timer = loop.call_later(
+            max(after_s * self.time_scale, 0.0), lambda: self._spawn(self._os_drop(link))
+        )  # the coroutine is made when the timer fires: a cancelled drop leaves none un-awaited
 
     async def _os_drop(self, link: Link) -> None:
         if self.link is link and link.is_up:

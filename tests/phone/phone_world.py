@@ -1,19 +1,20 @@
 """A small world for phone tests: cloud stub, an air (sim or netns), a home network, emulated boards.
 
 The same world on both airs, so the phone's tests run unchanged on `sim` and on `netns`. Each test
-drives it with `asyncio.run`; the boards, the phone and the cloud share that loop.
+runs it on a loop of its own virtual lab clock (the boards, the phone, the cloud and the air's fault
+timers share it), so its seconds are device seconds and host load cannot change an outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provlab.clock.virtual import VirtualClock, clock_of
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, CloudStub
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
@@ -46,9 +47,12 @@ class World:
 
     @classmethod
     async def open(
-        cls, kind: str, folder: Path, *, boards: int = 1, time_scale: float = 0.01, capture: bool = False
+        cls, kind: str, folder: Path, *, boards: int = 1, capture: bool = False
     ) -> World:
-        air = open_air(kind)
+        clock = clock_of(asyncio.get_running_loop())
+        assert clock is not None, "a World runs on a loop of a virtual lab clock (run_in_world)"
+        time_scale = clock.scale
+        air = open_air(kind, clock=clock)
         try:
             cloud = CloudStub(folder / "cloud.db", time_scale=time_scale)
             cloud.seed(templates={TEMPLATE: "Device"})
@@ -74,7 +78,7 @@ class World:
             self.air.board_radio(f"board-{index}", mac=format_mac(mac)),
             self.folder / f"board-{index}.nvs",
             MemorySerial(lambda data: lines.append(data.decode("utf-8", "replace"))),
-            clock=DeviceClock(self.time_scale),
+            clock=DeviceClock(),  # the running loop's virtual clock
             name=f"board-{index}",
         )
         await board.power_on()
@@ -113,9 +117,10 @@ class World:
         return await phone.provision(board.ssid, **kw)
 
     async def wait_for(self, predicate: Any, device_s: float, what: str) -> None:
-        deadline = time.monotonic() + device_s * self.time_scale + 2.0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + device_s
         while not predicate():
-            if time.monotonic() > deadline:
+            if loop.time() > deadline:
                 raise AssertionError(f"{what}: not reached within {device_s:g} device s")
             await asyncio.sleep(0.005)
 
@@ -149,4 +154,9 @@ def run_in_world(kind: str, folder: Path, body: Any, **options: Any) -> Any:
         finally:
             await world.close()
 
-    return asyncio.run(main())
+    loop = VirtualClock().new_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
