@@ -47,7 +47,17 @@ def main() -> None:
     help=f"the lab's air: {' | '.join(AIRS.names())} (netns needs root). The wpa/nm real-adapter backends are "
     "not an air the lab can build (Python API only: provlab.wifi.world.phone_radio)",
 )
-@click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
+@click.option(
+    "--clock",
+    type=click.Choice(["auto", "virtual", "wall"]),
+    default="auto",
+    show_default=True,
+    help="the lab clock: virtual moves only when the whole lab waits (host load cannot change an outcome); "
+    "auto picks it when every board is emulated here, else wall",
+)
+@click.option(
+    "--time-scale", type=float, default=0.01, show_default=True, help="wall clock only: device time factor"
+)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="write JUnit XML here")
 @click.option(
     "--artifacts",
@@ -58,6 +68,7 @@ def run(
     paths: tuple[str, ...],
     boards: str,
     wifi: str,
+    clock: str,
     time_scale: float,
     report_dir: str | None,
     artifacts: str | None,
@@ -81,6 +92,8 @@ def run(
         boards,
         "--wifi",
         wifi,
+        "--clock",
+        clock,
         "--time-scale",
         str(time_scale),
         "--artifacts",
