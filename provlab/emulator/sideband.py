@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
-from provlab.drivers.sideband.base import Capability, Sideband
+from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.sideband.base import Sideband
 from provlab.emulator.board import EmulatedBoard
 
 T = TypeVar("T")
-ALL = frozenset(Capability)
+ALL = WIRED
 
 
 class LoopRunner(Protocol):

@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from provlab.drivers.capabilities import Capability, ProvidesCapabilities
 from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.expecting import NotMatching, Pattern
 from provlab.drivers.line_stream import ReceivedLine
 from provlab.drivers.serial_board import SerialBoard
-from provlab.drivers.sideband import Capability
 from provlab.emulator.board import EmulatedBoard
 from provlab.lab.board_specs import AttachedBoard
 from provlab.lab.capabilities import BoardOutOfReach
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 E = TypeVar("E", bound=LogEvent)
 
 
-class LabBoard:
+class LabBoard(ProvidesCapabilities):
     """One board as a scenario sees it: its serial port plus a control sideband.
 
     Everything a scenario needs is a method here, named as in pytest-embedded's `dut` where one fits:
@@ -70,10 +70,13 @@ class LabBoard:
     def name(self) -> str:
         return self.serial.name
 
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """What the board's wiring allows beyond serial (reset, power, button), from its sideband."""
-        return self.serial.capabilities
+    def implementation(self, capability: Capability) -> object | None:
+        """What the board's driver has: its console and serial log, and what its wiring allows (reset, power,
+        button); `capability(Capability.BUTTON)` is None on a board without a wired button."""
+        return self.serial.capability(capability)
+
+    def describe_wiring(self) -> str:
+        return self.serial.describe_wiring()
 
     @property
     def profile_name(self) -> str:
@@ -154,12 +157,17 @@ class LabBoard:
         """The first serial-log event of type `kind` (or equal to the event `kind`, e.g. `LastError(701)`)."""
         return self.serial.expect_event(kind, timeout, since, where=where, not_matching=not_matching)
 
-    # control sideband: the same calls for emulated and real boards (CapabilityMissing when not wired)
+    # --- the wiring: the same calls for emulated and real boards; the driver asks its capabilities for each
+    # (`WiredActions`), `CapabilityMissing` when the board has none ------------------------------------------
     def power_on(self) -> None:
         self.serial.power_on()
 
     def power_off(self) -> None:
         self.serial.power_off()
+
+    def power_cycle(self, off_seconds: float = 1.0) -> None:
+        """Off, `off_seconds` of device time, on."""
+        self.serial.power_cycle(off_seconds)
 
     def reset(self) -> None:
         self.serial.reset()

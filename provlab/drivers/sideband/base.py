@@ -1,53 +1,28 @@
 """The control sideband: what the lab can do to a board besides talking to its console (reset, power, button).
 
-A sideband declares its capabilities. Asking for one it lacks raises `CapabilityMissing` with the reason; a
-scenario that needs one (marker `needs_button`, `needs_power`, `needs_reset`) is skipped on such a board with
-`skip_reason()`. Durations are device seconds, scaled by the sideband's `time_scale` like every lab timeout.
+A sideband implements the capability protocols its wiring allows (`PowerProtocol`, `ResetProtocol`,
+`ButtonProtocol` of `provlab.drivers.capabilities`) and lists them in `capabilities`; a board driver hands
+them out through its own `capability()`. Asking a sideband directly for an action it lacks raises
+`CapabilityMissing` with the reason. Durations are device seconds, scaled by the sideband's `time_scale` like
+every lab timeout.
 """
 
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from enum import Enum
+from abc import abstractmethod
+from collections.abc import Sequence
 
-
-class Capability(Enum):
-    """Something a sideband can do to a board."""
-
-    RESET = "reset"
-    """Restart the chip (EN pulse, reset button, or a power cycle)."""
-    POWER = "power"
-    """Cut and restore the board's power."""
-    BUTTON = "button"
-    """Press and release the board's configuration button."""
-
-
-MARKER_CAPABILITIES: dict[str, Capability] = {
-    "needs_reset": Capability.RESET,
-    "needs_power": Capability.POWER,
-    "needs_button": Capability.BUTTON,
-}
-"""Scenario markers and the capability each one needs."""
+from provlab.drivers.capabilities import Capability, CapabilityMissing, ProvidesCapabilities
 
 
 class SidebandError(Exception):
     """A sideband action failed."""
 
 
-class CapabilityMissing(SidebandError, NotImplementedError):
-    """The board's sideband cannot do what was asked."""
-
-    def __init__(self, capability: Capability, sideband: str, action: str) -> None:
-        super().__init__(
-            f"cannot {action}: the board's control sideband ({sideband}) has no {capability.value} capability"
-        )
-        self.capability = capability
-
-
-class Sideband(ABC):
-    """What the lab can do to one board besides the console. Subclasses override what they can do."""
+class Sideband(ProvidesCapabilities):
+    """What the lab can do to one board besides the console. Subclasses override what they can do and say so
+    in `capabilities`; the sideband itself is the implementation of each capability it lists."""
 
     def __init__(self, *, time_scale: float = 1.0) -> None:
         if time_scale <= 0:
@@ -66,9 +41,11 @@ class Sideband(ABC):
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
-    def require(self, capability: Capability, action: str) -> None:
-        if capability not in self.capabilities:
-            raise CapabilityMissing(capability, self.describe(), action)
+    def implementation(self, capability: Capability) -> object | None:
+        return self if capability in self.capabilities else None
+
+    def describe_wiring(self) -> str:
+        return self.describe()
 
     def sleep(self, device_seconds: float) -> None:
         """Wait `device_seconds` of device time."""
@@ -109,7 +86,7 @@ class Sideband(ABC):
         finally:
             self.release_button()
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most sidebands hold nothing
+    def close(self) -> None:
         """Release whatever the sideband holds (GPIO lines, files)."""
 
 
@@ -177,27 +154,3 @@ class CombinedSideband(Sideband):
     def close(self) -> None:
         for part in self.parts:
             part.close()
-
-
-# --- for the pytest plugin ------------------------------------------------------------------------------
-
-
-def required_capabilities(marker_names: Iterable[str]) -> frozenset[Capability]:
-    """The capabilities a scenario's markers ask for (unknown markers ask for nothing)."""
-    return frozenset(MARKER_CAPABILITIES[name] for name in marker_names if name in MARKER_CAPABILITIES)
-
-
-def skip_reason(board_name: str, sideband: Sideband | None, marker_names: Iterable[str]) -> str | None:
-    """Why a scenario with these markers cannot run on this board, or None when it can.
-
-    The plugin calls this for each test and board and passes a non-None result to `pytest.skip`.
-    """
-    needed = required_capabilities(marker_names)
-    have = sideband.capabilities if sideband is not None else frozenset()
-    missing = sorted(needed - have, key=lambda c: c.value)
-    if not missing:
-        return None
-    wired = sideband.describe() if sideband is not None else "no control sideband"
-    markers = ", ".join(name for name, cap in MARKER_CAPABILITIES.items() if cap in missing)
-    what = ", ".join(c.value for c in missing)
-    return f"{board_name} has no {what} control ({wired}); the scenario is marked {markers}"

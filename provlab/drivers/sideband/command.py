@@ -11,7 +11,8 @@ import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+from provlab.drivers.capabilities import Capability
+from provlab.drivers.sideband.base import Sideband, SidebandError
 
 ACTIONS = ("power_on", "power_off", "reset", "button_press", "button_release")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 
-from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.sideband.base import Sideband, SidebandError
 
 
 class OperatorDeclined(SidebandError):
@@ -30,7 +31,7 @@ class OperatorSideband(Sideband):
 
     def __init__(
         self,
-        can: Iterable[Capability] = (Capability.RESET, Capability.POWER, Capability.BUTTON),
+        can: Iterable[Capability] = WIRED,
         *,
         name: str = "board",
         ask: Callable[[str], str] = _ask_stdin,
@@ -38,6 +39,9 @@ class OperatorSideband(Sideband):
     ) -> None:
         super().__init__(time_scale=time_scale)
         self._can = frozenset(can)
+        if not self._can <= WIRED:
+            unwired = ", ".join(sorted(c.value for c in self._can - WIRED))
+            raise ValueError(f"an operator can reset, power and press, not {unwired}")
         self.name = name
         self.ask = ask
 
