@@ -28,6 +28,7 @@ from provlab.drivers.capabilities import (
 from provlab.drivers.recording import Recording
 from provlab.drivers.replay import ReplayBoard
 from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.sideband.base import NoSideband
 from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring
 from provlab.drivers.sideband.operator import OperatorSideband
 from provlab.drivers.wired_actions import WiredActions
@@ -69,6 +70,8 @@ def test_dtr_rts_wiring_gives_reset_and_button_and_no_power() -> None:
     assert isinstance(sideband.capability(Capability.RESET), ResetProtocol)
     assert isinstance(sideband.capability(Capability.BUTTON), ButtonProtocol)
     assert sideband.capability(Capability.POWER) is None
+    assert not isinstance(sideband, PowerProtocol)  # not even the methods: a DTR/RTS circuit switches no power
+    assert not any(isinstance(NoSideband(), c.protocol) for c in Capability)
     assert skip_reason("bench-a", sideband, ["needs_power"]) == (
         "bench-a has no power control (DTR/RTS auto-reset circuit, button on IO0); the scenario is marked needs_power"
     )

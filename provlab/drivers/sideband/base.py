@@ -13,7 +13,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Sequence
 
-from provlab.drivers.capabilities import Capability, CapabilityMissing, ProvidesCapabilities
+from provlab.drivers.capabilities import Capability, ProvidesCapabilities
 
 
 class SidebandError(Exception):
@@ -21,8 +21,9 @@ class SidebandError(Exception):
 
 
 class Sideband(ProvidesCapabilities):
-    """What the lab can do to one board besides the console. Subclasses override what they can do and say so
-    in `capabilities`; the sideband itself is the implementation of each capability it lists."""
+    """What the lab can do to one board besides the console. A subclass has the methods of the capability
+    protocols it may implement (`PowerSwitch`, `ButtonPress` help with two) and lists in `capabilities`
+    the ones its wiring allows; the sideband itself is the implementation of each capability it lists."""
 
     def __init__(self, *, time_scale: float = 1.0) -> None:
         if time_scale <= 0:
@@ -51,31 +52,35 @@ class Sideband(ProvidesCapabilities):
         """Wait `device_seconds` of device time."""
         time.sleep(max(0.0, device_seconds) * self.time_scale)
 
-    # --- actions (override the ones the hardware supports) ---------------------------------------------
-    def reset(self) -> None:
-        """Restart the chip; without a reset line, a power cycle does it."""
-        if Capability.POWER in self.capabilities:
-            self.power_cycle()
-            return
-        self.require(Capability.RESET, "reset the board")
+    def close(self) -> None:
+        """Release whatever the sideband holds (GPIO lines, files)."""
 
-    def power_off(self) -> None:
-        self.require(Capability.POWER, "switch the board off")
 
-    def power_on(self) -> None:
-        self.require(Capability.POWER, "switch the board on")
+class PowerSwitch(Sideband):
+    """A sideband that switches the board's power (`PowerProtocol`): `power_cycle` from off, a pause, on."""
+
+    @abstractmethod
+    def power_off(self) -> None: ...
+
+    @abstractmethod
+    def power_on(self) -> None: ...
 
     def power_cycle(self, off_seconds: float = 1.0) -> None:
+        """Off, `off_seconds` of device time, on."""
         self.require(Capability.POWER, "power-cycle the board")
         self.power_off()
         self.sleep(off_seconds)
         self.power_on()
 
-    def press_button(self) -> None:
-        self.require(Capability.BUTTON, "press the button")
 
-    def release_button(self) -> None:
-        self.require(Capability.BUTTON, "release the button")
+class ButtonPress(Sideband):
+    """A sideband that presses the board's button (`ButtonProtocol`): `hold_button` from press, a pause, release."""
+
+    @abstractmethod
+    def press_button(self) -> None: ...
+
+    @abstractmethod
+    def release_button(self) -> None: ...
 
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release (10 s resets the configuration)."""
@@ -85,9 +90,6 @@ class Sideband(ProvidesCapabilities):
             self.sleep(seconds)
         finally:
             self.release_button()
-
-    def close(self) -> None:
-        """Release whatever the sideband holds (GPIO lines, files)."""
 
 
 class NoSideband(Sideband):
@@ -102,7 +104,7 @@ class NoSideband(Sideband):
 
 
 class CombinedSideband(Sideband):
-    """Several sidebands for one board; each action goes to the first part that can do it.
+    """Several sidebands for one board; each capability is the first part's that has it.
 
     E.g. DTR/RTS for reset and button, a USB relay command for power, an operator for the rest.
     """
@@ -120,36 +122,9 @@ class CombinedSideband(Sideband):
     def describe(self) -> str:
         return " + ".join(part.describe() for part in self.parts)
 
-    def _part(self, capability: Capability, action: str) -> Sideband:
-        for part in self.parts:
-            if capability in part.capabilities:
-                return part
-        raise CapabilityMissing(capability, self.describe(), action)
-
-    def reset(self) -> None:
-        for part in self.parts:
-            if Capability.RESET in part.capabilities:
-                part.reset()
-                return
-        self._part(Capability.POWER, "reset the board").power_cycle()
-
-    def power_off(self) -> None:
-        self._part(Capability.POWER, "switch the board off").power_off()
-
-    def power_on(self) -> None:
-        self._part(Capability.POWER, "switch the board on").power_on()
-
-    def power_cycle(self, off_seconds: float = 1.0) -> None:
-        self._part(Capability.POWER, "power-cycle the board").power_cycle(off_seconds)
-
-    def press_button(self) -> None:
-        self._part(Capability.BUTTON, "press the button").press_button()
-
-    def release_button(self) -> None:
-        self._part(Capability.BUTTON, "release the button").release_button()
-
-    def hold_button(self, seconds: float) -> None:
-        self._part(Capability.BUTTON, "hold the button").hold_button(seconds)
+    def implementation(self, capability: Capability) -> object | None:
+        """The first part that has `capability`."""
+        return next((found for part in self.parts if (found := part.capability(capability)) is not None), None)
 
     def close(self) -> None:
         for part in self.parts:

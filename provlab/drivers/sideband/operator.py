@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from provlab.drivers.capabilities import WIRED, Capability
-from provlab.drivers.sideband.base import Sideband, SidebandError
+from provlab.drivers.sideband.base import ButtonPress, PowerSwitch, SidebandError
 
 
 class OperatorDeclined(SidebandError):
@@ -26,7 +26,7 @@ def _ask_stdin(prompt: str) -> str:
     return line
 
 
-class OperatorSideband(Sideband):
+class OperatorSideband(PowerSwitch, ButtonPress):
     """Actions done by hand; `can` lists what this station's operator is able to do."""
 
     def __init__(
@@ -58,10 +58,8 @@ class OperatorSideband(Sideband):
             raise OperatorDeclined(f"the operator declined: {text}")
 
     def reset(self) -> None:
-        if Capability.RESET in self._can:
-            self.instruct("press and release the RESET (EN) button")
-        else:
-            super().reset()
+        self.require(Capability.RESET, "reset the board")
+        self.instruct("press and release the RESET (EN) button")
 
     def power_off(self) -> None:
         self.require(Capability.POWER, "switch the board off")
