@@ -82,10 +82,15 @@ class Capability(Enum):
     """A capability by name, as inventories, markers and messages say it; `protocol` is what it can do."""
 
     RESET = "reset"
+    """Restart the chip (EN pulse, reset button, or a power cycle): `ResetProtocol`."""
     POWER = "power"
+    """Cut and restore the board's power: `PowerProtocol`."""
     BUTTON = "button"
+    """Press and release the board's configuration button: `ButtonProtocol`."""
     CONSOLE = "console"
+    """Commands typed on the serial console: `ConsoleProtocol`."""
     SERIAL_LOG = "serial log"
+    """What the board prints: `SerialLogProtocol`."""
 
     @property
     def protocol(self) -> type:
