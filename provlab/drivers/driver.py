@@ -2,31 +2,38 @@
 
 `SerialBoard` (a real board, an emulated board on its pty, a replay) and `DirectBoard` (an emulated board
 through its API) both satisfy it, which is what lets one scenario module run on either (the parity test).
+It is the capability protocols together, plus what the serial log says; a board that lacks a capability
+still has the method, which raises `CapabilityMissing` (ask `capability()` first, or mark the scenario).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Literal, Protocol, TypeVar, overload, runtime_checkable
 
+from provlab.drivers.capabilities import (
+    ButtonProtocol,
+    Capability,
+    ConsoleProtocol,
+    PowerProtocol,
+    ResetProtocol,
+    SerialLogProtocol,
+)
 from provlab.drivers.device_info import DeviceInfo
-from provlab.drivers.expecting import NotMatching, Pattern
+from provlab.drivers.expecting import NotMatching
 from provlab.drivers.serial_console import ConsoleReply
-from provlab.drivers.sideband.base import Capability, Sideband
 from provlab.protocol.console import DevInfo
-from provlab.protocol.serial_log import LogEvent, LogLine
+from provlab.protocol.serial_log import LogEvent
 from provlab.protocol.states import EdgentState
 
 E = TypeVar("E", bound=LogEvent)
 
 
 @runtime_checkable
-class BoardDriver(Protocol):
-    """A board as a scenario sees it: its output, its console, its sideband."""
+class BoardDriver(SerialLogProtocol, ConsoleProtocol, PowerProtocol, ResetProtocol, ButtonProtocol, Protocol):
+    """A board as a scenario sees it: its output, its console, its wiring."""
 
     name: str
-    sideband: Sideband
 
     @property
     def state(self) -> EdgentState | None: ...
@@ -43,15 +50,9 @@ class BoardDriver(Protocol):
     @property
     def capabilities(self) -> frozenset[Capability]: ...
 
-    def mark(self) -> int: ...
+    def capability(self, wanted: Capability) -> object | None: ...
 
-    def expect(
-        self, pattern: Pattern, timeout: float = ..., since: int | None = ..., *, not_matching: NotMatching = ...
-    ) -> re.Match[str]: ...
-
-    def expect_exact(
-        self, text: str, timeout: float = ..., since: int | None = ..., *, not_matching: NotMatching = ...
-    ) -> LogLine: ...
+    def describe_wiring(self) -> str: ...
 
     def expect_event(
         self,
@@ -79,19 +80,5 @@ class BoardDriver(Protocol):
 
     @overload
     def console(self, command: str, timeout: float = ...) -> ConsoleReply: ...
-
-    def command(self, command: str, timeout: float = ...) -> ConsoleReply: ...
-
-    def reset(self) -> None: ...
-
-    def power_off(self) -> None: ...
-
-    def power_on(self) -> None: ...
-
-    def press_button(self) -> None: ...
-
-    def release_button(self) -> None: ...
-
-    def hold_button(self, seconds: float) -> None: ...
 
     def close(self) -> None: ...

@@ -4,7 +4,8 @@
 A reader thread timestamps every chunk on the host clock, writes the log file (secrets masked; host notes
 start with `## provlab:`) and optionally a byte-exact recording, and feeds the lines to a `LineStream` that
 parses them and keeps `state`, `last_error` and `info` current. The expect API (`expect_*`, `not_matching=`)
-waits in device time; `console()` runs a command; reset, power and button go through the control sideband.
+waits in device time; `console()` runs a command; reset, power and button are the control sideband's
+capabilities (`capability()`, `WiredActions`).
 
 When the port vanishes (USB unplug, ser2net gone, pty closed) the partial line is kept, the loss is noted in
 the log, and the reader reopens the same URL until it is back (`reconnect=True`); waits meanwhile time out
@@ -38,7 +39,8 @@ from provlab.drivers.serial_errors import (
     PortUnavailable,
     SerialBoardError,
 )
-from provlab.drivers.sideband.base import Capability, NoSideband, Sideband
+from provlab.drivers.sideband.base import NoSideband, Sideband
+from provlab.drivers.wired_actions import WiredActions
 from provlab.protocol.console import DevInfo
 from provlab.protocol.serial_log import LineSplitter, mask_line
 
@@ -57,7 +59,7 @@ def _stamp(now: float) -> str:
     return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
 
 
-class SerialBoard(ExpectingBoard):
+class SerialBoard(ExpectingBoard, WiredActions):
     """Any board on a pyserial URL (device path, pty, rfc2217://, socket://).
 
     `time_scale`: device seconds per wall second for every timeout. `log_path`: the masked, host-stamped log.
@@ -345,33 +347,8 @@ class SerialBoard(ExpectingBoard):
         return self.command("devinfo", timeout).devinfo()
 
     # --- sideband ----------------------------------------------------------------------------------
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.sideband.capabilities
-
     def attach_sideband(self, sideband: Sideband) -> None:
         self.sideband = sideband
-
-    def reset(self) -> None:
-        self.sideband.reset()
-
-    def power_off(self) -> None:
-        self.sideband.power_off()
-
-    def power_on(self) -> None:
-        self.sideband.power_on()
-
-    def power_cycle(self, off_seconds: float = 1.0) -> None:
-        self.sideband.power_cycle(off_seconds)
-
-    def press_button(self) -> None:
-        self.sideband.press_button()
-
-    def release_button(self) -> None:
-        self.sideband.release_button()
-
-    def hold_button(self, seconds: float) -> None:
-        self.sideband.hold_button(seconds)
 
     # --- end ---------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -16,7 +16,8 @@ from provlab.drivers.expecting import DEFAULT_TIMEOUT, ExpectingBoard, NotMatchi
 from provlab.drivers.line_stream import LineStream
 from provlab.drivers.serial_console import ConsoleReply
 from provlab.drivers.serial_errors import ConsoleCommandNotFound, UnexpectedOutput
-from provlab.drivers.sideband.base import Capability, Sideband
+from provlab.drivers.sideband.base import Sideband
+from provlab.drivers.wired_actions import WiredActions
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.serial_port import MemorySerial
 from provlab.emulator.sideband import EmulatedSideband, LoopRunner
@@ -25,7 +26,7 @@ from provlab.protocol.serial_log import LineSplitter, parse_line
 from provlab.protocol.states import EdgentState
 
 
-class DirectBoard(ExpectingBoard):
+class DirectBoard(ExpectingBoard, WiredActions):
     """`BoardDriver` over an `EmulatedBoard` whose serial is a `MemorySerial`."""
 
     def __init__(
@@ -90,10 +91,6 @@ class DirectBoard(ExpectingBoard):
     @property
     def boots(self) -> int:
         return self.board.boots
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.sideband.capabilities
 
     def expect_state(
         self,
@@ -161,25 +158,6 @@ class DirectBoard(ExpectingBoard):
             return bytes(self._capture)
         finally:
             self._capture = None
-
-    # --- sideband ------------------------------------------------------------------------------------
-    def reset(self) -> None:
-        self.sideband.reset()
-
-    def power_off(self) -> None:
-        self.sideband.power_off()
-
-    def power_on(self) -> None:
-        self.sideband.power_on()
-
-    def press_button(self) -> None:
-        self.sideband.press_button()
-
-    def release_button(self) -> None:
-        self.sideband.release_button()
-
-    def hold_button(self, seconds: float) -> None:
-        self.sideband.hold_button(seconds)
 
     def close(self) -> None:
         if self._state_changed in self.board.listeners:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
-from provlab.drivers.sideband.base import Capability, Sideband
+from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.sideband.base import ButtonPress, PowerSwitch
 from provlab.emulator.board import EmulatedBoard
 
 T = TypeVar("T")
-ALL = frozenset(Capability)
+ALL = WIRED
 
 
 class LoopRunner(Protocol):
@@ -22,7 +23,7 @@ class LoopRunner(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, T], /) -> T: ...
 
 
-class EmulatedSideband(Sideband):
+class EmulatedSideband(PowerSwitch, ButtonPress):
     """Reset, power and button of an emulated board, through its API.
 
     `capabilities` can be narrowed to model a board that lacks one (e.g. no button wired), so scenarios

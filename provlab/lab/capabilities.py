@@ -3,6 +3,7 @@
 A scenario is written once and runs on every lab; when a step needs something this lab lacks (a phone
 that can reach a real board's access point, a cloud stub in this process), the step raises one of these
 instead of failing, so a run on real hardware or against a shared stub says plainly what it did not test.
+What a board itself can do (power, reset, button, console, serial log) is `provlab.drivers.capabilities`.
 """
 
 from __future__ import annotations

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+from provlab.drivers.capabilities import Capability, ProvidesCapabilities
+from provlab.drivers.device_info import DeviceInfo
+from provlab.drivers.expecting import NotMatching, Pattern
+from provlab.drivers.line_stream import ReceivedLine
 from provlab.drivers.serial_board import SerialBoard
-from provlab.drivers.sideband import Capability
 from provlab.emulator.board import EmulatedBoard
 from provlab.lab.board_specs import AttachedBoard
 from provlab.lab.capabilities import BoardOutOfReach
 from provlab.lab.steps import StepJournal, step
+from provlab.protocol.console import DevInfo
+from provlab.protocol.serial_log import LogEvent, LogLine
 from provlab.protocol.states import EdgentState
 
 if TYPE_CHECKING:
     from provlab.lab.lab import Lab
 
+E = TypeVar("E", bound=LogEvent)
 
-class LabBoard:
-    """One board as a scenario sees it: its serial port plus a control sideband."""
+
+class LabBoard(ProvidesCapabilities):
+    """One board as a scenario sees it: its serial port plus a control sideband.
+
+    Everything a scenario needs is a method here, named as in pytest-embedded's `dut` where one fits:
+    `mark()`, `lines()`, `expect()`, `expect_exact()`, `expect_event()`, `expect_state()`, `console()`,
+    `devinfo()`, and the wiring's `power_*`, `reset`, `*_button`. Waits take device seconds; a wait that
+    runs out raises `ExpectTimeout` with the board's last lines, the device-time budget and the log path.
+    `serial` (the driver underneath) is for the lab itself, not for scenarios.
+    """
 
     def __init__(
         self,
@@ -57,12 +73,16 @@ class LabBoard:
 
     @property
     def step_journal(self) -> StepJournal:
+        """Where this board's actions are recorded (the lab's step journal)."""
         return self.lab.steps
 
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """What the board's wiring allows beyond serial (reset, power, button), from its sideband."""
-        return self.serial.capabilities
+    def implementation(self, capability: Capability) -> object | None:
+        """What the board's driver has: its console and serial log, and what its wiring allows (reset, power,
+        button); `capability(Capability.BUTTON)` is None on a board without a wired button."""
+        return self.serial.capability(capability)
+
+    def describe_wiring(self) -> str:
+        return self.serial.describe_wiring()
 
     @property
     def profile_name(self) -> str:
@@ -76,21 +96,79 @@ class LabBoard:
         """The board's SoftAP SSID: the emulated firmware's, or what a real board says in `devinfo`."""
         if self.emulated is not None:
             return self.emulated.ssid
-        return self.serial.devinfo().name
+        return self.devinfo(timeout=5.0).name
 
+    # --- what the board printed -----------------------------------------------------------------------
     @property
     def state(self) -> EdgentState | None:
+        """The state of the last `X => Y` line (INIT right after a boot), None before any."""
         return self.serial.state
 
+    @property
+    def last_error(self) -> int | None:
+        """The code of the last `Last error code: 70x` line, None before any."""
+        return self.serial.last_error
+
+    @property
+    def info(self) -> DeviceInfo:
+        """Identity from the boot banner and the `devinfo` replies seen so far."""
+        return self.serial.info
+
+    @property
+    def boots(self) -> int:
+        """Boots seen since the lab opened the board's port."""
+        return self.serial.boots
+
+    def mark(self) -> int:
+        """A position in what the board printed; `expect_*(since=mark)` and `lines(mark)` look only after it."""
+        return self.serial.mark()
+
+    def lines(self, since: int = 0) -> list[ReceivedLine]:
+        """The lines the board printed from position `since` (a `mark()`) on, each with its parsed event."""
+        return self.serial.stream.lines(since)
+
+    # --- waiting for it -----------------------------------------------------------------------------------
     @step("expect_state")
-    def expect_state(self, state: str | EdgentState, timeout: float = 60.0, since: int | None = None) -> None:
-        self.serial.expect_state(state, timeout, since)
+    def expect_state(
+        self,
+        state: str | EdgentState,
+        timeout: float = 60.0,
+        since: int | None = None,
+        *,
+        not_matching: NotMatching = None,
+    ) -> None:
+        """Wait until the board enters `state` (a new entry after `since`, or being in it now without `since`)."""
+        self.serial.expect_state(state, timeout, since, not_matching=not_matching)
 
     @step("expect")
-    def expect(self, pattern: str, timeout: float = 60.0, since: int | None = None) -> Any:
-        return self.serial.expect(pattern, timeout, since)
+    def expect(
+        self, pattern: Pattern, timeout: float = 60.0, since: int | None = None, *, not_matching: NotMatching = None
+    ) -> re.Match[str]:
+        """The first line (from `since`) that the regular expression `pattern` finds a match in."""
+        return self.serial.expect(pattern, timeout, since, not_matching=not_matching)
 
-    # control sideband: the same calls for emulated and real boards (CapabilityMissing when not wired)
+    @step("expect_exact")
+    def expect_exact(
+        self, text: str, timeout: float = 60.0, since: int | None = None, *, not_matching: NotMatching = None
+    ) -> LogLine:
+        """The first line (from `since`) containing `text` as it is (no regular expression)."""
+        return self.serial.expect_exact(text, timeout, since, not_matching=not_matching)
+
+    @step("expect_event")
+    def expect_event(
+        self,
+        kind: type[E] | E,
+        timeout: float = 60.0,
+        since: int | None = None,
+        *,
+        where: Callable[[E], bool] | None = None,
+        not_matching: NotMatching = None,
+    ) -> E:
+        """The first serial-log event of type `kind` (or equal to the event `kind`, e.g. `LastError(701)`)."""
+        return self.serial.expect_event(kind, timeout, since, where=where, not_matching=not_matching)
+
+    # --- the wiring: the same calls for emulated and real boards; the driver asks its capabilities for each
+    # (`WiredActions`), `CapabilityMissing` when the board has none ------------------------------------------
     @step("power_on")
     def power_on(self) -> None:
         self.serial.power_on()
@@ -98,6 +176,11 @@ class LabBoard:
     @step("power_off")
     def power_off(self) -> None:
         self.serial.power_off()
+
+    @step("power_cycle")
+    def power_cycle(self, off_seconds: float = 1.0) -> None:
+        """Off, `off_seconds` of device time, on."""
+        self.serial.power_cycle(off_seconds)
 
     @step("reset")
     def reset(self) -> None:
@@ -120,6 +203,11 @@ class LabBoard:
     def console(self, line: str, timeout: float = 10.0) -> list[str]:
         """Type `line` on the serial console; the lines it printed before the next prompt."""
         return list(self.serial.command(line, timeout).lines)
+
+    @step("devinfo")
+    def devinfo(self, timeout: float = 10.0) -> DevInfo:
+        """The board's `devinfo` console reply, parsed (name, board, template, firmware, ...)."""
+        return self.serial.command("devinfo", timeout).devinfo()
 
     def __repr__(self) -> str:
         return f"<LabBoard {self.name} {self.serial.url}>"

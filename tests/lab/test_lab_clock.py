@@ -38,7 +38,7 @@ def test_a_nine_second_hold_is_nine_seconds_however_slow_the_driver_is(tmp_path:
         board = lab.boards[0]
         board.expect_state("WAIT_CONFIG", timeout=30)
         start = lab.clock.now()
-        mark = board.serial.mark()
+        mark = board.mark()
         board.press_button()
         time.sleep(0.3)  # the host is busy: wall time passes, lab time must not
         assert lab.clock.now() == start
@@ -46,7 +46,7 @@ def test_a_nine_second_hold_is_nine_seconds_however_slow_the_driver_is(tmp_path:
         board.release_button()
         assert lab.clock.now() == start + 9.0
         lab.wait(2.0)
-        assert not [line for line in board.serial.lines()[mark:] if "Resetting configuration!" in line.line.raw]
+        assert not [line for line in board.lines(mark) if "Resetting configuration!" in line.line.raw]
         assert board.state is not None and board.state.value == "WAIT_CONFIG"
 
 

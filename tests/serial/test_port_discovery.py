@@ -17,11 +17,11 @@ from serialrig import EmulatedRig, RawPty
 from provlab import cli
 from provlab.cli import main
 from provlab.drivers import discovery
+from provlab.drivers.capabilities import WIRED, Capability
 from provlab.drivers.discovery import KNOWN_BRIDGES, SerialPortInfo, find_ports, probe
 from provlab.drivers.inventory import Inventory, InventoryError
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import PortUnavailable
-from provlab.drivers.sideband.base import Capability
 from provlab.drivers.station import open_inventory_board
 
 
@@ -176,7 +176,7 @@ def test_an_inventory_board_opens_with_its_sideband(rig: EmulatedRig, tmp_path: 
     (found,) = stock.locate(find_ports(source=lambda: plugged))
     rig.power_on()
     with open_inventory_board(found, time_scale=rig.scale) as board:
-        assert board.name == "bench-a" and board.capabilities == {Capability.POWER, Capability.RESET}
+        assert board.name == "bench-a" and board.capabilities & WIRED == {Capability.POWER, Capability.RESET}
         board.power_cycle(off_seconds=0)
         assert board.console("devinfo").name == rig.board.ssid
     assert journal.read_text() == "bench-a off\nbench-a on\n"

@@ -15,10 +15,10 @@ import pytest
 from portservers import RawTcpBridge, Rfc2217Server
 from serialrig import EmulatedRig
 
+from provlab.drivers.capabilities import WIRED, Capability
 from provlab.drivers.inventory import Inventory
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import UnexpectedOutput
-from provlab.drivers.sideband.base import Capability
 from provlab.drivers.sideband.esp_lines import DOWNLOAD_MODE_PATTERNS, DtrRtsSideband, EspWiring, auto_reset_levels
 from provlab.drivers.station import open_inventory_board
 from provlab.protocol.serial_log import ResettingConfig
@@ -125,7 +125,7 @@ def test_dtr_rts_sideband_resets_and_presses_through_the_auto_reset_circuit(rig:
             assert "EN low" not in circuit.events
             circuit.events.clear()
             board.attach_sideband(DtrRtsSideband(board, EspWiring(button="io0"), time_scale=rig.scale))
-            assert board.capabilities == {Capability.RESET, Capability.BUTTON}
+            assert board.capabilities & WIRED == {Capability.RESET, Capability.BUTTON}
             rig.power_on()
             board.expect_state("WAIT_CONFIG", timeout=400)
             assert rig.board.boots == 1
@@ -178,7 +178,7 @@ def test_an_inventory_board_on_a_remote_bench_resets_through_its_lines(rig: Emul
         )
         (found,) = stock.locate([], stock.select(wiring="auto-reset"))
         with open_inventory_board(found, time_scale=rig.scale, log_path=tmp_path / "remote-c.log") as board:
-            assert board.capabilities == {Capability.RESET, Capability.BUTTON}
+            assert board.capabilities & WIRED == {Capability.RESET, Capability.BUTTON}
             rig.power_on()
             board.expect_state("WAIT_CONFIG", timeout=400)
             mark = board.mark()

@@ -48,8 +48,9 @@ class RecordedLines:
 
 
 def test_a_missing_capability_is_a_specific_error_naming_the_sideband() -> None:
+    assert NoSideband().capability(Capability.POWER) is None
     with pytest.raises(CapabilityMissing) as failure:
-        NoSideband().power_off()
+        NoSideband().require(Capability.POWER, "switch the board off")
     assert failure.value.capability is Capability.POWER
     assert "cannot switch the board off" in str(failure.value) and "none: serial data only" in str(failure.value)
 
@@ -165,8 +166,9 @@ def test_a_combined_sideband_routes_each_action_to_a_part_that_can(tmp_path: Pat
     plug = CommandSideband({"power_on": [PY, "-c", write.format("on")], "power_off": [PY, "-c", write.format("off")]})
     combined = CombinedSideband([DtrRtsSideband(lines, EspWiring(reset_pulse_s=0)), plug])
     assert combined.capabilities == {Capability.RESET, Capability.POWER}
-    combined.reset()  # the DTR/RTS part resets, not the plug
-    combined.power_off()
+    assert combined.capability(Capability.POWER) is plug and combined.capability(Capability.BUTTON) is None
+    combined.require(Capability.RESET, "reset the board").reset()  # the DTR/RTS part resets, not the plug
+    combined.require(Capability.POWER, "switch the board off").power_off()
     assert journal.read_text() == "off\n" and ("rts", True) in lines.changes
     assert "DTR/RTS auto-reset circuit" in combined.describe() and "external commands" in combined.describe()
 

@@ -1,55 +1,30 @@
 """The control sideband: what the lab can do to a board besides talking to its console (reset, power, button).
 
-A sideband declares its capabilities. Asking for one it lacks raises `CapabilityMissing` with the reason; a
-scenario that needs one (marker `needs_button`, `needs_power`, `needs_reset`) is skipped on such a board with
-`skip_reason()`. Durations are device seconds on the sideband's lab clock, like every lab timeout.
+A sideband implements the capability protocols its wiring allows (`PowerProtocol`, `ResetProtocol`,
+`ButtonProtocol` of `provlab.drivers.capabilities`) and lists them in `capabilities`; a board driver hands
+them out through its own `capability()`. Asking a sideband directly for an action it lacks raises
+`CapabilityMissing` with the reason. Durations are device seconds on the sideband's lab clock, like every
+lab timeout.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from enum import Enum
+from abc import abstractmethod
+from collections.abc import Sequence
 
 from provlab.clock.base import LabClock
 from provlab.clock.wall import WallClock
-
-
-class Capability(Enum):
-    """Something a sideband can do to a board."""
-
-    RESET = "reset"
-    """Restart the chip (EN pulse, reset button, or a power cycle)."""
-    POWER = "power"
-    """Cut and restore the board's power."""
-    BUTTON = "button"
-    """Press and release the board's configuration button."""
-
-
-MARKER_CAPABILITIES: dict[str, Capability] = {
-    "needs_reset": Capability.RESET,
-    "needs_power": Capability.POWER,
-    "needs_button": Capability.BUTTON,
-}
-"""Scenario markers and the capability each one needs."""
+from provlab.drivers.capabilities import Capability, ProvidesCapabilities
 
 
 class SidebandError(Exception):
     """A sideband action failed."""
 
 
-class CapabilityMissing(SidebandError, NotImplementedError):
-    """The board's sideband cannot do what was asked."""
-
-    def __init__(self, capability: Capability, sideband: str, action: str) -> None:
-        super().__init__(
-            f"cannot {action}: the board's control sideband ({sideband}) has no {capability.value} capability"
-        )
-        self.capability = capability
-
-
-class Sideband(ABC):
-    """What the lab can do to one board besides the console. Subclasses override what they can do."""
+class Sideband(ProvidesCapabilities):
+    """What the lab can do to one board besides the console. A subclass has the methods of the capability
+    protocols it may implement (`PowerSwitch`, `ButtonPress` help with two) and lists in `capabilities`
+    the ones its wiring allows; the sideband itself is the implementation of each capability it lists."""
 
     def __init__(self, *, time_scale: float = 1.0, clock: LabClock | None = None) -> None:
         if time_scale <= 0:
@@ -70,39 +45,45 @@ class Sideband(ABC):
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
-    def require(self, capability: Capability, action: str) -> None:
-        if capability not in self.capabilities:
-            raise CapabilityMissing(capability, self.describe(), action)
+    def implementation(self, capability: Capability) -> object | None:
+        return self if capability in self.capabilities else None
+
+    def describe_wiring(self) -> str:
+        return self.describe()
 
     def sleep(self, device_seconds: float) -> None:
         """Wait `device_seconds` of device time (on the lab clock)."""
         self.clock.sleep(max(0.0, device_seconds))
 
-    # --- actions (override the ones the hardware supports) ---------------------------------------------
-    def reset(self) -> None:
-        """Restart the chip; without a reset line, a power cycle does it."""
-        if Capability.POWER in self.capabilities:
-            self.power_cycle()
-            return
-        self.require(Capability.RESET, "reset the board")
+    def close(self) -> None:
+        """Release whatever the sideband holds (GPIO lines, files)."""
 
-    def power_off(self) -> None:
-        self.require(Capability.POWER, "switch the board off")
 
-    def power_on(self) -> None:
-        self.require(Capability.POWER, "switch the board on")
+class PowerSwitch(Sideband):
+    """A sideband that switches the board's power (`PowerProtocol`): `power_cycle` from off, a pause, on."""
+
+    @abstractmethod
+    def power_off(self) -> None: ...
+
+    @abstractmethod
+    def power_on(self) -> None: ...
 
     def power_cycle(self, off_seconds: float = 1.0) -> None:
+        """Off, `off_seconds` of device time, on."""
         self.require(Capability.POWER, "power-cycle the board")
         self.power_off()
         self.sleep(off_seconds)
         self.power_on()
 
-    def press_button(self) -> None:
-        self.require(Capability.BUTTON, "press the button")
 
-    def release_button(self) -> None:
-        self.require(Capability.BUTTON, "release the button")
+class ButtonPress(Sideband):
+    """A sideband that presses the board's button (`ButtonProtocol`): `hold_button` from press, a pause, release."""
+
+    @abstractmethod
+    def press_button(self) -> None: ...
+
+    @abstractmethod
+    def release_button(self) -> None: ...
 
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release (10 s resets the configuration)."""
@@ -112,9 +93,6 @@ class Sideband(ABC):
             self.sleep(seconds)
         finally:
             self.release_button()
-
-    def close(self) -> None:  # noqa: B027 - optional hook, most sidebands hold nothing
-        """Release whatever the sideband holds (GPIO lines, files)."""
 
 
 class NoSideband(Sideband):
@@ -129,7 +107,7 @@ class NoSideband(Sideband):
 
 
 class CombinedSideband(Sideband):
-    """Several sidebands for one board; each action goes to the first part that can do it.
+    """Several sidebands for one board; each capability is the first part's that has it.
 
     E.g. DTR/RTS for reset and button, a USB relay command for power, an operator for the rest.
     """
@@ -147,61 +125,10 @@ class CombinedSideband(Sideband):
     def describe(self) -> str:
         return " + ".join(part.describe() for part in self.parts)
 
-    def _part(self, capability: Capability, action: str) -> Sideband:
-        for part in self.parts:
-            if capability in part.capabilities:
-                return part
-        raise CapabilityMissing(capability, self.describe(), action)
-
-    def reset(self) -> None:
-        for part in self.parts:
-            if Capability.RESET in part.capabilities:
-                part.reset()
-                return
-        self._part(Capability.POWER, "reset the board").power_cycle()
-
-    def power_off(self) -> None:
-        self._part(Capability.POWER, "switch the board off").power_off()
-
-    def power_on(self) -> None:
-        self._part(Capability.POWER, "switch the board on").power_on()
-
-    def power_cycle(self, off_seconds: float = 1.0) -> None:
-        self._part(Capability.POWER, "power-cycle the board").power_cycle(off_seconds)
-
-    def press_button(self) -> None:
-        self._part(Capability.BUTTON, "press the button").press_button()
-
-    def release_button(self) -> None:
-        self._part(Capability.BUTTON, "release the button").release_button()
-
-    def hold_button(self, seconds: float) -> None:
-        self._part(Capability.BUTTON, "hold the button").hold_button(seconds)
+    def implementation(self, capability: Capability) -> object | None:
+        """The first part that has `capability`."""
+        return next((found for part in self.parts if (found := part.capability(capability)) is not None), None)
 
     def close(self) -> None:
         for part in self.parts:
             part.close()
-
-
-# --- for the pytest plugin ------------------------------------------------------------------------------
-
-
-def required_capabilities(marker_names: Iterable[str]) -> frozenset[Capability]:
-    """The capabilities a scenario's markers ask for (unknown markers ask for nothing)."""
-    return frozenset(MARKER_CAPABILITIES[name] for name in marker_names if name in MARKER_CAPABILITIES)
-
-
-def skip_reason(board_name: str, sideband: Sideband | None, marker_names: Iterable[str]) -> str | None:
-    """Why a scenario with these markers cannot run on this board, or None when it can.
-
-    The plugin calls this for each test and board and passes a non-None result to `pytest.skip`.
-    """
-    needed = required_capabilities(marker_names)
-    have = sideband.capabilities if sideband is not None else frozenset()
-    missing = sorted(needed - have, key=lambda c: c.value)
-    if not missing:
-        return None
-    wired = sideband.describe() if sideband is not None else "no control sideband"
-    markers = ", ".join(name for name, cap in MARKER_CAPABILITIES.items() if cap in missing)
-    what = ", ".join(c.value for c in missing)
-    return f"{board_name} has no {what} control ({wired}); the scenario is marked {markers}"

@@ -11,7 +11,8 @@ import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+from provlab.drivers.capabilities import Capability
+from provlab.drivers.sideband.base import ButtonPress, PowerSwitch, SidebandError
 
 ACTIONS = ("power_on", "power_off", "reset", "button_press", "button_release")
 
@@ -24,7 +25,7 @@ def _argv(command: str | Sequence[str]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else [str(word) for word in command]
 
 
-class CommandSideband(Sideband):
+class CommandSideband(PowerSwitch, ButtonPress):
     """Actions run as external commands; an action without a command is a capability the board lacks."""
 
     def __init__(
@@ -88,10 +89,11 @@ class CommandSideband(Sideband):
         return done.stdout
 
     def reset(self) -> None:
+        """The reset command, or without one a power cycle."""
         if "reset" in self.commands:
             self.run("reset")
         else:
-            super().reset()
+            self.power_cycle()
 
     def power_off(self) -> None:
         self.require(Capability.POWER, "switch the board off")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provlab.drivers.sideband.base import Capability, CombinedSideband, NoSideband, Sideband
+from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.sideband.base import CombinedSideband, NoSideband, Sideband
 from provlab.drivers.sideband.command import ACTIONS, CommandSideband
 from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring, ModemLines, SysfsGpio
 from provlab.drivers.sideband.operator import OperatorSideband
@@ -62,7 +63,7 @@ def _part(spec: Mapping[str, Any], *, lines: ModemLines | None, name: str, port:
             timeout = float(spec.get("timeout", 30.0))
             return CommandSideband(commands, name=name, port=port, timeout=timeout, time_scale=time_scale)
         if kind == "operator":
-            can = [Capability(value) for value in spec.get("can", [c.value for c in Capability])]
+            can = [Capability(value) for value in spec.get("can", sorted(c.value for c in WIRED))]
             return OperatorSideband(can, name=name, time_scale=time_scale)
         if kind == "none":
             return NoSideband(time_scale=time_scale)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+from provlab.drivers.capabilities import Capability
+from provlab.drivers.sideband.base import ButtonPress, SidebandError
 
 DOWNLOAD_MODE_PATTERNS = (r"boot:0x[0-9a-fA-F]+ \(DOWNLOAD", r"waiting for download")
 """ROM lines of a chip that came out of reset with IO0 low (the serial downloader, not the app): pass them as
@@ -118,7 +119,7 @@ class EspWiring:
             raise ValueError(f"one line ({self.reset_line}) cannot be both reset and button")
 
 
-class DtrRtsSideband(Sideband):
+class DtrRtsSideband(ButtonPress):
     """Reset (and the button, when wired) through DTR/RTS; the lines start released (chip runs)."""
 
     def __init__(

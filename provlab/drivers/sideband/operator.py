@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 
-from provlab.drivers.sideband.base import Capability, Sideband, SidebandError
+from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.sideband.base import ButtonPress, PowerSwitch, SidebandError
 
 
 class OperatorDeclined(SidebandError):
@@ -25,12 +26,12 @@ def _ask_stdin(prompt: str) -> str:
     return line
 
 
-class OperatorSideband(Sideband):
+class OperatorSideband(PowerSwitch, ButtonPress):
     """Actions done by hand; `can` lists what this station's operator is able to do."""
 
     def __init__(
         self,
-        can: Iterable[Capability] = (Capability.RESET, Capability.POWER, Capability.BUTTON),
+        can: Iterable[Capability] = WIRED,
         *,
         name: str = "board",
         ask: Callable[[str], str] = _ask_stdin,
@@ -38,6 +39,9 @@ class OperatorSideband(Sideband):
     ) -> None:
         super().__init__(time_scale=time_scale)
         self._can = frozenset(can)
+        if not self._can <= WIRED:
+            unwired = ", ".join(sorted(c.value for c in self._can - WIRED))
+            raise ValueError(f"an operator can reset, power and press, not {unwired}")
         self.name = name
         self.ask = ask
 
@@ -54,10 +58,8 @@ class OperatorSideband(Sideband):
             raise OperatorDeclined(f"the operator declined: {text}")
 
     def reset(self) -> None:
-        if Capability.RESET in self._can:
-            self.instruct("press and release the RESET (EN) button")
-        else:
-            super().reset()
+        self.require(Capability.RESET, "reset the board")
+        self.instruct("press and release the RESET (EN) button")
 
     def power_off(self) -> None:
         self.require(Capability.POWER, "switch the board off")

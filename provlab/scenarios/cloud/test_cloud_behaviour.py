@@ -19,7 +19,7 @@ def test_deleted_device_goes_back_to_config_mode(lab: Lab, board: LabBoard, phon
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
     assert enrollment.device_id is not None
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.cloud_call(lambda cloud: cloud.delete_device(enrollment.device_id or 0))
     board.expect("Invalid auth token", timeout=120, since=mark)
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
@@ -29,7 +29,7 @@ def test_refreshed_token_kicks_the_live_session(lab: Lab, board: LabBoard, phone
     """C4: the token is refreshed while the device is connected: kicked, and the old token is refused."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.cloud_call(lambda cloud: cloud.refresh_token(enrollment.device_id or 0))
     board.expect("Invalid auth token", timeout=120, since=mark)
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
@@ -39,7 +39,7 @@ def test_redirect_is_followed(lab: Lab, board: LabBoard, phone: LabPhone) -> Non
     """C6: the cloud answers REDIRECT host:port; the device logs `Redirecting to …` and logs in there."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    mark = board.serial.mark()
+    mark = board.mark()
     host, port = lab.config.cloud_host, lab.cloud_port
     lab.cloud_call(lambda cloud: cloud.redirect_device(enrollment.device_id or 0, host, port))
     board.expect(f"Redirecting to {host}:{port}", timeout=30, since=mark)
@@ -61,7 +61,7 @@ def test_cloud_restart_mid_session(lab: Lab, board: LabBoard, phone: LabPhone) -
     """C12: the cloud restarts; the device reconnects with the same token, ownership and device id."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.restart_cloud()
     board.expect_state("CONNECTING_CLOUD", timeout=120, since=mark)
     board.expect_state("RUNNING", timeout=200, since=mark)
@@ -74,7 +74,7 @@ def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> 
     """C7: the lab rotates to a new CA; the board (trusting the old one) cannot reconnect and says so."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.cloud_call(lambda cloud: cloud.rotate_certificate(new_ca=True))
     lab.cloud_call(lambda cloud: cloud.drop_connections())
     board.expect("Secure connection failed", timeout=120, since=mark)
@@ -88,7 +88,7 @@ def test_two_clients_sharing_a_token_newest_wins(lab: Lab, board: LabBoard, phon
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
     assert enrollment.token
-    mark = board.serial.mark()
+    mark = board.mark()
     with lab.raw_device() as intruder:
         assert intruder.login(enrollment.token) == 200
         board.expect_state("CONNECTING_CLOUD", timeout=60, since=mark)  # its session was closed

@@ -27,7 +27,7 @@ def line_after(board: LabBoard, pattern: str, since: int, timeout: float = 60) -
     """Wait for a line matching `pattern` after `since`; its position (a `since` for what must follow it)."""
     board.expect(pattern, timeout=timeout, since=since)
     regex = re.compile(pattern)
-    return next(i for i, item in enumerate(board.serial.lines()) if i >= since and regex.search(item.line.raw))
+    return since + next(i for i, item in enumerate(board.lines(since)) if regex.search(item.line.raw))
 
 
 def provisioned_device(board: LabBoard, phone: LabPhone) -> tuple[int, str]:
@@ -48,14 +48,14 @@ def test_ota_right_after_provisioning_boots_the_new_version(
     checks the MD5, reboots into the new version, reconnects, and the cloud sees the new version."""
     device_id, old = provisioned_device(board, phone)
     assert old != NEW_VERSION
-    mark = board.serial.mark()
+    mark = board.mark()
     host = lab.config.cloud_host
     push = lab.cloud_call(lambda cloud: cloud.push_ota(device_id, version=NEW_VERSION, host=host))
     assert push.transport.startswith("mqtt") == (profile == "edgent-esp32-mqtt")
-    board.expect("RUNNING => OTA_UPGRADE", timeout=30, since=mark)
+    board.expect_exact("RUNNING => OTA_UPGRADE", timeout=30, since=mark)
     board.expect(r"Firmware update URL: http://\S+/static/ota/" + re.escape(push.id), timeout=30, since=mark)
-    board.expect(f"Expected MD5: {push.md5}", timeout=30, since=mark)
-    board.expect(f"OTA written {push.size} / {push.size} bytes", timeout=30, since=mark)
+    board.expect_exact(f"Expected MD5: {push.md5}", timeout=30, since=mark)
+    board.expect_exact(f"OTA written {push.size} / {push.size} bytes", timeout=30, since=mark)
     done = line_after(board, re.escape("=== Update successfully completed. Rebooting."), mark)
     booted = line_after(board, BANNER_VERSION.replace(r"(\S+)", re.escape(NEW_VERSION)), done)
     board.expect_state("RUNNING", timeout=120, since=booted)
@@ -78,18 +78,18 @@ def test_ota_with_a_corrupt_image_fails_into_error_and_keeps_the_old_version(
     """D6, failure: the image arrives damaged (MD5 mismatch): `Error #7`, `Update failed.`, ERROR; after
     10 s the board restarts into the version it had and reconnects; the cloud sees the update failed."""
     device_id, old = provisioned_device(board, phone)
-    mark = board.serial.mark()
+    mark = board.mark()
     host = lab.config.cloud_host
     push = lab.cloud_call(lambda cloud: cloud.push_ota(device_id, version=NEW_VERSION, host=host, corrupt=True))
-    board.expect("RUNNING => OTA_UPGRADE", timeout=30, since=mark)
-    board.expect(f"Expected MD5: {push.md5}", timeout=30, since=mark)
-    board.expect("Error #7", timeout=30, since=mark)  # UPDATE_ERROR_MD5
-    board.expect(re.escape("Update failed."), timeout=30, since=mark)
+    board.expect_exact("RUNNING => OTA_UPGRADE", timeout=30, since=mark)
+    board.expect_exact(f"Expected MD5: {push.md5}", timeout=30, since=mark)
+    board.expect_exact("Error #7", timeout=30, since=mark)  # UPDATE_ERROR_MD5
+    board.expect_exact("Update failed.", timeout=30, since=mark)
     failed = line_after(board, "OTA_UPGRADE => ERROR", mark)
     restart = line_after(board, re.escape("Restarting after error."), failed)
     booted = line_after(board, BANNER_VERSION.replace(r"(\S+)", re.escape(old)), restart)
     board.expect_state("RUNNING", timeout=120, since=booted)
-    assert "Update successfully completed" not in "\n".join(i.line.raw for i in board.serial.lines()[mark:])
+    assert "Update successfully completed" not in "\n".join(i.line.raw for i in board.lines(mark))
 
     reported = lab.wait_cloud_event("ota_failed", timeout=60)
     assert (reported["push"], reported["version"], reported["announced"]) == (push.id, NEW_VERSION, old)

@@ -45,7 +45,7 @@ def test_reconfigure_sends_an_online_mqtt_device_back_to_configuration(
     # RUNNING is printed at CONNACK, when the SUBSCRIBE to downlink/# may still be on its way to the
     # cloud; the Hotspot Name the board publishes after it says the subscription is in place.
     lab.wait_cloud_event("meta_set", timeout=30)
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.cloud_call(lambda cloud: cloud.reconfigure(device.id))
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
     again = phone.provision(board)

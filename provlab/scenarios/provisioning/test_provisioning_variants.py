@@ -10,13 +10,13 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 def test_save_stores_config_before_connecting(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """With save=1 the board answers `Configuration saved` and writes flash before it leaves the AP."""
     board.expect_state("WAIT_CONFIG", timeout=30)
-    mark = board.serial.mark()
+    mark = board.mark()
     enrollment = phone.provision(board, save=True)
     assert enrollment.step("config").response["body"] == '{"status":"ok","msg":"Configuration saved"}'
-    stored = board.expect("Configuration stored to flash", timeout=30, since=mark)
-    switching = board.expect("Switching to STA...", timeout=30, since=mark)
-    assert stored.string and switching.string
-    lines = [i.line.raw for i in board.serial.lines()[mark:]]
+    stored = board.expect_exact("Configuration stored to flash", timeout=30, since=mark)
+    switching = board.expect_exact("Switching to STA...", timeout=30, since=mark)
+    assert stored.raw and switching.raw
+    lines = [i.line.raw for i in board.lines(mark)]
     first_store = next(i for i, line in enumerate(lines) if "Configuration stored to flash" in line)
     assert first_store < next(i for i, line in enumerate(lines) if "Switching to STA..." in line)
     board.expect_state("RUNNING", timeout=60)
@@ -62,7 +62,7 @@ def test_power_cycle_keeps_the_enrollment(lab: Lab, board: LabBoard, phone: LabP
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
     board.power_off()
-    mark = board.serial.mark()
+    mark = board.mark()
     board.power_on()
     board.expect_state("CONNECTING_NET", timeout=30, since=mark)
     board.expect_state("RUNNING", timeout=60, since=mark)

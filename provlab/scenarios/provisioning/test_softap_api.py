@@ -22,13 +22,13 @@ def test_browser_gets_the_form_and_404s(lab: Lab, board: LabBoard, phone: LabPho
 def test_token_of_wrong_length_is_refused_and_nothing_is_written(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P7: a 31-char token gets 500 `Configuration invalid`; the board stays in config mode, flash untouched."""
     board.expect("AP URL:  blynk.setup", timeout=30)
-    mark = board.serial.mark()
+    mark = board.mark()
     query = urlencode({"ssid": lab.config.home.ssid, "pass": "x" * 10, "blynk": "A" * 31, "port_ssl": "443"})
     status, body = phone.board_get(board, "/config", query)
     assert (status, body) == (500, CONFIG_INVALID)
     board.expect("Configuration invalid", timeout=10, since=mark)
-    lab.clock.sleep(5)
-    printed = [i.line.text for i in board.serial.lines()[mark:]]
+    lab.wait(5)
+    printed = [i.line.text for i in board.lines(mark)]
     assert "Configuration stored to flash" not in printed
     assert not any("SWITCH_TO_STA" in line for line in printed)
 
@@ -44,7 +44,7 @@ def test_empty_ssid_is_refused(lab: Lab, board: LabBoard, phone: LabPhone) -> No
 def test_reboot_closes_without_reply_and_comes_back(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P8: `/reboot` restarts at once, no HTTP reply; the board boots again into WAIT_CONFIG."""
     board.expect("AP URL:  blynk.setup", timeout=30)
-    mark = board.serial.mark()
+    mark = board.mark()
     status, error = phone.board_get(board, "/reboot")
     assert status is None, f"/reboot answered {status}: {error}"
     board.expect_state("WAIT_CONFIG", timeout=30, since=mark)
@@ -78,7 +78,7 @@ def test_reset_between_configuring_and_switch_leaves_the_token_unused(
     status, _ = phone.board_get(board, "/board_info.json")
     assert status == 200
     board.expect_state("CONFIGURING", timeout=10)
-    mark = board.serial.mark()
+    mark = board.mark()
     board.reset()
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
     issued = lab.cloud_call(lambda cloud: cloud.store.token(token))

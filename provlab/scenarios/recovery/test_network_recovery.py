@@ -30,7 +30,7 @@ def test_home_ap_lost_while_running_comes_back_with_the_same_token(lab: Lab, boa
     """P10: RUNNING → CONNECTING_NET when the home AP goes; back to RUNNING with the same token."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.faults.ap_down(lab.config.home.ssid)
     board.expect_state("CONNECTING_NET", timeout=60, since=mark)
     lab.faults.ap_up(lab.config.home.ssid)

@@ -17,11 +17,11 @@ def test_power_cut_in_the_middle_of_the_config_write(lab: Lab, board: LabBoard, 
     board.emulated.flash.cut_power_at(100)
     failed = phone.provision(board, save=True, check=False, online_timeout=5)  # save=1 writes at /config
     assert not failed.ok
-    lab.clock.sleep(2)
-    mark = board.serial.mark()
+    lab.wait(2)
+    mark = board.mark()
     board.power_on()
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
-    printed = [i.line.text for i in board.serial.lines()[mark:]]
+    printed = [i.line.text for i in board.lines(mark)]
     assert "Config read failed" in printed or "Using default config." in printed
     assert not any(line.strip().startswith("Token:") for line in printed)  # no valid config came back
     again = phone.provision(board)

@@ -62,7 +62,7 @@ def test_board_whose_ap_vanishes_is_marked_offline_after_its_heartbeat(
     lab.faults.ap_down(home)
     offline = _offline_by_heartbeat(lab, device_id, heartbeat, last_traffic)
     assert offline["transport"] == transport
-    mark = board.serial.mark()
+    mark = board.mark()
     lab.faults.ap_up(home)
     board.expect_state("RUNNING", timeout=200, since=mark)
     sessions = lab.cloud_events("device_online")
@@ -78,7 +78,7 @@ def test_board_that_loses_power_is_marked_offline_after_its_heartbeat(
     device_id, heartbeat, last_traffic = _running_with_fresh_traffic(lab, board, phone)
     board.power_off()
     _offline_by_heartbeat(lab, device_id, heartbeat, last_traffic)
-    mark = board.serial.mark()
+    mark = board.mark()
     board.power_on()
     board.expect_state("RUNNING", timeout=200, since=mark)
     assert lab.is_online(device_id) and len(lab.cloud_events("device_online")) == 2

@@ -1,7 +1,7 @@
 """Parity fixtures: every test here runs twice, on a `direct` and on a `serial` board (issue 7 §5).
 
 This is the fixture support the provlab plugin should offer: a `board` fixture parametrized over the board
-kinds of the run, and capability markers turned into skips through `provlab.drivers.sideband.skip_reason`.
+kinds of the run, and capability markers turned into skips through `provlab.drivers.capabilities.skip_reason`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from parityworld import KINDS, ParityWorld
 
+from provlab.drivers.capabilities import skip_reason
 from provlab.drivers.driver import BoardDriver
-from provlab.drivers.sideband import skip_reason
 
 
 @pytest.fixture(params=KINDS)
@@ -27,7 +27,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ParityWorl
 
 @pytest.fixture
 def board(world: ParityWorld, request: pytest.FixtureRequest) -> BoardDriver:
-    reason = skip_reason(world.board.name, world.board.sideband, [m.name for m in request.node.iter_markers()])
+    reason = skip_reason(world.board.name, world.board, [m.name for m in request.node.iter_markers()])
     if reason:
         pytest.skip(reason)
     return world.board
