@@ -55,7 +55,7 @@ def test_lab_actions_are_steps_with_times_subject_outcome_and_nesting(tmp_path: 
     ]
     failed = next(s for s in steps if s["name"] == "expect")
     assert "never printed" in failed["error"] and failed["exception"] == "ExpectTimeout"
-    assert failed["args"] == {"pattern": "never printed", "timeout": 1, "since": None}
+    assert failed["args"] == {"pattern": "never printed", "timeout": 1, "since": None, "not_matching": None}
     provision = next(s for s in steps if s["name"] == "provision")
     assert provision["subject"] == "phone" and provision["args"]["board"] == "board-1"
     children = [s["name"] for s in steps if s["parent"] == provision["id"]]
