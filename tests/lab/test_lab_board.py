@@ -39,7 +39,7 @@ def test_a_scenario_reads_waits_and_asks_through_the_lab_board(tmp_path: Path) -
 def test_an_expect_that_runs_out_shows_the_tail_the_budget_and_the_log(tmp_path: Path) -> None:
     with Lab(LabConfig(boards=1, time_scale=0.01), artifacts=tmp_path) as lab:
         board = lab.boards[0]
-        board.expect_state("WAIT_CONFIG", timeout=60)
+        board.expect_exact("AP URL:  blynk.setup", timeout=60)
         with pytest.raises(ExpectTimeout) as failure:
             board.expect_exact("Update successfully completed", timeout=1, since=board.mark())
     message = str(failure.value)
