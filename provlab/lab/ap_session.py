@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import httpx
@@ -29,6 +30,8 @@ REJOIN_SEARCH_S = 10.0  # looking for the AP again after the link dropped
 MIN_RETRY_WALL_S = 0.02
 """Never retry faster than this in wall time: at a small time_scale, building an AP in namespaces
 (a few `ip` calls) takes longer than the firmware's 0.5 device s between AP up and web server up."""
+
+log = logging.getLogger("provlab.lab.ap_session")
 
 
 class StepFailed(Exception):
@@ -187,6 +190,6 @@ class ApSession:
                 await self.leave()
         if self._http is not None:
             await self._http[1].aclose()
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
+        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):  # a drop or watch that failed: its failure is in the log
+                log.warning("%s: background step of the AP session failed: %r", self.phone, outcome)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 import threading
@@ -95,8 +94,11 @@ class RunSummary:
 
     def _tick(self) -> None:
         while not self._done.wait(0.25):
-            with contextlib.suppress(Exception):
+            try:
                 self._show()
+            except Exception as exc:  # the live view is a convenience: say so once and stop it, never fail the run
+                self._progress.console.print(f"[yellow]live progress view stopped: {exc!r}[/]")
+                return
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._current = nodeid.split("::")[-1]
