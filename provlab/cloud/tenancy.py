@@ -206,7 +206,7 @@ class OrgTree:
             )
             org_id = int(cur.lastrowid or 0)
             self._write_matrix(db, org_id, matrix)
-        self.store.add_event("org_created", None, {"org_id": org_id, "name": name, "parent_id": parent_id})
+        self.store.events.add("org_created", None, {"org_id": org_id, "name": name, "parent_id": parent_id})
         return self.org_or_404(org_id)
 
     def set_can_create_suborgs(self, org_id: int, value: bool) -> None:
@@ -225,7 +225,7 @@ class OrgTree:
             raise TenancyError(400, f"Organization tree is limited to {MAX_DEPTH} levels.")
         with self.store.transaction() as db:
             db.execute("UPDATE orgs SET parent_id = ? WHERE id = ?", (parent_id, org_id))
-        self.store.add_event("org_transferred", None, {"org_id": org_id, "from": org.parent_id, "to": parent_id})
+        self.store.events.add("org_transferred", None, {"org_id": org_id, "from": org.parent_id, "to": parent_id})
         return self.org_or_404(org_id)
 
     # --- permission matrices -----------------------------------------------------------------------
@@ -256,7 +256,7 @@ class OrgTree:
                 matrix[role] = permissions
                 db.execute("DELETE FROM role_permissions WHERE org_id = ?", (target,))
                 self._write_matrix(db, target, matrix)
-        self.store.add_event(
+        self.store.events.add(
             "permissions_changed",
             None,
             {
@@ -277,15 +277,15 @@ class OrgTree:
 
     # --- templates -----------------------------------------------------------------------------------
     def enable_template(self, org_id: int, template_id: str) -> None:
-        template = self.store.template(template_id)
+        template = self.store.templates.get(template_id)
         if template is None or template.org_id != self.root_of(org_id):
             raise not_found(f"Template {template_id}")
         with self.store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO org_templates (org_id, template_id) VALUES (?, ?)", (org_id, template_id))
-        self.store.add_event("template_enabled", None, {"org_id": org_id, "template_id": template_id})
+        self.store.events.add("template_enabled", None, {"org_id": org_id, "template_id": template_id})
 
     def template_enabled(self, org_id: int, template_id: str) -> bool:
-        template = self.store.template(template_id)
+        template = self.store.templates.get(template_id)
         if template is None:
             return False
         if template.org_id == org_id:
@@ -295,14 +295,14 @@ class OrgTree:
         )
 
     def templates_for(self, org_id: int) -> list[Template]:
-        return [t for t in self.store.templates() if self.template_enabled(org_id, t.id)]
+        return [t for t in self.store.templates.all() if self.template_enabled(org_id, t.id)]
 
     # --- users ----------------------------------------------------------------------------------------
     def users_in(self, org_ids: Iterable[int]) -> list[User]:
         ids = sorted(set(org_ids))
         marks = ",".join("?" * len(ids)) or "NULL"
         rows = self.store.query(f"SELECT id FROM users WHERE org_id IN ({marks}) ORDER BY id", tuple(ids))
-        return [u for u in (self.store.user(int(r["id"])) for r in rows) if u is not None]
+        return [u for u in (self.store.tenancy.user(int(r["id"])) for r in rows) if u is not None]
 
     def move_user(self, user_id: int, org_id: int, role: Role | None = None) -> User:
         with self.store.transaction() as db:
@@ -310,6 +310,6 @@ class OrgTree:
                 db.execute("UPDATE users SET org_id = ? WHERE id = ?", (org_id, user_id))
             else:
                 db.execute("UPDATE users SET org_id = ?, role = ? WHERE id = ?", (org_id, role.value, user_id))
-        user = self.store.user(user_id)
+        user = self.store.tenancy.user(user_id)
         assert user is not None
         return user

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from provlab.cloud.store import Device, User
+from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
 from provlab.drivers.inventory import Inventory
@@ -359,7 +359,7 @@ class Lab:
         return self._air.faults
 
     def user(self, email: str) -> User:
-        user = self._remote.user(email) if self._remote is not None else self._cloud.store.user_by_email(email)
+        user = self._remote.user(email) if self._remote is not None else self._cloud.store.tenancy.user_by_email(email)
         if user is None:
             raise LookupError(f"the cloud has no user {email!r}")
         return user
@@ -432,7 +432,7 @@ class Lab:
             contextlib.suppress(Exception),
             (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out,
         ):
-            events = self._remote.events() if self._remote is not None else self._cloud.store.events()
+            events = self._remote.events() if self._remote is not None else self._cloud.store.events.entries()
             for event in events:
                 out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")
 
