@@ -221,7 +221,7 @@ def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
 
     store = Store(db)
     try:
-        account = store.tenancy.user_by_email(user)
+        account = store.users.by_email(user)
         if account is None:
             raise click.ClickException(f"no user {user!r} in {db}")
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provlab.cloud.records import Device, User
+from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import Store
-from provlab.cloud.tenancy import Org, OrgTree, Permission, Role, TenancyError, not_found
+from provlab.cloud.tenancy import OrgTree, Permission, Role, TenancyError, not_found
 
 SAME_OWNER = "Can't transfer to the same owner"
 
@@ -76,7 +76,7 @@ class Access:
         return device
 
     def user_in_sight(self, actor: User, user_id: int) -> User:
-        user = self.store.tenancy.user(user_id)
+        user = self.store.users.get(user_id)
         if user is None or not self.sees_org(actor, user.org_id):
             raise not_found(f"User {user_id}")
         return user
@@ -137,7 +137,7 @@ class Access:
         self.org_to_act_in(actor, org_id)
         if user.org_id == org_id:
             raise TenancyError(400, SAME_OWNER)
-        admin = self.store.tenancy.user_by_email(admin_email)
+        admin = self.store.users.by_email(admin_email)
         if admin is None or admin.org_id != org_id or admin.role != Role.ADMIN.value:
             raise not_found(f"Admin {admin_email} of organization {org_id}")
         moved = self.tree.move_user(user_id, org_id)
@@ -173,9 +173,9 @@ class Access:
         self.org_to_act_in(actor, user.org_id, Permission.DELETE_USERS)
         if user.id == actor.id:
             raise TenancyError(400, "You can't delete yourself.")
-        self.store.tenancy.deactivate_user(user.id)
+        self.store.users.deactivate(user.id)
         self.store.events.add("user_deleted", None, {"by": actor.email, "user": user.email})
-        found = self.store.tenancy.user(user.id)
+        found = self.store.users.get(user.id)
         assert found is not None
         return found
 

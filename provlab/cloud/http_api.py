@@ -41,7 +41,7 @@ def _user(request: web.Request) -> User | None:
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
         return None
-    return request.app[GATEWAY_KEY].store.tenancy.user_for_session(auth.removeprefix("Bearer ").strip())
+    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def login(request: web.Request) -> web.Response:
@@ -51,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:
-        key = request.app[GATEWAY_KEY].store.tenancy.login(email, password)
+        key = request.app[GATEWAY_KEY].store.users.login(email, password)
     except StoreError as exc:
         return error_response(401, str(exc))
     return _json({"accessToken": key})

@@ -25,11 +25,11 @@ class Invitations:
         self.access.org_to_act_in(actor, org_id, Permission.INVITE_USERS)
         if "@" not in email or len(email) > 254:
             raise TenancyError(400, f"Not an e-mail address: {email!r}.")
-        if self.store.tenancy.user_by_email(email) is not None:
+        if self.store.users.by_email(email) is not None:
             raise TenancyError(409, f"{email} already has an account; transfer the user instead of inviting.")
         user_id, token = self.store.invitations.create(email, org_id, role.value, actor.id)
         self.store.events.add("user_invited", None, {"by": actor.email, "user": email, "org_id": org_id})
-        user = self.store.tenancy.user(user_id)
+        user = self.store.users.get(user_id)
         assert user is not None
         return user, token
 
@@ -44,7 +44,7 @@ class Invitations:
         user_id = self.store.invitations.accept(token, password)
         if user_id is None:
             raise not_found("Invitation")
-        user = self.store.tenancy.user(user_id)
+        user = self.store.users.get(user_id)
         assert user is not None
         self.store.events.add("invitation_accepted", None, {"user": user.email})
         return user
@@ -59,16 +59,16 @@ class Invitations:
     def client_token(self, client_id: str, secret: str, as_email: str | None = None) -> tuple[str, User]:
         """A bearer for the client's owner, or for `as_email` when the owner can see that user."""
         owner_id = self.store.invitations.client_owner(client_id, secret)
-        owner = self.store.tenancy.user(owner_id) if owner_id is not None else None
+        owner = self.store.users.get(owner_id) if owner_id is not None else None
         if owner is None:
             raise TenancyError(401, "invalid_client")
         subject = owner
         if as_email is not None:
-            found = self.store.tenancy.user_by_email(as_email)
+            found = self.store.users.by_email(as_email)
             if found is None or not self.access.sees_org(owner, found.org_id):
                 raise TenancyError(400, "invalid_request: unknown user")
             if not found.active:
                 raise TenancyError(400, "invalid_request: user is not active")
             subject = found
         self.store.events.add("oauth_token", None, {"client_id": client_id, "user": subject.email})
-        return self.store.tenancy.open_session(subject.id), subject
+        return self.store.users.open_session(subject.id), subject

@@ -123,7 +123,7 @@ async def mail(request: web.Request) -> web.Response:
 
 async def user(request: web.Request) -> web.Response:
     lab = _root_admin(request)
-    found = lab.store.tenancy.user_by_email(request.match_info["email"])
+    found = lab.store.users.by_email(request.match_info["email"])
     if found is None:
         return error_response(404, "User not found.")
     return _json(user_json(found))

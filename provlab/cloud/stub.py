@@ -150,13 +150,13 @@ class CloudStub:
     ) -> User:
         """Create the root org, an admin and templates when the store is new; returns the admin."""
         self._admin_email = admin_email
-        existing = self.store.tenancy.user_by_email(admin_email)
+        existing = self.store.users.by_email(admin_email)
         if existing is not None:
             return existing
-        org_id = self.store.tenancy.create_org(org)
+        org_id = self.store.orgs.create(org)
         for template_id, name in (templates or {DEFAULT_TEMPLATE_ID: DEFAULT_TEMPLATE_NAME}).items():
             self.store.templates.create(template_id, name, org_id)
-        return self.store.tenancy.create_user(admin_email, admin_password, org_id)
+        return self.store.users.create(admin_email, admin_password, org_id)
 
     def lab_info(self) -> dict[str, object]:
         """What a lab in another process needs to send boards here (`GET /api/v1/lab/info`)."""
@@ -195,13 +195,13 @@ class CloudStub:
     def seed_user(self, email: str, password: str, org: str | None = None, role: str = "Admin") -> User:
         """An active user of `org` (the root org by default) who can log in with `password`; kept when the
         e-mail is already known."""
-        existing = self.store.tenancy.user_by_email(email)
+        existing = self.store.users.by_email(email)
         if existing is not None:
             return existing
         org_row = self.tree.org_by_name(org) if org is not None else None
         if org is not None and org_row is None:
             raise StoreError(f"cannot seed user {email!r}: no org {org!r}")
-        return self.store.tenancy.create_user(email, password, org_row.id if org_row else self.admin().org_id, role)
+        return self.store.users.create(email, password, org_row.id if org_row else self.admin().org_id, role)
 
     async def start(
         self,
@@ -291,7 +291,7 @@ class CloudStub:
 
     # --- tokens and devices -----------------------------------------------------------------------
     def admin(self) -> User:
-        user = self.store.tenancy.user_by_email(self._admin_email)
+        user = self.store.users.by_email(self._admin_email)
         if user is None:
             raise StoreError(f"no admin {self._admin_email!r}; call seed() first")
         return user

@@ -359,7 +359,7 @@ class Lab:
         return self._air.faults
 
     def user(self, email: str) -> User:
-        user = self._remote.user(email) if self._remote is not None else self._cloud.store.tenancy.user_by_email(email)
+        user = self._remote.user(email) if self._remote is not None else self._cloud.store.users.by_email(email)
         if user is None:
             raise LookupError(f"the cloud has no user {email!r}")
         return user

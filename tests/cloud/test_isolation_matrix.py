@@ -29,13 +29,13 @@ class Action:
 
 
 def _device_in(cloud: Cloud, org: int) -> int:
-    owner = cloud.stub.store.tenancy.user_by_email(f"admin-{org}@x.test")
+    owner = cloud.stub.store.users.by_email(f"admin-{org}@x.test")
     assert owner is not None
     return cloud.stub.store.devices.login(cloud.stub.issue_token(TEMPLATE_ID, owner).token).id
 
 
 async def _transfer_into(api: Api, cloud: Cloud, org: int, n: int) -> httpx.Response:
-    actor = cloud.stub.store.tenancy.user_by_email(api.email)
+    actor = cloud.stub.store.users.by_email(api.email)
     assert actor is not None
     device = _device_in(cloud, actor.org_id)  # a fresh device of the actor's own org each time
     return await api.call("POST", f"/api/v1/devices/{device}/transfer", {"orgId": org})
@@ -108,7 +108,7 @@ ACTIONS = (
 
 
 def _admin_of(cloud: Cloud, org: int) -> int:
-    user = cloud.stub.store.tenancy.user_by_email(f"admin-{org}@x.test")
+    user = cloud.stub.store.users.by_email(f"admin-{org}@x.test")
     assert user is not None
     return user.id
 
@@ -171,7 +171,7 @@ def test_listings_never_show_what_is_out_of_sight(tmp_path: Path) -> None:
                 _device_in(cloud, org)
             user_id = add_user(cloud, "user@a.test", tree.a, "User")
             own_device = cloud.stub.store.devices.login(
-                cloud.stub.issue_token(TEMPLATE_ID, cloud.stub.store.tenancy.user(user_id)).token
+                cloud.stub.issue_token(TEMPLATE_ID, cloud.stub.store.users.get(user_id)).token
             )
             store = cloud.stub.store
             async with cloud.http() as http:

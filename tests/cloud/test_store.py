@@ -20,9 +20,9 @@ TEMPLATE = "TMPL0PROVLAB"
 
 def seeded(path: Path) -> tuple[Store, User]:
     store = Store(path)
-    org = store.tenancy.create_org("Lab Root")
+    org = store.orgs.create("Lab Root")
     store.templates.create(TEMPLATE, "Device", org)
-    return store, store.tenancy.create_user("admin@provlab.test", "pw", org)
+    return store, store.users.create("admin@provlab.test", "pw", org)
 
 
 def test_new_file_is_wal_at_the_latest_schema(tmp_path: Path) -> None:
@@ -77,8 +77,8 @@ def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -
 
 def test_first_login_activates_and_binds_to_the_requesting_user_and_org(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    other_org = store.tenancy.create_org("Customer")
-    customer = store.tenancy.create_user("c@example.test", "pw", other_org, role="User")
+    other_org = store.orgs.create("Customer")
+    customer = store.users.create("c@example.test", "pw", other_org, role="User")
     token = store.tokens.issue(customer, TEMPLATE).token
     device = store.devices.login(token)
     assert (device.owner_id, device.org_id, device.template_id) == (customer.id, other_org, TEMPLATE)
@@ -177,7 +177,7 @@ def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
     assert reopened.pins.all(device.id) == {"v3": "1\x002"}
     assert reopened.devices.meta(device.id) == {"Hotspot Name": "Blynk Device-ABCD"}
     assert [e["code"] for e in reopened.device_log.entries(device.id)] == ["overheat"]
-    assert reopened.tenancy.user_by_email("admin@provlab.test") == admin
+    assert reopened.users.by_email("admin@provlab.test") == admin
 
 
 def test_buffered_writes_are_visible_to_readers_at_once(tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_events_never_hold_a_whole_token(tmp_path: Path) -> None:
 
 def test_templates_declare_datastreams(tmp_path: Path) -> None:
     store = Store(tmp_path / "cloud.db")
-    org = store.tenancy.create_org("Root")
+    org = store.orgs.create("Root")
     streams = [Datastream(1, "V1", "Temperature", DataType.DOUBLE), Datastream(2, "v2", "Label")]
     template = store.templates.create(
         "TMPLSENSOR", "Sensor", org, datastreams=streams, event_codes=["overheat"]

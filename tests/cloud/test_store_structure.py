@@ -1,5 +1,5 @@
-"""The store stays split by aggregate: `Store` keeps the connection, its transactions and its lifecycle,
-every aggregate is a small repository reached as an attribute, so the one wide class cannot grow back."""
+"""The store stays split by aggregate: `Store` keeps the file's lifecycle and write-behind buffer, every
+aggregate is a small repository reached as an attribute, so the one wide class cannot grow back."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import provlab.cloud.store as store_package
 from provlab.cloud.store import Store
 
-# What `Store` itself may offer: the file, its transactions and its lifecycle; nothing about an aggregate.
+# What `Store` itself may offer: the file, its buffer and its lifecycle; nothing about an aggregate.
 STORE_MEMBERS = {
     "path",
     "close",
@@ -21,8 +21,6 @@ STORE_MEMBERS = {
     "uncommitted_activations",
     "schema_version",
     "set_busy_timeout",
-    "transaction",
-    "query",
 }
 MAX_REPOSITORY_MEMBERS = 12  # a repository that needs more holds two aggregates: split it, do not raise this
 
@@ -41,7 +39,7 @@ def _repository_classes() -> dict[str, type]:
     return found
 
 
-def test_store_itself_offers_only_connection_transaction_and_lifecycle_members() -> None:
+def test_store_itself_offers_only_the_file_its_buffer_and_its_lifecycle() -> None:
     assert _public_members(Store) == STORE_MEMBERS
 
 
@@ -51,7 +49,7 @@ def test_every_repository_is_reached_as_a_store_attribute_and_stays_small(tmp_pa
         attributes = {name: value for name, value in vars(store).items() if not name.startswith("_")}
         reached = {type(value).__name__: name for name, value in attributes.items()}
         repositories = _repository_classes()
-        assert len(repositories) >= 6  # tenancy, templates, tokens, devices, pins, events at least
+        assert len(repositories) >= 7  # orgs, users, templates, tokens, devices, pins, events at least
         assert set(reached) == set(repositories), "every public Store attribute is a repository, and vice versa"
         too_wide = {
             name: sorted(_public_members(cls))

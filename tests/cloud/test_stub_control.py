@@ -19,8 +19,8 @@ def test_issue_as_a_user_wait_online_and_see_who_is_online(tmp_path: Path) -> No
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
             store = cloud.stub.store
-            org = store.tenancy.create_org("Customer A")
-            user = store.tenancy.create_user("qa@customer.test", "pw", org, role="User")
+            org = store.orgs.create("Customer A")
+            user = store.users.create("qa@customer.test", "pw", org, role="User")
             token = cloud.stub.issue_token("TMPL0PROVLAB", user).token
             assert await cloud.stub.wait_online(token, timeout_device_s=5) is None  # nobody logged in
             device = await RawDevice.connect(cloud.endpoints.binary_port)

@@ -81,7 +81,7 @@ def test_device_transfer_rules_and_errors(tmp_path: Path) -> None:  # C13
                 assert (await root.call("POST", path, {"userEmail": "nobody@x.test"})).status_code == 404
                 # inactive new owner (invited, never accepted)
                 await root.ok("POST", f"/api/v1/organizations/{tree.a}/invitations", {"email": "new@x.test"})
-                invited = cloud.stub.store.tenancy.user_by_email("new@x.test")
+                invited = cloud.stub.store.users.by_email("new@x.test")
                 assert invited is not None and not invited.active
                 inactive = await root.call("POST", path, {"userId": invited.id})
                 assert inactive.status_code == 400 and "not active" in inactive.text
@@ -298,7 +298,7 @@ def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) ->
             refused = await root.call(
                 "POST", f"/api/v1/organizations/{root_org(cloud)}/invitations", {"email": "e@x.test"}
             )
-            assert refused.status_code == 503 and cloud.stub.store.tenancy.user_by_email("e@x.test") is None
+            assert refused.status_code == 503 and cloud.stub.store.users.by_email("e@x.test") is None
         dead = MailSink()
         await dead.start()
         await dead.stop()  # nobody listens on its port any more
@@ -307,7 +307,7 @@ def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) ->
             failed = await root.call(
                 "POST", f"/api/v1/organizations/{root_org(cloud)}/invitations", {"email": "e@x.test"}
             )
-            assert failed.status_code == 502 and cloud.stub.store.tenancy.user_by_email("e@x.test") is None
+            assert failed.status_code == 502 and cloud.stub.store.users.by_email("e@x.test") is None
 
     run(body())
 

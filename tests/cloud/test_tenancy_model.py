@@ -135,7 +135,7 @@ def test_a_schema_2_file_upgrades_and_its_orgs_use_the_default_matrix(tmp_path: 
     assert store.schema_version == len(MIGRATIONS) == 3
     tree = OrgTree(store)
     assert tree.matrix(1) == DEFAULT_MATRIX
-    old = store.tenancy.user_by_email("old@x.test")
+    old = store.users.by_email("old@x.test")
     assert old is not None and old.active and old.role == "Admin"
     child = tree.create_org("New Child", 1)
     assert tree.matrix(child.id) == DEFAULT_MATRIX and tree.org_or_404(1).can_create_suborgs

@@ -4,23 +4,20 @@ Everything the stub knows lives here and survives a restart: orgs, users, templa
 datastreams, event codes and metafields), dynamic tokens, devices, pin values, the device event log and
 the stub's own event journal. `Store` owns the connection, the schema and the write-behind buffer
 (`database.py`, `write_behind.py`); each aggregate has a repository of its own, reached as an attribute,
-so a caller says what it touches: `store.tenancy`, `store.invitations`, `store.templates`, `store.tokens`,
-`store.devices`, `store.pins`, `store.device_log`, `store.events`.
+so a caller says what it touches: `store.orgs`, `store.users`, `store.invitations`, `store.templates`,
+`store.tokens`, `store.devices`, `store.pins`, `store.device_log`, `store.events`. All SQL lives in this
+package: code built on the store (the org tree, access checks, invitations) keeps the rules and asks the
+repositories for rows.
 
 Devices and tokens have an in-memory token → device cache (`token_cache.py`) that `store.devices` and
-`store.tokens` keep right, so code built on the store changes devices and tokens only through them, never
-with raw SQL in `Store.transaction`.
+`store.tokens` keep right.
 
 Safe to use from several threads (one lock around the connection and the buffer).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from provlab.cloud.store.database import Database
 from provlab.cloud.store.device_log import DeviceLogRepository
@@ -28,11 +25,12 @@ from provlab.cloud.store.devices import DeviceRepository
 from provlab.cloud.store.errors import StoreError, TokenRefusal, TokenRefused
 from provlab.cloud.store.events import EventRepository
 from provlab.cloud.store.invitations import InvitationRepository
+from provlab.cloud.store.orgs import OrgRepository
 from provlab.cloud.store.pins import PinRepository
 from provlab.cloud.store.templates import TemplateRepository
-from provlab.cloud.store.tenancy import TenancyRepository
 from provlab.cloud.store.token_cache import TokenCache
 from provlab.cloud.store.tokens import DEFAULT_TOKEN_TTL_S, TokenRepository
+from provlab.cloud.store.users import UserRepository
 
 __all__ = [
     "DEFAULT_TOKEN_TTL_S",
@@ -44,14 +42,15 @@ __all__ = [
 
 
 class Store:
-    """All cloud state in one SQLite file: the connection, its transactions and lifecycle here, the
-    aggregates in the repositories."""
+    """All cloud state in one SQLite file: the file's lifecycle and buffer here, the aggregates in the
+    repositories."""
 
     def __init__(self, path: str | Path) -> None:
         self._database = Database(path)
         cache = TokenCache()
         self.events = EventRepository(self._database)
-        self.tenancy = TenancyRepository(self._database)
+        self.orgs = OrgRepository(self._database)
+        self.users = UserRepository(self._database)
         self.invitations = InvitationRepository(self._database)
         self.templates = TemplateRepository(self._database)
         self.tokens = TokenRepository(self._database, cache, self.templates, self.events)
@@ -93,14 +92,3 @@ class Store:
     def set_busy_timeout(self, seconds: float) -> None:
         """How long a write waits for another writer of the file before it fails (30 s unless set)."""
         self._database.set_busy_timeout(seconds)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction for code built on the store (the org tree); never touch `devices` or
-        `tokens` in it (their cache would go stale)."""
-        with self._database.transaction() as db:
-            yield db
-
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Read committed rows (the write-behind buffer is flushed first)."""
-        return self._database.query(sql, args)

@@ -1,9 +1,10 @@
-"""Orgs, users and their sessions as the store keeps them (the rules of the org tree are `cloud/tenancy.py`)."""
+"""Users and their sessions as the store keeps them (who may see or change a user is `cloud/access.py`)."""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 
 from provlab.cloud.passwords import check_password, hash_password
 from provlab.cloud.records import User
@@ -12,19 +13,13 @@ from provlab.cloud.store.errors import StoreError
 from provlab.cloud.store.rows import USER_COLUMNS, user_from_row
 
 
-class TenancyRepository:
-    """Org and user rows, password logins and session keys (bearers)."""
+class UserRepository:
+    """User rows, password logins and session keys (bearers)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    def create_org(self, name: str, parent_id: int | None = None) -> int:
-        """An org row as it is, without a permission matrix (`tenancy.OrgTree.create_org` checks and adds one)."""
-        with self._database.transaction() as db:
-            cur = db.execute("INSERT INTO orgs (name, parent_id) VALUES (?, ?)", (name, parent_id))
-            return int(cur.lastrowid or 0)
-
-    def create_user(self, email: str, password: str, org_id: int, role: str = "Admin") -> User:
+    def create(self, email: str, password: str, org_id: int, role: str = "Admin") -> User:
         with self._database.transaction() as db:
             cur = db.execute(
                 "INSERT INTO users (email, password_hash, org_id, role) VALUES (?, ?, ?, ?)",
@@ -32,15 +27,31 @@ class TenancyRepository:
             )
             return User(int(cur.lastrowid or 0), email, org_id, role)
 
-    def user(self, user_id: int) -> User | None:
+    def get(self, user_id: int) -> User | None:
         rows = self._database.query(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return user_from_row(rows[0]) if rows else None
 
-    def user_by_email(self, email: str) -> User | None:
+    def by_email(self, email: str) -> User | None:
         rows = self._database.query(f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email,))
         return user_from_row(rows[0]) if rows else None
 
-    def deactivate_user(self, user_id: int) -> None:
+    def in_orgs(self, org_ids: Iterable[int]) -> list[User]:
+        ids = sorted(set(org_ids))
+        marks = ",".join("?" * len(ids)) or "NULL"
+        rows = self._database.query(
+            f"SELECT {USER_COLUMNS} FROM users WHERE org_id IN ({marks}) ORDER BY id", tuple(ids)
+        )
+        return [user_from_row(r) for r in rows]
+
+    def move(self, user_id: int, org_id: int, role: str | None = None) -> None:
+        """Put the user into `org_id`, with a new role when one is given."""
+        with self._database.transaction() as db:
+            if role is None:
+                db.execute("UPDATE users SET org_id = ? WHERE id = ?", (org_id, user_id))
+            else:
+                db.execute("UPDATE users SET org_id = ?, role = ? WHERE id = ?", (org_id, role, user_id))
+
+    def deactivate(self, user_id: int) -> None:
         """The user can no longer log in and their sessions end; the row (and the e-mail) stays."""
         with self._database.transaction() as db:
             db.execute("UPDATE users SET active = 0 WHERE id = ?", (user_id,))
@@ -65,7 +76,7 @@ class TenancyRepository:
             )
         return key
 
-    def user_for_session(self, key: str) -> User | None:
+    def for_session(self, key: str) -> User | None:
         rows = self._database.query(
             "SELECT u.id, u.email, u.org_id, u.role, u.active FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.key = ?",
