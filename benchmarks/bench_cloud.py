@@ -241,9 +241,10 @@ async def measure(args: argparse.Namespace) -> None:
         flushed_at = time.perf_counter()
         stub.store.flush()
         flush_ms = (time.perf_counter() - flushed_at) * 1000
-        with_values = sum(1 for d in stub.store.devices() if stub.store.read_pin(d.id, "v1") is not None)
+        with_values = sum(1 for d in stub.store.devices.all() if stub.store.pins.read(d.id, "v1") is not None)
         print(f"  SQLite holds the latest v1 of {with_values} devices (final flush {flush_ms:.1f} ms)")
-        print(f"  quota notices {len(stub.store.events('quota_exceeded'))} (quota {args.quota:g} msgs/s per device)")
+        notices = len(stub.store.events.entries("quota_exceeded"))
+        print(f"  quota notices {notices} (quota {args.quota:g} msgs/s per device)")
         print(f"  load average {os.getloadavg()[0]:.1f} at end (other work on this machine shares the cores)")
         print(f"  targets: >= {LOGIN_TARGET:,.0f} logins/s, >= {VW_TARGET:,.0f} vw msgs/s")
     finally:

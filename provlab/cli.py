@@ -280,11 +280,11 @@ def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
 
     store = Store(db)
     try:
-        account = store.user_by_email(user)
+        account = store.users.by_email(user)
         if account is None:
             raise click.ClickException(f"no user {user!r} in {db}")
         try:
-            issued = store.issue_token(account, template_id, ttl_days * 86400)
+            issued = store.tokens.issue(account, template_id, ttl_days * 86400)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(issued.token)

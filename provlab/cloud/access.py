@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provlab.cloud.records import Device, User
+from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import Store
-from provlab.cloud.tenancy import Org, OrgTree, Permission, Role, TenancyError, not_found
+from provlab.cloud.tenancy import OrgTree, Permission, Role, TenancyError, not_found
 
 SAME_OWNER = "Can't transfer to the same owner"
 
@@ -60,13 +60,13 @@ class Access:
     def visible_devices(self, user: User, org_id: int | None = None) -> list[Device]:
         orgs = self.visible_orgs(user) if org_id is None else self.tree.subtree(org_id)
         if self.can(user, Permission.VIEW_ORG_DEVICES):
-            return self.store.devices_in_orgs(orgs)
+            return self.store.devices.in_orgs(orgs)
         if self.can(user, Permission.VIEW_OWN_DEVICES):
-            return [d for d in self.store.devices_in_orgs(orgs) if d.owner_id == user.id]
+            return [d for d in self.store.devices.in_orgs(orgs) if d.owner_id == user.id]
         raise TenancyError(403, f"{user.email} ({user.role}) lacks VIEW_OWN_DEVICES.")
 
     def device(self, user: User, device_id: int) -> Device:
-        device = self.store.device(device_id)
+        device = self.store.devices.get(device_id)
         if device is None or device.org_id not in self.visible_orgs(user):
             raise not_found(f"Device {device_id}")
         if device.owner_id == user.id and self.can(user, Permission.VIEW_OWN_DEVICES):
@@ -76,7 +76,7 @@ class Access:
         return device
 
     def user_in_sight(self, actor: User, user_id: int) -> User:
-        user = self.store.user(user_id)
+        user = self.store.users.get(user_id)
         if user is None or not self.sees_org(actor, user.org_id):
             raise not_found(f"User {user_id}")
         return user
@@ -86,7 +86,7 @@ class Access:
         """Where a token issued by `user` puts the device; refuses what C14 refuses."""
         target = user.org_id if org_id is None else org_id
         self.org_to_act_in(user, target, Permission.PROVISION_DEVICES)
-        if self.store.template(template_id) is None:
+        if self.store.templates.get(template_id) is None:
             raise not_found(f"Template {template_id}")
         if not self.tree.template_enabled(target, template_id):
             raise TenancyError(400, f"Template {template_id} is not enabled in organization {target}.")
@@ -118,10 +118,10 @@ class Access:
         self.org_to_act_in(actor, target)
         if not self.tree.template_enabled(target, device.template_id):
             raise TenancyError(400, f"Template {device.template_id} is not enabled in organization {target}.")
-        moved = self.store.transfer_device(device_id, target, owner_id)
+        moved = self.store.devices.transfer(device_id, target, owner_id)
         if self.on_device_moved is not None:
             self.on_device_moved(moved)
-        self.store.add_event(
+        self.store.events.add(
             "device_transferred",
             device_id,
             {"by": actor.email, "from_org": device.org_id, "to_org": target, "owner_id": owner_id},
@@ -137,11 +137,11 @@ class Access:
         self.org_to_act_in(actor, org_id)
         if user.org_id == org_id:
             raise TenancyError(400, SAME_OWNER)
-        admin = self.store.user_by_email(admin_email)
+        admin = self.store.users.by_email(admin_email)
         if admin is None or admin.org_id != org_id or admin.role != Role.ADMIN.value:
             raise not_found(f"Admin {admin_email} of organization {org_id}")
         moved = self.tree.move_user(user_id, org_id)
-        self.store.add_event(
+        self.store.events.add(
             "user_transferred", None, {"by": actor.email, "user": user.email, "from_org": user.org_id, "to_org": org_id}
         )
         return moved
@@ -163,7 +163,7 @@ class Access:
         if user.id == actor.id:
             raise TenancyError(400, "You can't change your own role.")
         moved = self.tree.move_user(user.id, user.org_id, role)
-        self.store.add_event("user_edited", None, {"by": actor.email, "user": user.email, "role": role.value})
+        self.store.events.add("user_edited", None, {"by": actor.email, "user": user.email, "role": role.value})
         return moved
 
     def delete_user(self, actor: User, user_id: int) -> User:
@@ -173,11 +173,9 @@ class Access:
         self.org_to_act_in(actor, user.org_id, Permission.DELETE_USERS)
         if user.id == actor.id:
             raise TenancyError(400, "You can't delete yourself.")
-        with self.store.transaction() as db:
-            db.execute("UPDATE users SET active = 0 WHERE id = ?", (user.id,))
-            db.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
-        self.store.add_event("user_deleted", None, {"by": actor.email, "user": user.email})
-        found = self.store.user(user.id)
+        self.store.users.deactivate(user.id)
+        self.store.events.add("user_deleted", None, {"by": actor.email, "user": user.email})
+        found = self.store.users.get(user.id)
         assert found is not None
         return found
 

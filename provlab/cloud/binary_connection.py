@@ -280,7 +280,7 @@ class DeviceConnection(asyncio.Protocol):
         return self._out_id
 
     def _journal(self, kind: str, **detail: object) -> None:
-        self.gateway.store.add_event(kind, self.device_id, {"peer": self.peer, **detail})
+        self.gateway.store.events.add(kind, self.device_id, {"peer": self.peer, **detail})
 
     # --- timers: one per connection, for the login deadline and then the idle deadline ------------
     def _on_timer(self) -> None:
@@ -430,7 +430,7 @@ class DeviceConnection(asyncio.Protocol):
         if args is None:
             return
         assert self.presence is not None
-        stored = self.gateway.store.pins(self.presence.device_id)
+        stored = self.gateway.store.pins.all(self.presence.device_id)
         wanted = [f"v{p}" for p in args[1:] if p.isdigit()] if args[:1] == ["vr"] else sorted(stored)
         for pin in wanted:
             if pin in stored and pin.startswith("v"):

@@ -70,7 +70,7 @@ def _with_device(handler: Handler) -> Callable[[web.Request], Awaitable[web.Resp
         token = request.query.get("token", "")
         if not token:
             return error_response(400, NO_TOKEN)
-        device = gateway.store.device_for_token(token)
+        device = gateway.store.devices.for_token(token)
         if device is None:
             return error_response(400, INVALID_TOKEN)
         try:
@@ -136,7 +136,7 @@ async def get(request: web.Request, gateway: DeviceGateway, device: Device) -> w
         if not keys:
             raise ApiError(BAD_PARAMS)
         streams = [_datastream_by_pin(template, key) for key in keys]
-    values = {s.pin: gateway.store.read_pin(device.id, s.pin) or "" for s in streams}
+    values = {s.pin: gateway.store.pins.read(device.id, s.pin) or "" for s in streams}
     if len(values) == 1:
         return web.Response(text=_value_text(next(iter(values.values()))), content_type="text/plain")
     if choices.HTTP_GET_MULTI_PIN_AS_JSON_OBJECT:
@@ -152,7 +152,7 @@ def _stream(template: Template, pin: str) -> Datastream:
 @_with_device
 async def get_all(request: web.Request, gateway: DeviceGateway, device: Device) -> web.Response:
     template = _template(gateway, device)
-    stored = gateway.store.pins(device.id)
+    stored = gateway.store.pins.all(device.id)
     return web.json_response({pin: datastreams.typed(_stream(template, pin), v) for pin, v in stored.items()})
 
 
@@ -215,7 +215,7 @@ async def update_property(request: web.Request, gateway: DeviceGateway, device: 
     props = {k: v for k, v in request.query.items() if k not in ("token", "pin")}
     if not props:
         raise ApiError(BAD_PARAMS)
-    gateway.store.add_event("property_set", device.id, {"pin": stream.pin, "properties": sorted(props)})
+    gateway.store.events.add("property_set", device.id, {"pin": stream.pin, "properties": sorted(props)})
     return web.Response(status=200)
 
 
@@ -252,7 +252,7 @@ def _meta_field(template: Template, query: MultiMapping[str]) -> str:
 @_with_device
 async def device_meta(request: web.Request, gateway: DeviceGateway, device: Device) -> web.Response:
     name = _meta_field(_template(gateway, device), request.query)
-    return web.Response(text=gateway.store.meta(device.id).get(name, ""), content_type="text/plain")
+    return web.Response(text=gateway.store.devices.meta(device.id).get(name, ""), content_type="text/plain")
 
 
 @_with_device
@@ -271,21 +271,21 @@ async def provision(request: web.Request) -> web.Response:
     token = query.get("token", "")
     if not token:
         return error_response(400, NO_TOKEN)
-    issued = gateway.store.token(token)
+    issued = gateway.store.tokens.get(token)
     template_id = query.get("templateId", "")
     if issued is not None and template_id and template_id != issued.template_id:
         return error_response(400, BAD_PARAMS)
     if not template_id:
         return error_response(400, BAD_PARAMS)
     try:
-        device = gateway.store.login_device(token)
+        device = gateway.store.devices.login(token)
     except TokenRefused:
         return error_response(400, INVALID_TOKEN)
     info: dict[str, Any] = dict(device.info)
     info.update({key: query[param] for param, key in PROVISION_INFO_PARAMS.items() if param in query})
     info.setdefault("tmpl", template_id)
-    gateway.store.set_device_info(device.id, {k: str(v) for k, v in info.items()})
-    gateway.store.add_event("provisioned_over_http", device.id, {"template_id": template_id})
+    gateway.store.devices.set_info(device.id, {k: str(v) for k, v in info.items()})
+    gateway.store.events.add("provisioned_over_http", device.id, {"template_id": template_id})
     return web.Response(status=200)
 
 

@@ -125,7 +125,7 @@ class DeviceGateway:
             )
         redirect = self.faults.redirect_for(token) if token else None
         if redirect is not None:
-            self.store.add_event(
+            self.store.events.add(
                 "login_redirected",
                 None,
                 {
@@ -139,7 +139,7 @@ class DeviceGateway:
         if token is None:
             return self.refuse(token, source, peer, transport, "login body is not UTF-8 text")
         try:
-            device = self.store.login_device(token, commit=False)
+            device = self.store.devices.login(token, commit=False)
         except TokenRefused as exc:
             return self.refuse(token, source, peer, transport, str(exc))
         self.counters["logins"] += 1
@@ -174,7 +174,7 @@ class DeviceGateway:
             ok = True
         except Exception as exc:  # disk full, I/O error: the logins waiting on it are refused, not lost silently
             ok = False
-            self.store.add_event("commit_failed", None, {"error": f"{type(exc).__name__}: {exc}"})
+            self.store.events.add("commit_failed", None, {"error": f"{type(exc).__name__}: {exc}"})
         for callback in waiters:
             callback(ok)
 
@@ -186,14 +186,14 @@ class DeviceGateway:
         self.counters["login_failures"] += 1
         for key in [f"source:{source}"] + ([f"token:{token}"] if token else []):
             if self.limiter.record_failure(key, now):
-                self.store.add_event(
+                self.store.events.add(
                     "login_throttled", None, {"key": key.split(":", 1)[0], "peer": peer, "token": token or ""}
                 )
         self._journal_failure(token, peer, transport, reason)
         return LoginOutcome(LoginVerdict.REFUSED, Status.INVALID_TOKEN, reason=reason)
 
     def _journal_failure(self, token: str | None, peer: str, transport: Transport, reason: str) -> None:
-        self.store.add_event(
+        self.store.events.add(
             "login_failed",
             None,
             {"peer": peer, "token": token or "", "transport": transport.value, "reason": reason},
@@ -205,13 +205,13 @@ class DeviceGateway:
         presence = Presence(device, transport, peer, link)
         old = self.presence.connect(presence)
         if old is not None:
-            self.store.add_event(
+            self.store.events.add(
                 "session_replaced",
                 device.id,
                 {"old_peer": old.peer, "old_transport": old.transport.value, "peer": peer},
             )
             old.link.close(CloseReason.REPLACED)
-        self.store.add_event(
+        self.store.events.add(
             "device_online", device.id, {"peer": peer, "transport": transport.value, "org_id": device.org_id}
         )
         return presence
@@ -219,7 +219,7 @@ class DeviceGateway:
     def close_session(self, presence: Presence, reason: CloseReason) -> None:
         """The session's connection ended; the device is offline unless a newer session replaced it."""
         if self.presence.disconnect(presence):
-            self.store.add_event(
+            self.store.events.add(
                 "device_offline",
                 presence.device_id,
                 {"peer": presence.peer, "transport": presence.transport.value, "reason": reason.value},
@@ -242,7 +242,7 @@ class DeviceGateway:
 
     # --- uplink -----------------------------------------------------------------------------------
     def template(self, device: Device) -> Template | None:
-        return self.store.template(device.template_id)
+        return self.store.templates.get(device.template_id)
 
     def device_info(self, presence: Presence, info: DeviceInfo) -> None:
         self.info_from_device(presence.device_id, info.raw)
@@ -250,26 +250,26 @@ class DeviceGateway:
     def info_from_device(self, device_id: int, raw: dict[str, str]) -> None:
         """A device announced its info (binary INTERNAL info, MQTT `info/mcu`): stored, and an OTA it
         downloaded is confirmed or found failed by the version it now runs."""
-        self.store.set_device_info(device_id, raw)
+        self.store.devices.set_info(device_id, raw)
         self.ota.info_announced(device_id, DeviceInfo.from_pairs(raw).fw_ver)
 
     def pin_from_device(self, device_id: int, pin: str, values: Sequence[str]) -> None:
         """A device wrote a pin (`vw`, `dw`, `aw`, `ds/<name>`)."""
         self.counters["pin_writes"] += 1
-        self.store.write_pin(device_id, pin, "\0".join(values))
+        self.store.pins.write(device_id, pin, "\0".join(values))
 
     def meta_from_device(self, device_id: int, field: str, value: str) -> None:
-        self.store.set_meta(device_id, field, value)
-        self.store.add_event("meta_set", device_id, {"field": field})
+        self.store.devices.set_meta(device_id, field, value)
+        self.store.events.add("meta_set", device_id, {"field": field})
 
     def event_from_device(self, device_id: int, code: str, description: str) -> None:
-        self.store.log_device_event(device_id, code, description)
-        self.store.add_event("device_event", device_id, {"code": code})
+        self.store.device_log.add(device_id, code, description)
+        self.store.events.add("device_event", device_id, {"code": code})
 
     # --- downlink ---------------------------------------------------------------------------------
     def write_to_device(self, device: Device, pin: str, values: Sequence[str]) -> bool:
         """Store an API write and push it to the device when it is online; True when pushed."""
-        self.store.write_pin(device.id, pin, "\0".join(values))
+        self.store.pins.write(device.id, pin, "\0".join(values))
         presence = self.presence.get(device.id)
         if presence is None:
             return False
@@ -280,20 +280,20 @@ class DeviceGateway:
 
     def revoke(self, token: str, reason: str = "revoked") -> int | None:
         """Revoke `token` and close the live session that used it (C4)."""
-        device_id = self.store.revoke_token(token, reason)
+        device_id = self.store.tokens.revoke(token, reason)
         if device_id is not None:
             self.kick(device_id, CloseReason.TOKEN_REVOKED)
         return device_id
 
     def refresh(self, device_id: int) -> str:
         """Give the device a new token now; its live session is closed (C4). Returns the new token."""
-        issued = self.store.refresh_token(device_id)
+        issued = self.store.tokens.refresh(device_id)
         self.kick(device_id, CloseReason.TOKEN_REVOKED)
         return issued.token
 
     def delete_device(self, device_id: int) -> None:
         """Delete the device; its session is closed and its token answers INVALID_TOKEN from now on (C2)."""
-        self.store.delete_device(device_id)
+        self.store.devices.delete(device_id)
         self.kick(device_id, CloseReason.TOKEN_REVOKED)
 
 

@@ -41,7 +41,7 @@ def _user(request: web.Request) -> User | None:
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
         return None
-    return request.app[GATEWAY_KEY].store.user_for_session(auth.removeprefix("Bearer ").strip())
+    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def login(request: web.Request) -> web.Response:
@@ -51,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:
-        key = request.app[GATEWAY_KEY].store.login(email, password)
+        key = request.app[GATEWAY_KEY].store.users.login(email, password)
     except StoreError as exc:
         return error_response(401, str(exc))
     return _json({"accessToken": key})
@@ -64,7 +64,7 @@ async def issue_token(request: web.Request) -> web.Response:
         return error_response(401, "Not authenticated.")
     forced = gateway.faults.token_issue_status
     if forced is not None:
-        gateway.store.add_event("token_issue_failed", None, {"status": forced, "user": user.email})
+        gateway.store.events.add("token_issue_failed", None, {"status": forced, "user": user.email})
         return error_response(forced, TOKEN_ISSUE_FAULT)
     try:
         body = await request.json()
@@ -74,9 +74,9 @@ async def issue_token(request: web.Request) -> web.Response:
         return error_response(400, "Request with incorrect parameters")
     try:
         target = request.app[tenancy_api.SERVICES_KEY].access.provisioning_org(user, template_id, org_id)
-        issued = gateway.store.issue_token(user, template_id, org_id=target)
+        issued = gateway.store.tokens.issue(user, template_id, org_id=target)
     except TenancyError as exc:
-        gateway.store.add_event(
+        gateway.store.events.add(
             "token_issue_refused", None, {"user": user.email, "status": exc.status, "reason": str(exc)}
         )
         return error_response(exc.status, str(exc))
@@ -97,7 +97,7 @@ async def token_status(request: web.Request) -> web.Response:
     user = _user(request)
     if user is None:
         return error_response(401, "Not authenticated.")
-    issued = gateway.store.token(request.match_info["token"])
+    issued = gateway.store.tokens.get(request.match_info["token"])
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")
     device_id = issued.device_id if issued.activated else None
@@ -118,7 +118,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     if user is None:
         return error_response(401, "Not authenticated.")
     token = request.match_info["token"]
-    issued = gateway.store.token(token)
+    issued = gateway.store.tokens.get(token)
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")
     gateway.revoke(token, f"revoked by {user.email}")

@@ -89,8 +89,8 @@ async def events(request: web.Request) -> web.Response:
     except ValueError:
         return error_response(400, "after must be an event number")
     kind = request.query.get("kind") or None
-    last = lab.store.last_event_id
-    numbered = lab.store.numbered_events(kind, after_id=after)
+    last = lab.store.events.last_id
+    numbered = lab.store.events.numbered(kind, after_id=after)
     last = max([last, *(number for number, _ in numbered)])
     return _json({"events": [{"id": number, **event} for number, event in numbered], "last": last})
 
@@ -101,7 +101,7 @@ async def device(request: web.Request) -> web.Response:
         device_id = int(request.match_info["device_id"])
     except ValueError:
         return error_response(400, "device id must be a number")
-    found = lab.store.device(device_id)
+    found = lab.store.devices.get(device_id)
     if found is None:
         return error_response(404, f"no device {device_id}")
     return _json(lab_device_json(found, lab.is_online(device_id)))
@@ -123,7 +123,7 @@ async def mail(request: web.Request) -> web.Response:
 
 async def user(request: web.Request) -> web.Response:
     lab = _root_admin(request)
-    found = lab.store.user_by_email(request.match_info["email"])
+    found = lab.store.users.by_email(request.match_info["email"])
     if found is None:
         return error_response(404, "User not found.")
     return _json(user_json(found))

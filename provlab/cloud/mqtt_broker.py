@@ -176,7 +176,7 @@ class MqttBroker:
         if conn is None or conn.closed:
             return
         if len(topic.encode()) + len(payload) + 4 > MAX_MESSAGE:
-            self.gateway.store.add_event(
+            self.gateway.store.events.add(
                 "bad_uplink",
                 conn.device.id,
                 {"peer": conn.peer, "topic": topic, "error": "message over 1024 bytes"},
@@ -307,4 +307,4 @@ class MqttBroker:
             await writer.drain()
 
     def _journal(self, kind: str, peer: str, **detail: object) -> None:
-        self.gateway.store.add_event(kind, None, {"peer": peer, **detail})
+        self.gateway.store.events.add(kind, None, {"peer": peer, **detail})

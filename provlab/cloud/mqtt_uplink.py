@@ -48,7 +48,7 @@ class MqttUplink:
         conn.publish("downlink/diag", f"{topic}: {why}".encode())
 
     def _journal(self, conn: MqttConnection, kind: str, **detail: object) -> None:
-        self.gateway.store.add_event(kind, conn.device.id, {"peer": conn.peer, "transport": "mqtt", **detail})
+        self.gateway.store.events.add(kind, conn.device.id, {"peer": conn.peer, "transport": "mqtt", **detail})
 
     def _stream(self, conn: MqttConnection, name: str) -> Datastream:
         template = self.gateway.template(conn.device)
@@ -79,7 +79,7 @@ class MqttUplink:
                 latest = max(points, key=lambda p: p[0] if isinstance(p, list) and p else 0)
                 self._write(conn, self._stream(conn, name), [str(latest[1])])
         elif kind is Uplink.DATASTREAM_ERASE:
-            self.gateway.store.erase_pin(device_id, self._stream(conn, name).pin)
+            self.gateway.store.pins.erase(device_id, self._stream(conn, name).pin)
         elif kind is Uplink.DATASTREAM_PROPERTY:
             self._journal(conn, "property_set", datastream=name)
         elif kind is Uplink.INFO_MCU:
@@ -96,12 +96,12 @@ class MqttUplink:
                 self._send_value(conn, self._stream(conn, wanted))
         elif kind is Uplink.GET_DS_ALL:
             template = self.gateway.template(conn.device)
-            for pin in self.gateway.store.pins(device_id):
+            for pin in self.gateway.store.pins.all(device_id):
                 stream = datastreams.by_pin(template, pin) if template else None
                 if stream is not None:
                     self._send_value(conn, stream)
         elif kind is Uplink.GET_META:
-            meta = self.gateway.store.meta(device_id)
+            meta = self.gateway.store.devices.meta(device_id)
             for field in filter(None, (n.strip() for n in text.split(","))):
                 if field in meta:
                     conn.publish(f"downlink/meta/{field}", meta[field].encode())
@@ -113,7 +113,7 @@ class MqttUplink:
             raise UplinkError(f"unknown topic {name!r}")
 
     def _send_value(self, conn: MqttConnection, stream: Datastream) -> None:
-        value = self.gateway.store.read_pin(conn.device.id, stream.pin)
+        value = self.gateway.store.pins.read(conn.device.id, stream.pin)
         if value is not None:
             conn.publish(f"downlink/ds/{stream.name}", value.encode())
 

@@ -188,7 +188,7 @@ class OtaShelf:
         """Serve `package` from now on and journal `ota_pushed`."""
         p = package.push
         self._packages[p.id] = package
-        self.store.add_event(
+        self.store.events.add(
             "ota_pushed",
             p.device_id,
             {
@@ -222,13 +222,13 @@ class OtaShelf:
         p = package.push
         if not token:
             raise self._refuse(p.device_id, name, peer, 400, NO_TOKEN)
-        device = self.store.device_for_token(token)
+        device = self.store.devices.for_token(token)
         if device is None or device.id != p.device_id:
             raise self._refuse(p.device_id, name, peer, 400, INVALID_TOKEN)
         package.downloads += 1
         if package.status is OtaStatus.PUSHED:
             package.status = OtaStatus.DOWNLOADED
-        self.store.add_event(
+        self.store.events.add(
             "ota_downloaded",
             p.device_id,
             {
@@ -244,7 +244,7 @@ class OtaShelf:
         return package
 
     def _refuse(self, device_id: int | None, name: str, peer: str, status: int, message: str) -> OtaRefused:
-        self.store.add_event(
+        self.store.events.add(
             "ota_download_refused", device_id, {"file": name, "peer": peer, "status": status, "reason": message}
         )
         return OtaRefused(status, message)
@@ -260,7 +260,7 @@ class OtaShelf:
             package.announced.append(version)
             succeeded = version == p.version
             package.status = OtaStatus.SUCCEEDED if succeeded else OtaStatus.FAILED
-            self.store.add_event(
+            self.store.events.add(
                 "ota_succeeded" if succeeded else "ota_failed",
                 device_id,
                 {"push": p.id, "version": p.version, "announced": version, "previous_version": p.previous_version},

@@ -1,9 +1,17 @@
-"""The cloud's records as the rest of provlab sees them: users, templates, datastreams, tokens, devices."""
+"""The cloud's records as the rest of provlab sees them: orgs, users, templates, datastreams, tokens, devices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+
+
+@dataclass(frozen=True)
+class Org:
+    id: int
+    name: str
+    parent_id: int | None
+    can_create_suborgs: bool
 
 
 @dataclass(frozen=True)

@@ -150,13 +150,13 @@ class CloudStub:
     ) -> User:
         """Create the root org, an admin and templates when the store is new; returns the admin."""
         self._admin_email = admin_email
-        existing = self.store.user_by_email(admin_email)
+        existing = self.store.users.by_email(admin_email)
         if existing is not None:
             return existing
-        org_id = self.store.create_org(org)
+        org_id = self.store.orgs.create(org)
         for template_id, name in (templates or {DEFAULT_TEMPLATE_ID: DEFAULT_TEMPLATE_NAME}).items():
-            self.store.create_template(template_id, name, org_id)
-        return self.store.create_user(admin_email, admin_password, org_id)
+            self.store.templates.create(template_id, name, org_id)
+        return self.store.users.create(admin_email, admin_password, org_id)
 
     def lab_info(self) -> dict[str, object]:
         """What a lab in another process needs to send boards here (`GET /api/v1/lab/info`)."""
@@ -171,7 +171,7 @@ class CloudStub:
             "mqttPort": endpoints.mqtt_port,
             "mqttsPort": endpoints.mqtts_port,
             "caPem": ca,
-            "templates": {t.id: t.name for t in self.store.templates()},
+            "templates": {t.id: t.name for t in self.store.templates.all()},
         }
 
     def is_online(self, device_id: int) -> bool:
@@ -195,13 +195,13 @@ class CloudStub:
     def seed_user(self, email: str, password: str, org: str | None = None, role: str = "Admin") -> User:
         """An active user of `org` (the root org by default) who can log in with `password`; kept when the
         e-mail is already known."""
-        existing = self.store.user_by_email(email)
+        existing = self.store.users.by_email(email)
         if existing is not None:
             return existing
         org_row = self.tree.org_by_name(org) if org is not None else None
         if org is not None and org_row is None:
             raise StoreError(f"cannot seed user {email!r}: no org {org!r}")
-        return self.store.create_user(email, password, org_row.id if org_row else self.admin().org_id, role)
+        return self.store.users.create(email, password, org_row.id if org_row else self.admin().org_id, role)
 
     async def start(
         self,
@@ -286,12 +286,12 @@ class CloudStub:
         if self.mail_sink is not None:
             await self.mail_sink.stop()
         if not self.store.closed:
-            self.store.add_event("cloud_stopped", None, {})
+            self.store.events.add("cloud_stopped", None, {})
             self.store.close()
 
     # --- tokens and devices -----------------------------------------------------------------------
     def admin(self) -> User:
-        user = self.store.user_by_email(self._admin_email)
+        user = self.store.users.by_email(self._admin_email)
         if user is None:
             raise StoreError(f"no admin {self._admin_email!r}; call seed() first")
         return user
@@ -303,11 +303,11 @@ class CloudStub:
         ttl_s: float = DEFAULT_TOKEN_TTL_S,
     ) -> IssuedToken:
         """A dynamic token for a new device of `template_id`, as `user` (the admin by default)."""
-        return self.store.issue_token(user or self.admin(), template_id, ttl_s)
+        return self.store.tokens.issue(user or self.admin(), template_id, ttl_s)
 
     def reprovision_token(self, device_id: int, user: User | None = None) -> IssuedToken:
         """A token that, at its first login, replaces the device's token and keeps its id and data (C3)."""
-        return self.store.issue_reprovision_token(device_id, user or self.admin())
+        return self.store.tokens.issue_reprovision(device_id, user or self.admin())
 
     def refresh_token(self, device_id: int) -> str:
         """New token now; the live session is kicked and the old token stops working (C4)."""
@@ -321,14 +321,14 @@ class CloudStub:
         self.gateway.delete_device(device_id)
 
     def device_for_token(self, token: str) -> Device | None:
-        issued = self.store.token(token)
+        issued = self.store.tokens.get(token)
         if issued is None or issued.device_id is None or not issued.activated:
             return None
-        return self.store.device(issued.device_id)
+        return self.store.devices.get(issued.device_id)
 
     def write_pin(self, device_id: int, pin: str, *values: str) -> bool:
         """Write a datastream as the API would; True when it was pushed to the online device."""
-        device = self.store.device(device_id)
+        device = self.store.devices.get(device_id)
         if device is None:
             raise StoreError(f"no device {device_id} in this cloud")
         return self.gateway.write_to_device(device, pin.lower(), [str(v) for v in values])
@@ -344,11 +344,11 @@ class CloudStub:
         """Wait until the device holding `token` is online; None on timeout."""
 
         def online() -> bool:
-            device = self.store.device_for_token(token)
+            device = self.store.devices.for_token(token)
             return device is not None and self.presence.is_online(device.id)
 
         ok = await self.presence.wait(online, timeout_device_s * self.time_scale)
-        return self.store.device_for_token(token) if ok else None
+        return self.store.devices.for_token(token) if ok else None
 
     async def wait_offline(self, device_id: int, timeout_device_s: float) -> bool:
         return await self.presence.wait(
@@ -362,7 +362,7 @@ class CloudStub:
         ]
 
     def events(self, kind: str | None = None) -> list[dict[str, object]]:
-        return self.store.events(kind)
+        return self.store.events.entries(kind)
 
     def mailbox(self, recipient: str) -> list[Mail]:
         """What the stub's own mail sink received for `recipient` (invitations); [] without a sink."""
@@ -372,7 +372,7 @@ class CloudStub:
     def drop_connections(self) -> int:
         """Close every live device session now (devices see the server vanish); returns how many."""
         count = self.gateway.drop_all(CloseReason.DROPPED)
-        self.store.add_event("fault_drop_connections", None, {"sessions": count})
+        self.store.events.add("fault_drop_connections", None, {"sessions": count})
         return count
 
     def _live(self, device_id: int) -> DeviceLink:
@@ -415,7 +415,7 @@ class CloudStub:
         bytes (the MD5 headers still describe the intended image): the firmware's MD5 check fails.
         Offline -> `DeviceOffline`; a URL too long for a binary-protocol device -> `DownlinkNotSupported`.
         """
-        device = self.store.device(device_id)
+        device = self.store.devices.get(device_id)
         if device is None:
             raise StoreError(f"no device {device_id} in this cloud")
         presence = self.presence.get(device_id)
@@ -460,7 +460,7 @@ class CloudStub:
 
     def firmware_version(self, device_id: int) -> str | None:
         """The firmware version the device last announced (`mcu`/`ncp` or `fw` of its info), None before any."""
-        device = self.store.device(device_id)
+        device = self.store.devices.get(device_id)
         return DeviceInfo.from_pairs(device.info).fw_ver if device is not None else None
 
     def rotate_certificate(self, *, new_ca: bool = False) -> None:
@@ -479,7 +479,7 @@ class CloudStub:
     def _reload_tls(self, kind: str, **detail: object) -> None:
         if self._tls_context is not None:
             self.certs.reload_into(self._tls_context)
-        self.store.add_event(kind, None, {"at": time.time(), **detail})
+        self.store.events.add(kind, None, {"at": time.time(), **detail})
 
     def stats(self) -> dict[str, int]:
         connections = len(self.binary.connections) + (

@@ -24,12 +24,10 @@ The model (the public Blynk docs leave parts of it open; these are the stub's ru
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 
-from provlab.cloud.records import Template, User
+from provlab.cloud.records import Org, Template, User
 from provlab.cloud.store import Store, StoreError
 
 MAX_DEPTH = 4
@@ -95,14 +93,6 @@ def not_found(what: str) -> TenancyError:
     return TenancyError(404, f"{what} not found.")
 
 
-@dataclass(frozen=True)
-class Org:
-    id: int
-    name: str
-    parent_id: int | None
-    can_create_suborgs: bool
-
-
 def check_org_name(name: str) -> None:
     if not 1 <= len(name) <= MAX_NAME_LENGTH or name.strip() != name:
         raise TenancyError(400, f"Organization name must be 1..{MAX_NAME_LENGTH} characters, got {len(name)}.")
@@ -133,11 +123,7 @@ class OrgTree:
 
     # --- orgs ---------------------------------------------------------------------------------------
     def org(self, org_id: int) -> Org | None:
-        rows = self.store.query("SELECT id, name, parent_id, can_create_suborgs FROM orgs WHERE id = ?", (org_id,))
-        if not rows:
-            return None
-        r = rows[0]
-        return Org(r["id"], r["name"], r["parent_id"], bool(r["can_create_suborgs"]))
+        return self.store.orgs.get(org_id)
 
     def org_or_404(self, org_id: int) -> Org:
         org = self.org(org_id)
@@ -146,11 +132,10 @@ class OrgTree:
         return org
 
     def org_by_name(self, name: str) -> Org | None:
-        rows = self.store.query("SELECT id FROM orgs WHERE lower(name) = lower(?)", (name,))
-        return self.org(int(rows[0]["id"])) if rows else None
+        return self.store.orgs.by_name(name)
 
     def parents(self) -> dict[int, int | None]:
-        return {int(r["id"]): r["parent_id"] for r in self.store.query("SELECT id, parent_id FROM orgs")}
+        return self.store.orgs.parents()
 
     def chain(self, org_id: int) -> list[int]:
         """The org and its ancestors, the org first, the root last."""
@@ -199,19 +184,14 @@ class OrgTree:
                     f"{self.depth(parent_id)}.",
                 )
             matrix = self.matrix(parent_id)
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO orgs (name, parent_id, can_create_suborgs) VALUES (?, ?, ?)",
-                (name, parent_id, int(can_create_suborgs)),
-            )
-            org_id = int(cur.lastrowid or 0)
-            self._write_matrix(db, org_id, matrix)
-        self.store.add_event("org_created", None, {"org_id": org_id, "name": name, "parent_id": parent_id})
+        org_id = self.store.orgs.create(
+            name, parent_id, can_create_suborgs=can_create_suborgs, matrix=_matrix_rows(matrix)
+        )
+        self.store.events.add("org_created", None, {"org_id": org_id, "name": name, "parent_id": parent_id})
         return self.org_or_404(org_id)
 
     def set_can_create_suborgs(self, org_id: int, value: bool) -> None:
-        with self.store.transaction() as db:
-            db.execute("UPDATE orgs SET can_create_suborgs = ? WHERE id = ?", (int(value), org_id))
+        self.store.orgs.set_can_create_suborgs(org_id, value)
 
     def move_org(self, org_id: int, parent_id: int) -> Org:
         org = self.org_or_404(org_id)
@@ -223,20 +203,16 @@ class OrgTree:
             raise TenancyError(400, "Can't transfer to the same owner")
         if self.depth(parent_id) + self.subtree_height(org_id) > MAX_DEPTH:
             raise TenancyError(400, f"Organization tree is limited to {MAX_DEPTH} levels.")
-        with self.store.transaction() as db:
-            db.execute("UPDATE orgs SET parent_id = ? WHERE id = ?", (parent_id, org_id))
-        self.store.add_event("org_transferred", None, {"org_id": org_id, "from": org.parent_id, "to": parent_id})
+        self.store.orgs.move(org_id, parent_id)
+        self.store.events.add("org_transferred", None, {"org_id": org_id, "from": org.parent_id, "to": parent_id})
         return self.org_or_404(org_id)
 
     # --- permission matrices -----------------------------------------------------------------------
     def matrix(self, org_id: int) -> dict[Role, frozenset[Permission]]:
-        rows = self.store.query("SELECT role, permission FROM role_permissions WHERE org_id = ?", (org_id,))
-        if not rows:
+        stored = self.store.orgs.matrix(org_id)
+        if not stored:
             return dict(DEFAULT_MATRIX)
-        out: dict[Role, set[Permission]] = {role: set() for role in Role}
-        for r in rows:
-            out[Role(r["role"])].add(Permission(r["permission"]))
-        return {role: frozenset(perms) for role, perms in out.items()}
+        return {role: frozenset(Permission(p) for p in stored.get(role.value, ())) for role in Role}
 
     def permissions(self, org_id: int, role: str) -> frozenset[Permission]:
         try:
@@ -251,12 +227,10 @@ class OrgTree:
         returns the orgs changed."""
         targets = self.subtree(org_id) if overwrite_suborgs else [org_id]
         matrices = {o: self.matrix(o) for o in targets}
-        with self.store.transaction() as db:
-            for target, matrix in matrices.items():
-                matrix[role] = permissions
-                db.execute("DELETE FROM role_permissions WHERE org_id = ?", (target,))
-                self._write_matrix(db, target, matrix)
-        self.store.add_event(
+        for matrix in matrices.values():
+            matrix[role] = permissions
+        self.store.orgs.replace_matrices({target: _matrix_rows(matrix) for target, matrix in matrices.items()})
+        self.store.events.add(
             "permissions_changed",
             None,
             {
@@ -268,48 +242,36 @@ class OrgTree:
         )
         return targets
 
-    @staticmethod
-    def _write_matrix(db: sqlite3.Connection, org_id: int, matrix: dict[Role, frozenset[Permission]]) -> None:
-        db.executemany(
-            "INSERT INTO role_permissions (org_id, role, permission) VALUES (?, ?, ?)",
-            [(org_id, role.value, p.value) for role, perms in matrix.items() for p in sorted(perms)],
-        )
-
     # --- templates -----------------------------------------------------------------------------------
     def enable_template(self, org_id: int, template_id: str) -> None:
-        template = self.store.template(template_id)
+        template = self.store.templates.get(template_id)
         if template is None or template.org_id != self.root_of(org_id):
             raise not_found(f"Template {template_id}")
-        with self.store.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO org_templates (org_id, template_id) VALUES (?, ?)", (org_id, template_id))
-        self.store.add_event("template_enabled", None, {"org_id": org_id, "template_id": template_id})
+        self.store.orgs.enable_template(org_id, template_id)
+        self.store.events.add("template_enabled", None, {"org_id": org_id, "template_id": template_id})
 
     def template_enabled(self, org_id: int, template_id: str) -> bool:
-        template = self.store.template(template_id)
+        template = self.store.templates.get(template_id)
         if template is None:
             return False
         if template.org_id == org_id:
             return True
-        return bool(
-            self.store.query("SELECT 1 FROM org_templates WHERE org_id = ? AND template_id = ?", (org_id, template_id))
-        )
+        return self.store.orgs.template_enabled(org_id, template_id)
 
     def templates_for(self, org_id: int) -> list[Template]:
-        return [t for t in self.store.templates() if self.template_enabled(org_id, t.id)]
+        return [t for t in self.store.templates.all() if self.template_enabled(org_id, t.id)]
 
     # --- users ----------------------------------------------------------------------------------------
     def users_in(self, org_ids: Iterable[int]) -> list[User]:
-        ids = sorted(set(org_ids))
-        marks = ",".join("?" * len(ids)) or "NULL"
-        rows = self.store.query(f"SELECT id FROM users WHERE org_id IN ({marks}) ORDER BY id", tuple(ids))
-        return [u for u in (self.store.user(int(r["id"])) for r in rows) if u is not None]
+        return self.store.users.in_orgs(org_ids)
 
     def move_user(self, user_id: int, org_id: int, role: Role | None = None) -> User:
-        with self.store.transaction() as db:
-            if role is None:
-                db.execute("UPDATE users SET org_id = ? WHERE id = ?", (org_id, user_id))
-            else:
-                db.execute("UPDATE users SET org_id = ?, role = ? WHERE id = ?", (org_id, role.value, user_id))
-        user = self.store.user(user_id)
+        self.store.users.move(user_id, org_id, role.value if role is not None else None)
+        user = self.store.users.get(user_id)
         assert user is not None
         return user
+
+
+def _matrix_rows(matrix: dict[Role, frozenset[Permission]]) -> dict[str, list[str]]:
+    """A matrix as the store keeps it: role name -> permission names."""
+    return {role.value: [p.value for p in permissions] for role, permissions in matrix.items()}

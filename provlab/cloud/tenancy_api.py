@@ -22,9 +22,9 @@ from provlab.cloud.access import Access
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.invitations import INVITE_PATH, Invitations
 from provlab.cloud.mail import Mailer
-from provlab.cloud.records import Device, User
+from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import StoreError
-from provlab.cloud.tenancy import Org, Permission, TenancyError, parse_permissions, parse_role
+from provlab.cloud.tenancy import Permission, TenancyError, parse_permissions, parse_role
 
 P = Permission
 
@@ -48,7 +48,7 @@ def user_of(request: web.Request) -> User | None:
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
         return None
-    return request.app[GATEWAY_KEY].store.user_for_session(auth.removeprefix("Bearer ").strip())
+    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -159,7 +159,7 @@ async def create_template(request: web.Request, s: TenancyServices, user: User) 
         raise TenancyError(403, "Templates are created only in the root organization.")
     body = await _body(request)
     try:
-        template = s.access.store.create_template(str(body["id"]), str(body["name"]), user.org_id)
+        template = s.access.store.templates.create(str(body["id"]), str(body["name"]), user.org_id)
     except KeyError:
         raise TenancyError(400, "Request with incorrect parameters") from None
     return {"id": template.id, "name": template.name, "orgId": template.org_id}
@@ -233,7 +233,7 @@ async def transfer_device(request: web.Request, s: TenancyServices, user: User) 
     org_id = _int(body["orgId"], "orgId") if body.get("orgId") is not None else None
     user_id = _int(body["userId"], "userId") if body.get("userId") is not None else None
     if user_id is None and body.get("userEmail"):
-        found = s.access.store.user_by_email(str(body["userEmail"]))
+        found = s.access.store.users.by_email(str(body["userEmail"]))
         if found is None:
             raise TenancyError(404, "User not found.")
         user_id = found.id

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from provlab.clock.base import LabClock
 from provlab.clock.virtual import VirtualClock
 from provlab.clock.wall import WallClock
-from provlab.cloud.store import Device, User
+from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
 from provlab.drivers.inventory import Inventory
@@ -455,7 +455,7 @@ class Lab:
         return CloudFaultSteps(lambda: self._cloud.faults, self.steps)
 
     def user(self, email: str) -> User:
-        user = self._remote.user(email) if self._remote is not None else self._cloud.store.user_by_email(email)
+        user = self._remote.user(email) if self._remote is not None else self._cloud.store.users.by_email(email)
         if user is None:
             raise LookupError(f"the cloud has no user {email!r}")
         return user
@@ -545,7 +545,7 @@ class Lab:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _dump_cloud_events(self) -> None:
-        events = self._remote.events() if self._remote is not None else self._cloud.store.events()
+        events = self._remote.events() if self._remote is not None else self._cloud.store.events.entries()
         with (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out:
             for event in events:
                 out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")

@@ -61,4 +61,4 @@ def build_tree(stub: CloudStub, *, enable: bool = True) -> Tree:
 
 
 def add_user(cloud: Cloud, email: str, org: int, role: str = "Admin") -> int:
-    return cloud.stub.store.create_user(email, PASSWORD, org, role=role).id
+    return cloud.stub.store.users.create(email, PASSWORD, org, role=role).id

@@ -22,7 +22,7 @@ async def assert_still_serving(cloud: Cloud) -> None:
     await device.send(Command.HARDWARE, hardware_vw(1, "ok"))
     assert await device.request(Command.PING) == Status.SUCCESS
     device_id = await device_online(cloud, token)
-    assert cloud.stub.store.read_pin(device_id, "v1") == "ok"
+    assert cloud.stub.store.pins.read(device_id, "v1") == "ok"
     await device.close()
 
 
@@ -99,7 +99,7 @@ def test_frames_before_a_fault_in_the_same_segment_are_still_handled(tmp_path: P
                 encode_frame(Command.HARDWARE, 2, hardware_vw(9, "last")) + HEADER.pack(6, 0, 0)
             )
             assert await device.closed_by_peer()
-            assert cloud.stub.store.read_pin(device_id, "v9") == "last"
+            assert cloud.stub.store.pins.read(device_id, "v9") == "last"
 
     run(body())
 
@@ -145,7 +145,7 @@ def test_non_utf8_bodies(tmp_path: Path) -> None:
             assert await device.request(Command.INTERNAL, b"acon") == Status.ILLEGAL_COMMAND_BODY
             assert await device.request(Command.PING) == Status.SUCCESS
             device_id = await device_online(cloud, token)
-            assert cloud.stub.store.pins(device_id) == {}
+            assert cloud.stub.store.pins.all(device_id) == {}
             await assert_still_serving(cloud)
 
     run(body())

@@ -53,7 +53,7 @@ def test_info_message_is_answered_and_parsed_into_metadata(tmp_path: Path) -> No
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token, heartbeat=40)
             device_id = await device_online(cloud, token)
-            stored = cloud.stub.store.device(device_id)
+            stored = cloud.stub.store.devices.get(device_id)
             assert stored is not None
             assert stored.info["mcu"] == "0.1.0" and stored.info["h-beat"] == "40"
             assert stored.info["tmpl"] == "TMPL0PROVLAB" and stored.info["dev"] == "ESP32"
@@ -61,7 +61,7 @@ def test_info_message_is_answered_and_parsed_into_metadata(tmp_path: Path) -> No
                 [("ver", "1.4.0"), ("h-beat", "40"), ("fw", "0.2.0"), ("build", "Nov 26 2026")]
             )
             assert await device.request(Command.INTERNAL, linux + b"\0") == Status.SUCCESS  # trailing NUL
-            assert cloud.stub.store.device(device_id).info["fw"] == "0.2.0"  # type: ignore[union-attr]
+            assert cloud.stub.store.devices.get(device_id).info["fw"] == "0.2.0"  # type: ignore[union-attr]
 
     run(body())
 
@@ -105,7 +105,7 @@ def test_anything_but_login_before_login_is_not_authenticated(tmp_path: Path) ->
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.request(Command.PING) == Status.NOT_AUTHENTICATED
             assert await device.request(Command.HARDWARE, hardware_vw(1, 5)) == Status.NOT_AUTHENTICATED
-            assert cloud.stub.store.pins(1) == {}
+            assert cloud.stub.store.pins.all(1) == {}
 
     run(body())
 
@@ -121,14 +121,14 @@ def test_virtual_pin_writes_are_stored_and_api_writes_go_down(tmp_path: Path) ->
             await device.send(Command.HARDWARE, hardware_vw(4, "lon", "lat"))
             await device.send(Command.HARDWARE, b"dw\x005\x001")
             store = cloud.stub.store
-            await until(lambda: store.read_pin(device_id, "d5") == "1", "the digital pin is stored")
-            assert store.read_pin(device_id, "v3") == "21.5" and store.read_pin(device_id, "v4") == "lon\0lat"
+            await until(lambda: store.pins.read(device_id, "d5") == "1", "the digital pin is stored")
+            assert store.pins.read(device_id, "v3") == "21.5" and store.pins.read(device_id, "v4") == "lon\0lat"
             async with cloud.http() as http:
                 answer = await http.get("/external/api/update", params={"token": token, "V7": "on"})
                 assert answer.status_code == 200
             pushed = await device.next_frame(lambda f: f.command == Command.HARDWARE)
             assert pushed.args() == [b"vw", b"7", b"on"] and pushed.msg_id != 0
-            assert store.read_pin(device_id, "v7") == "on"
+            assert store.pins.read(device_id, "v7") == "on"
 
     run(body())
 
@@ -156,12 +156,12 @@ def test_meta_set_and_event_log_are_stored(tmp_path: Path) -> None:
             device_id = await device_online(cloud, token)
             meta = meta_set_body("Hotspot Name", "Blynk Device-1A2B")
             assert await device.request(Command.INTERNAL, meta) == Status.SUCCESS
-            assert cloud.stub.store.meta(device_id) == {"Hotspot Name": "Blynk Device-1A2B"}
+            assert cloud.stub.store.devices.meta(device_id) == {"Hotspot Name": "Blynk Device-1A2B"}
             await device.send(Command.EVENT_LOG, b"overheat\0too hot")
             await device.send(Command.EVENT_LOG, b"reboot")
             store = cloud.stub.store
-            await until(lambda: len(store.device_log(device_id)) == 2, "two device events are logged")
-            log = store.device_log(device_id)
+            await until(lambda: len(store.device_log.entries(device_id)) == 2, "two device events are logged")
+            log = store.device_log.entries(device_id)
             assert [(e["code"], e["description"]) for e in log] == [("overheat", "too hot"), ("reboot", "")]
             assert await device.request(Command.EVENT_LOG, b"") == Status.ILLEGAL_COMMAND_BODY
 
@@ -244,7 +244,7 @@ def test_flooding_device_gets_quota_limit_once_and_is_throttled(tmp_path: Path) 
             assert await device.request(Command.PING) == Status.SUCCESS  # still served
             notices = [f for f in device.inbox if f.status == Status.QUOTA_LIMIT_EXCEPTION]
             assert len(notices) == 1  # at most once per notice period
-            stored = int(cloud.stub.store.read_pin(device_id, "v1") or 0)
+            stored = int(cloud.stub.store.pins.read(device_id, "v1") or 0)
             assert stored < 200  # the flood's tail was dropped, not stored
             assert cloud.stub.events("quota_exceeded")
 
@@ -376,7 +376,7 @@ def test_many_devices_at_once(tmp_path: Path) -> None:
 
             await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
             values = sorted(
-                int(cloud.stub.store.read_pin(d.id, "v0") or -1) for d in cloud.stub.store.devices()
+                int(cloud.stub.store.pins.read(d.id, "v0") or -1) for d in cloud.stub.store.devices.all()
             )
             assert values == list(range(50))
 
@@ -415,7 +415,7 @@ def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(tmp_pat
                 (Command.RESPONSE, 3, Status.SUCCESS),
             ]
             device_id = await device_online(cloud, token)
-            assert cloud.stub.store.device(device_id).info["h-beat"] == "40"  # type: ignore[union-attr]
+            assert cloud.stub.store.devices.get(device_id).info["h-beat"] == "40"  # type: ignore[union-attr]
 
     run(body())
 
@@ -426,7 +426,7 @@ def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db") as cloud:
             token = cloud.token()
-            cloud.stub.store._db.execute("PRAGMA busy_timeout = 10")
+            cloud.stub.store.set_busy_timeout(0.01)
             blocker = sqlite3.connect(tmp_path / "cloud.db", isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: commits fail
             try:

@@ -97,7 +97,7 @@ def test_declared_datastreams_are_typed_and_checked(tmp_path: Path) -> None:
                 Datastream(2, "v2", "Count", DataType.INTEGER),
                 Datastream(3, "v3", "Label", DataType.STRING),
             ]
-            cloud.stub.store.create_template(
+            cloud.stub.store.templates.create(
                 "TMPLSENSOR",
                 "Sensor",
                 admin.org_id,

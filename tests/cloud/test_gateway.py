@@ -16,9 +16,9 @@ from provlab.protocol.commands import Status
 
 def gateway(tmp_path: Path, **kw: object) -> DeviceGateway:
     store = Store(tmp_path / "cloud.db")
-    org = store.create_org("Root")
-    store.create_template("TMPL0PROVLAB", "Device", org)
-    store.create_user("admin@provlab.test", "pw", org)
+    org = store.orgs.create("Root")
+    store.templates.create("TMPL0PROVLAB", "Device", org)
+    store.users.create("admin@provlab.test", "pw", org)
     return DeviceGateway(store, PresenceRegistry(), FaultKnobs(), **kw)  # type: ignore[arg-type]
 
 
@@ -28,9 +28,9 @@ def test_a_bad_token_is_throttled_from_every_source(tmp_path: Path) -> None:
     verdicts = [gw.login(bad, f"10.0.0.{n}", f"10.0.0.{n}:1", Transport.TCP).verdict for n in range(1, 5)]
     assert verdicts == [LoginVerdict.REFUSED] * 3 + [LoginVerdict.THROTTLED]
     assert gw.login(bad, "10.0.0.9", "10.0.0.9:1", Transport.MQTT).status == choices.THROTTLED_LOGIN_STATUS
-    user = gw.store.user_by_email("admin@provlab.test")
+    user = gw.store.users.by_email("admin@provlab.test")
     assert user is not None
-    good = gw.store.issue_token(user, "TMPL0PROVLAB").token
+    good = gw.store.tokens.issue(user, "TMPL0PROVLAB").token
     assert gw.login(good, "10.0.0.9", "10.0.0.9:1", Transport.TCP).verdict is LoginVerdict.ACCEPTED
 
 

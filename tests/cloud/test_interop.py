@@ -55,7 +55,7 @@ def test_pypi_blynklib_logs_in_with_login_2_and_writes_a_pin(tmp_path: Path) -> 
                 written.append((pin, values))
 
             device_id = await device_online(cloud, token)
-            assert cloud.stub.store.device(device_id).info["dev"] == "python"  # type: ignore[union-attr]
+            assert cloud.stub.store.devices.get(device_id).info["dev"] == "python"  # type: ignore[union-attr]
             await asyncio.to_thread(blynk.virtual_write, 1, 42)
             await pin_reads(cloud, token, "v1", "42")
             async with cloud.http() as http:
@@ -101,7 +101,7 @@ def test_cpp_library_login_29_with_the_esp32_info_message(tmp_path: Path) -> Non
             await device.send(Command.HARDWARE, hardware_vw(3, 17.25))
             await pin_reads(cloud, token, "v3", "17.25")
             device_id = await device_online(cloud, token)
-            stored = cloud.stub.store.device(device_id)
+            stored = cloud.stub.store.devices.get(device_id)
             assert stored is not None
             assert {k: stored.info[k] for k in ("mcu", "blynk", "h-beat", "buff-in", "dev")} == {
                 "mcu": "0.1.0",

@@ -29,13 +29,13 @@ class Action:
 
 
 def _device_in(cloud: Cloud, org: int) -> int:
-    owner = cloud.stub.store.user_by_email(f"admin-{org}@x.test")
+    owner = cloud.stub.store.users.by_email(f"admin-{org}@x.test")
     assert owner is not None
-    return cloud.stub.store.login_device(cloud.stub.issue_token(TEMPLATE_ID, owner).token).id
+    return cloud.stub.store.devices.login(cloud.stub.issue_token(TEMPLATE_ID, owner).token).id
 
 
 async def _transfer_into(api: Api, cloud: Cloud, org: int, n: int) -> httpx.Response:
-    actor = cloud.stub.store.user_by_email(api.email)
+    actor = cloud.stub.store.users.by_email(api.email)
     assert actor is not None
     device = _device_in(cloud, actor.org_id)  # a fresh device of the actor's own org each time
     return await api.call("POST", f"/api/v1/devices/{device}/transfer", {"orgId": org})
@@ -55,7 +55,7 @@ ACTIONS = (
         "view org devices",
         (P.VIEW_ORG_DEVICES,),
         False,
-        lambda a, c, o, n: a.call("GET", f"/api/v1/devices/{c.stub.store.devices_in_orgs([o])[0].id}"),
+        lambda a, c, o, n: a.call("GET", f"/api/v1/devices/{c.stub.store.devices.in_orgs([o])[0].id}"),
     ),
     Action(
         "provision",
@@ -102,13 +102,13 @@ ACTIONS = (
         "refresh device token",
         (P.EDIT_AUTH_TOKENS,),
         True,
-        lambda a, c, o, n: a.call("POST", f"/api/v1/devices/{c.stub.store.devices_in_orgs([o])[0].id}/token/refresh"),
+        lambda a, c, o, n: a.call("POST", f"/api/v1/devices/{c.stub.store.devices.in_orgs([o])[0].id}/token/refresh"),
     ),
 )
 
 
 def _admin_of(cloud: Cloud, org: int) -> int:
-    user = cloud.stub.store.user_by_email(f"admin-{org}@x.test")
+    user = cloud.stub.store.users.by_email(f"admin-{org}@x.test")
     assert user is not None
     return user.id
 
@@ -170,8 +170,8 @@ def test_listings_never_show_what_is_out_of_sight(tmp_path: Path) -> None:
                 add_user(cloud, f"admin-{org}@x.test", org)
                 _device_in(cloud, org)
             user_id = add_user(cloud, "user@a.test", tree.a, "User")
-            own_device = cloud.stub.store.login_device(
-                cloud.stub.issue_token(TEMPLATE_ID, cloud.stub.store.user(user_id)).token
+            own_device = cloud.stub.store.devices.login(
+                cloud.stub.issue_token(TEMPLATE_ID, cloud.stub.store.users.get(user_id)).token
             )
             store = cloud.stub.store
             async with cloud.http() as http:
@@ -184,7 +184,7 @@ def test_listings_never_show_what_is_out_of_sight(tmp_path: Path) -> None:
                     orgs = {o["id"] for o in await api.ok("GET", "/api/v1/organizations")}
                     assert orgs == visible, email
                     devices = {d["id"] for d in await api.ok("GET", "/api/v1/devices")}
-                    assert devices == {d.id for d in store.devices_in_orgs(visible)}, email
+                    assert devices == {d.id for d in store.devices.in_orgs(visible)}, email
                     users = await api.ok("GET", f"/api/v1/organizations/{min(visible)}/users")
                     assert {u["orgId"] for u in users} <= visible
                 user = await login(http, "user@a.test")

@@ -57,12 +57,12 @@ def test_device_connects_publishes_and_is_online(tmp_path: Path) -> None:
             await asyncio.to_thread(paho.publish, "event/overheat", "too hot")
             await asyncio.to_thread(paho.publish, "meta/Hotspot Name", "Blynk Device-1234")
             store = cloud.stub.store
-            await until(lambda: bool(store.meta(device_id)), "the metadata arrives")
-            assert store.pins(device_id) == {"v1": "21.5", "v2": "7", "v3": "1.5\x002.5"}
-            stored = store.device(device_id)
+            await until(lambda: bool(store.devices.meta(device_id)), "the metadata arrives")
+            assert store.pins.all(device_id) == {"v1": "21.5", "v2": "7", "v3": "1.5\x002.5"}
+            stored = store.devices.get(device_id)
             assert stored is not None and stored.info["fw"] == "0.1.2" and stored.info["buff-in"] == "1024"
-            assert store.device_log(device_id)[0]["code"] == "overheat"
-            assert store.meta(device_id) == {"Hotspot Name": "Blynk Device-1234"}
+            assert store.device_log.entries(device_id)[0]["code"] == "overheat"
+            assert store.devices.meta(device_id) == {"Hotspot Name": "Blynk Device-1234"}
             await asyncio.to_thread(paho.close)
             assert await cloud.stub.wait_offline(device_id, WAIT_S)
 
@@ -162,7 +162,7 @@ def test_typed_datastreams_and_bad_uplinks_answer_on_diag(tmp_path: Path) -> Non
         async with running_cloud(tmp_path / "cloud.db") as cloud:
             admin = cloud.stub.admin()
             streams = [Datastream(1, "v1", "Temperature", DataType.DOUBLE)]
-            cloud.stub.store.create_template("TMPLSENSOR", "Sensor", admin.org_id, datastreams=streams)
+            cloud.stub.store.templates.create("TMPLSENSOR", "Sensor", admin.org_id, datastreams=streams)
             token = cloud.stub.issue_token("TMPLSENSOR").token
             assert cloud.endpoints.mqtt_port is not None
             paho = PahoDevice(cloud.endpoints.mqtt_port, token)
@@ -176,7 +176,7 @@ def test_typed_datastreams_and_bad_uplinks_answer_on_diag(tmp_path: Path) -> Non
             assert b"no datastream named 'Humidity'" in diag
             await asyncio.to_thread(paho.publish, "ds/Temperature", "21.25")
             await until(
-                lambda: cloud.stub.store.read_pin(device_id, "v1") == "21.25", "the good value is stored"
+                lambda: cloud.stub.store.pins.read(device_id, "v1") == "21.25", "the good value is stored"
             )
             paho.close()
 

@@ -156,7 +156,7 @@ def test_download_needs_the_device_token_and_a_known_file(tmp_path: Path) -> Non
             other, _, _ = await esp32_online(cloud)
             push = cloud.stub.push_ota(device_id, version="0.3.0")
             base = push.url.split("?")[0]
-            second = cloud.stub.store.devices()[1].token
+            second = cloud.stub.store.devices.all()[1].token
             assert second is not None and second != token
             answers = [await fetch(url) for url in (base, f"{base}?token={second}", base.replace(push.id, "nope"))]
             assert [a.status_code for a in answers] == [400, 400, 404]

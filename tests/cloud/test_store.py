@@ -12,17 +12,17 @@ import pytest
 from cloud_helpers import committed_device_tokens
 
 from provlab.cloud.records import Datastream, DataType, TokenKind, User
-from provlab.cloud.schema import MIGRATIONS
 from provlab.cloud.store import Store, StoreError, TokenRefusal, TokenRefused
+from provlab.cloud.store.schema import MIGRATIONS
 
 TEMPLATE = "TMPL0PROVLAB"
 
 
 def seeded(path: Path) -> tuple[Store, User]:
     store = Store(path)
-    org = store.create_org("Lab Root")
-    store.create_template(TEMPLATE, "Device", org)
-    return store, store.create_user("admin@provlab.test", "pw", org)
+    org = store.orgs.create("Lab Root")
+    store.templates.create(TEMPLATE, "Device", org)
+    return store, store.users.create("admin@provlab.test", "pw", org)
 
 
 def test_new_file_is_wal_at_the_latest_schema(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_a_foundation_file_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
     db.close()
     store = Store(path)
     assert store.schema_version == len(MIGRATIONS)
-    template = store.template("TMPLOLD")
+    template = store.templates.get("TMPLOLD")
     assert template is not None and template.name == "Old" and template.datastreams == ()
 
 
@@ -66,7 +66,7 @@ def test_a_file_from_a_newer_provlab_is_refused(tmp_path: Path) -> None:
 
 def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    issued = [store.issue_token(admin, TEMPLATE) for _ in range(200)]
+    issued = [store.tokens.issue(admin, TEMPLATE) for _ in range(200)]
     tokens = {t.token for t in issued}
     assert len(tokens) == 200
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", t) for t in tokens)
@@ -77,187 +77,187 @@ def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -
 
 def test_first_login_activates_and_binds_to_the_requesting_user_and_org(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    other_org = store.create_org("Customer")
-    customer = store.create_user("c@example.test", "pw", other_org, role="User")
-    token = store.issue_token(customer, TEMPLATE).token
-    device = store.login_device(token)
+    other_org = store.orgs.create("Customer")
+    customer = store.users.create("c@example.test", "pw", other_org, role="User")
+    token = store.tokens.issue(customer, TEMPLATE).token
+    device = store.devices.login(token)
     assert (device.owner_id, device.org_id, device.template_id) == (customer.id, other_org, TEMPLATE)
     assert device.token == token and device.name == "Device"
-    issued = store.token(token)
+    issued = store.tokens.get(token)
     assert issued is not None and issued.activated and issued.device_id == device.id
-    assert store.login_device(token).id == device.id  # later logins: the same device
+    assert store.devices.login(token).id == device.id  # later logins: the same device
     assert admin.org_id != other_org
 
 
 def test_an_unused_token_expires_and_never_logs_in(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE, ttl_s=-1).token
+    token = store.tokens.issue(admin, TEMPLATE, ttl_s=-1).token
     with pytest.raises(TokenRefused, match="expired before its first login") as refused:
-        store.login_device(token)
+        store.devices.login(token)
     assert refused.value.reason is TokenRefusal.EXPIRED
     assert token[:4] in str(refused.value) and token not in str(refused.value)
 
 
 def test_an_activated_token_does_not_expire(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE, ttl_s=0.05).token
-    device = store.login_device(token)
+    token = store.tokens.issue(admin, TEMPLATE, ttl_s=0.05).token
+    device = store.devices.login(token)
     time.sleep(0.06)
     store2 = Store(tmp_path / "cloud.db")  # no cache: the database alone decides
-    assert store2.login_device(token).id == device.id
+    assert store2.devices.login(token).id == device.id
 
 
 def test_unknown_and_malformed_tokens_are_refused(tmp_path: Path) -> None:
     store, _ = seeded(tmp_path / "cloud.db")
     for token in ("A" * 32, "short", "", "é" * 32):
         with pytest.raises(TokenRefused) as refused:
-            store.login_device(token)
+            store.devices.login(token)
         assert refused.value.reason is TokenRefusal.UNKNOWN
 
 
 def test_reprovision_keeps_device_id_and_data_and_retires_the_old_token(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    old = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(old)
-    store.write_pin(device.id, "v1", "42")
-    fresh = store.issue_reprovision_token(device.id, admin)
+    old = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(old)
+    store.pins.write(device.id, "v1", "42")
+    fresh = store.tokens.issue_reprovision(device.id, admin)
     assert fresh.kind is TokenKind.REPROVISION and not fresh.activated
-    assert store.login_device(old).id == device.id  # still works until the new one is used
-    again = store.login_device(fresh.token)
+    assert store.devices.login(old).id == device.id  # still works until the new one is used
+    again = store.devices.login(fresh.token)
     assert again.id == device.id and again.token == fresh.token
-    assert store.read_pin(device.id, "v1") == "42"
+    assert store.pins.read(device.id, "v1") == "42"
     with pytest.raises(TokenRefused, match="reprovisioned"):
-        store.login_device(old)
+        store.devices.login(old)
 
 
 def test_refresh_replaces_the_token_at_once(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    old = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(old)
-    new = store.refresh_token(device.id)
+    old = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(old)
+    new = store.tokens.refresh(device.id)
     assert new.activated and new.kind is TokenKind.REFRESH
     with pytest.raises(TokenRefused, match="refreshed"):
-        store.login_device(old)
-    assert store.login_device(new.token).id == device.id
+        store.devices.login(old)
+    assert store.devices.login(new.token).id == device.id
 
 
 def test_revoke_and_delete(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(token)
-    assert store.revoke_token(token) == device.id
+    token = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(token)
+    assert store.tokens.revoke(token) == device.id
     with pytest.raises(TokenRefused) as refused:
-        store.login_device(token)
+        store.devices.login(token)
     assert refused.value.reason is TokenRefusal.REVOKED
-    second = store.issue_token(admin, TEMPLATE).token
-    other = store.login_device(second)
-    store.write_pin(other.id, "v1", "1")
-    store.delete_device(other.id)
-    assert store.device(other.id) is None and store.read_pin(other.id, "v1") is None
+    second = store.tokens.issue(admin, TEMPLATE).token
+    other = store.devices.login(second)
+    store.pins.write(other.id, "v1", "1")
+    store.devices.delete(other.id)
+    assert store.devices.get(other.id) is None and store.pins.read(other.id, "v1") is None
     with pytest.raises(TokenRefused, match="device deleted"):
-        store.login_device(second)
+        store.devices.login(second)
     with pytest.raises(StoreError, match="never issued"):
-        store.revoke_token("B" * 32)
+        store.tokens.revoke("B" * 32)
 
 
 def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
     path = tmp_path / "cloud.db"
     store, admin = seeded(path)
-    token = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(token)
-    store.write_pin(device.id, "v3", "1\x002")
-    store.set_device_info(device.id, {"h-beat": "40"})
-    store.set_meta(device.id, "Hotspot Name", "Blynk Device-ABCD")
-    store.log_device_event(device.id, "overheat", "too hot")
+    token = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(token)
+    store.pins.write(device.id, "v3", "1\x002")
+    store.devices.set_info(device.id, {"h-beat": "40"})
+    store.devices.set_meta(device.id, "Hotspot Name", "Blynk Device-ABCD")
+    store.device_log.add(device.id, "overheat", "too hot")
     store.close()
     reopened = Store(path)
-    again = reopened.device(device.id)
+    again = reopened.devices.get(device.id)
     assert again is not None and again.token == token and again.info == {"h-beat": "40"}
-    assert reopened.login_device(token).id == device.id
-    assert reopened.pins(device.id) == {"v3": "1\x002"}
-    assert reopened.meta(device.id) == {"Hotspot Name": "Blynk Device-ABCD"}
-    assert [e["code"] for e in reopened.device_log(device.id)] == ["overheat"]
-    assert reopened.user_by_email("admin@provlab.test") == admin
+    assert reopened.devices.login(token).id == device.id
+    assert reopened.pins.all(device.id) == {"v3": "1\x002"}
+    assert reopened.devices.meta(device.id) == {"Hotspot Name": "Blynk Device-ABCD"}
+    assert [e["code"] for e in reopened.device_log.entries(device.id)] == ["overheat"]
+    assert reopened.users.by_email("admin@provlab.test") == admin
 
 
 def test_buffered_writes_are_visible_to_readers_at_once(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    device = store.login_device(store.issue_token(admin, TEMPLATE).token)
+    device = store.devices.login(store.tokens.issue(admin, TEMPLATE).token)
     for value in range(1000):
-        store.write_pin(device.id, "v1", str(value))
+        store.pins.write(device.id, "v1", str(value))
     assert store.pending_writes > 0
-    assert store.read_pin(device.id, "v1") == "999"
-    assert store.pins(device.id) == {"v1": "999"}
+    assert store.pins.read(device.id, "v1") == "999"
+    assert store.pins.all(device.id) == {"v1": "999"}
     assert store.pending_writes == 0  # a read through SQL flushed the buffer first
 
 
 def test_events_never_hold_a_whole_token(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(token)
-    store.refresh_token(device.id)
-    store.add_event("custom", None, {"token": token, "password": "hunter2"})
-    dump = json.dumps(store.events())
+    token = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(token)
+    store.tokens.refresh(device.id)
+    store.events.add("custom", None, {"token": token, "password": "hunter2"})
+    dump = json.dumps(store.events.entries())
     assert token not in dump and "hunter2" not in dump
-    assert [e["kind"] for e in store.events()][:2] == ["token_issued", "token_activated"]
-    assert store.events("custom")[0]["token"] == token[:4] + "…"
+    assert [e["kind"] for e in store.events.entries()][:2] == ["token_issued", "token_activated"]
+    assert store.events.entries("custom")[0]["token"] == token[:4] + "…"
 
 
 def test_templates_declare_datastreams(tmp_path: Path) -> None:
     store = Store(tmp_path / "cloud.db")
-    org = store.create_org("Root")
+    org = store.orgs.create("Root")
     streams = [Datastream(1, "V1", "Temperature", DataType.DOUBLE), Datastream(2, "v2", "Label")]
-    template = store.create_template(
+    template = store.templates.create(
         "TMPLSENSOR", "Sensor", org, datastreams=streams, event_codes=["overheat"]
     )
     assert [d.pin for d in template.datastreams] == ["v1", "v2"]
     assert template.event_codes == ("overheat",)
     with pytest.raises(StoreError, match="must start with 'TMPL'"):
-        store.create_template("sensor", "Sensor", org)
+        store.templates.create("sensor", "Sensor", org)
 
 
 def test_a_buffered_activation_is_committed_by_the_next_flush_with_the_device_id_it_was_given(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    tokens = [store.issue_token(admin, TEMPLATE).token for _ in range(3)]
-    devices = [store.login_device(t, commit=False) for t in tokens]
+    tokens = [store.tokens.issue(admin, TEMPLATE).token for _ in range(3)]
+    devices = [store.devices.login(t, commit=False) for t in tokens]
     assert store.uncommitted_activations == 3
     assert [d.id for d in devices] == [1, 2, 3]
     assert committed_device_tokens(tmp_path / "cloud.db") == set()  # nothing is visible before the commit
-    assert store.login_device(tokens[0], commit=False) == devices[0]  # a re-login finds the buffered device
+    assert store.devices.login(tokens[0], commit=False) == devices[0]  # a re-login finds the buffered device
     store.flush()
     assert store.uncommitted_activations == 0
     assert committed_device_tokens(tmp_path / "cloud.db") == set(tokens)
-    assert all(store.token(t).activated for t in tokens)  # type: ignore[union-attr]
-    assert [d.id for d in store.devices()] == [1, 2, 3]
+    assert all(store.tokens.get(t).activated for t in tokens)  # type: ignore[union-attr]
+    assert [d.id for d in store.devices.all()] == [1, 2, 3]
 
 
 def test_a_default_login_commits_its_activation_before_it_returns(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE).token
-    store.login_device(token)
+    token = store.tokens.issue(admin, TEMPLATE).token
+    store.devices.login(token)
     assert store.uncommitted_activations == 0
     assert committed_device_tokens(tmp_path / "cloud.db") == {token}
 
 
 def test_device_ids_stay_unique_across_buffered_activations_and_other_transactions(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    first = store.login_device(store.issue_token(admin, TEMPLATE).token, commit=False)
-    store.delete_device(first.id)  # a transaction of its own: commits the buffer first
-    second = store.login_device(store.issue_token(admin, TEMPLATE).token, commit=False)
+    first = store.devices.login(store.tokens.issue(admin, TEMPLATE).token, commit=False)
+    store.devices.delete(first.id)  # a transaction of its own: commits the buffer first
+    second = store.devices.login(store.tokens.issue(admin, TEMPLATE).token, commit=False)
     store.flush()
     assert second.id == first.id + 1  # deleted ids are never reused
     reopened = Store(tmp_path / "cloud.db")
-    third = reopened.login_device(reopened.issue_token(admin, TEMPLATE).token)
+    third = reopened.devices.login(reopened.tokens.issue(admin, TEMPLATE).token)
     assert third.id == second.id + 1
 
 
 def test_a_failed_flush_loses_nothing_and_the_next_one_writes_it_all(tmp_path: Path) -> None:
     store, admin = seeded(tmp_path / "cloud.db")
-    token = store.issue_token(admin, TEMPLATE).token
-    device = store.login_device(token, commit=False)
-    store.write_pin(device.id, "v1", "42")
-    store.add_event("custom", device.id, {"n": 1})
-    store._db.execute("PRAGMA busy_timeout = 10")  # do not wait 30 s for the lock below
+    token = store.tokens.issue(admin, TEMPLATE).token
+    device = store.devices.login(token, commit=False)
+    store.pins.write(device.id, "v1", "42")
+    store.events.add("custom", device.id, {"n": 1})
+    store.set_busy_timeout(0.01)  # do not wait 30 s for the lock below
     blocker = sqlite3.connect(tmp_path / "cloud.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
     with pytest.raises(sqlite3.OperationalError, match="locked"):
@@ -267,5 +267,5 @@ def test_a_failed_flush_loses_nothing_and_the_next_one_writes_it_all(tmp_path: P
     blocker.close()
     store.flush()
     assert committed_device_tokens(tmp_path / "cloud.db") == {token}
-    assert store.read_pin(device.id, "v1") == "42"
-    assert [e["n"] for e in store.events("custom")] == [1]
+    assert store.pins.read(device.id, "v1") == "42"
+    assert [e["n"] for e in store.events.entries("custom")] == [1]

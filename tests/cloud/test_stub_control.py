@@ -19,8 +19,8 @@ def test_issue_as_a_user_wait_online_and_see_who_is_online(tmp_path: Path) -> No
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
             store = cloud.stub.store
-            org = store.create_org("Customer A")
-            user = store.create_user("qa@customer.test", "pw", org, role="User")
+            org = store.orgs.create("Customer A")
+            user = store.users.create("qa@customer.test", "pw", org, role="User")
             token = cloud.stub.issue_token("TMPL0PROVLAB", user).token
             assert await cloud.stub.wait_online(token, timeout_device_s=5) is None  # nobody logged in
             device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -44,7 +44,7 @@ def test_unused_token_expires(tmp_path: Path) -> None:  # C1
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(token) == Status.INVALID_TOKEN
             assert "expired before its first login" in cloud.stub.events("login_failed")[0]["reason"]
-            issued = cloud.stub.store.token(token)
+            issued = cloud.stub.store.tokens.get(token)
             assert issued is not None and not issued.activated
 
     run(body())
@@ -64,7 +64,7 @@ def test_reprovision_keeps_the_device_and_retires_the_old_token(tmp_path: Path) 
             again = await RawDevice.connect(cloud.endpoints.binary_port)
             await again.login_esp32(new)
             assert await device_online(cloud, new) == device_id
-            assert cloud.stub.store.read_pin(device_id, "v1") == "kept"
+            assert cloud.stub.store.pins.read(device_id, "v1") == "kept"
             third = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await third.login(old) == Status.INVALID_TOKEN
 
@@ -101,14 +101,14 @@ def test_cloud_restart_mid_session(tmp_path: Path) -> None:  # C12
             device_id = await device_online(cloud, token)
             await device.send(Command.HARDWARE, hardware_vw(8, "before"))
             assert await device.request(Command.PING) == 200
-            owner = cloud.stub.store.device(device_id)
+            owner = cloud.stub.store.devices.get(device_id)
         assert await device.closed_by_peer()  # the stub went away under the device
         async with running_cloud(db) as cloud:
             again = await RawDevice.connect(cloud.endpoints.binary_port)
             await again.login_esp32(token)  # the device reconnects with the same token
             assert await device_online(cloud, token) == device_id
-            assert cloud.stub.store.device(device_id) == owner
-            assert cloud.stub.store.read_pin(device_id, "v8") == "before"
+            assert cloud.stub.store.devices.get(device_id) == owner
+            assert cloud.stub.store.pins.read(device_id, "v8") == "before"
             offline = [e for e in cloud.stub.events("device_offline") if e["device_id"] == device_id]
             assert offline[-1]["reason"] == "cloud stub stopped"
 

@@ -41,7 +41,7 @@ def test_permission_gated_provisioning(tmp_path: Path) -> None:  # C14
                 into_a1 = await staff.ok(
                     "POST", "/api/v1/provisioning/tokens", {"templateId": TEMPLATE_ID, "orgId": tree.a1}
                 )
-                token = cloud.stub.store.token(into_a1["token"])
+                token = cloud.stub.store.tokens.get(into_a1["token"])
                 assert token is not None and token.org_id == tree.a1
                 no_switch = ["VIEW_OWN_DEVICES", "PROVISION_DEVICES"]
                 await admin.ok("PUT", f"/api/v1/organizations/{tree.a}/roles/Staff", {"permissions": no_switch})
@@ -81,7 +81,7 @@ def test_device_transfer_rules_and_errors(tmp_path: Path) -> None:  # C13
                 assert (await root.call("POST", path, {"userEmail": "nobody@x.test"})).status_code == 404
                 # inactive new owner (invited, never accepted)
                 await root.ok("POST", f"/api/v1/organizations/{tree.a}/invitations", {"email": "new@x.test"})
-                invited = cloud.stub.store.user_by_email("new@x.test")
+                invited = cloud.stub.store.users.by_email("new@x.test")
                 assert invited is not None and not invited.active
                 inactive = await root.call("POST", path, {"userId": invited.id})
                 assert inactive.status_code == 400 and "not active" in inactive.text
@@ -95,8 +95,8 @@ def test_device_transfer_rules_and_errors(tmp_path: Path) -> None:  # C13
                 assert cloud.stub.presence.is_online(online.id)
                 assert [o.org_id for o in cloud.stub.online()] == [tree.a]
                 assert await device.request(Command.PING) == 200
-                assert cloud.stub.store.device_for_token(token) is not None
-                assert cloud.stub.store.login_device(token).org_id == tree.a
+                assert cloud.stub.store.devices.for_token(token) is not None
+                assert cloud.stub.store.devices.login(token).org_id == tree.a
                 # the client sees it, the admin still sees it from above, sibling B does not
                 mine = await login(http, "client@x.test")
                 assert [d["id"] for d in await mine.ok("GET", "/api/v1/devices")] == [online.id]
@@ -267,13 +267,13 @@ def test_edit_delete_users_and_refresh_tokens_need_their_permissions(tmp_path: P
                 assert gone.status_code == 401
                 # a device of org A; staff may not replace its token, the admin may
                 issued = await staff.ok("POST", "/api/v1/provisioning/tokens", {"templateId": TEMPLATE_ID})
-                device = cloud.stub.store.login_device(issued["token"])
+                device = cloud.stub.store.devices.login(issued["token"])
                 path = f"/api/v1/devices/{device.id}/token/refresh"
                 assert (await staff.call("POST", path)).status_code == 403
                 b_user = await login(http, "b-user@x.test")
                 assert (await b_user.call("POST", path)).status_code == 404
                 fresh = await root.ok("POST", path)
-                assert fresh["token"] != issued["token"] and cloud.stub.store.device_for_token(fresh["token"])
+                assert fresh["token"] != issued["token"] and cloud.stub.store.devices.for_token(fresh["token"])
                 assert staff_id
 
     run(body())
@@ -298,7 +298,7 @@ def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) ->
             refused = await root.call(
                 "POST", f"/api/v1/organizations/{root_org(cloud)}/invitations", {"email": "e@x.test"}
             )
-            assert refused.status_code == 503 and cloud.stub.store.user_by_email("e@x.test") is None
+            assert refused.status_code == 503 and cloud.stub.store.users.by_email("e@x.test") is None
         dead = MailSink()
         await dead.start()
         await dead.stop()  # nobody listens on its port any more
@@ -307,7 +307,7 @@ def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) ->
             failed = await root.call(
                 "POST", f"/api/v1/organizations/{root_org(cloud)}/invitations", {"email": "e@x.test"}
             )
-            assert failed.status_code == 502 and cloud.stub.store.user_by_email("e@x.test") is None
+            assert failed.status_code == 502 and cloud.stub.store.users.by_email("e@x.test") is None
 
     run(body())
 

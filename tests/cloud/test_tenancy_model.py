@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from provlab.cloud.schema import MIGRATIONS
 from provlab.cloud.store import Store
+from provlab.cloud.store.schema import MIGRATIONS
 from provlab.cloud.tenancy import DEFAULT_MATRIX, OrgTree, Permission, Role, TenancyError
 
 TEMPLATE = "TMPL0PROVLAB"
@@ -18,7 +18,7 @@ def tree_with_root(tmp_path: Path) -> tuple[OrgTree, int]:
     store = Store(tmp_path / "cloud.db")
     tree = OrgTree(store)
     root = tree.create_org("Lab Root", None)
-    store.create_template(TEMPLATE, "Device", root.id)
+    store.templates.create(TEMPLATE, "Device", root.id)
     return tree, root.id
 
 
@@ -135,7 +135,7 @@ def test_a_schema_2_file_upgrades_and_its_orgs_use_the_default_matrix(tmp_path: 
     assert store.schema_version == len(MIGRATIONS) == 3
     tree = OrgTree(store)
     assert tree.matrix(1) == DEFAULT_MATRIX
-    old = store.user_by_email("old@x.test")
+    old = store.users.by_email("old@x.test")
     assert old is not None and old.active and old.role == "Admin"
     child = tree.create_org("New Child", 1)
     assert tree.matrix(child.id) == DEFAULT_MATRIX and tree.org_or_404(1).can_create_suborgs

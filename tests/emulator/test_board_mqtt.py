@@ -567,9 +567,9 @@ def test_cloud_stub_over_tls_enrolls_the_board_and_sends_downlinks(tmp_path: Pat
             device = await stub.wait_online(token, WAIT_S)
             assert device is not None
             assert "Certificate OK" in rig.capture.log_texts()
-            await rig.wait_for(lambda: bool(stub.store.meta(device.id)), "the Hotspot Name in the stub")
-            assert stub.store.meta(device.id) == {"Hotspot Name": HOTSPOT}
-            stored = stub.store.device(device.id)
+            await rig.wait_for(lambda: bool(stub.store.devices.meta(device.id)), "the Hotspot Name in the stub")
+            assert stub.store.devices.meta(device.id) == {"Hotspot Name": HOTSPOT}
+            stored = stub.store.devices.get(device.id)
             assert stored is not None and stored.info["fw"] == "0.1.0" and stored.info["tmpl"] == TEMPLATE_ID
             assert stub.write_pin(device.id, "V1", "42")
             await rig.wait_for(lambda: bool(rig.board.client.pins), "a datastream write from the stub")

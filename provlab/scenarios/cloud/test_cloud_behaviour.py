@@ -8,7 +8,7 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 def test_unused_token_stays_unactivated_with_a_7_day_expiry(lab: Lab, phone: LabPhone) -> None:
     """C1: an issued token nobody uses is not activated and expires after 7 days."""
     token = phone.request_token()
-    issued = lab.cloud_call(lambda cloud: cloud.store.token(token))
+    issued = lab.cloud_call(lambda cloud: cloud.store.tokens.get(token))
     assert issued is not None and not issued.activated
     assert abs((issued.expires_at - issued.issued_at) - 7 * 24 * 3600) < 5
     assert lab.cloud_call(lambda cloud: cloud.device_for_token(token)) is None

@@ -66,7 +66,7 @@ def test_ota_right_after_provisioning_boots_the_new_version(
     assert lab.cloud_call(lambda cloud: cloud.ota_status(push.id).value) == "succeeded"
     [downloaded] = lab.cloud_events("ota_downloaded")
     assert downloaded["device_id"] == device_id and downloaded["bytes"] == push.size
-    log = lab.cloud_call(lambda cloud: cloud.store.device_log(device_id))
+    log = lab.cloud_call(lambda cloud: cloud.store.device_log.entries(device_id))
     assert [(e["code"], e["description"]) for e in log if e["code"] == "sys_ota"] == [("sys_ota", "OTA started")]
     assert lab.is_online(device_id)
 

@@ -26,8 +26,8 @@ def test_reprovision_token_keeps_the_device_id_and_data(lab: Lab, board: LabBoar
     assert second.ok and second.token == token != first.token
     after = lab.device_for(second)
     assert after is not None and after.id == device.id and after.token == token
-    assert lab.cloud_call(lambda cloud: cloud.store.read_pin(device.id, "v5")) == "kept"
-    assert len(lab.cloud_call(lambda cloud: cloud.store.devices())) == 1
+    assert lab.cloud_call(lambda cloud: cloud.store.pins.read(device.id, "v5")) == "kept"
+    assert len(lab.cloud_call(lambda cloud: cloud.store.devices.all())) == 1
     with lab.raw_device() as old:
         assert old.login(first.token) == 9  # INVALID_TOKEN: the old token stopped working
     assert lab.is_online(device.id)

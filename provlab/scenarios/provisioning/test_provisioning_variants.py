@@ -68,7 +68,7 @@ def test_power_cycle_keeps_the_enrollment(lab: Lab, board: LabBoard, phone: LabP
     board.expect_state("RUNNING", timeout=60, since=mark)
     assert enrollment.token is not None
     board.expect(rf"Token:\s+{enrollment.token[:4]} - ", timeout=5, since=mark)
-    assert lab.cloud is not None and len(lab.cloud.store.events("token_issued")) == 1
+    assert lab.cloud is not None and len(lab.cloud.store.events.entries("token_issued")) == 1
     device = lab.device_for(enrollment)
     assert device is not None and lab.is_online(device.id)
 
@@ -98,7 +98,7 @@ def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) 
     online = [r for r in results if getattr(r, "ok", False)]
     assert len(online) == 1, results
     assert lab.cloud is not None
-    devices = lab.cloud_call(lambda cloud: cloud.store.devices())
+    devices = lab.cloud_call(lambda cloud: cloud.store.devices.all())
     assert len(devices) == 1
 
 

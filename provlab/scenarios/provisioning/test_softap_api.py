@@ -81,6 +81,6 @@ def test_reset_between_configuring_and_switch_leaves_the_token_unused(
     mark = board.mark()
     board.reset()
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
-    issued = lab.cloud_call(lambda cloud: cloud.store.token(token))
+    issued = lab.cloud_call(lambda cloud: cloud.store.tokens.get(token))
     assert issued is not None and not issued.activated
     assert lab.cloud_events("token_activated") == []
