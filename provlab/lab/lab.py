@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from provlab.clock.base import LabClock
 from provlab.clock.virtual import VirtualClock
@@ -32,17 +31,16 @@ from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource
-from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.cloud_rest import CloudRest
-from provlab.lab.config import LabConfig, SeedOrg
+from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.fault_steps import AirFaultSteps, CloudFaultSteps
-from provlab.lab.journal import Journal, mask_value
+from provlab.lab.journal import Journal
 from provlab.lab.lab_board import LabBoard
+from provlab.lab.lab_cloud import LabCloud, open_lab_cloud
 from provlab.lab.lab_phone import LabPhone
 from provlab.lab.phone import OAuthClient, Phone
 from provlab.lab.raw_client import RawDeviceClient
-from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
 from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread, LabTimeout
 from provlab.lab.steps import StepJournal
 from provlab.lab.teardown import LabTeardownError, Teardown
@@ -100,10 +98,8 @@ class Lab:
         """Every action the lab takes (board, phone, cloud, air, waits), written to `steps.jsonl`."""
         self.boards: list[LabBoard] = []
         self.home: HostedAccessPoint | None = None
-        self._stub: CloudStub | None = None  # the embedded stub, or
-        self._remote: RemoteCloud | None = None  # a stub running elsewhere (cloud.url)
-        self._endpoints: Endpoints | None = None
-        self._ca_file: Path | None = None
+        self._cloud_service: LabCloud | None = None
+        """The lab's cloud: embedded in this process or running elsewhere, behind one interface."""
         self.admin: User | None = None
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
@@ -122,8 +118,9 @@ class Lab:
     def _build(self) -> None:
         cfg = self.config
         self.air = air = open_air(cfg.wifi, clock=self.clock)
-        endpoints = self._start_remote_cloud() if cfg.cloud_url else self._start_embedded_cloud()
-        self._endpoints = endpoints
+        self._cloud_service = service = open_lab_cloud(cfg, self._private, self.loop, self.clock)
+        self.admin = service.admin
+        endpoints = service.endpoints
         device_ports = (endpoints.binary_port, endpoints.tls_port, endpoints.mqtt_port, endpoints.mqtts_port)
         for port in (*device_ports, endpoints.http_port):  # HTTP: the device API and OTA downloads
             if port is not None:
@@ -149,71 +146,22 @@ class Lab:
         for attached in cfg.attached:
             self.attach_board(attached)
 
-    def _seed_templates(self, org: SeedOrg) -> tuple[str, ...]:
-        return org.templates if org.templates is not None else (self.config.template_id,)
-
-    def _start_embedded_cloud(self) -> Endpoints:
-        cfg = self.config
-        cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale)
-        self._stub = cloud
-        self.admin = cloud.seed(
-            admin_email=cfg.cloud_admin_email,
-            admin_password=cfg.cloud_admin_password,
-            templates={cfg.template_id: cfg.template_name},
-        )
-        for org in cfg.seed_orgs:
-            cloud.seed_org(org.name, org.parent, self._seed_templates(org))
-        for user in cfg.seed_users:
-            cloud.seed_user(user.email, user.password, user.org, user.role)
-        endpoints = self.loop.run(cloud.start(), 30)
-        self._ca_file = cloud.certs.ca_file
-        return endpoints
-
-    def _start_remote_cloud(self) -> Endpoints:
-        cfg = self.config
-        assert cfg.cloud_url is not None
-        remote = RemoteCloud(cfg.cloud_url, cfg.cloud_admin_email, cfg.cloud_admin_password, self._private)
-        self._remote = remote
-        if cfg.template_id not in remote.info.get("templates", {}):
-            raise RemoteCloudError(
-                f"the cloud at {cfg.cloud_url} has no template {cfg.template_id} (it has "
-                f"{', '.join(remote.info.get('templates', {})) or 'none'}); start it with that template or set "
-                "template.id"
-            )
-        remote.seed(
-            [{"name": o.name, "parent": o.parent, "templates": list(self._seed_templates(o))} for o in cfg.seed_orgs],
-            [{"email": u.email, "password": u.password, "org": u.org, "role": u.role} for u in cfg.seed_users],
-        )
-        self.admin = remote.user(cfg.cloud_admin_email)
-        self._ca_file = remote.ca_file
-        binary = remote.port("binaryPort")
-        if binary is None:
-            raise RemoteCloudError(f"the cloud at {cfg.cloud_url} has no binary-protocol port")
-        return Endpoints(
-            str(remote.info.get("host", "127.0.0.1")),
-            binary,
-            urlsplit(remote.url).port or 80,
-            tls_port=remote.port("tlsPort"),
-            mqtt_port=remote.port("mqttPort"),
-            mqtts_port=remote.port("mqttsPort"),
-        )
+    @property
+    def cloud_service(self) -> LabCloud:
+        """The lab's cloud behind one interface, wherever it runs."""
+        assert self._cloud_service is not None, "the lab's cloud is not started"
+        return self._cloud_service
 
     @property
-    def cloud(self) -> CloudStub | None:
+    def cloud(self) -> CloudStub:
         """The embedded cloud stub (its store, presence and control calls). With `cloud.url` there is none
         in this process: scenario steps that need it raise `NeedsEmbeddedCloud` (reported as a skip)."""
-        if self._remote is not None:
-            raise NeedsEmbeddedCloud(
-                f"this lab uses the cloud stub at {self._remote.url}; the step needs the stub in this process "
-                "(its store, fault knobs or control calls). Run without cloud.url to include it."
-            )
-        return self._stub
+        return self.cloud_service.stub()
 
     @property
     def endpoints(self) -> Endpoints:
         """Where the lab's cloud listens (HTTP API, device ports)."""
-        assert self._endpoints is not None, "the lab's cloud is not started"
-        return self._endpoints
+        return self.cloud_service.endpoints
 
     def add_emulated_board(self, index: int | None = None) -> LabBoard:
         cfg = self.config
@@ -234,7 +182,7 @@ class Lab:
                 clock=DeviceClock(lab_clock=self.clock),
                 name=f"board-{index}",
                 defects=cfg.defects,
-                tls_ca=self._ca_file if cfg.cloud_tls else None,
+                tls_ca=self.cloud_service.ca_file if cfg.cloud_tls else None,
             )
             port.attach(asyncio.get_running_loop())
             return board
@@ -279,9 +227,7 @@ class Lab:
 
     @property
     def _cloud(self) -> CloudStub:
-        cloud = self.cloud
-        assert cloud is not None, "the lab's cloud is not built"
-        return cloud
+        return self.cloud
 
     @property
     def cloud_port(self) -> int:
@@ -338,9 +284,7 @@ class Lab:
 
     def cloud_events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The cloud's journal (of this lab's run, with a shared stub), oldest first."""
-        if self._remote is not None:
-            return self._remote.events(kind)
-        return self.cloud_call(lambda cloud: [dict(e) for e in cloud.events(kind)])
+        return self.cloud_service.events(kind)
 
     def wait_cloud_event(self, kind: str, timeout: float = 60.0, since: int = 0) -> dict[str, Any]:
         """The first cloud event of `kind` after the first `since` ones, waiting up to `timeout` device seconds."""
@@ -406,14 +350,9 @@ class Lab:
 
     def restart_cloud(self) -> None:
         """Stop the stub and start a new one on the same ports, database and certificates (C12)."""
-        old = self._cloud
-        endpoints = old.endpoints
-        assert endpoints is not None
+        endpoints = self.endpoints
         with self.steps.step("restart_cloud", "cloud", ports=[endpoints.binary_port, endpoints.http_port]):
-            self.loop.run(old.stop(), 30)
-            cloud = CloudStub(self._private / "cloud.db", time_scale=self.clock.scale, certs=old.certs)
-            self._stub = cloud
-            self.loop.run(cloud.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
+            self.cloud_service.restart()
 
     def wait(self, device_seconds: float) -> None:
         """Let `device_seconds` of device time pass on the lab clock (a step on the record)."""
@@ -429,10 +368,7 @@ class Lab:
     def invite_user(self, admin: CloudRest, org: int, email: str, password: str, role: str = "Admin") -> CloudRest:
         """Invite `email` into `org`, read the mail from the stub's sink, set the password, log in."""
         admin.invite(org, email, role)
-        if self._remote is not None:
-            bodies = self._remote.mail_bodies(email)
-        else:
-            bodies = self.cloud_call(lambda cloud: [m.body for m in cloud.mailbox(email)])
+        bodies = self.cloud_service.mail_bodies(email)
         if len(bodies) != 1:
             raise AssertionError(f"expected one invitation mail to {email}, the sink holds {len(bodies)}")
         admin.accept_invitation(bodies[0], password)
@@ -455,7 +391,7 @@ class Lab:
         return CloudFaultSteps(lambda: self._cloud.faults, self.steps)
 
     def user(self, email: str) -> User:
-        user = self._remote.user(email) if self._remote is not None else self._cloud.store.users.by_email(email)
+        user = self.cloud_service.user(email)
         if user is None:
             raise LookupError(f"the cloud has no user {email!r}")
         return user
@@ -464,18 +400,10 @@ class Lab:
         """The device the enrollment's token activated (None before it logged in)."""
         token = enrollment.token
         assert token is not None, "the enrollment never got a token"
-        if self._remote is not None:
-            found = self._remote.device_for_token(token)
-            return found[0] if found is not None else None
-        cloud = self._cloud
-        return self.loop.call(lambda: cloud.device_for_token(token))
+        return self.cloud_service.device_for_token(token)
 
     def is_online(self, device_id: int) -> bool:
-        if self._remote is not None:
-            found = self._remote.device(device_id)
-            return found is not None and found[1]
-        cloud = self._cloud
-        return self.loop.call(lambda: cloud.presence.is_online(device_id))
+        return self.cloud_service.is_online(device_id)
 
     def close(self) -> None:
         """Stop everything and write the evidence; every part is tried even when one fails, and then
@@ -502,15 +430,12 @@ class Lab:
         for port in self._ports:
             with teardown.attempt(f"closing the pty {port.path}"):
                 port.close()
-        if self._stub is not None or self._remote is not None:
+        service = self._cloud_service
+        if service is not None:
             with teardown.attempt("writing cloud.jsonl"):
-                self._dump_cloud_events()
-        if self._stub is not None:
-            with teardown.attempt("stopping the cloud stub"):
-                self.loop.run(self._stub.stop(), 30)
-        if self._remote is not None:
-            with teardown.attempt(f"closing the client of the cloud at {self._remote.url}"):
-                self._remote.close()
+                service.dump_events(self.artifacts / "cloud.jsonl")
+            with teardown.attempt(f"stopping {service.describe()}"):
+                service.close()
         with teardown.attempt("stopping the lab's event loop"):
             self.loop.close()
         self.clock.detach_driver()
@@ -543,12 +468,6 @@ class Lab:
                 if event.station:
                     record["station"] = event.station
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def _dump_cloud_events(self) -> None:
-        events = self._remote.events() if self._remote is not None else self._cloud.store.events.entries()
-        with (self.artifacts / "cloud.jsonl").open("w", encoding="utf-8") as out:
-            for event in events:
-                out.write(json.dumps(mask_value("", event), ensure_ascii=False) + "\n")
 
     def __enter__(self) -> Lab:
         return self
