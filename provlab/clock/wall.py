@@ -100,3 +100,16 @@ class WallClock(LabClock):
             timers, self._timers = self._timers, set()
         for timer in timers:
             timer.cancel()
+
+
+class RealBoardClock(WallClock):
+    """A real board's time: wall seconds, whatever `time_scale` the lab's emulated parts run at."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+
+    def describe(self) -> str:
+        return "wall clock, real board"
+
+    def budget(self, device_s: float) -> str:
+        return f"{device_s:g} s (wall clock, real board)"

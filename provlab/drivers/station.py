@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from provlab.clock.base import LabClock
+from provlab.clock.wall import RealBoardClock, WallClock
 from provlab.drivers.inventory import FoundBoard
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import PortUnavailable
@@ -11,9 +13,17 @@ from provlab.drivers.sideband.config import build_sideband, uses_modem_lines
 
 
 def open_inventory_board(
-    found: FoundBoard, *, log_path: str | Path | None = None, time_scale: float = 1.0
+    found: FoundBoard,
+    *,
+    log_path: str | Path | None = None,
+    clock: LabClock | None = None,
+    time_scale: float | None = None,
 ) -> SerialBoard:
-    """Open `found` (locking its port); DTR/RTS start released when a DTR/RTS sideband drives them."""
+    """Open `found` (locking its port); DTR/RTS start released when a DTR/RTS sideband drives them. A real
+    board's waits and holds run on `clock` (default: the wall clock of a real board; `time_scale` for a
+    board that is an emulation running that much faster, as in tests)."""
+    if clock is None:
+        clock = WallClock(time_scale) if time_scale is not None else RealBoardClock()
     board = found.board
     if found.url is None:
         where = board.serial_number or board.location or board.port
@@ -23,14 +33,14 @@ def open_inventory_board(
         found.url,
         name=board.name,
         log_path=log_path,
-        time_scale=time_scale,
+        clock=clock,
         baudrate=board.baudrate,
         dtr=False if released else None,
         rts=False if released else None,
     )
     try:
         serial.attach_sideband(
-            build_sideband(board.sideband, lines=serial, name=board.name, port=found.url, time_scale=time_scale)
+            build_sideband(board.sideband, lines=serial, name=board.name, port=found.url, time_scale=clock.scale)
         )
     except BaseException:
         serial.close()

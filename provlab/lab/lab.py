@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from provlab.clock.base import LabClock
 from provlab.clock.virtual import VirtualClock
-from provlab.clock.wall import WallClock
+from provlab.clock.wall import RealBoardClock, WallClock
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
@@ -204,7 +204,9 @@ class Lab:
         return board
 
     def attach_board(self, attached: AttachedBoard) -> LabBoard:
-        """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording."""
+        """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording.
+        A real board runs on the wall clock whatever `time_scale` is (that applies to emulated boards only); a
+        recording replays at the lab's time scale."""
         cfg = self.config
         index = len(self.boards) + 1
         name = f"board-{index}"
@@ -217,10 +219,10 @@ class Lab:
             assert cfg.inventory is not None  # LabConfig checks it
             entry = Inventory.load(cfg.inventory).get(attached.target)
             found = Inventory([entry]).locate(find_ports(include_all=True))[0]
-            serial = open_inventory_board(found, log_path=log_path, time_scale=cfg.time_scale)
+            serial = open_inventory_board(found, log_path=log_path, clock=RealBoardClock())
             profile = entry.tags.get("profile")
         else:
-            serial = SerialBoard(attached.target, name=name, log_path=log_path, time_scale=cfg.time_scale)
+            serial = SerialBoard(attached.target, name=name, log_path=log_path, clock=RealBoardClock())
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
         self.boards.append(board)
         return board
