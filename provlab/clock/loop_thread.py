@@ -71,10 +71,11 @@ class LoopThread:
         future = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
         waiting.release()
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise LabTimeout(f"{self.name}: a call did not finish within {timeout:.1f} s (wall)") from None
+            done, _ = concurrent.futures.wait([future], timeout)
+            if not done:
+                future.cancel()
+                raise LabTimeout(f"{self.name}: a call did not finish within {timeout:.1f} s (wall)")
+            return future.result()  # the coroutine's own exceptions (a TimeoutError too) as they are
         finally:
             waiting.end()
 

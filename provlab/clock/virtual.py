@@ -34,6 +34,7 @@ import contextvars
 import heapq
 import itertools
 import math
+import select
 import selectors
 import threading
 from collections import Counter
@@ -64,11 +65,28 @@ class _Participant:
         self.deadline: float | None = None
 
     def ready(self) -> bool:
-        """Something is ready on the loop's descriptors now (also from another thread: epoll allows it)."""
+        """Something is ready on the loop's descriptors now, asked from another thread.
+
+        Each registered descriptor is polled itself, not through the loop's epoll instance: while the loop's
+        own thread is taking its wake-up from that instance, the kernel holds the ready list aside and a
+        second `epoll_wait` sees nothing, which would let the clock move under a loop that is about to run.
+        A registration changing under us counts as ready (the loop is running)."""
         try:
-            return bool(self.selector.select(0))
-        except (OSError, ValueError, RuntimeError):
-            return False  # closed under us: it is leaving
+            keys = list(self.selector.get_map().values())
+        except (RuntimeError, OSError, ValueError, KeyError):
+            return True
+        if not keys:
+            return False
+        probe = select.poll()
+        for key in keys:
+            mask = (select.POLLIN if key.events & selectors.EVENT_READ else 0) | (
+                select.POLLOUT if key.events & selectors.EVENT_WRITE else 0
+            )
+            probe.register(key.fd, mask)
+        try:
+            return bool(probe.poll(0))
+        except OSError:
+            return True
 
     def wake(self) -> None:
         with contextlib.suppress(RuntimeError):  # closed: it has left
@@ -478,7 +496,7 @@ class VirtualClock(LabClock):
         participants = self._participants
         if any(not p.parked for p in participants):
             return
-        if any(p.ready() for p in participants if p is not caller):
+        if any(p.ready() for p in participants):  # the caller too: a reply may have come since its last poll
             return  # a loop is about to wake for a descriptor: it runs first
         while self._timers and self._timers[0][2].done:
             heapq.heappop(self._timers)
