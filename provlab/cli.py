@@ -364,9 +364,10 @@ def provision(
 @click.option("--all", "include_all", is_flag=True, help="list every serial port, not only ESP USB bridges")
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False), help="board inventory (YAML or TOML)")
 @click.option("--timeout", default=3.0, show_default=True, help="seconds to wait for each devinfo reply")
-def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout: float) -> None:
-    """List serial ports that look like boards (USB VID:PID) and, with --probe, what answers on them."""
-    from provlab.drivers.boards_report import boards_table, collect_boards
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per board instead of the table")
+def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout: float, as_json: bool) -> None:
+    """List boards: port, kind, MAC, firmware, state (with --probe), capabilities and who holds each port."""
+    from provlab.drivers.boards_report import boards_json, boards_table, collect_boards
     from provlab.drivers.inventory import Inventory, InventoryError
 
     try:
@@ -374,6 +375,10 @@ def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout:
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None
     rows = collect_boards(include_all=include_all, probe_ports=probe_ports, inventory=stock, timeout=timeout)
+    if as_json:
+        for line in boards_json(rows):
+            click.echo(line)
+        return
     console.print(boards_table(rows, probed=probe_ports))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from provlab.cli import main
@@ -147,3 +149,47 @@ def test_provlab_run_offers_the_registered_airs_and_refuses_a_real_adapter_with_
     assert result.exit_code == 2
     output = " ".join(result.output.split())
     assert "'nm:wlan0' is not one of sim, netns (nm:IFACE drives a real adapter as one phone's radio" in output
+
+
+def test_provlab_boards_shows_port_kind_mac_firmware_state_capabilities_and_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 §8, with a board emulated by `provlab emulate` in another process, named by an inventory entry
+    through its pty: probed, it shows its MAC, firmware and state; its sideband's capabilities; and who holds it."""
+    import json
+
+    from child_process import provlab_child
+
+    from provlab import cli
+    from provlab.drivers.port_lock import PortLock
+
+    monkeypatch.setattr(cli.console, "width", 400)  # the table is not folded to the runner's 80 columns
+    state = tmp_path / "emulate"
+    with provlab_child("emulate", "--count", "1", "--json", "--time-scale", "0.01", "--state-dir", str(state)) as board:
+        pty = str(board["pty"])
+        inventory = tmp_path / "station.toml"
+        inventory.write_text(
+            f'[boards.bench-pty]\nport = "{pty}"\n'
+            'sideband = [{ kind = "command", power_on = "true", power_off = "true" }, '
+            '{ kind = "operator", can = ["button"] }]\n'
+        )
+        runner = CliRunner()
+        probed = runner.invoke(main, ["boards", "--inventory", str(inventory), "--probe", "--json", "--timeout", "10"])
+        assert probed.exit_code == 0, probed.output
+        (row,) = [json.loads(line) for line in probed.output.splitlines() if pty in line]
+        assert row["port"] == pty and row["kind"] == "pty" and row["name"] == "bench-pty"
+        assert row["mac"] == board["mac"] and row["devinfo_name"] == board["ssid"]
+        assert row["firmware"] is not None and row["firmware"].endswith(" 0.1.0")
+        assert row["state"] and row["probe_error"] is None
+        assert row["capabilities"] == ["reset", "power", "button", "console", "serial log"]
+        assert row["holder"] is None
+
+        with PortLock(pty):  # another run drives the board now
+            held = runner.invoke(main, ["boards", "--inventory", str(inventory), "--probe", "--json"])
+            table = runner.invoke(main, ["boards", "--inventory", str(inventory)])
+        assert held.exit_code == 0 and table.exit_code == 0, held.output + table.output
+        (row,) = [json.loads(line) for line in held.output.splitlines() if pty in line]
+        assert row["holder"].startswith(f"pid {os.getpid()} on ") and row["mac"] is None  # not probed: in use
+        for column in ("Port", "Kind", "Capabilities", "Holder"):
+            assert column in table.output
+        assert f"pid {os.getpid()}" in table.output and "pty" in table.output

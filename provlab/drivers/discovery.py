@@ -2,17 +2,19 @@
 
 `find_ports()` reads pyserial's `serial.tools.list_ports` and recognises the USB-serial bridges ESP boards
 carry. `probe()` opens one port (taking its lock, releasing DTR/RTS the safe way so an auto-reset circuit
-does not reset the chip) and asks the Edgent console for `devinfo`.
+does not reset the chip) and asks the Edgent console for `devinfo` and `wifi show` (MAC, link).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from serial.tools import list_ports
 
+from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import PortBusy, PortUnavailable, SerialBoardError
 from provlab.protocol.console import DevInfo
@@ -83,18 +85,38 @@ def find_ports(*, include_all: bool = False, source: Callable[[], Iterable[Any]]
     return sorted(ports, key=lambda port: port.device)
 
 
+_WIFI_SHOW = re.compile(r"mac:(?P<mac>\S+) ip:(?P<ip>\S+) \((?P<ssid>.*) \[")
+"""The `wifi show` reply (spec §5.5): `mac:<MAC> ip:<ip> (<ssid> [<bssid>] <rssi>dBm)`."""
+NO_IP = "0.0.0.0"
+
+
 @dataclass(frozen=True)
 class ProbeResult:
-    """What answered on a port: its `devinfo`, or why nothing did."""
+    """What answered on a port: its `devinfo` (and `wifi show`, and what its log said while probed), or why
+    nothing did."""
 
     device: str
     devinfo: DevInfo | None = None
     error: str | None = None
     busy: bool = False
+    mac: str | None = None
+    """The station MAC from `wifi show`."""
+    state: str | None = None
+    """The Edgent state the log announced while probing (`INIT => WAIT_CONFIG`), else what `wifi show` tells:
+    `on Wi-Fi <ssid>` or `off Wi-Fi` (config mode or still connecting). None: nothing said it."""
+    info: DeviceInfo | None = None
+    """Banner and devinfo facts merged (the banner only when the board booted while probed)."""
+
+    @property
+    def firmware(self) -> str | None:
+        """`fw_type fw_ver` from devinfo, else the banner's version."""
+        if self.devinfo is not None:
+            return f"{self.devinfo.fw_type} {self.devinfo.fw_ver}"
+        return self.info.fw_ver if self.info is not None else None
 
 
 def probe(device: str, *, timeout: float = 3.0, baudrate: int = 115200) -> ProbeResult:
-    """Ask the board on `device` for `devinfo` (timeout in seconds; real boards run at scale 1)."""
+    """Ask the board on `device` for `devinfo` and `wifi show` (timeout in seconds; real boards run at scale 1)."""
     try:
         board = SerialBoard(device, name=device, baudrate=baudrate, dtr=False, rts=False, reconnect=False)
     except PortBusy as exc:
@@ -102,10 +124,35 @@ def probe(device: str, *, timeout: float = 3.0, baudrate: int = 115200) -> Probe
     except PortUnavailable as exc:
         return ProbeResult(device, error=f"cannot open: {exc.__cause__ or exc}")
     try:
-        return ProbeResult(device, devinfo=board.console("devinfo", timeout=timeout))
+        devinfo = board.console("devinfo", timeout=timeout)
     except AssertionError:
+        board.close()
         return ProbeResult(device, error=f"no devinfo reply within {timeout:g} s (not an Edgent console?)")
     except SerialBoardError as exc:
+        board.close()
         return ProbeResult(device, error=str(exc))
+    try:
+        wifi = _wifi_show(board, timeout)
+        seen = board.stream.state
+        state = seen.name if seen is not None else _link_state(wifi)
+        mac = wifi["mac"] if wifi else None
+        return ProbeResult(device, devinfo=devinfo, mac=mac, state=state, info=board.stream.info)
     finally:
         board.close()
+
+
+def _wifi_show(board: SerialBoard, timeout: float) -> re.Match[str] | None:
+    """`wifi show`'s reply, or None when the firmware has no such command or does not answer."""
+    try:
+        reply = board.command("wifi show", timeout=timeout)
+    except (AssertionError, SerialBoardError):
+        return None
+    return next((m for line in reply.lines if (m := _WIFI_SHOW.search(line))), None)
+
+
+def _link_state(wifi: re.Match[str] | None) -> str | None:
+    if wifi is None:
+        return None
+    if wifi["ip"] == NO_IP:
+        return "off Wi-Fi (config mode or connecting)"
+    return f"on Wi-Fi {wifi['ssid']} ({wifi['ip']})"

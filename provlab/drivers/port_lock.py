@@ -70,6 +70,25 @@ def _describe(raw: str) -> str:
     )
 
 
+def holder_of(port: str, folder: Path | None = None) -> str | None:
+    """Who holds `port`'s lock now (as `PortBusy` says it), or None when it is free. Only looks: a free lock
+    is not taken, and no lock file is created."""
+    path = lock_path(port, folder)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody holds it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _describe(os.read(fd, 4096).decode("utf-8", "replace"))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 class PortLock:
     """An exclusive, non-blocking lock on one port; use as a context manager or acquire()/release()."""
 

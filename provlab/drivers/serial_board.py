@@ -8,8 +8,9 @@ waits in device time; `console()` runs a command; reset, power and button are th
 capabilities (`capability()`, `WiredActions`).
 
 When the port vanishes (USB unplug, ser2net gone, pty closed) the partial line is kept, the loss is noted in
-the log, and the reader reopens the same URL until it is back (`reconnect=True`); waits meanwhile time out
-saying the port is lost, or fail at once with `PortLost` when `reconnect=False`.
+the log, and the wait running then, like every call made while the port is gone, fails at once with `PortLost`:
+"board X went away at HH:MM:SS (last line: ...)" (UTC, as the log stamps). The reader reopens the same URL
+until it is back (`reconnect=True`, the default except for ptys), so the next test's calls work again.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from provlab.drivers.serial_errors import (
     PortLost,
     PortUnavailable,
     SerialBoardError,
+    went_away,
 )
 from provlab.drivers.sideband.base import NoSideband, Sideband
 from provlab.drivers.wired_actions import WiredActions
@@ -114,6 +116,8 @@ class SerialBoard(ExpectingBoard, WiredActions):
         self._splitter = LineSplitter(max_line)
         self._partial_head = b""
         self._lost: PortLost | None = None
+        self._back = threading.Event()
+        self._back.set()
         self._closed = False
         self._lock = PortLock(url).acquire() if lock and lockable(url) else None
         try:
@@ -151,9 +155,19 @@ class SerialBoard(ExpectingBoard, WiredActions):
         lost = self._lost
         if lost is None:
             return None, None
-        if not self.reconnect:
-            return lost, None
-        return None, f"{lost} — not back yet"
+        return PortLost(str(lost)), None  # a fresh exception per failure: each test gets its own traceback
+
+    def wait_for_port(self, timeout: float = 30.0) -> bool:
+        """Wait up to `timeout` device seconds for a lost port to be reopened (True: it is open now). Between
+        tests, so the next one starts on a board that is back instead of failing with `PortLost`."""
+        if self._closed:
+            return False
+        self._back.wait(self.clock.loop_seconds(timeout))
+        return self.connected
+
+    def _last_line(self) -> str | None:
+        """The last line the board printed (masked), host notes left out."""
+        return next((line for line in reversed(self.stream.tail()) if not line.startswith(NOTE_PREFIX)), None)
 
     def _lose_port(self, error: BaseException) -> None:
         now = time.time()
@@ -161,10 +175,13 @@ class SerialBoard(ExpectingBoard, WiredActions):
             self._lock.release()  # gone for good: whoever gets this device name next may use it
         with self._io:
             port, self._port = self._port, None
-            self._lost = PortLost(f"{self.name}: port {self.url} lost at {_stamp(now)[11:23]} UTC: {error}")
-        self.flush_partial(now)
-        waiting = "; reopening it until it is back" if self.reconnect else ""
-        self._note(f"port lost: {error}{waiting}", now)
+        self.flush_partial(now)  # the unterminated line is the last thing the board said: keep it, show it
+        waiting = "reopening it until it is back" if self.reconnect else "not reopened (a pty does not come back)"
+        lost = PortLost(went_away(self.name, now, self._last_line(), f"{self.url}: {error}; {waiting}", self.log_path))
+        with self._io:
+            self._lost = lost
+            self._back.clear()
+        self._note(f"port lost: {error}; {waiting}; {str(lost).splitlines()[0]}", now)
         self.stream.wake()
         if port is not None:  # after the facts are out: closing a socket port sleeps 0.3 s in pyserial
             with contextlib.suppress(Exception):
@@ -179,6 +196,7 @@ class SerialBoard(ExpectingBoard, WiredActions):
             self._port = port
             self._lost = None
             self._partial_head = b""
+            self._back.set()
         self._note(f"port back: {self.url}", time.time())
         self.stream.wake()
 

@@ -6,6 +6,7 @@ it without reading code: plug the board back in, stop the other run holding it, 
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import serial
@@ -35,6 +36,15 @@ class PortUnavailable(SerialBoardError, serial.SerialException):
 
 class PortLost(PortUnavailable):
     """The port went away while in use (USB unplug, ser2net restart, pty closed)."""
+
+
+def went_away(board: str, at: float, last_line: str | None, port: str, log_path: Path | None) -> str:
+    """What a test that lost its board's port fails with: the board, the wall time of the loss (UTC, like the
+    log's stamps), the last line the board printed (masked), then the port's own error and the log."""
+    when = datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S")
+    last = clip(last_line) if last_line is not None else "nothing received"
+    where = f"\n  full log: {log_path}" if log_path else ""
+    return f"board {board} went away at {when} (last line: {last})\n  port: {port}{where}"
 
 
 class PortBusy(PortUnavailable):

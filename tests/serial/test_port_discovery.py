@@ -6,6 +6,7 @@ an emulated board (or silence) behind them.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -203,6 +204,15 @@ def test_provlab_boards_lists_and_probes(rig: EmulatedRig, tmp_path: Path, monke
     assert rig.path in listed.output and "10C4:EA60" in listed.output and "Silicon Labs CP210x" in listed.output
     assert "bench-a" in listed.output and "chip=esp32" in listed.output and "not attached" in listed.output
     assert "/dev/ttyS0" not in listed.output
+
+    as_json = runner.invoke(main, ["boards", "--inventory", str(inventory), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = {row["name"]: row for row in map(json.loads, as_json.output.splitlines())}
+    assert rows["bench-a"]["kind"] == "USB bridge (Silicon Labs CP210x)" and rows["bench-a"]["port"] == rig.path
+    assert rows["bench-a"]["capabilities"] == ["reset", "button", "console", "serial log"]  # dtr-rts, io0 wired
+    assert rows["bench-a"]["holder"] is None
+    assert rows["remote-c"]["kind"] == "rfc2217" and rows["remote-c"]["capabilities"] == ["console", "serial log"]
+    assert rows["spare-d"]["kind"] == "inventory entry (not attached)" and rows["spare-d"]["capabilities"] == []
 
     probed = runner.invoke(main, ["boards", "--probe", "--timeout", str(60 * rig.scale + 2)])
     assert probed.exit_code == 0, probed.output

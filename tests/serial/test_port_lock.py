@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from serialrig import RawPty
 
-from provlab.drivers.port_lock import PortLock, lock_path, port_key
+from provlab.drivers.port_lock import PortLock, holder_of, lock_path, port_key
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import PortBusy
 
@@ -31,6 +31,7 @@ def test_another_process_holding_the_board_is_named(raw_pty: RawPty) -> None:
     )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        assert (holder_of(raw_pty.path) or "").startswith(f"pid {other.pid} on ")  # what `provlab boards` shows
         with pytest.raises(PortBusy) as failure:
             SerialBoard(raw_pty.path, name="this-run")
         message = str(failure.value)
@@ -40,6 +41,7 @@ def test_another_process_holding_the_board_is_named(raw_pty: RawPty) -> None:
     finally:
         other.kill()  # however the holder ends, the kernel drops its lock
         other.wait()
+    assert holder_of(raw_pty.path) is None  # free again, and looking did not take it:
     SerialBoard(raw_pty.path, name="this-run").close()
 
 

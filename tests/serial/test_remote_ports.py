@@ -7,6 +7,7 @@ wired to the emulated board (EN low = held in reset, IO0 low = BOOT/config butto
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from serialrig import EmulatedRig
 from provlab.drivers.capabilities import WIRED, Capability
 from provlab.drivers.inventory import Inventory
 from provlab.drivers.serial_board import SerialBoard
-from provlab.drivers.serial_errors import UnexpectedOutput
+from provlab.drivers.serial_errors import PortLost, UnexpectedOutput
 from provlab.drivers.sideband.esp_lines import DOWNLOAD_MODE_PATTERNS, DtrRtsSideband, EspWiring, auto_reset_levels
 from provlab.drivers.station import open_inventory_board
 from provlab.protocol.serial_log import ResettingConfig
@@ -187,3 +188,42 @@ def test_an_inventory_board_on_a_remote_bench_resets_through_its_lines(rig: Emul
         assert circuit.events == ["EN low", "boot: app"] and rig.board.boots == 2
     finally:
         server.stop()
+
+
+def test_a_board_whose_rfc2217_server_goes_away_mid_expect_fails_that_wait_and_works_once_it_is_back(
+    powered: EmulatedRig, tmp_path: Path
+) -> None:
+    """Issue 14 §6: the wait running when the port goes fails saying which board went away, when, and what it
+    printed last; the log keeps it; once the server is back the same driver reopens it and the next expect passes."""
+    server = Rfc2217Server(powered.path).start()
+    url = f"rfc2217://127.0.0.1:{server.port}"
+    log = tmp_path / "bench-7.log"
+    try:
+        with SerialBoard(url, name="bench-7", log_path=log, time_scale=powered.scale, reconnect_interval=0.05) as board:
+            last = "[99] secret token abcdefghijklmnopqrstuvwxyz012345 is set"
+            powered.board.serial.write(f"{last}\r\n".encode())
+            board.expect_exact("[99] secret token", timeout=400)
+            last = board.stream.tail()[-1]  # masked as the log shows it
+            assert "abcdefghijklmnopqrstuvwxyz012345" not in last
+            gone = threading.Timer(0.3, server.stop)  # the bench host's ser2net dies while the test waits
+            gone.start()
+            with pytest.raises(PortLost) as failure:
+                board.expect_state("RUNNING", timeout=100_000)
+            gone.join()
+            message = str(failure.value)
+            assert re.match(rf"board bench-7 went away at \d\d:\d\d:\d\d \(last line: {re.escape(last)}\)\n", message)
+            assert f"port: {url}: " in message and f"full log: {log}" in message
+            with pytest.raises(PortLost, match="board bench-7 went away at"):  # a later call says the same
+                board.console("devinfo")
+
+            server = Rfc2217Server(powered.path, port=server.port).start()
+            assert board.wait_for_port(400)
+            assert board.console("devinfo").tmpl_id == "TMPL0PROVLAB"
+            mark = board.mark()
+            board.console("config erase")
+            board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
+    finally:
+        server.stop()
+    notes = [line.split(" ", 1)[1] for line in log.read_text().splitlines() if " ## provlab: port " in line]
+    assert notes[0].startswith("## provlab: port lost: ") and "board bench-7 went away at" in notes[0]
+    assert notes[-1] == f"## provlab: port back: {url}"

@@ -4,6 +4,7 @@ back (issue 7 §8). Clear errors, no wait beyond its timeout, and the log keeps 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def log_lines(path: Path) -> list[str]:
 
 
 def wait_connected(board: SerialBoard, timeout: float = 400) -> None:
-    board.stream.wait_until("the port to come back", lambda: True if board.connected else None, timeout)
+    assert board.wait_for_port(timeout), f"{board.url} not back within {timeout} s (device time)"
 
 
 def test_binary_garbage_does_not_stop_the_parser(raw_pty: RawPty, tmp_path: Path) -> None:
@@ -80,11 +81,15 @@ def test_a_usb_port_that_vanishes_and_comes_back(tmp_path: Path) -> None:
 
         first.close()  # unplugged
         by_id.unlink()
-        with pytest.raises(ExpectTimeout) as failure:
-            board.expect_state("RUNNING", timeout=4)
-        assert f"port: bench-a: port {by_id} lost" in str(failure.value) and "not back yet" in str(failure.value)
+        with pytest.raises(PortLost) as failure:
+            board.expect_state("RUNNING", timeout=100_000)  # would be 83 minutes: a lost port fails it at once
+        assert re.match(
+            r"board bench-a went away at \d\d:\d\d:\d\d \(last line: \[20\] Connecting to Wi\)", str(failure.value)
+        )
+        assert f"port: {by_id}: " in str(failure.value) and "reopening it until it is back" in str(failure.value)
+        assert f"full log: {log}" in str(failure.value)
         assert not board.connected
-        with pytest.raises(PortLost, match="lost"):
+        with pytest.raises(PortLost, match="board bench-a went away at"):
             board.write(b"devinfo\n")
 
         second = RawPty()  # plugged back in: a new tty, the same stable link
@@ -113,7 +118,7 @@ def test_a_lost_pty_fails_the_wait_at_once(raw_pty: RawPty) -> None:
         raw_pty.send(b"[10] INIT => WAIT_CONFIG\r\n")
         board.expect_state("WAIT_CONFIG", timeout=60)
         raw_pty.close()
-        with pytest.raises(PortLost, match=f"bench-a: port {raw_pty.path} lost"):
+        with pytest.raises(PortLost, match=r"board bench-a went away at .* \(last line: \[10\] INIT => WAIT_CONFIG\)"):
             board.expect_state("RUNNING", timeout=100_000)  # would be 83 minutes: it must not wait
         assert not Path(lock_path(raw_pty.path)).exists()  # its lock is gone with it
 
@@ -129,8 +134,8 @@ def test_a_remote_port_server_that_stops_and_restarts(tmp_path: Path) -> None:
             pty.send(b"[10] INIT => WAIT_CONFIG\r\n")
             board.expect_state("WAIT_CONFIG", timeout=60)
             server.stop()  # ser2net restarted, or the bench host rebooted
-            with pytest.raises(ExpectTimeout, match="socket disconnected"):
-                board.expect_state("RUNNING", timeout=4)
+            with pytest.raises(PortLost, match=r"(?s)board remote went away at .*socket disconnected"):
+                board.expect_state("RUNNING", timeout=100_000)
             server = RawTcpBridge(pty.path, port=server.port).start()
             wait_connected(board)
             mark = board.mark()
