@@ -168,7 +168,8 @@ class RunSummary:
                 link = f'<a href="{html.escape(target)}">timeline</a> · {html.escape(result.evidence)}'
             rows.append(
                 f'<tr class="{html.escape(result.outcome)}"><td>{html.escape(result.nodeid)}</td>'
-                f"<td>{html.escape(result.board)}</td><td>{html.escape(result.outcome)}</td><td>{result.duration:.2f} s</td><td>{link}</td></tr>"
+                f"<td>{html.escape(result.board)}</td><td>{html.escape(result.outcome)}</td>"
+                f"<td>{result.duration:.2f} s</td><td>{link}</td></tr>"
             )
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
         page = REPORT_PAGE.format(title=html.escape(title), counts=html.escape(counts), rows="\n".join(rows))
