@@ -138,7 +138,7 @@ class RunSummary:
     def table(self) -> Table:
         table = Table(title="provlab scenarios", show_lines=False)
         table.add_column("suite", style="dim")
-        table.add_column("scenario", overflow="fold")
+        table.add_column("scenario", overflow="fold", min_width=24)
         table.add_column("board")
         table.add_column("outcome")
         table.add_column("duration", justify="right")
