@@ -36,12 +36,12 @@ REPORT_PAGE = """<!doctype html>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
-tr.passed td:nth-child(2) {{ color: #188038; }}
-tr.failed td:nth-child(2), tr.error td:nth-child(2) {{ color: #c5221f; }}
-tr.skipped td:nth-child(2) {{ color: #b06000; }}
+tr.passed td:nth-child(3) {{ color: #188038; }}
+tr.failed td:nth-child(3), tr.error td:nth-child(3) {{ color: #c5221f; }}
+tr.skipped td:nth-child(3) {{ color: #b06000; }}
 </style></head><body>
 <h1>{title}</h1><p>{counts}</p>
-<table><tr><th>scenario</th><th>outcome</th><th>duration</th><th>evidence</th></tr>
+<table><tr><th>scenario</th><th>board</th><th>outcome</th><th>duration</th><th>evidence</th></tr>
 {rows}
 </table></body></html>
 """
@@ -55,6 +55,8 @@ class ScenarioResult:
     evidence: str
     reason: str = ""
     """Why it was skipped (empty otherwise)."""
+    board: str = "-"
+    """The board(s) the test ran on (`provlab_board` properties, comma-separated), `-` for a test without one."""
 
 
 class RunSummary:
@@ -122,7 +124,10 @@ class RunSummary:
                 outcome = "xfailed"  # it ran, and failed as expected
             evidence = dict(report.user_properties).get("provlab_evidence", "")
             reason = _skip_reason(report) if outcome == "skipped" else ""
-            self.results[report.nodeid] = ScenarioResult(report.nodeid, outcome, report.duration, str(evidence), reason)
+            board = _boards_of(report)
+            self.results[report.nodeid] = ScenarioResult(
+                report.nodeid, outcome, report.duration, str(evidence), reason, board
+            )
         if report.when == "teardown" and self._task is not None:
             self._progress.advance(self._task)
 
@@ -133,7 +138,8 @@ class RunSummary:
     def table(self) -> Table:
         table = Table(title="provlab scenarios", show_lines=False)
         table.add_column("suite", style="dim")
-        table.add_column("scenario", overflow="fold")
+        table.add_column("scenario", overflow="fold", min_width=24)
+        table.add_column("board")
         table.add_column("outcome")
         table.add_column("duration", justify="right")
         table.add_column("evidence", overflow="fold")
@@ -144,6 +150,7 @@ class RunSummary:
             table.add_row(
                 suite,
                 result.nodeid.split("::")[-1],
+                result.board,
                 f"[{style}]{result.outcome}[/]",
                 f"{result.duration:.2f} s",
                 Path(result.evidence).name if result.evidence else "",
@@ -161,7 +168,8 @@ class RunSummary:
                 link = f'<a href="{html.escape(target)}">timeline</a> · {html.escape(result.evidence)}'
             rows.append(
                 f'<tr class="{html.escape(result.outcome)}"><td>{html.escape(result.nodeid)}</td>'
-                f"<td>{html.escape(result.outcome)}</td><td>{result.duration:.2f} s</td><td>{link}</td></tr>"
+                f"<td>{html.escape(result.board)}</td><td>{html.escape(result.outcome)}</td>"
+                f"<td>{result.duration:.2f} s</td><td>{link}</td></tr>"
             )
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
         page = REPORT_PAGE.format(title=html.escape(title), counts=html.escape(counts), rows="\n".join(rows))
@@ -193,6 +201,12 @@ class RunSummary:
         if self.deselected:
             return f"every scenario was deselected ({self.deselected} by -k / -m / --deselect)"
         return "no scenario was collected"
+
+
+def _boards_of(report: pytest.TestReport) -> str:
+    """The boards a test recorded (`provlab_board` JUnit properties, in order), or `-` when it had none."""
+    names = [str(value) for key, value in report.user_properties if key == "provlab_board"]
+    return ", ".join(dict.fromkeys(names)) or "-"
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

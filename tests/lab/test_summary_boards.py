@@ -1,0 +1,54 @@
+"""The run summary's board column: the board each test ran on (from its parametrization), `-` without one."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from provlab.lab.summary import RunSummary
+
+TESTS = """
+def test_on_a_board(board):
+    pass
+
+def test_without_a_board(lab):
+    pass
+"""
+
+
+def test_summary_and_report_have_a_board_column(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_some=TESTS)
+    output = io.StringIO()
+    summary = RunSummary(Console(file=output, width=200))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--boards", "emu:2", plugins=[summary])
+    result.assert_outcomes(passed=3)
+
+    boards = {nodeid.split("::")[-1]: row.board for nodeid, row in summary.results.items()}
+    assert boards == {
+        "test_on_a_board[board-1]": "board-1",
+        "test_on_a_board[board-2]": "board-2",
+        "test_without_a_board": "-",
+    }
+    Console(file=output, width=200).print(summary.table())
+    lines = output.getvalue().splitlines()
+    assert any("board" in line and "outcome" in line for line in lines)
+    assert sum("test_on_a_board" in line and "│ board-2 " in line for line in lines) == 1, lines
+    assert any("test_without_a_board" in line and "│ - " in line for line in lines), lines
+
+    page = summary.write_html(pytester.path / "report" / "report.html").read_text()
+    assert "<th>board</th>" in page
+    assert "<td>test_some.py::test_on_a_board[board-1]</td><td>board-1</td>" in page
+    assert "<td>test_some.py::test_without_a_board</td><td>-</td>" in page
+
+
+def test_a_test_with_several_boards_lists_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_pair="import pytest\n\n@pytest.mark.lab(boards=2)\ndef test_pair(boards):\n    assert len(boards) == 2\n"
+    )
+    summary = RunSummary(Console(file=io.StringIO()))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", plugins=[summary])
+    result.assert_outcomes(passed=1)
+    assert [row.board for row in summary.results.values()] == ["board-1, board-2"]
+
