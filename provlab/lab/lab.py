@@ -228,10 +228,6 @@ class Lab:
         return board
 
     @property
-    def _cloud(self) -> CloudStub:
-        return self.cloud
-
-    @property
     def cloud_port(self) -> int:
         """The port boards are told to log in on: the stub's TLS port, or its plain one without TLS."""
         endpoints = self.endpoints
@@ -281,7 +277,7 @@ class Lab:
 
     def cloud_call(self, fn: Callable[[CloudStub], T]) -> T:
         """Run `fn(cloud)` on the stub's event loop (its control API lives there) and return the result."""
-        cloud = self._cloud
+        cloud = self.cloud
         return self.loop.call(lambda: fn(cloud), LAB_CALL_BUDGET_S)
 
     def cloud_events(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -389,8 +385,8 @@ class Lab:
     def cloud_faults(self) -> CloudFaultSteps:
         """The embedded cloud stub's fault knobs (latency, refused logins, failing token issue, redirects);
         each switch a step. `NeedsEmbeddedCloud` (a skip) with a stub running elsewhere."""
-        self._cloud  # noqa: B018 - raises NeedsEmbeddedCloud now, not at the first knob
-        return CloudFaultSteps(lambda: self._cloud.faults, self.steps)
+        self.cloud  # noqa: B018 - raises NeedsEmbeddedCloud now, not at the first knob
+        return CloudFaultSteps(lambda: self.cloud.faults, self.steps)
 
     def user(self, email: str) -> User:
         user = self.cloud_service.user(email)

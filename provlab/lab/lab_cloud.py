@@ -23,8 +23,7 @@ from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.config import LabConfig, SeedOrg
 from provlab.lab.journal import mask_value
 from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
-
-CALL_BUDGET_S = 600.0  # wall-clock ceiling for one call into the stub's loop
+from provlab.lab.runtime import LAB_CALL_BUDGET_S
 
 
 def _templates_of(config: LabConfig, org: SeedOrg) -> tuple[str, ...]:
@@ -110,7 +109,7 @@ class EmbeddedCloud(LabCloud):
         return self._stub
 
     def _call(self, fn: Any) -> Any:
-        return self._loop.call(fn, CALL_BUDGET_S)
+        return self._loop.call(fn, LAB_CALL_BUDGET_S)
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         stub = self._stub
