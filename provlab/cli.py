@@ -20,7 +20,7 @@ from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFA
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
-from provlab.wifi.world import AIRS, air_problem
+from provlab.wifi.world import ADAPTERS, AIRS, air_problem
 
 console = Console()
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
@@ -36,16 +36,16 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.UNPROCESSED)
 @click.option(
     "--boards",
-    default="emu:1",
-    show_default=True,
-    help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port; a run with no board exits 5",
+    default=None,
+    help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port (default: the config's boards, else "
+    "emu:1); a run with no board exits 5",
 )
 @click.option(
     "--wifi",
-    default="sim",
-    show_default=True,
-    help=f"the lab's air: {' | '.join(AIRS.names())} (netns needs root). The wpa/nm real-adapter backends are "
-    "not an air the lab can build (Python API only: provlab.wifi.world.phone_radio)",
+    default=None,
+    help=f"the lab's air: {' | '.join(AIRS.names())} (netns needs root), or a real adapter as the phone's radio: "
+    f"{' | '.join(k + ':IFACE' for k in ADAPTERS.names())} (real boards, cloud.url; options in [phone_radio]); "
+    "default: the config's wifi, else sim",
 )
 @click.option(
     "--clock",
@@ -66,8 +66,8 @@ def main() -> None:
 )
 def run(
     paths: tuple[str, ...],
-    boards: str,
-    wifi: str,
+    boards: str | None,
+    wifi: str | None,
     clock: str,
     time_scale: float,
     report_dir: str | None,
@@ -78,8 +78,9 @@ def run(
     The exit code is pytest's; a run that tests nothing (no board, every scenario skipped or deselected)
     exits 5, pytest's 'no tests ran', and says why.
     """
-    _require_a_board(boards)
-    wifi_problem = air_problem(wifi)
+    if boards is not None:
+        _require_a_board(boards)
+    wifi_problem = air_problem(wifi) if wifi is not None else None
     if wifi_problem is not None:
         raise click.BadParameter(wifi_problem, param_hint="--wifi")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -87,11 +88,9 @@ def run(
     # pytest arguments pass through in order; with no existing path among them, run the built-in suites
     has_target = any(not p.startswith("-") and Path(p.split("::")[0]).exists() for p in paths)
     args = [*([] if has_target else [str(SCENARIOS_DIR)]), *paths]
+    args += ["--boards", boards] if boards is not None else []
+    args += ["--wifi", wifi] if wifi is not None else []
     args += [
-        "--boards",
-        boards,
-        "--wifi",
-        wifi,
         "--clock",
         clock,
         "--time-scale",
@@ -384,9 +383,32 @@ def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout:
 
 @main.command()
 @click.option("--cleanup", is_flag=True, help="remove namespaces, processes and records left by crashed netns runs")
-def doctor(cleanup: bool) -> None:
-    """Check the host: serial permissions, Wi-Fi tools, namespace rights, leftovers of crashed runs."""
+@click.option(
+    "--wifi",
+    default=None,
+    help="also check this real adapter as the phone's radio (wpa:IFACE, nm:IFACE): the interface, the permissions "
+    "and the backend's daemon; default: the config's wifi when it names one",
+)
+def doctor(cleanup: bool, wifi: str | None) -> None:
+    """Check the host: serial permissions, Wi-Fi tools, namespace rights, leftovers of crashed runs, and the
+    real Wi-Fi adapter the phone would use."""
     from provlab.lab import doctor as checks
+    from provlab.lab.config import LabConfigError, find_config_file, load_config
+    from provlab.wifi.world import air_problem, is_adapter
+
+    options: dict[str, object] = {}
+    try:
+        config = load_config(find_config_file(Path.cwd()))
+    except (LabConfigError, ValueError) as exc:
+        console.print(f"[yellow]warn[/] config    {exc}")
+        config = None
+    if config is not None and is_adapter(config.wifi) and wifi in (None, config.wifi):
+        wifi, options = config.wifi, dict(config.phone_radio)
+    if wifi is not None:
+        problem = air_problem(wifi)
+        if problem is not None or not is_adapter(wifi):
+            problem = problem or f"{wifi!r} is not a real adapter (wpa:IFACE, nm:IFACE)"
+            raise click.BadParameter(problem, param_hint="--wifi")
 
     if cleanup:
         removed = checks.cleanup()
@@ -395,6 +417,10 @@ def doctor(cleanup: bool) -> None:
         console.print(f"[green]cleanup done[/]: {len(removed)} item(s) removed")
     colors = {checks.Status.OK: "green", checks.Status.WARN: "yellow", checks.Status.FAIL: "red"}
     found = checks.findings()
+    if wifi is not None:
+        from provlab.lab.radio_doctor import adapter_findings
+
+        found += adapter_findings(wifi, options)
     for item in found:
         hint = f" — {item.hint}" if item.hint else ""
         console.print(f"[{colors[item.status]}]{item.status.value:>4}[/] {item.area:<9} {item.detail}{hint}")

@@ -142,13 +142,20 @@ def test_collect_only_goes_through_provlab_run_and_counts_the_scenarios(tmp_path
     assert f"{count} tests collected" in output
 
 
-def test_provlab_run_offers_the_registered_airs_and_refuses_a_real_adapter_with_the_reason() -> None:
+def test_provlab_run_offers_the_airs_and_the_real_adapters_and_says_what_a_real_adapter_needs(tmp_path: Path) -> None:
+    """Issue 14 §7: `--wifi wpa:IFACE` / `nm:IFACE` are offered; a malformed one is refused before anything runs,
+    and a well-formed one with emulated boards is refused by the lab config with the reason."""
     help_text = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
-    assert "the lab's air: sim | netns" in help_text and "wpa:IFACE" not in help_text
-    result = CliRunner().invoke(main, ["run", "--wifi", "nm:wlan0"])
+    assert "the lab's air: sim | netns" in help_text and "wpa:IFACE | nm:IFACE" in help_text
+    result = CliRunner().invoke(main, ["run", "--wifi", "nm"])
     assert result.exit_code == 2
+    assert "'nm': name the adapter's interface, e.g. nm:wlan0" in " ".join(result.output.split())
+    result = CliRunner().invoke(
+        main, ["run", "--wifi", "nm:wlan0", "--boards", "emu:1", "--artifacts", str(tmp_path / "a")]
+    )
+    assert result.exit_code == 4  # pytest's usage error: the lab config refuses it
     output = " ".join(result.output.split())
-    assert "'nm:wlan0' is not one of sim, netns (nm:IFACE drives a real adapter as one phone's radio" in output
+    assert "with wifi = 'nm:wlan0' the air is the real one around this host" in output, output
 
 
 def test_provlab_boards_shows_port_kind_mac_firmware_state_capabilities_and_holder(

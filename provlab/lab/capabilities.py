@@ -21,3 +21,8 @@ class BoardOutOfReach(MissingCapability):
 class NeedsEmbeddedCloud(MissingCapability):
     """A step that needs the cloud stub inside this process (its control calls, fault knobs, restarts)
     while the lab uses a stub running elsewhere (`cloud.url`)."""
+
+
+class NoAirFaults(MissingCapability):
+    """A step that breaks the Wi-Fi (AP down, RSSI, channel, uplink, DNS, kick) on a lab whose air is the real
+    one around the host (`wifi = wpa:IFACE`), which the lab cannot switch off or move."""

@@ -4,7 +4,15 @@
 [tool.provlab]
 clock = "auto"             # auto | virtual | wall (auto: virtual when everything is emulated here)
 time_scale = 0.01          # wall clock only: device seconds run this much faster than wall time
-wifi = "sim"               # a registered air: sim | netns (provlab.wifi.world.AIRS)
+wifi = "sim"               # a registered air: sim | netns (provlab.wifi.world.AIRS), or a real adapter as the
+                           # phone's radio: wpa:wlan0 | nm:wlan0 (real boards only; needs cloud.url)
+
+[tool.provlab.phone_radio]  # options of the real adapter (wifi = "wpa:IFACE" or "nm:IFACE")
+ctrl_dir = "/run/wpa_supplicant"  # wpa: the control socket folder; also reply_timeout, join_timeout, scan_wait
+# nmcli = "/usr/bin/nmcli"        # nm: the nmcli to run; also join_timeout
+[tool.provlab.phone_radio.static."Blynk"]  # wpa: no DHCP on networks whose SSID starts with "Blynk": this address
+address = "192.168.4.2/24"                 # (already configured on the interface) and gateway
+gateway = "192.168.4.1"
 
 [tool.provlab.boards]
 emulated = 2               # emulated boards per test
@@ -57,7 +65,8 @@ from provlab.emulator.profile import PROFILES
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
 from provlab.lab.remote_cloud import check_cloud_url
-from provlab.wifi.world import air_problem
+from provlab.wifi.adapter import PrefixAddressing
+from provlab.wifi.world import air_problem, is_adapter, options_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -121,6 +130,9 @@ class LabConfig:
     clock: str = "auto"
     """`auto` (virtual when everything runs in this process, else wall), `virtual` or `wall`."""
     wifi: str = "sim"
+    """The air: `sim`, `netns`, or `KIND:IFACE` (`wpa:wlan0`): the real air, the phone on that adapter."""
+    phone_radio: Mapping[str, Any] = field(default_factory=dict)
+    """Options of the real adapter (`provlab.wifi.world.ADAPTER_OPTIONS`); only with `wifi = KIND:IFACE`."""
     home: HomeNetwork = field(default_factory=HomeNetwork)
     extra_networks: tuple[HomeNetwork, ...] = ()
     cloud_host: str = "blynk.cloud"
@@ -160,6 +172,7 @@ class LabConfig:
         wifi_problem = air_problem(self.wifi)
         if wifi_problem is not None:
             raise LabConfigError("lab config", "wifi", wifi_problem)
+        self._check_real_air()
         check.at_least("boards.emulated", self.boards, 0)
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
@@ -179,6 +192,39 @@ class LabConfig:
         if any(board.source is BoardSource.INVENTORY for board in self.attached) and self.inventory is None:
             raise LabConfigError(
                 "lab config", "boards.inventory", "inv:NAME boards need an inventory file (boards.inventory)"
+            )
+
+    def _check_real_air(self) -> None:
+        """A real adapter as the phone's radio: real boards only, a cloud they can reach, valid adapter options."""
+        if not is_adapter(self.wifi):
+            if self.phone_radio:
+                raise LabConfigError(
+                    "lab config", "phone_radio", f"applies to wifi = 'wpa:IFACE' or 'nm:IFACE', not {self.wifi!r}"
+                )
+            return
+        problem = options_problem(self.wifi, self.phone_radio)
+        if problem is not None:
+            raise LabConfigError("lab config", "phone_radio", problem)
+        static = self.phone_radio.get("static")
+        if static is not None:
+            try:
+                PrefixAddressing.from_config(dict(static))
+            except ValueError as exc:
+                raise LabConfigError("lab config", "phone_radio", str(exc)) from None
+        if self.boards:
+            raise LabConfigError(
+                "lab config",
+                "boards.emulated",
+                f"with wifi = {self.wifi!r} the air is the real one around this host, where an emulated board has "
+                "no radio; attach real boards (boards.attached, --boards /dev/ttyUSB0) or use wifi = 'sim'",
+            )
+        if self.cloud_url is None:
+            raise LabConfigError(
+                "lab config",
+                "cloud.url",
+                f"with wifi = {self.wifi!r} real boards log in over your network and cannot reach an embedded stub "
+                "(it listens on loopback): run `provlab cloud serve --host 0.0.0.0` on this host, set cloud.url to "
+                "its loopback URL and cloud.host to this host's address on the boards' network",
             )
 
     def _check_seeds(self) -> None:
@@ -265,7 +311,9 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
     """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value; paths in
     it are relative to `base` (the config file's folder)."""
     check = _Checker(source)
-    check.known(data, "", ("clock", "time_scale", "wifi", "boards", "template", "home", "cloud", "defects"))
+    check.known(
+        data, "", ("clock", "time_scale", "wifi", "phone_radio", "boards", "template", "home", "cloud", "defects")
+    )
     kw: dict[str, Any] = {}
     if "defects" in data:
         defects = data["defects"]
@@ -278,6 +326,8 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
         kw["wifi"] = check.typed(data, "wifi", "", str)
     if "clock" in data:
         kw["clock"] = check.typed(data, "clock", "", str)
+    if "phone_radio" in data:
+        kw["phone_radio"] = dict(check.typed(data, "phone_radio", "", Mapping))
     boards = data.get("boards", {})
     if not isinstance(boards, Mapping):
         raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")

@@ -31,6 +31,7 @@ from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource
+from provlab.lab.capabilities import NoAirFaults
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
@@ -117,7 +118,7 @@ class Lab:
 
     def _build(self) -> None:
         cfg = self.config
-        self.air = air = open_air(cfg.wifi, clock=self.clock)
+        self.air = air = open_air(cfg.wifi, clock=self.clock, adapter_options=cfg.phone_radio)
         self._cloud_service = service = open_lab_cloud(cfg, self._private, self.loop, self.clock)
         self.admin = service.admin
         endpoints = service.endpoints
@@ -234,6 +235,12 @@ class Lab:
         transport = TRANSPORTS[PROFILES[self.config.profile]().transport]
         port: int | None = getattr(endpoints, transport.tls_port if self.config.cloud_tls else transport.plain_port)
         return port if port is not None else endpoints.binary_port
+
+    @property
+    def on_real_air(self) -> bool:
+        """Whether the lab runs on the real air around the host (its phone is a real adapter, `wifi = wpa:IFACE`)
+        rather than on one it builds."""
+        return not self._air.hosted
 
     @property
     def _air(self) -> Air:
@@ -379,6 +386,11 @@ class Lab:
     @property
     def faults(self) -> AirFaultSteps:
         """The air's run-time fault knobs (AP down/up, RSSI, channel, internet, DNS, kick); each a step."""
+        if not self._air.hosted:
+            raise NoAirFaults(
+                f"this lab's air is the real one ({self.config.wifi}): it has no fault knobs; Wi-Fi faults need "
+                "--wifi sim or netns (or a programmable router on the bench)"
+            )
         return AirFaultSteps(self._air.faults, self.steps)
 
     @property

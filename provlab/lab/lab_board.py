@@ -55,16 +55,17 @@ class LabBoard(ProvidesCapabilities):
 
     @property
     def on_air(self) -> bool:
-        """Whether the lab's phones can reach this board's access point (only emulated boards, for now:
-        real boards need a Wi-Fi backend that drives a real radio)."""
-        return self.emulated is not None
+        """Whether the lab's phones can reach this board's access point: an emulated board's is on the air the lab
+        builds; a real board's is on the real air, which a lab reaches when its phone is a real adapter
+        (`wifi = wpa:IFACE`)."""
+        return self.emulated is not None or self.lab.on_real_air
 
     def require_on_air(self, step: str) -> None:
         if not self.on_air:
             raise BoardOutOfReach(
                 f"{self.name} ({self.attached or self.serial.url}) is attached by serial; its access point is not "
                 f"on this lab's {self.lab.config.wifi!r} air, so the phone cannot {step}. Phone steps on real boards "
-                "need a lab host whose Wi-Fi backend drives a real radio."
+                "need a real adapter as the phone's radio: --wifi wpa:IFACE or nm:IFACE (see provlab doctor)."
             )
 
     @property

@@ -180,6 +180,48 @@ class FixedAddressing(Addressing):
         return None
 
 
+class PrefixAddressing(Addressing):
+    """Static addresses for networks whose SSID starts with a given prefix (the longest prefix wins: every
+    `Blynk …` SoftAP is 192.168.4.0/24), DHCP (`fallback`) for the others. The static addresses must already
+    be configured on the interface; nothing is changed on the host for them."""
+
+    def __init__(self, by_prefix: dict[str, dhcp.Lease], fallback: Addressing | None = None) -> None:
+        self.by_prefix = dict(sorted(by_prefix.items(), key=lambda item: -len(item[0])))
+        self.fallback = fallback or DhcpAddressing()
+        self._dhcp_on: set[str] = set()
+
+    @classmethod
+    def from_config(cls, table: dict[str, object]) -> PrefixAddressing:
+        """From the `[phone_radio.static]` table: `"Blynk" = {address = "192.168.4.2/24", gateway = …, dns = […]}`."""
+        leases: dict[str, dhcp.Lease] = {}
+        for prefix, entry in table.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
+                raise ValueError(f"static.{prefix!r}: expected a table with address = \"A.B.C.D/N\", got {entry!r}")
+            gateway = entry.get("gateway")
+            dns_servers = entry.get("dns", [])
+            if gateway is not None and not isinstance(gateway, str):
+                raise ValueError(f"static.{prefix!r}.gateway: expected an address, got {gateway!r}")
+            if not isinstance(dns_servers, list) or not all(isinstance(d, str) for d in dns_servers):
+                raise ValueError(f"static.{prefix!r}.dns: expected a list of addresses, got {dns_servers!r}")
+            try:
+                leases[prefix] = lease_from_cidr(entry["address"], gateway, dns_servers)
+            except ValueError as exc:
+                raise ValueError(f"static.{prefix!r}.address: {exc}") from None
+        return cls(leases)
+
+    async def acquire(self, iface: str, ssid: str) -> dhcp.Lease:
+        for prefix, lease in self.by_prefix.items():
+            if ssid.startswith(prefix):
+                return lease
+        self._dhcp_on.add(iface)
+        return await self.fallback.acquire(iface, ssid)
+
+    async def release(self, iface: str) -> None:
+        if iface in self._dhcp_on:
+            self._dhcp_on.discard(iface)
+            await self.fallback.release(iface)
+
+
 def lease_from_cidr(address: str, gateway: str | None, dns_servers: list[str]) -> dhcp.Lease:
     """A lease from `192.168.4.2/24`-style text (what nmcli and `ip` print)."""
     interface = ipaddress.IPv4Interface(address)

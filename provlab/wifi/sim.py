@@ -255,6 +255,7 @@ class SimAir:
     """The virtual air: every simulated access point and station of one lab."""
 
     kind = "sim"
+    hosted = True
 
     def __init__(self, clock: LabClock | None = None) -> None:
         self.clock: LabClock = clock or WallClock()

@@ -1,4 +1,4 @@
-"""The air a lab builds its world on: `sim` or `netns`, behind one protocol, chosen by name.
+"""The air a lab's world is on: `sim`, `netns`, or the real one through an adapter, behind one protocol.
 
 `Air` is what the lab needs from a radio environment: networks (a home router, boards' SoftAPs),
 stations (phones), board radios, the internet ports routers forward to the loopback cloud, fault
@@ -6,15 +6,16 @@ knobs, a capture, an event list for the timeline, and teardown. `AIRS` registers
 (the lab config's `wifi` and `provlab run --wifi` choose from it): a new one is a module plus one
 `AIRS.register(name, factory)`.
 
-The real-adapter backends (`wpa`, `nm`) are single stations for a phone, not airs, and `ADAPTERS`
-registers them apart: a real adapter can neither host the lab's home network and board radios nor
-reach its loopback cloud, so no lab air is built from one. Python code that drives real boards with a
-real phone radio takes one with `phone_radio("wpa:wlan0")`.
+The real-adapter backends (`wpa`, `nm`) are single stations, and `ADAPTERS` registers them apart. A lab
+whose `wifi` is `KIND:IFACE` (`wpa:wlan0`) runs on the real air around the host (`AdapterAir`): its phone
+drives that adapter, its boards are real ones, and it builds no network. `ADAPTER_OPTIONS` lists what each
+adapter kind takes from the config's `[phone_radio]` table. `phone_radio("wpa:wlan0")` gives the bare
+station to Python code outside a lab.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,9 @@ class UnknownBackend(ValueError):
 
 class Air(Protocol):
     kind: str
+    hosted: bool
+    """True when the lab builds this air (its networks, board radios, fault knobs, capture); False for the real
+    air around the host, seen through an adapter."""
     events: list[AirEvent]
     listeners: list[Callable[[AirEvent], None]]
     faults: Faults
@@ -88,8 +92,12 @@ def netns_air(run_id: str | None, clock: LabClock | None) -> Air:
 
 def wpa_adapter(iface: str, **options: Any) -> WifiBackend:
     """A real adapter through wpa_supplicant's control socket."""
+    from provlab.wifi.adapter import PrefixAddressing
     from provlab.wifi.wpa import WpaBackend
 
+    static = options.pop("static", None)
+    if static is not None:
+        options["addressing"] = PrefixAddressing.from_config(static)
     return WpaBackend(iface, **options)
 
 
@@ -109,27 +117,68 @@ ADAPTERS.register("wpa", wpa_adapter)
 ADAPTERS.register("nm", nm_adapter)
 
 
+ADAPTER_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "wpa": {
+        "ctrl_dir": str,
+        "reply_timeout": (int, float),
+        "join_timeout": (int, float),
+        "scan_wait": (int, float),
+        "static": dict,
+    },
+    "nm": {"nmcli": str, "join_timeout": (int, float)},
+}
+"""The `[phone_radio]` keys each adapter kind takes (a plug-in registering an adapter adds its own)."""
+
+
+def is_adapter(kind: str) -> bool:
+    """Whether a `wifi` value names a real adapter (`KIND:IFACE`) rather than an air the lab builds."""
+    return kind.partition(":")[0] in ADAPTERS and ":" in kind
+
+
 def air_problem(kind: str) -> str | None:
     """Why `kind` cannot be a lab's air (what the config check and `--wifi` say), or None when it can."""
     if kind in AIRS:
         return None
-    problem = f"{kind!r} is not one of {', '.join(AIRS.names())}"
-    adapter = kind.partition(":")[0]
+    adapter, colon, iface = kind.partition(":")
     if adapter in ADAPTERS:
-        problem += (
-            f" ({adapter}:IFACE drives a real adapter as one phone's radio, not a lab's air: it can host neither "
-            "the home network nor board radios; see provlab.wifi.world.phone_radio)"
-        )
-    return problem
+        if not colon or not iface or "/" in iface:
+            return f"{kind!r}: name the adapter's interface, e.g. {adapter}:wlan0"
+        return None
+    adapters = ", ".join(ADAPTERS.names())
+    return f"{kind!r} is not one of {', '.join(AIRS.names())}, nor KIND:IFACE with KIND one of {adapters}"
 
 
-def open_air(kind: str = "sim", *, run_id: str | None = None, clock: LabClock | None = None) -> Air:
-    """The air registered as `kind`: `sim` (in-process, default), `netns` (namespaces), or a plug-in's, on
-    `clock` (the lab clock; default: the wall clock)."""
+def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
+    """Why `options` (the `[phone_radio]` table) do not fit adapter `kind`, or None."""
+    allowed = ADAPTER_OPTIONS.get(kind.partition(":")[0], {})
+    for key, value in options.items():
+        if key not in allowed:
+            known = ", ".join(allowed) or "none"
+            return f"{key!r} is not an option of the {kind.partition(':')[0]} backend (allowed: {known})"
+        wanted = allowed[key]
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            names = wanted.__name__ if isinstance(wanted, type) else " or ".join(t.__name__ for t in wanted)
+            return f"{key}: expected {names}, got {value!r}"
+    return None
+
+
+def open_air(
+    kind: str = "sim",
+    *,
+    run_id: str | None = None,
+    clock: LabClock | None = None,
+    adapter_options: Mapping[str, Any] | None = None,
+) -> Air:
+    """The air registered as `kind`: `sim` (in-process, default), `netns` (namespaces), a plug-in's, or the real
+    one through adapter `KIND:IFACE` (with `adapter_options`), on `clock` (the lab clock; default: wall)."""
     problem = air_problem(kind)
     if problem is not None:
         raise UnknownBackend(f"--wifi {problem}")
-    return AIRS[kind](run_id, clock)
+    if kind in AIRS:
+        return AIRS[kind](run_id, clock)
+    from provlab.wifi.adapter_air import AdapterAir
+
+    return AdapterAir(kind, phone_radio(kind, **dict(adapter_options or {})), clock)
 
 
 def phone_radio(spec: str, **options: Any) -> WifiBackend:
@@ -139,4 +188,7 @@ def phone_radio(spec: str, **options: Any) -> WifiBackend:
         raise UnknownBackend(f"{spec!r}: a real adapter is one of {', '.join(ADAPTERS.names())} (as KIND:IFACE)")
     if not iface:
         raise UnknownBackend(f"{spec!r}: name the interface, e.g. {kind}:wlan0")
+    problem = options_problem(spec, options)
+    if problem is not None:
+        raise UnknownBackend(f"{spec!r}: {problem}")
     return ADAPTERS[kind](iface, **options)

@@ -52,6 +52,20 @@ def main(argv: list[str]) -> int:
 
 def dispatch(state: dict[str, Any], args: list[str], fields: list[str]) -> int:
     aps = state["aps"]
+    if not state.get("running", True):
+        print("Error: NetworkManager is not running.", file=sys.stderr)
+        return 8
+    if args == ["general"] and fields == ["RUNNING"]:
+        print("running")
+        return 0
+    if args == ["general", "permissions"]:
+        granted = state.get("permissions", {"org.freedesktop.NetworkManager.network-control": "yes"})
+        print("\n".join(f"{name}:{value}" for name, value in granted.items()))
+        return 0
+    if args == ["device"]:
+        devices = state.get("devices", [["lo", "loopback", "unmanaged"]])
+        print("\n".join(":".join(row) for row in devices))
+        return 0
     if args[:3] == ["device", "wifi", "list"]:
         for ap in aps:
             row = {

@@ -51,6 +51,7 @@ class NetnsAir:
     """A radio environment made of Linux network namespaces (needs root)."""
 
     kind = "netns"
+    hosted = True
 
     def __init__(self, run_id: str | None = None, clock: LabClock | None = None) -> None:
         reason = unavailable_reason()
