@@ -232,8 +232,5 @@ def test_provlab_doctor_checks_the_adapter_named_in_provlab_toml(
     result = CliRunner().invoke(main, ["doctor"])
     lines = [" ".join(line.split()) for line in result.output.splitlines()]
     assert result.exit_code == 1
-    assert (
-        "fail adapter no interface 'wlan0' — this host has no Wi-Fi interface; plug the adapter in or fix the name"
-        in lines
-    )
+    assert any(line.startswith("fail adapter no interface 'wlan0' — ") for line in lines), lines
     assert f"ok daemon wpa_supplicant answers on {wpa.path} (wpa_state=DISCONNECTED)" in lines, lines
