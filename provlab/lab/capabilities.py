@@ -26,3 +26,7 @@ class NeedsEmbeddedCloud(MissingCapability):
 class NoAirFaults(MissingCapability):
     """A step that breaks the Wi-Fi (AP down, RSSI, channel, uplink, DNS, kick) on a lab whose air is the real
     one around the host (`wifi = wpa:IFACE`), which the lab cannot switch off or move."""
+
+
+class NoSecondPhone(MissingCapability):
+    """A second phone in a lab whose phone is one real adapter (`wifi = wpa:IFACE`): one adapter is one phone."""

@@ -31,7 +31,7 @@ from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource
-from provlab.lab.capabilities import NoAirFaults
+from provlab.lab.capabilities import NoAirFaults, NoSecondPhone
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
 from provlab.lab.enrollment import Enrollment
@@ -61,10 +61,11 @@ def lab_clock_for(config: LabConfig) -> LabClock:
     """The virtual clock when everything the lab runs is in this process (emulated boards, the embedded
     cloud stub, a simulated or namespaced air); the wall clock, sped up by `time_scale` for the emulated
     parts, when something outside keeps wall time (a board on a serial port or a replayed recording, a
-    cloud stub in another process)."""
+    cloud stub in another process). With no emulated board there is nothing for `time_scale` to speed up:
+    the phone and the lab's waits run in real time, as the real boards do."""
     if config.clock == "virtual" or (config.clock == "auto" and not config.cloud_url and not config.attached):
         return VirtualClock()
-    return WallClock(config.time_scale)
+    return WallClock(config.time_scale if config.boards else 1.0)
 
 
 OPEN_LABS: list[Lab] = []
@@ -262,6 +263,11 @@ class Lab:
         With `oauth_client` it logs in by OAuth2 client credentials acting as `email` (no password).
         Without `email`, the cloud's admin (password too)."""
         email, password = self._credentials(email, password)
+        if self.on_real_air and self._phones:
+            raise NoSecondPhone(
+                f"this lab's phone is one real adapter ({self.config.wifi}), already {self._phones[0].name}'s radio; "
+                "a scenario with two phones needs --wifi sim or netns"
+            )
         phone = Phone(
             self._air.station(f"phone-{len(self._phones) + 1}"),
             self.endpoints.http_url,

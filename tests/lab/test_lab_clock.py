@@ -17,8 +17,10 @@ def test_an_all_emulated_lab_gets_the_virtual_clock_and_anything_outside_gets_th
     assert lab_clock_for(LabConfig()).kind is ClockKind.VIRTUAL
     assert lab_clock_for(LabConfig(wifi="netns")).kind is ClockKind.VIRTUAL  # namespaces: still this process
     _, attached = parse_boards("/dev/ttyUSB0")
-    wall = lab_clock_for(LabConfig(attached=attached, time_scale=0.05))
+    wall = lab_clock_for(LabConfig(attached=attached, time_scale=0.05))  # one emulated board next to the real one
     assert wall.kind is ClockKind.WALL and wall.scale == 0.05
+    real_only = lab_clock_for(LabConfig(boards=0, attached=attached, time_scale=0.05))
+    assert real_only.kind is ClockKind.WALL and real_only.scale == 1.0  # nothing emulated: nothing to speed up
     remote = lab_clock_for(LabConfig(cloud_url="http://127.0.0.1:8000"))
     assert remote.kind is ClockKind.WALL
     assert lab_clock_for(LabConfig(clock="wall")).kind is ClockKind.WALL

@@ -18,6 +18,7 @@ from provlab.emulator.defects import Behaviour
 from provlab.emulator.mqtt_client import CloudClient
 from provlab.emulator.profile import PROFILES, FirmwareProfile, edgent_esp32
 from provlab.emulator.transports import TRANSPORTS, CloudTransport, binary_client
+from provlab.lab.board_specs import parse_boards
 from provlab.lab.config import LabConfig, LabConfigError, config_from_mapping
 from provlab.lab.lab import Lab
 from provlab.protocol.registry import DuplicateName, Registry
@@ -96,13 +97,15 @@ def test_the_config_check_lists_registered_profiles_and_airs(plugins: PluginWorl
     )
     with pytest.raises(LabConfigError) as wifi_error:
         config_from_mapping({"wifi": "lte"}, "provlab.toml")
-    assert str(wifi_error.value) == "provlab.toml: wifi: 'lte' is not one of sim, netns, sim-plugin"
+    assert str(wifi_error.value) == (
+        "provlab.toml: wifi: 'lte' is not one of sim, netns, sim-plugin, nor KIND:IFACE with KIND one of wpa, nm"
+    )
 
 
 def test_unregistered_plugins_are_refused_again() -> None:
     with pytest.raises(LabConfigError, match=r"'edgent-plugin' is not one of edgent-esp32, edgent-esp32-mqtt$"):
         LabConfig(profile="edgent-plugin")
-    with pytest.raises(LabConfigError, match=r"'sim-plugin' is not one of sim, netns$"):
+    with pytest.raises(LabConfigError, match=r"'sim-plugin' is not one of sim, netns, nor KIND:IFACE"):
         LabConfig(wifi="sim-plugin")
 
 
@@ -120,12 +123,17 @@ def test_a_profile_over_an_unregistered_transport_is_refused_listing_the_transpo
     )
 
 
-def test_real_adapters_are_refused_as_a_lab_air_with_the_reason() -> None:
+def test_a_real_adapter_is_the_real_air_for_real_boards_only() -> None:
+    """Issue 14 §7: `wifi = "wpa:IFACE"` is accepted as the lab's air, and refused with emulated boards (which have
+    no radio on the real air) or without a cloud the real boards can reach."""
     with pytest.raises(LabConfigError) as caught:
-        LabConfig(wifi="wpa:wlan0")
-    message = str(caught.value)
-    assert message.startswith("lab config: wifi: 'wpa:wlan0' is not one of sim, netns (wpa:IFACE drives a real adapter")
-    assert "phone_radio" in message
+        LabConfig(wifi="wpa:wlan0", cloud_url="http://127.0.0.1:9")
+    assert str(caught.value).startswith(
+        "lab config: boards.emulated: with wifi = 'wpa:wlan0' the air is the real one around this host"
+    )
+    _, attached = parse_boards("/dev/ttyUSB0")
+    config = LabConfig(wifi="nm:wlan0", boards=0, attached=attached, cloud_url="http://127.0.0.1:9")
+    assert config.wifi == "nm:wlan0" and config.phone_radio == {}
 
 
 @pytest.mark.parametrize(
