@@ -119,7 +119,12 @@ class FrameBuilder:
 
 
 class SimCapture:
-    """Writes the air's events to `path` as they happen, from the moment it is created."""
+    """Records the air's events from the moment it is created and writes them to `path` as 802.11 frames.
+
+    Building a frame with scapy costs milliseconds of CPU, which would be most of an enrollment's wall time
+    if paid when the event happens. So events are kept as they come and the frames are built when the capture
+    is flushed: at `close()` (the end of the lab), or by `flush()` whenever a reader wants the file now.
+    """
 
     def __init__(self, air: SimAir, path: str | Path) -> None:
         from scapy.utils import PcapWriter
@@ -130,9 +135,10 @@ class SimCapture:
         self.frames_written = 0
         self._lock = threading.Lock()
         self._builder = FrameBuilder()
-        self._writer: Any = PcapWriter(str(self.path), linktype=LINKTYPE_IEEE802_11_RADIOTAP, sync=True)
+        self._pending: list[AirEvent] = []
+        self._writer: Any = PcapWriter(str(self.path), linktype=LINKTYPE_IEEE802_11_RADIOTAP, sync=False)
         for network in air.networks():  # what is already on the air shows as a beacon first
-            self._write(self._beacon_now(network.ssid, network.bssid, network.channel, network.security.value))
+            self._pending.append(self._beacon_now(network.ssid, network.bssid, network.channel, network.security.value))
         air.listeners.append(self._on_event)
 
     def _beacon_now(self, ssid: str, bssid: str, channel: int, security: str) -> AirEvent:
@@ -143,20 +149,27 @@ class SimCapture:
         return AirEvent(time.time(), "beacon_start", ssid, bssid, channel=channel, security=security)
 
     def _on_event(self, event: AirEvent) -> None:
-        self._write(event)
-
-    def _write(self, event: AirEvent) -> None:
         with self._lock:
+            if self._writer is not None:
+                self._pending.append(event)
+
+    def flush(self) -> None:
+        """Write the frames of every event recorded so far."""
+        with self._lock:
+            pending, self._pending = self._pending, []
             if self._writer is None:
                 return
-            for frame in self._builder.frames(event):
-                frame.time = event.wall_time
-                self._writer.write(frame)
-                self.frames_written += 1
+            for event in pending:
+                for frame in self._builder.frames(event):
+                    frame.time = event.wall_time
+                    self._writer.write(frame)
+                    self.frames_written += 1
+            self._writer.flush()
 
     def close(self) -> None:
         if self._on_event in self.air.listeners:
             self.air.listeners.remove(self._on_event)
+        self.flush()
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:

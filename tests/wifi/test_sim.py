@@ -103,6 +103,7 @@ def test_capture_writes_frames_for_the_events(tmp_path: object) -> None:
             await station.join("Home", "nope")
         await station.join("Home", "pw-pw-pw-pw")
         air.faults.kick("Home")
+        capture.flush()  # frames are built when flushed (at the latest when the air closes)
         assert capture.frames_written > 0
         air.close()
 
