@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from provlab.lab.http_tls import default_tls
 from provlab.lab.phone import OAuthClient
 
 
@@ -18,7 +19,7 @@ class CloudRest:
     """One logged-in user's REST client against the lab's cloud stub."""
 
     def __init__(self, base_url: str, email: str, password: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.http = httpx.Client(base_url=base_url, timeout=10, verify=default_tls())
         self.email = email
         response = self.http.post("/api/v1/auth/login", json={"email": email, "password": password})
         if response.status_code != 200:

@@ -21,6 +21,7 @@ import httpx
 from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
 from provlab.lab.diagnosis import ApWatch, classify
 from provlab.lab.enrollment import Enrollment, FailureKind, ProvisioningFailed
+from provlab.lab.http_tls import default_tls
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import PhoneProfile, profile_named
 from provlab.lab.steps import Step, StepJournal
@@ -132,7 +133,7 @@ class Phone:
     # --- cloud ----------------------------------------------------------------------------------
     def _cloud_client(self) -> httpx.AsyncClient:
         if self._cloud_http is None:
-            self._cloud_http = httpx.AsyncClient(base_url=self.cloud_url, timeout=10.0)
+            self._cloud_http = httpx.AsyncClient(base_url=self.cloud_url, timeout=10.0, verify=default_tls())
         return self._cloud_http
 
     async def close(self) -> None:

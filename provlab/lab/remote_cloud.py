@@ -18,6 +18,7 @@ import httpx
 
 from provlab.cloud.records import Device, User
 from provlab.lab.capabilities import NeedsEmbeddedCloud
+from provlab.lab.http_tls import default_tls
 
 __all__ = ["NeedsEmbeddedCloud", "RemoteCloud", "RemoteCloudError", "check_cloud_url"]
 
@@ -48,7 +49,7 @@ class RemoteCloud:
 
     def __init__(self, url: str, admin_email: str, admin_password: str, folder: Path) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=10.0)
+        self.http = httpx.Client(base_url=self.url, timeout=10.0, verify=default_tls())
         try:
             self.info = self._get("/api/v1/lab/info")
             response = self.http.post("/api/v1/auth/login", json={"email": admin_email, "password": admin_password})
