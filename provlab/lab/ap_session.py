@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -42,7 +42,16 @@ class StepFailed(Exception):
         self.kind = kind
 
 
-def response_body(response: httpx.Response) -> Any:
+class _HasBody(Protocol):
+    """An HTTP answer as the journal records it (httpx's, or the phone's cloud client's)."""
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+def response_body(response: _HasBody) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
+from provlab.lab.cloud_http import CloudHttp, CloudHttpError, CloudResponse
 from provlab.lab.diagnosis import ApWatch, classify
 from provlab.lab.enrollment import Enrollment, FailureKind, ProvisioningFailed
-from provlab.lab.http_tls import default_tls
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import PhoneProfile, profile_named
 from provlab.lab.steps import Step, StepJournal
@@ -114,7 +114,7 @@ class Phone:
         self.name = name
         self.profile = profile_named(profile)
         self._access_token: str | None = None
-        self._cloud_http: httpx.AsyncClient | None = None
+        self._cloud_http: CloudHttp | None = None
 
     async def _sleep(self, device_s: float) -> None:
         await asyncio.sleep(max(device_s * self.time_scale, 0.001))
@@ -131,9 +131,9 @@ class Phone:
         return sorted(found, key=lambda b: -b.rssi)
 
     # --- cloud ----------------------------------------------------------------------------------
-    def _cloud_client(self) -> httpx.AsyncClient:
+    def _cloud_client(self) -> CloudHttp:
         if self._cloud_http is None:
-            self._cloud_http = httpx.AsyncClient(base_url=self.cloud_url, timeout=10.0, verify=default_tls())
+            self._cloud_http = CloudHttp(self.cloud_url, timeout=10.0)
         return self._cloud_http
 
     async def close(self) -> None:
@@ -141,12 +141,12 @@ class Phone:
         if client is not None:
             await client.aclose()
 
-    async def _cloud(self, method: str, path: str, *, journaled: Any = None, **kw: Any) -> httpx.Response:
+    async def _cloud(self, method: str, path: str, *, journaled: Any = None, **kw: Any) -> CloudResponse:
         """One cloud call, journaled (`journaled` replaces the JSON body in the journal, e.g. for a form)."""
         headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
         try:
             response = await self._cloud_client().request(method, path, headers=headers, **kw)
-        except httpx.HTTPError as exc:
+        except CloudHttpError as exc:
             raise StepFailed(FailureKind.CLOUD_API, f"cloud {method} {path}: {exc}") from exc
         self.journal.write(
             "cloud_http",
