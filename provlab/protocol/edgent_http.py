@@ -219,10 +219,15 @@ class ScanEntry:
         return text.encode("utf-8")[: SCAN_ITEM_BUFFER - 1]
 
 
-def sort_like_firmware(entries: Iterable[ScanEntry]) -> list[ScanEntry]:
-    """Strongest first, in the exact order of the firmware's in-place swap sort (not stable on ties)."""
+def sort_like_firmware(entries: Iterable[ScanEntry], first: int | None = None) -> list[ScanEntry]:
+    """Strongest first, in the exact order of the firmware's in-place swap sort (not stable on ties).
+
+    Pass i of that sort settles position i for good and never touches positions before it, so with `first`
+    only the first `first` passes run: the first `first` entries are exactly the full sort's, the rest are
+    left as those passes leave them, and the cost is O(first × n) instead of O(n²)."""
     order = list(entries)
-    for i in range(len(order)):
+    passes = len(order) if first is None else min(first, len(order))
+    for i in range(passes):
         for j in range(i + 1, len(order)):
             if order[j].rssi > order[i].rssi:
                 order[i], order[j] = order[j], order[i]
@@ -231,7 +236,7 @@ def sort_like_firmware(entries: Iterable[ScanEntry]) -> list[ScanEntry]:
 
 def render_wifi_scan(entries: Iterable[ScanEntry]) -> bytes:
     """The body: the 15 strongest networks, one per line inside `[` `]`; `[]` when there are none."""
-    top = sort_like_firmware(entries)[:SCAN_MAX_NETWORKS]
+    top = sort_like_firmware(entries, SCAN_MAX_NETWORKS)[:SCAN_MAX_NETWORKS]
     if not top:
         return b"[]"
     return b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]"

@@ -8,6 +8,8 @@ from ipaddress import IPv4Address
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provlab.protocol.edgent_http import (
     CONFIG_INVALID,
@@ -31,6 +33,7 @@ from provlab.protocol.edgent_http import (
     parse_wifi_scan,
     render_wifi_scan,
     reset_reply,
+    sort_like_firmware,
     update_form_html,
     update_result_reply,
 )
@@ -201,9 +204,7 @@ def test_parse_ipv4_like_the_firmware(text: str, expected: str | None) -> None:
 
 
 def test_build_config_query_exact() -> None:
-    query = build_config_query(
-        "My Wifi", "p&ss=1/2 %", TOKEN, host="blynk.cloud", port=80, port_ssl=443, save=True
-    )
+    query = build_config_query("My Wifi", "p&ss=1/2 %", TOKEN, host="blynk.cloud", port=80, port_ssl=443, save=True)
     assert query == (
         f"ssid=My%20Wifi&pass=p%26ss%3D1%2F2%20%25&blynk={TOKEN}&host=blynk.cloud&port=80&port_ssl=443&save=1"
     )
@@ -212,9 +213,7 @@ def test_build_config_query_exact() -> None:
 
 def test_build_config_query_order_and_round_trip() -> None:
     static = StaticIp(ip=IPv4Address("10.0.0.9"), mask=IPv4Address("255.0.0.0"), dns2=IPv4Address("9.9.9.9"))
-    query = build_config_query(
-        "Seen", "pw", TOKEN, port_ssl=9443, ssid_manual="Typé", static_ip=static, host="h"
-    )
+    query = build_config_query("Seen", "pw", TOKEN, port_ssl=9443, ssid_manual="Typé", static_ip=static, host="h")
     keys = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
     assert keys == ["ssid", "ssidManual", "pass", "blynk", "host", "port_ssl", "ip", "mask", "dns2"]
     req = parse_config_args(dict(parse_qsl(query, keep_blank_values=True)))
@@ -433,3 +432,17 @@ def test_config_request_is_frozen() -> None:
     assert isinstance(req, ConfigRequest)
     with pytest.raises(AttributeError):
         req.ssid = "x"  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=-95, max_value=-30), max_size=60))
+def test_the_scan_sort_settles_the_first_15_exactly_as_the_full_swap_sort(rssis: list[int]) -> None:
+    """Issue 17: `/wifi_scan.json` sorts only as far as it serves (15 networks), O(15 n) instead of O(n²), and the
+    15 it serves are the full swap sort's, ties included (narrow RSSI range: many ties)."""
+    entries = [
+        ScanEntry(f"net-{i}", f"02:00:00:00:{i // 256:02X}:{i % 256:02X}", r, "WPA2", 6) for i, r in enumerate(rssis)
+    ]
+    full = sort_like_firmware(entries)
+    partial = sort_like_firmware(entries, 15)
+    assert partial[:15] == full[:15]
+    assert sorted(e.ssid for e in partial) == sorted(e.ssid for e in entries)  # nothing lost, nothing doubled
