@@ -38,9 +38,11 @@ def test_summary_and_report_have_a_board_column(pytester: pytest.Pytester) -> No
     assert any("test_without_a_board" in line and "│ - " in line for line in lines), lines
 
     page = summary.write_html(pytester.path / "report" / "report.html").read_text()
-    assert "<th>board</th>" in page
-    assert "<td>test_some.py::test_on_a_board[board-1]</td><td>board-1</td>" in page
-    assert "<td>test_some.py::test_without_a_board</td><td>-</td>" in page
+    assert '<th data-col="2">board</th>' in page
+    assert '>test_on_a_board[board-1]</span></td><td>board-1</td>' in page
+    assert '>test_without_a_board</span></td><td>-</td>' in page
+    assert "<th>board</th><th>kind</th><th>MAC</th><th>firmware</th>" in page  # the run header lists the boards
+    assert page.count("<td>emulated</td>") == 2, page
 
 
 def test_a_test_with_several_boards_lists_them(pytester: pytest.Pytester) -> None:
