@@ -249,6 +249,7 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
             "ca_file": ca,
             "admin": admin.email,
             "template": DEFAULT_TEMPLATE_ID,
+            "console_url": f"{endpoints.http_url}/console#key={stub.console_key}",
         }
         click.echo(json.dumps(summary))
     else:
@@ -265,6 +266,7 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
             console.print(f"  lab CA           {ca}")
         console.print(f"  admin            {admin.email} / {DEFAULT_ADMIN_PASSWORD}")
         console.print(f"  template         {DEFAULT_TEMPLATE_ID}")
+        console.print(f"  console          {endpoints.http_url}/console#key={stub.console_key} (read-only)")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
