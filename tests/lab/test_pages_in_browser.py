@@ -161,8 +161,9 @@ def test_the_timeline_shows_lanes_the_failure_zooms_and_filters(
     assert shown and all("error" in row.get_attribute("class") for row in shown)
     assert any("expect_state" in row.text for row in shown)
 
-    raw = shown[-1].find_element(By.CSS_SELECTOR, "td.raw a")
-    assert raw.text.startswith("steps.jsonl:")
+    step_rows = [row for row in shown if row.find_element(By.CSS_SELECTOR, "td.raw a").text.startswith("steps.jsonl:")]
+    assert [row.find_element(By.CSS_SELECTOR, ".what").text for row in step_rows] == ["expect_state"]
+    raw = step_rows[0].find_element(By.CSS_SELECTOR, "td.raw a")
     browser.get(raw.get_attribute("href"))
     assert '"name": "expect_state"' in browser.find_element(By.TAG_NAME, "body").text
     assert script_errors(browser) == []
