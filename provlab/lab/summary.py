@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
 import sys
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 import provlab
+from provlab.lab.config import find_config_file, load_config
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import mask_value
 from provlab.lab.lab import OPEN_LABS, Lab
@@ -60,6 +62,7 @@ class RunSummary:
             host=f"{platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
         )
         """The run's environment for the report's header (labs fill in Wi-Fi, clock and boards as tests run)."""
+        self._options: dict[str, str] = {}
         self.results: dict[str, ScenarioResult] = {}
         self._progress = Progress(
             TextColumn("[bold]provlab[/]"),
@@ -113,6 +116,15 @@ class RunSummary:
         text = self._current + (f"  [dim]{' '.join(boards)}[/]" if boards else "")
         self._progress.update(self._task, description=text)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The command line's Wi-Fi and clock, for a header whose labs ran elsewhere (`-n 2`)."""
+        wifi, clock = session.config.getoption("wifi", None), session.config.getoption("clock", None)
+        option = session.config.getoption("provlab_config", None)
+        with contextlib.suppress(ValueError, OSError):  # a bad config is the plugin's error to report
+            config = load_config(Path(option) if option else find_config_file(session.config.rootpath))
+            wifi, clock = wifi or config.wifi, clock or config.clock
+        self._options = {"wifi": str(wifi or ""), "clock": str(clock or "")}
+
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         """While a test's lab is still open (before teardown), note its Wi-Fi, clock and boards."""
         if call.when == "call":
@@ -140,6 +152,20 @@ class RunSummary:
                 ),
             )
 
+    def _note_boards(self, report: pytest.TestReport, evidence: str) -> None:
+        """The boards a test's JUnit properties name, for labs this process did not see (xdist workers)."""
+        props: dict[str, str] = {}
+        for key, value in [*report.user_properties, ("provlab_board", "")]:
+            if key == "provlab_board" and props.get("provlab_board"):
+                name, mac = props["provlab_board"], props.get("provlab_board_mac", "")
+                if not any(b.name == name and b.mac == mac for b in self.info.boards.values()):
+                    version = firmware_in_log(Path(evidence), name) if evidence else ""
+                    firmware = f"{props.get('provlab_board_profile', '')} {version}".strip()
+                    kind, port = props.get("provlab_board_kind", ""), props.get("provlab_board_port", "")
+                    self.info.boards[f"{name} {mac}"] = BoardInfo(name, kind, mac, firmware, port)
+                props = {}
+            props[str(key)] = str(value)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome: str = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
@@ -148,6 +174,7 @@ class RunSummary:
             evidence = dict(report.user_properties).get("provlab_evidence", "")
             reason = _skip_reason(report) if outcome == "skipped" else ""
             board = _boards_of(report)
+            self._note_boards(report, str(evidence))
             message = _failure_message(report) if outcome in ("failed", "error") else ""
             self.results[report.nodeid] = ScenarioResult(
                 report.nodeid, outcome, report.duration, str(evidence), reason, board, message
@@ -182,6 +209,8 @@ class RunSummary:
     def write_html(self, path: Path, title: str = "provlab report") -> Path:
         """The self-contained HTML report (`report_page.py`): the run's header, one row per test, links
         relative to the report's folder."""
+        self.info.wifi = self.info.wifi or self._options.get("wifi", "")
+        self.info.clock = self.info.clock or self._options.get("clock", "")
         return write_report(list(self.results.values()), self.info, path, title)
 
     def counts(self) -> dict[str, int]:
