@@ -482,8 +482,9 @@ details pre {{ margin: 2px 0; }}
       const out = e < v0 || s > v1;
       el.style.display = out ? 'none' : '';
       if (out) continue;
-      el.style.left = (100 * (s - v0) / w) + '%';
-      if (el.dataset.e !== undefined) el.style.width = Math.max(100 * (e - s) / w, 0.15) + '%';
+      const from = el.dataset.e === undefined ? s : Math.max(s, v0);  // a span cut at the edge keeps its label
+      el.style.left = (100 * (from - v0) / w) + '%';
+      if (el.dataset.e !== undefined) el.style.width = Math.max(100 * (Math.min(e, v1) - from) / w, 0.15) + '%';
     }}
     const axis = document.getElementById('axis');
     axis.innerHTML = '';
