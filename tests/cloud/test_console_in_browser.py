@@ -48,10 +48,14 @@ def _wait_text(browser: Any, css: str, text: str) -> Any:
 
 
 def _issue_token(http_url: str) -> str:
+    """A sub-org with a user of its own (the lab API's seed), then a token issued as the admin."""
     with httpx.Client(base_url=http_url, timeout=10) as client:
         admin = {"email": DEFAULT_ADMIN_EMAIL, "password": DEFAULT_ADMIN_PASSWORD}
         login = client.post("/api/v1/auth/login", json=admin)
         bearer = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+        qa = {"email": "qa@acme.test", "password": "pw-acme-1", "org": "Acme"}
+        seed = {"orgs": [{"name": "Acme"}], "users": [qa]}
+        assert client.post("/api/v1/lab/seed", json=seed, headers=bearer).status_code == 200
         issued = client.post("/api/v1/provisioning/tokens", json={"templateId": DEFAULT_TEMPLATE_ID}, headers=bearer)
         assert issued.status_code == 200, issued.text
         return str(issued.json()["token"])
@@ -68,6 +72,10 @@ def test_the_console_shows_devices_tokens_and_the_journal_live_masked(
     _wait_text(browser, "#users", DEFAULT_ADMIN_EMAIL)
 
     token = _issue_token(stub["http_url"])
+    acme = _wait_text(browser, "#orgs li li", "Acme")  # a sub-org sits under the root in the tree
+    assert acme.find_element(By.XPATH, "../..").get_attribute("data-org") == "1"
+    assert "qa@acme.test Acme Admin" in _wait_text(browser, "#users", "qa@acme.test").text
+    assert "pw-acme-1" not in browser.page_source
     tokens = _wait_text(browser, "#tokens", "waiting")
     assert token[:4] in tokens.text and token not in browser.page_source  # masked, never whole
 
