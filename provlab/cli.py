@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import shlex
 import signal
 import sys
 import tempfile
@@ -58,7 +59,12 @@ def main() -> None:
 @click.option(
     "--time-scale", type=float, default=0.01, show_default=True, help="wall clock only: device time factor"
 )
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="write JUnit XML here")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="write junit.xml and report.html here (default: into the run's evidence folder)",
+)
 @click.option(
     "--artifacts",
     type=click.Path(file_okay=False),
@@ -96,22 +102,23 @@ def run(
         "--time-scale",
         str(time_scale),
         "--artifacts",
-        str(evidence),
+        str(evidence.absolute()),  # JUnit's provlab_evidence property names the folder from anywhere
     ]
     args += ["-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd())]
-    if report_dir:
-        Path(report_dir).mkdir(parents=True, exist_ok=True)
-        args += ["--junitxml", str(Path(report_dir) / "junit.xml")]
-    summary = RunSummary(console)
+    reports = Path(report_dir) if report_dir else evidence
+    if "--collect-only" not in paths and "--co" not in paths:
+        reports.mkdir(parents=True, exist_ok=True)
+        args += ["--junitxml", str(reports / "junit.xml")]
+    given = sys.argv[sys.argv.index("run") + 1 :] if "run" in sys.argv else ["(called in process)", *args]
+    summary = RunSummary(console, command=shlex.join(["provlab", "run", *given]))
     code = int(pytest.main(args, plugins=[summary]))
     if summary.collect_only:
         console.print(f"[bold]{summary.collected} scenarios collected[/]")
         sys.exit(code)
     if summary.results:
         console.print(summary.table())
-    if report_dir:
-        page = summary.write_html(Path(report_dir) / "report.html")
-        console.print(f"report: {page} and {Path(report_dir) / 'junit.xml'}")
+    page = summary.write_html(reports / "report.html")
+    console.print(f"report: {page} and {reports / 'junit.xml'}")
     counts = summary.counts()
     line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no scenarios ran"
     console.print(f"[bold]{line}[/] — evidence in {evidence}")
@@ -242,6 +249,7 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
             "ca_file": ca,
             "admin": admin.email,
             "template": DEFAULT_TEMPLATE_ID,
+            "console_url": f"{endpoints.http_url}/console#key={stub.console_key}",
         }
         click.echo(json.dumps(summary))
     else:
@@ -258,6 +266,7 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
             console.print(f"  lab CA           {ca}")
         console.print(f"  admin            {admin.email} / {DEFAULT_ADMIN_PASSWORD}")
         console.print(f"  template         {DEFAULT_TEMPLATE_ID}")
+        console.print(f"  console          {endpoints.http_url}/console#key={stub.console_key} (read-only)")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

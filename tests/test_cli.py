@@ -81,7 +81,8 @@ def test_provlab_run_passes_pytest_options_through(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
-    assert {p.name for p in (tmp_path / "ev").iterdir()} == {"test_happy_path", "factory_reset_by_button"}
+    evidence = {p.name for p in (tmp_path / "ev").iterdir()}
+    assert evidence == {"test_happy_path", "factory_reset_by_button", "report.html", "junit.xml"}
 
 
 def _provlab_run(cwd: Path, *args: str) -> tuple[int, str]:

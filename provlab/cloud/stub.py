@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import ssl
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from provlab.cloud import lab_api
+from provlab.cloud import console, lab_api
 from provlab.cloud.access import Access
 from provlab.cloud.binary_server import BinaryServer
 from provlab.cloud.certs import LabCertificates
@@ -138,6 +139,8 @@ class CloudStub:
         self.flush_failures = 0  # timer flushes that failed (the data stayed buffered)
         self.endpoints: Endpoints | None = None
         self._admin_email = DEFAULT_ADMIN_EMAIL
+        self.console_key = secrets.token_urlsafe(18)
+        """Reads the console (`/console#key=…`): lab-only, read-only, new at every start of the stub."""
 
     # --- set-up -----------------------------------------------------------------------------------
     def seed(
@@ -232,6 +235,7 @@ class CloudStub:
         services = TenancyServices(self.access, self.invitations, Mailer(smtp_url) if smtp_url else None)
         app = build_app(self.gateway, services)
         lab_api.add_routes(app, self)
+        console.add_routes(app, self.console_key)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)

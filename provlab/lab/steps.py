@@ -104,6 +104,8 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, type) or inspect.isroutine(value):
+        return value.__qualname__  # an event class, a `where=` predicate: its name, not its repr
     name = getattr(value, "name", None)
     return name if isinstance(name, str) else repr(value)
 

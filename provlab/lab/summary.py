@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import html
-import os
+import contextlib
+import datetime as _dt
+import platform
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -15,9 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import provlab
+from provlab.lab.config import find_config_file, load_config
 from provlab.lab.enrollment import Enrollment
 from provlab.lab.journal import mask_value
-from provlab.lab.lab import OPEN_LABS
+from provlab.lab.lab import OPEN_LABS, Lab
+from provlab.lab.report_page import BoardInfo, RunInfo, firmware_in_log, suite_of, write_report
 
 OUTCOME_STYLE = {
     "passed": "green",
@@ -30,23 +35,6 @@ NO_TESTS_RAN = int(pytest.ExitCode.NO_TESTS_COLLECTED)
 """pytest's exit code for a run that tested nothing (5); `provlab run` uses it for skipped-only runs too."""
 
 
-REPORT_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; }}
-td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
-tr.passed td:nth-child(3) {{ color: #188038; }}
-tr.failed td:nth-child(3), tr.error td:nth-child(3) {{ color: #c5221f; }}
-tr.skipped td:nth-child(3) {{ color: #b06000; }}
-</style></head><body>
-<h1>{title}</h1><p>{counts}</p>
-<table><tr><th>scenario</th><th>board</th><th>outcome</th><th>duration</th><th>evidence</th></tr>
-{rows}
-</table></body></html>
-"""
-
-
 @dataclass
 class ScenarioResult:
     nodeid: str
@@ -57,13 +45,24 @@ class ScenarioResult:
     """Why it was skipped (empty otherwise)."""
     board: str = "-"
     """The board(s) the test ran on (`provlab_board` properties, comma-separated), `-` for a test without one."""
+    message: str = ""
+    """Why it failed: the exception's message (for a failure or an error), empty otherwise."""
 
 
 class RunSummary:
     """Collects one row per test; shows progress while the run goes."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, command: str | None = None) -> None:
         self.console = console
+        self.info = RunInfo(
+            started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            command=command if command is not None else " ".join(sys.argv),
+            provlab_version=provlab.__version__,
+            python=f"{platform.python_implementation()} {platform.python_version()}",
+            host=f"{platform.node()} ({platform.system()} {platform.release()}, {platform.machine()})",
+        )
+        """The run's environment for the report's header (labs fill in Wi-Fi, clock and boards as tests run)."""
+        self._options: dict[str, str] = {}
         self.results: dict[str, ScenarioResult] = {}
         self._progress = Progress(
             TextColumn("[bold]provlab[/]"),
@@ -117,6 +116,56 @@ class RunSummary:
         text = self._current + (f"  [dim]{' '.join(boards)}[/]" if boards else "")
         self._progress.update(self._task, description=text)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The command line's Wi-Fi and clock, for a header whose labs ran elsewhere (`-n 2`)."""
+        wifi, clock = session.config.getoption("wifi", None), session.config.getoption("clock", None)
+        option = session.config.getoption("provlab_config", None)
+        with contextlib.suppress(ValueError, OSError):  # a bad config is the plugin's error to report
+            config = load_config(Path(option) if option else find_config_file(session.config.rootpath))
+            wifi, clock = wifi or config.wifi, clock or config.clock
+        self._options = {"wifi": str(wifi or ""), "clock": str(clock or "")}
+
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+        """While a test's lab is still open (before teardown), note its Wi-Fi, clock and boards."""
+        if call.when == "call":
+            for lab in list(OPEN_LABS):
+                self._note_lab(lab)
+
+    def _note_lab(self, lab: Lab) -> None:
+        info = self.info
+        wifi = lab.config.wifi
+        info.wifi = wifi if info.wifi in ("", wifi) else f"{info.wifi}, {wifi}"
+        clock = lab.clock.describe()
+        info.clock = clock if info.clock in ("", clock) or clock in info.clock else f"{info.clock}, {clock}"
+        for board in lab.boards:
+            emulated = board.emulated
+            mac = emulated.mac_text if emulated is not None else ""
+            version = board.info.fw_ver or firmware_in_log(lab.artifacts, board.name)
+            info.boards.setdefault(
+                f"{board.name} {mac}",
+                BoardInfo(
+                    board.name,
+                    "emulated" if emulated is not None else "real",
+                    mac,
+                    f"{board.profile_name} {version}".strip(),
+                    board.serial.url,
+                ),
+            )
+
+    def _note_boards(self, report: pytest.TestReport, evidence: str) -> None:
+        """The boards a test's JUnit properties name, for labs this process did not see (xdist workers)."""
+        props: dict[str, str] = {}
+        for key, value in [*report.user_properties, ("provlab_board", "")]:
+            if key == "provlab_board" and props.get("provlab_board"):
+                name, mac = props["provlab_board"], props.get("provlab_board_mac", "")
+                if not any(b.name == name and b.mac == mac for b in self.info.boards.values()):
+                    version = firmware_in_log(Path(evidence), name) if evidence else ""
+                    firmware = f"{props.get('provlab_board_profile', '')} {version}".strip()
+                    kind, port = props.get("provlab_board_kind", ""), props.get("provlab_board_port", "")
+                    self.info.boards[f"{name} {mac}"] = BoardInfo(name, kind, mac, firmware, port)
+                props = {}
+            props[str(key)] = str(value)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome: str = report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
@@ -125,8 +174,10 @@ class RunSummary:
             evidence = dict(report.user_properties).get("provlab_evidence", "")
             reason = _skip_reason(report) if outcome == "skipped" else ""
             board = _boards_of(report)
+            self._note_boards(report, str(evidence))
+            message = _failure_message(report) if outcome in ("failed", "error") else ""
             self.results[report.nodeid] = ScenarioResult(
-                report.nodeid, outcome, report.duration, str(evidence), reason, board
+                report.nodeid, outcome, report.duration, str(evidence), reason, board, message
             )
         if report.when == "teardown" and self._task is not None:
             self._progress.advance(self._task)
@@ -145,10 +196,8 @@ class RunSummary:
         table.add_column("evidence", overflow="fold")
         for result in self.results.values():
             style = OUTCOME_STYLE.get(result.outcome, "")
-            path = result.nodeid.split("::")[0]
-            suite = path.split("/")[-2] if "/" in path else ""
             table.add_row(
-                suite,
+                suite_of(result.nodeid),
                 result.nodeid.split("::")[-1],
                 result.board,
                 f"[{style}]{result.outcome}[/]",
@@ -158,24 +207,11 @@ class RunSummary:
         return table
 
     def write_html(self, path: Path, title: str = "provlab report") -> Path:
-        """A self-contained HTML report: one row per scenario, linking its timeline."""
-        rows = []
-        for result in self.results.values():
-            link = ""
-            if result.evidence:
-                timeline = Path(result.evidence) / "timeline.html"
-                target = os.path.relpath(timeline, path.parent) if timeline.is_absolute() else str(timeline)
-                link = f'<a href="{html.escape(target)}">timeline</a> · {html.escape(result.evidence)}'
-            rows.append(
-                f'<tr class="{html.escape(result.outcome)}"><td>{html.escape(result.nodeid)}</td>'
-                f"<td>{html.escape(result.board)}</td><td>{html.escape(result.outcome)}</td>"
-                f"<td>{result.duration:.2f} s</td><td>{link}</td></tr>"
-            )
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
-        page = REPORT_PAGE.format(title=html.escape(title), counts=html.escape(counts), rows="\n".join(rows))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-        return path
+        """The self-contained HTML report (`report_page.py`): the run's header, one row per test, links
+        relative to the report's folder."""
+        self.info.wifi = self.info.wifi or self._options.get("wifi", "")
+        self.info.clock = self.info.clock or self._options.get("clock", "")
+        return write_report(list(self.results.values()), self.info, path, title)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -207,6 +243,19 @@ def _boards_of(report: pytest.TestReport) -> str:
     """The boards a test recorded (`provlab_board` JUnit properties, in order), or `-` when it had none."""
     names = [str(value) for key, value in report.user_properties if key == "provlab_board"]
     return ", ".join(dict.fromkeys(names)) or "-"
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    """What the test failed with: the exception's message (`E …` lines), without pytest's traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    text = str(report.longrepr or "").strip()
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if errors:
+        return "\n".join(errors)
+    return text.splitlines()[-1] if text else ""
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

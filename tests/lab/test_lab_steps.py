@@ -67,7 +67,9 @@ def test_lab_actions_are_steps_with_times_subject_outcome_and_nesting(tmp_path: 
     text = (tmp_path / "steps.jsonl").read_text()
     assert token not in text and home.passphrase not in text
     page = (tmp_path / "timeline.html").read_text()
-    assert "power_off() ok" in page and "expect(pattern=never printed, timeout=1) failed" in page
+    assert '<span class="what">power_off</span> <span class="outcome step">ok</span>' in page
+    failed = '<span class="what">expect</span> <span class="outcome error">failed</span> '
+    assert failed + '<span class="kv"><span class="k">pattern</span>: never printed</span>' in page
 
 
 def test_restarting_the_cloud_is_a_step(tmp_path: Path) -> None:

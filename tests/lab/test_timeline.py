@@ -37,7 +37,12 @@ def test_streams_are_merged_in_time_order_and_escaped(tmp_path: Path) -> None:
     assert entries[0].kind == "state" and entries[1].kind == "step"
     page = write_timeline(tmp_path, "t").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
-    assert page.index("INIT =&gt; WAIT_CONFIG") < page.index("join_ap() ok 0.050 s") < page.index("device_online")
+    rows = page[page.index('<table id="rows">') :]
+    assert rows.index("INIT =&gt; WAIT_CONFIG") < rows.index(">join_ap</span>") < rows.index(">device_online<")
+    # values read as key: value, each row links its raw file and line
+    assert '<span class="k">device_id</span>: 1</span>' in rows
+    assert '<a href="cloud.jsonl" title="line 1 of cloud.jsonl">cloud.jsonl:1</a>' in rows
+    assert '<a href="board-1.log" title="line 2 of board-1.log">board-1.log:2</a>' in rows
 
 
 def test_steps_are_spans_nested_under_their_parent_with_their_outcome(tmp_path: Path) -> None:
@@ -58,6 +63,30 @@ def test_steps_are_spans_nested_under_their_parent_with_their_outcome(tmp_path: 
         ("expect", 1, "error", 10.5, 11.0),
         ("power_off", 0, "skipped", 12.0, 12.0),
     ]
-    assert entries[1].text == "expect(timeout=5) failed 0.500 s: expected 'RUNNING' within 5 s"
+    assert entries[1].text == "expect(timeout: 5) failed 0.500 s: expected 'RUNNING' within 5 s"
     page = write_timeline(tmp_path).read_text()
-    assert '<div style="left:25.00%;width:25.00%"></div>' in page  # expect: 0.5 s into a 2 s run, 0.5 s long
+    # on board-1's lane: expect is a span 0.5 s into the run, 0.5 s long, one row below provision
+    assert 'class="span error" href="#e1" data-s="0.500000" data-e="1.000000" style="top:32px"' in page
+    # the expectation that gave up is marked where it did (its parent failed with it: not marked)
+    assert page.count('class="fail-mark"') == 1
+    assert '<a class="fail-mark" href="#e1" data-s="1.000000"' in page
+
+
+def test_board_states_are_bands_and_the_banner_is_folded(tmp_path: Path) -> None:
+    stamp = "2026-11-26T04:00:0{}.000+00:00 "
+    banner = ["    ___  __", "   / _ )/ /", " Device:    Blynk Device-1W7R", " Firmware:  0.1.0 (build x)"]
+    lines = [stamp.format(0) + "[0] ", *(stamp.format(0) + line for line in banner)]
+    lines += [stamp.format(1) + ">[0] INIT => WAIT_CONFIG", stamp.format(3) + "[3000] WAIT_CONFIG => RUNNING"]
+    lines += [stamp.format(4) + "[4000] still running"]
+    (tmp_path / "board-1.log").write_text("\n".join(lines) + "\n")
+    entries = collect(tmp_path)
+    assert [e.text for e in entries][:2] == [
+        "[0] ",
+        "boot banner (4 lines): Device:    Blynk Device-1W7R; Firmware:  0.1.0 (build x)",
+    ]
+    assert entries[1].folded == tuple(banner) and entries[1].line == 2
+    page = write_timeline(tmp_path).read_text()
+    assert "<details><summary>boot banner (4 lines)" in page
+    # bands: WAIT_CONFIG from +1 s to +3 s, RUNNING from +3 s to the end (+4 s), each in its colour
+    assert 'class="band" data-s="1.000000" data-e="3.000000" style="background:#fdd663"' in page
+    assert 'class="band" data-s="3.000000" data-e="4.000000" style="background:#81c995"' in page

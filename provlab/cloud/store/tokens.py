@@ -131,6 +131,10 @@ class TokenRepository:
         rows = self._database.query("SELECT * FROM tokens WHERE token = ?", (token,))
         return issued_from_row(rows[0]) if rows else None
 
+    def all(self) -> list[IssuedToken]:
+        """Every token ever issued, oldest first (the console lists them, masked)."""
+        return [issued_from_row(r) for r in self._database.query("SELECT * FROM tokens ORDER BY issued_at")]
+
     def for_device(self, device_id: int) -> list[IssuedToken]:
         """Every token that was issued for, or activated by, the device, oldest first."""
         rows = self._database.query("SELECT * FROM tokens WHERE device_id = ? ORDER BY issued_at", (device_id,))

@@ -1,0 +1,60 @@
+"""Headless Chromium for the tests that check what a user sees (Debian's `chromium` and `chromium-driver`,
+driven by Selenium). `.ci/run` installs them; without them the browser tests skip and say so."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+QUIET = (
+    "--headless=new",
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+    "--no-first-run",
+    "--disable-background-networking",  # no network: the pages are self-contained
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+)
+
+
+def open_browser() -> Iterator[Any]:
+    """One headless Chromium session (a Selenium WebDriver); skips with the reason when one is missing."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install -e '.[dev]')")
+    binary = next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+    driver_path = shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in QUIET:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def script_errors(driver: Any) -> list[str]:
+    """What the page logged as errors since the last call (uncaught exceptions, failed loads)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver: Any, request: pytest.FixtureRequest, path: Path) -> Path:
+    """Keep what the browser shows in the test's output folder, named in the JUnit properties."""
+    driver.save_screenshot(str(path))
+    request.node.user_properties.append(("screenshot", str(path)))
+    return path

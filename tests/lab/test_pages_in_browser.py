@@ -1,0 +1,169 @@
+"""report.html and timeline.html as a user sees them, in headless Chromium (one session for the module).
+
+A real `provlab run` (one failing, one passing, one skipped scenario on an emulated board) leaves the
+pages; the tests open them from a copy of the run's folder in another place, so every link must be
+relative. Screenshots go to each test's `tmp_path` (listed as the `screenshot` JUnit property).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import open_browser, screenshot, script_errors
+
+SCENARIOS = '''
+import pytest
+
+def test_reaches_running_alone(board):
+    board.expect_state("RUNNING", timeout=5)  # nobody provisions it: fails after 5 s of device time
+
+def test_happy(board, phone):
+    phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+
+def test_not_today(lab):
+    pytest.skip("nothing to check here")
+'''
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from open_browser()
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The evidence of one `provlab run`, copied to another folder (as a CI artifact is)."""
+    work = tmp_path_factory.mktemp("run")
+    (work / "suite_a").mkdir()
+    (work / "suite_a" / "test_pages.py").write_text(SCENARIOS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "provlab", "run", "suite_a", "--artifacts", "ev"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # one scenario fails
+    moved = tmp_path_factory.mktemp("copied") / "evidence"
+    shutil.copytree(work / "ev", moved)
+    shutil.rmtree(work / "ev")  # the original is gone: only relative links still work
+    return moved
+
+
+def _visible_rows(browser: Any) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr.result")
+    shown = [row for row in rows if row.is_displayed()]
+    return {row.find_element(By.CSS_SELECTOR, ".name").text: row.get_attribute("data-outcome") for row in shown}
+
+
+def test_the_report_shows_the_failure_filters_sorts_and_its_links_resolve(
+    browser: Any, run_folder: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    report = run_folder / "report.html"
+    browser.get(report.as_uri())
+    assert browser.title == "provlab report"
+    header = browser.find_element(By.ID, "run").text
+    assert "provlab run suite_a --artifacts ev" in header and "virtual lab clock" in header and "sim" in header
+    boards = browser.find_element(By.ID, "boards").text
+    assert "board-1 emulated 24:6F:28:AA:00:04 edgent-esp32 0.1.0" in boards
+
+    failed = browser.find_element(By.CSS_SELECTOR, "tr.result.failed")
+    message = failed.find_element(By.CSS_SELECTOR, ".failure .msg")
+    assert message.is_displayed()
+    assert "RUNNING" in message.text, message.text
+    assert "within 5 s (device time" in failed.text and "last 20 lines from the board" in failed.text
+    screenshot(browser, request, tmp_path / "report.png")
+
+    assert _visible_rows(browser) == {
+        "test_reaches_running_alone": "failed",
+        "test_happy": "passed",
+        "test_not_today": "skipped",
+    }
+    browser.find_element(By.CSS_SELECTOR, "input[name=outcome][value=passed]").click()
+    assert set(_visible_rows(browser)) == {"test_reaches_running_alone", "test_not_today"}
+    assert browser.find_element(By.ID, "shown").text == "2 of 3 shown"
+    Select(browser.find_element(By.ID, "f-board")).select_by_value("-")  # the test without a board
+    assert set(_visible_rows(browser)) == {"test_not_today"}
+    Select(browser.find_element(By.ID, "f-board")).select_by_value("*")
+    browser.find_element(By.CSS_SELECTOR, "input[name=outcome][value=passed]").click()
+    browser.find_element(By.ID, "f-text").send_keys("happy")
+    assert set(_visible_rows(browser)) == {"test_happy"}
+    browser.find_element(By.ID, "f-text").clear()  # clear() sends no input event: send one
+    browser.execute_script("document.getElementById('f-text').dispatchEvent(new Event('input'))")
+    assert len(_visible_rows(browser)) == 3
+
+    browser.find_element(By.CSS_SELECTOR, "#results th[data-col='1']").click()  # sort by scenario name
+    names = list(_visible_rows(browser))
+    assert names == sorted(names)
+    browser.find_element(By.CSS_SELECTOR, "#results th[data-col='1']").click()
+    assert list(_visible_rows(browser)) == sorted(names, reverse=True)
+    assert script_errors(browser) == []
+
+    links = {a.text: a.get_attribute("href") for a in failed.find_elements(By.CSS_SELECTOR, "td.links a")}
+    assert set(links) == {"timeline", "folder", "steps", "board-1 log"}
+    for href in links.values():
+        assert href.startswith(run_folder.as_uri()), href  # relative: resolved inside the copied folder
+    browser.get(links["timeline"])
+    assert browser.title.startswith("provlab timeline")
+    browser.get(links["board-1 log"])
+    assert "INIT => WAIT_CONFIG" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(links["folder"])
+    assert "timeline.html" in browser.find_element(By.TAG_NAME, "body").text
+    assert script_errors(browser) == []
+
+
+def test_the_timeline_shows_lanes_the_failure_zooms_and_filters(
+    browser: Any, run_folder: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get((run_folder / "test_reaches_running_alone" / "timeline.html").as_uri())
+    failures = browser.find_element(By.ID, "failures")
+    assert "expect_state on board-1 gave up" in failures.text and "within 5 s" in failures.text
+    lanes = [lane.get_attribute("data-lane") for lane in browser.find_elements(By.CSS_SELECTOR, ".lane")]
+    assert lanes[0] == "air" and "board-1" in lanes
+    mark = browser.find_element(By.CSS_SELECTOR, ".fail-mark")
+    assert mark.is_displayed() and "expect_state on board-1" in mark.text
+    band = browser.find_element(By.CSS_SELECTOR, ".lane[data-lane='board-1'] .band[title='WAIT_CONFIG']")
+    assert band.is_displayed()
+    banner = browser.find_element(By.CSS_SELECTOR, "#rows details")
+    assert banner.get_attribute("open") is None and "boot banner" in banner.text
+    assert "Free mem" not in banner.text  # folded: the banner's lines are not shown
+    screenshot(browser, request, tmp_path / "timeline.png")
+
+    before = browser.find_element(By.ID, "window").text
+    width = band.size["width"]
+    browser.find_element(By.ID, "zoom-in").click()
+    assert browser.find_element(By.ID, "window").text != before
+    assert not band.is_displayed() or band.size["width"] != width
+    browser.find_element(By.ID, "zoom-fit").click()
+    assert browser.find_element(By.ID, "window").text == before
+
+    air_rows = browser.find_elements(By.CSS_SELECTOR, "#rows tr[data-lane='air']")
+    assert air_rows and air_rows[0].is_displayed()
+    browser.find_element(By.CSS_SELECTOR, "input[name=lane][value=air]").click()
+    assert not browser.find_element(By.CSS_SELECTOR, ".lane[data-lane='air']").is_displayed()
+    assert not any(row.is_displayed() for row in air_rows)
+    browser.find_element(By.ID, "problems").click()
+    shown = [row for row in browser.find_elements(By.CSS_SELECTOR, "#rows tr") if row.is_displayed()]
+    assert shown and all("error" in row.get_attribute("class") for row in shown)
+    assert any("expect_state" in row.text for row in shown)
+
+    step_rows = [row for row in shown if row.find_element(By.CSS_SELECTOR, "td.raw a").text.startswith("steps.jsonl:")]
+    assert [row.find_element(By.CSS_SELECTOR, ".what").text for row in step_rows] == ["expect_state"]
+    raw = step_rows[0].find_element(By.CSS_SELECTOR, "td.raw a")
+    browser.get(raw.get_attribute("href"))
+    assert '"name": "expect_state"' in browser.find_element(By.TAG_NAME, "body").text
+    assert script_errors(browser) == []
