@@ -36,7 +36,13 @@ ESP32_MAGIC = 0x00F01D83
 EFUSE_BASE = 0x3FF5A000
 UART_CLKDIV_REG = 0x3FF40014
 APB_HZ = 40_000_000  # a 40 MHz crystal, as esptool estimates it from the UART divider
-SPI_CMD_REG = 0x3FF42000  # SPI1: esptool polls the USR bit until it clears
+SPI_CMD_REG = 0x3FF42000  # SPI1: a USR command runs when its bit is set; esptool polls until it clears
+SPI_USR2_REG = SPI_CMD_REG + 0x24  # the command's opcode in the low bits
+SPI_W0_REG = SPI_CMD_REG + 0x80  # what the flash answered
+SPI_FLASH_ANSWERS = {
+    0x9F: 0x1640EF,  # RDID: JEDEC id of a 4 MB Winbond W25Q32 (manufacturer 0xEF, device 0x4016)
+    0x5A: 0x50444653,  # RDSFDP at 0: the "SFDP" signature
+}
 FLASH_BYTES = 4 * 1024 * 1024
 CHECKSUM_SEED = 0xEF
 SECTOR = 4096
@@ -245,9 +251,12 @@ class RomLoader:
             return self.read_reg(address), b""
         if op is Op.WRITE_REG:
             address, value, mask, _delay = struct.unpack_from("<IIII", body)
-            if address != SPI_CMD_REG:  # the SPI command "completes" at once: its busy bit reads back 0
-                old = self.read_reg(address)
-                self._regs[address] = (old & ~mask) | (value & mask)
+            if address == SPI_CMD_REG:  # the SPI command completes at once: its busy bit reads back 0
+                opcode = self.read_reg(SPI_USR2_REG) & 0xFF
+                self._regs[SPI_W0_REG] = SPI_FLASH_ANSWERS.get(opcode, 0)
+                return 0, b""
+            old = self.read_reg(address)
+            self._regs[address] = (old & ~mask) | (value & mask)
             return 0, b""
         if op in (Op.SPI_ATTACH, Op.SPI_SET_PARAMS, Op.MEM_BEGIN, Op.MEM_DATA, Op.MEM_END):
             return 0, b""

@@ -206,7 +206,7 @@ def image_length(data: bytes) -> int | None:
         from esptool.bin_image import LoadFirmwareImage
 
         image = LoadFirmwareImage("esp32", data)
-    except Exception:  # noqa: BLE001 - esptool raises several kinds on garbage; all mean "no image here"
+    except Exception:  # esptool raises several kinds on garbage; all mean "no image here"
         return None
     if image.data_length is None:
         return None
