@@ -195,6 +195,10 @@ class SerialBoard(ExpectingBoard, WiredActions):
         except PortUnavailable:
             return
         with self._io:
+            if self._port is not None or self._handed_over:  # someone else has (re)opened it meanwhile
+                with contextlib.suppress(Exception):
+                    port.close()
+                return
             self._port = port
             self._lost = None
             self._partial_head = b""
@@ -222,12 +226,14 @@ class SerialBoard(ExpectingBoard, WiredActions):
         finally:
             try:
                 reopened = self._open()
-            finally:
+            except BaseException:
                 with self._io:
                     self._handed_over = False
-            with self._io:
+                raise
+            with self._io:  # in one step: the reader must not see "no port, not handed over" and reopen it too
                 self._port = reopened
                 self._partial_head = b""
+                self._handed_over = False
             self._note(f"port back from {to}: {self.url}", time.time())
 
     # --- reading -----------------------------------------------------------------------------------
@@ -237,7 +243,7 @@ class SerialBoard(ExpectingBoard, WiredActions):
             if port is None:
                 if self._stop.wait(self.reconnect_interval):
                     break
-                if self.reconnect and not self._handed_over:
+                if self.reconnect and not self._handed_over and self._port is None:
                     self._try_reopen()
                 continue
             try:

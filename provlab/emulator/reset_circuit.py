@@ -14,8 +14,10 @@ import asyncio
 from provlab.drivers.sideband.esp_lines import auto_reset_levels
 from provlab.emulator.board import EmulatedBoard
 
-SETTLE_S = 0.03
-"""Wall seconds from EN rising to the chip leaving reset and sampling IO0 (the EN pin's RC delay)."""
+SETTLE_S = 0.1
+"""Wall seconds from EN rising to the chip leaving reset and sampling IO0 (the EN pin's RC delay). Longer than
+a real board's ~10 ms: over RFC 2217 each line change is a round trip that pyserial's client waits for in 50 ms
+polls, so esptool's "DTR then RTS" step reaches the chip ~50 ms apart, and IO0 is released ~100 ms later."""
 
 
 class AutoResetCircuit:

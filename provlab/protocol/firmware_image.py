@@ -166,7 +166,10 @@ def parse_app_image(data: bytes, source: str = "image") -> AppImage:
     from esptool.bin_image import LoadFirmwareImage
     from esptool.util import FatalError
 
-    check_magic(data)
+    try:
+        check_magic(data)
+    except FirmwareImageError as exc:
+        raise FirmwareImageError(f"{source}: {exc}") from None
     try:
         image = LoadFirmwareImage("esp32", data)
     except (FatalError, struct.error, ValueError, TypeError) as exc:

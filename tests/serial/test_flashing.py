@@ -1,0 +1,179 @@
+"""Flashing the firmware under test with esptool (issue 14, point 3), against the emulated ESP32's ROM downloader.
+
+Real esptool (the library, `--no-stub`) writes a real-format app image to an emulated board over its pty
+(download mode entered by holding BOOT through a reset) and over the RFC 2217 server on 127.0.0.1, where
+esptool's own DTR/RTS reset goes through the auto-reset circuit model. After the reset the board boots the
+written image and its banner reports the image's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from portservers import Rfc2217Server
+from serialrig import EmulatedRig
+
+from provlab.drivers.capabilities import Capability
+from provlab.drivers.flashing import (
+    BadFirmwareFile,
+    CannotEnterDownloadMode,
+    FirmwareFile,
+    FlashVersionMismatch,
+    flash_board,
+)
+from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring
+from provlab.emulator.reset_circuit import AutoResetCircuit
+from provlab.emulator.sideband import EmulatedSideband
+from provlab.protocol.firmware_image import APP_OFFSET, build_app_image, parse_app_image
+
+VERSION = "2.7.1"
+
+
+def write_image(path: Path, version: str = VERSION, code_size: int = 16 * 1024) -> Path:
+    info = {"mcu": version, "build": "Dec  4 2026 12:00:00"}
+    path.write_bytes(build_app_image(version, info, code_size=code_size))
+    return path
+
+
+def test_an_image_built_by_provlab_is_a_valid_esp32_app_image_for_esptool(tmp_path: Path) -> None:
+    """Golden test: esptool's own `image-info` reads the image, finds its checksum and SHA-256 valid and the app
+    descriptor's version; our parser agrees and the SHA-256 recorded is the file's."""
+    image = write_image(tmp_path / "edgent.bin")
+    out = subprocess.run(
+        [sys.executable, "-m", "esptool", "--chip", "esp32", "image-info", str(image)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Checksum: " in out and "(valid)" in out.split("Checksum: ")[1].splitlines()[0]
+    assert "Validation hash: " in out and out.split("Validation hash: ")[1].splitlines()[0].endswith("(valid)")
+    assert f"App version: {VERSION}" in out
+    assert "Project name: Edgent_ESP32" in out
+    parsed = parse_app_image(image.read_bytes())
+    assert parsed.version == parsed.app_desc_version == VERSION
+    assert parsed.sha256 == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert parsed.info["build"] == "Dec  4 2026 12:00:00"
+
+
+def damaged(image: bytes, *offsets: int) -> bytes:
+    data = bytearray(image)
+    for offset in offsets:
+        data[offset] ^= 0x10
+    return bytes(data)
+
+
+GOOD = build_app_image(VERSION)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"#!/bin/sh\necho not firmware\n", "bad.bin: not an ESP app image: first byte is 0x23, expected 0xE9"),
+        (GOOD[: len(GOOD) // 2], "bad.bin: not a valid ESP32 app image: End of file"),  # cut short
+        (damaged(GOOD, 4000), "bad.bin: image checksum is"),  # one bit flipped in a segment
+        (damaged(GOOD, 4000, 4001), "does not match the image's bytes"),  # two flips the XOR checksum cannot see
+    ],
+    ids=["shell-script", "cut-short", "bad-checksum", "bad-sha256"],
+)
+def test_a_file_that_is_not_an_esp_image_is_refused_before_anything_is_written(
+    rig: EmulatedRig, tmp_path: Path, content: bytes, reason: str
+) -> None:
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(content)
+    with pytest.raises(BadFirmwareFile, match="nothing was written") as info:
+        FirmwareFile.load(bad)
+    assert reason in str(info.value)
+    assert rig.board.flash.read_app() is None
+
+
+def test_esptool_writes_an_image_over_the_pty_and_the_banner_reports_its_version(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    firmware = FirmwareFile.load(write_image(tmp_path / "edgent-2.7.1.bin"))
+    log = tmp_path / "board-1.log"
+    with SerialBoard(rig.path, name="board-1", log_path=log, time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        board.expect_state("WAIT_CONFIG", timeout=400)
+        assert board.info.fw_ver == "0.1.0"
+        record = flash_board(board, firmware, log_dir=tmp_path)
+        board.expect_state("WAIT_CONFIG", timeout=400)
+        assert board.devinfo().fw_ver == VERSION
+    assert record.download_mode == "button-reset"
+    assert (record.name, record.version, record.banner_version) == ("edgent-2.7.1.bin", VERSION, VERSION)
+    assert record.sha256 == hashlib.sha256(firmware.data).hexdigest() and record.size == len(firmware.data)
+    assert rig.board.flash.read_app() == firmware.data
+    assert rig.board.profile.fw_version == VERSION and not rig.board.download_mode
+    esptool_log = Path(str(record.esptool_log)).read_text()
+    assert "Hash of data verified" in esptool_log and f"at 0x{APP_OFFSET:08x}" in esptool_log
+    text = log.read_text()
+    assert "waiting for download" in text  # the ROM's boot text, seen before the port went to esptool
+    assert "port handed to esptool" in text and "port back from esptool" in text
+    assert f"Firmware:  {VERSION}" in text
+
+
+def test_esptool_resets_the_board_itself_through_the_auto_reset_circuit_over_rfc2217(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    firmware = FirmwareFile.load(write_image(tmp_path / "edgent.bin", code_size=2048))  # RFC 2217 is slow
+    circuit = AutoResetCircuit(rig.board, rig.loop.loop)
+    server = Rfc2217Server(rig.path, on_lines=circuit).start()
+    try:
+        url = f"rfc2217://127.0.0.1:{server.port}"
+        with SerialBoard(url, name="bench", time_scale=rig.scale, dtr=False, rts=False) as board:
+            board.attach_sideband(DtrRtsSideband(board, EspWiring(button="io0"), time_scale=rig.scale))
+            rig.power_on()
+            board.expect_state("WAIT_CONFIG", timeout=400)
+            record = flash_board(board, firmware, log_dir=tmp_path)
+            board.expect_state("WAIT_CONFIG", timeout=400)
+        assert record.download_mode == "esptool-reset" and record.banner_version == VERSION
+        assert "boot: ROM download mode" in circuit.events
+        assert circuit.events[-1] == "boot: app"  # the lab's reset after writing: IO0 high, the app runs
+        assert rig.board.flash.read_app() == firmware.data and rig.board.profile.fw_version == VERSION
+    finally:
+        server.stop()
+
+
+def test_a_board_whose_banner_reports_another_version_fails_with_both_versions_and_the_log(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    """The file on disk holds 3.0.0 while the run expects 3.0.1 (a stale build, a file swapped after it was read)."""
+    image = write_image(tmp_path / "edgent.bin", "3.0.0")
+    expected = FirmwareFile(image, parse_app_image(build_app_image("3.0.1")))
+    log = tmp_path / "board-1.log"
+    with SerialBoard(rig.path, name="board-1", log_path=log, time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        board.expect_state("WAIT_CONFIG", timeout=400)
+        with pytest.raises(FlashVersionMismatch) as info:
+            flash_board(board, expected, log_dir=tmp_path)
+    message = str(info.value)
+    assert "expected firmware 3.0.1" in message and "banner said 3.0.0" in message and str(log) in message
+
+
+def test_a_board_with_no_way_into_download_mode_is_refused_before_anything_is_written(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    firmware = FirmwareFile.load(write_image(tmp_path / "edgent.bin"))
+    sideband = EmulatedSideband(rig.board, rig.run, capabilities=frozenset({Capability.RESET}))
+    with SerialBoard(rig.path, name="board-1", time_scale=rig.scale, sideband=sideband) as board:
+        rig.power_on()
+        with pytest.raises(CannotEnterDownloadMode, match="BOOT \\(IO0\\) button") as info:
+            flash_board(board, firmware)
+        assert "Nothing was written" in str(info.value)
+    assert rig.board.flash.read_app() is None
+
+
+def test_the_flash_record_is_json_evidence_with_name_size_and_sha256(rig: EmulatedRig, tmp_path: Path) -> None:
+    firmware = FirmwareFile.load(write_image(tmp_path / "edgent.bin"))
+    with SerialBoard(rig.path, name="board-1", time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        record = flash_board(board, firmware)
+    saved = json.loads(json.dumps(record.as_dict()))
+    assert saved["name"] == "edgent.bin" and saved["size"] == firmware.image.size
+    assert saved["sha256"] == hashlib.sha256((tmp_path / "edgent.bin").read_bytes()).hexdigest()
+    assert firmware.evidence()["sha256"] == saved["sha256"]
