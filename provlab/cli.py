@@ -17,6 +17,7 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
+from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
@@ -64,6 +65,13 @@ def main() -> None:
     type=click.Path(file_okay=False),
     help="evidence folder (default ./provlab-artifacts/<run>)",
 )
+@click.option(
+    "--flash",
+    "flash",
+    type=click.Path(exists=True, dir_okay=False),
+    help="ESP32 app image to test: written with esptool to each real board once before the run (the banner must "
+    "then show its version) and booted by each emulated board",
+)
 def run(
     paths: tuple[str, ...],
     boards: str,
@@ -72,6 +80,7 @@ def run(
     time_scale: float,
     report_dir: str | None,
     artifacts: str | None,
+    flash: str | None,
 ) -> None:
     """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest.
 
@@ -79,6 +88,11 @@ def run(
     exits 5, pytest's 'no tests ran', and says why.
     """
     _require_a_board(boards)
+    if flash is not None:
+        try:
+            FirmwareFile.load(flash)
+        except BadFirmwareFile as exc:
+            raise click.BadParameter(str(exc), param_hint="--flash") from None
     wifi_problem = air_problem(wifi)
     if wifi_problem is not None:
         raise click.BadParameter(wifi_problem, param_hint="--wifi")
@@ -98,6 +112,7 @@ def run(
         str(time_scale),
         "--artifacts",
         str(evidence),
+        *(["--flash", str(Path(flash).resolve())] if flash else []),
     ]
     args += ["-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd())]
     if report_dir:
