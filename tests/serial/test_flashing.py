@@ -30,6 +30,9 @@ from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring
 from provlab.emulator.reset_circuit import AutoResetCircuit
 from provlab.emulator.sideband import EmulatedSideband
+from provlab.lab.board_specs import AttachedBoard, BoardSource
+from provlab.lab.config import LabConfig
+from provlab.lab.run_flashing import flash_real_boards
 from provlab.protocol.firmware_image import APP_OFFSET, build_app_image, parse_app_image
 
 VERSION = "2.7.1"
@@ -177,3 +180,48 @@ def test_the_flash_record_is_json_evidence_with_name_size_and_sha256(rig: Emulat
     assert saved["name"] == "edgent.bin" and saved["size"] == firmware.image.size
     assert saved["sha256"] == hashlib.sha256((tmp_path / "edgent.bin").read_bytes()).hexdigest()
     assert firmware.evidence()["sha256"] == saved["sha256"]
+
+
+def test_a_run_flashes_an_inventory_board_over_rfc2217_once_and_records_it(rig: EmulatedRig, tmp_path: Path) -> None:
+    """Inventory `firmware = …` (relative to the inventory file) on a bench board behind an RFC 2217 server with
+    the auto-reset circuit: the run's flashing step writes it, checks the banner and keeps flash.json."""
+    write_image(tmp_path / "edgent.bin", code_size=2048)
+    inventory = tmp_path / "boards.yaml"
+    circuit = AutoResetCircuit(rig.board, rig.loop.loop)
+    server = Rfc2217Server(rig.path, on_lines=circuit).start()
+    try:
+        inventory.write_text(
+            "boards:\n"
+            "  bench-a:\n"
+            f"    port: rfc2217://127.0.0.1:{server.port}\n"
+            "    sideband: {kind: dtr-rts, button: io0, reset_pulse_s: 0.05}\n"
+            "    firmware: edgent.bin\n"
+        )
+        config = LabConfig(
+            boards=0, attached=(AttachedBoard(BoardSource.INVENTORY, "bench-a"),), inventory=str(inventory)
+        )
+        rig.power_on()
+        (record,) = flash_real_boards(config, tmp_path / "flashing")
+    finally:
+        server.stop()
+    assert (record.board, record.name, record.version, record.banner_version) == (
+        "bench-a",
+        "edgent.bin",
+        VERSION,
+        VERSION,
+    )
+    saved = json.loads((tmp_path / "flashing" / "flash.json").read_text())
+    assert saved == [record.as_dict()]
+    assert saved[0]["sha256"] == hashlib.sha256((tmp_path / "edgent.bin").read_bytes()).hexdigest()
+    assert (tmp_path / "flashing" / "bench-a-esptool.log").is_file()
+    assert rig.board.profile.fw_version == VERSION
+
+
+def test_a_run_refuses_a_bare_port_board_it_cannot_put_into_download_mode(rig: EmulatedRig, tmp_path: Path) -> None:
+    firmware = write_image(tmp_path / "edgent.bin")
+    config = LabConfig(boards=0, attached=(AttachedBoard(BoardSource.PORT, rig.path),), firmware=str(firmware))
+    rig.power_on()
+    with pytest.raises(CannotEnterDownloadMode, match="board-1: cannot put the chip into its ROM serial downloader"):
+        flash_real_boards(config, tmp_path / "flashing")
+    assert json.loads((tmp_path / "flashing" / "flash.json").read_text()) == []
+    assert rig.board.flash.read_app() is None
