@@ -136,14 +136,18 @@ def build_app_image(
     *,
     project: str = "Edgent_ESP32",
     code_size: int = 16 * 1024,
+    blnkinf: bool = True,
 ) -> bytes:
     """A real-format ESP32 app image: app descriptor and `blnkinf` tag in DROM, data in DRAM, `code_size` bytes
-    of stand-in code in IRAM, checksum and appended SHA-256. `info` defaults to `{"mcu": version}`."""
+    of stand-in code in IRAM, checksum and appended SHA-256. `info` defaults to `{"mcu": version}`;
+    `blnkinf=False` leaves the tag out (a plain ESP-IDF app: only its descriptor names the version)."""
     from esptool.bin_image import ELFSection, ESP32FirmwareImage
 
-    tag_info = dict(info) if info is not None else {"mcu": version}
-    tag_info.setdefault("mcu", version)
-    tag = INFO_TAG + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in tag_info.items()) + b"\0"
+    tag = b""
+    if blnkinf:
+        tag_info = dict(info) if info is not None else {"mcu": version}
+        tag_info.setdefault("mcu", version)
+        tag = INFO_TAG + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in tag_info.items()) + b"\0"
     rodata = app_descriptor(version, project) + tag
     rodata += b"\0" * (-len(rodata) % 4)
     image = ESP32FirmwareImage()
@@ -200,6 +204,15 @@ def parse_app_image(data: bytes, source: str = "image") -> AppImage:
         app_desc_version=desc[0] if desc else None,
         segments=len(image.segments),
     )
+
+
+def app_version(data: bytes) -> str | None:
+    """The version an app image boots as (`blnkinf` `mcu`, else its `esp_app_desc_t`), or None when it names none
+    or is not a valid app image."""
+    try:
+        return parse_app_image(data).version
+    except FirmwareImageError:
+        return None
 
 
 def image_length(data: bytes) -> int | None:

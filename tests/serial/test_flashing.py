@@ -120,6 +120,20 @@ def test_esptool_writes_an_image_over_the_pty_and_the_banner_reports_its_version
     assert f"Firmware:  {VERSION}" in text
 
 
+def test_an_image_without_a_blnkinf_tag_boots_as_its_app_descriptor_version(rig: EmulatedRig, tmp_path: Path) -> None:
+    """A plain ESP-IDF app: only `esp_app_desc_t` names the version; that is what the file, the banner and
+    `devinfo` say."""
+    image = tmp_path / "idf-app.bin"
+    image.write_bytes(build_app_image("4.0.0-rc1", blnkinf=False))
+    firmware = FirmwareFile.load(image)
+    assert firmware.version == "4.0.0-rc1" and firmware.image.info == {}
+    with SerialBoard(rig.path, name="board-1", time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        record = flash_board(board, firmware)
+        assert board.devinfo().fw_ver == "4.0.0-rc1"
+    assert record.banner_version == "4.0.0-rc1"
+
+
 def test_esptool_resets_the_board_itself_through_the_auto_reset_circuit_over_rfc2217(
     rig: EmulatedRig, tmp_path: Path
 ) -> None:
