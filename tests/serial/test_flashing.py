@@ -22,6 +22,7 @@ from provlab.drivers.capabilities import Capability
 from provlab.drivers.flashing import (
     BadFirmwareFile,
     CannotEnterDownloadMode,
+    EsptoolFailed,
     FirmwareFile,
     FlashVersionMismatch,
     flash_board,
@@ -183,6 +184,37 @@ def test_a_board_with_no_way_into_download_mode_is_refused_before_anything_is_wr
             flash_board(board, firmware)
         assert "Nothing was written" in str(info.value)
     assert rig.board.flash.read_app() is None
+
+
+class ButtonOffGpio0(EmulatedSideband):
+    """The wiring of a board whose config button is on another GPIO than the BOOT strap (GPIO0): pressing it
+    reaches the app, but holding it through a reset does not start the ROM downloader."""
+
+    def press_button(self) -> None:
+        self.require(Capability.BUTTON, "press the button")
+        self._run(self._call(lambda: self.board.firmware.on_button(True)))
+
+    def release_button(self) -> None:
+        self.require(Capability.BUTTON, "release the button")
+        self._run(self._call(lambda: self.board.firmware.on_button(False)))
+
+
+def test_a_board_that_did_not_enter_download_mode_fails_with_esptools_reason_and_log(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    firmware = FirmwareFile.load(write_image(tmp_path / "edgent.bin"))
+    with SerialBoard(
+        rig.path, name="board-1", time_scale=rig.scale, sideband=ButtonOffGpio0(rig.board, rig.run)
+    ) as board:
+        rig.power_on()
+        board.expect_state("WAIT_CONFIG", timeout=400)
+        with pytest.raises(EsptoolFailed) as info:
+            flash_board(board, firmware, log_dir=tmp_path)
+        board.expect_state("WAIT_CONFIG", timeout=400)  # the port came back to the driver after the failure
+    message = str(info.value)
+    assert "esptool could not write edgent.bin" in message and "Failed to connect to ESP32" in message
+    assert str(tmp_path / "board-1-esptool.log") in message
+    assert rig.board.flash.read_app() is None and not rig.board.download_mode
 
 
 def test_the_flash_record_is_json_evidence_with_name_size_and_sha256(rig: EmulatedRig, tmp_path: Path) -> None:
