@@ -271,3 +271,50 @@ def test_a_run_refuses_a_bare_port_board_it_cannot_put_into_download_mode(rig: E
         flash_real_boards(config, tmp_path / "flashing")
     assert json.loads((tmp_path / "flashing" / "flash.json").read_text()) == []
     assert rig.board.flash.read_app() is None
+
+
+def test_provlab_run_flashes_a_real_board_once_before_its_first_test(rig: EmulatedRig, tmp_path: Path) -> None:
+    """The whole path of a station run: `provlab run --flash FILE --boards inv:bench-a` in its own process, the
+    board behind an RFC 2217 server with the auto-reset circuit. It is written once (not per test), both tests
+    see the new version, and the evidence has flash.json and a `firmware` step in each test's steps.jsonl."""
+    image = write_image(tmp_path / "edgent.bin", code_size=2048)
+    scenario = tmp_path / "test_station.py"
+    scenario.write_text(
+        "def test_version(board):\n"
+        f"    assert board.devinfo().fw_ver == {VERSION!r}\n\n"
+        "def test_version_again(board):\n"
+        f"    assert board.devinfo().fw_ver == {VERSION!r}\n"
+    )
+    circuit = AutoResetCircuit(rig.board, rig.loop.loop)
+    server = Rfc2217Server(rig.path, on_lines=circuit).start()
+    try:
+        inventory = tmp_path / "boards.yaml"
+        inventory.write_text(
+            "boards:\n"
+            "  bench-a:\n"
+            f"    port: rfc2217://127.0.0.1:{server.port}\n"
+            "    sideband: {kind: dtr-rts, button: io0, reset_pulse_s: 0.05}\n"
+        )
+        rig.power_on()
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "provlab", "run", str(scenario), "--boards", "inv:bench-a"),
+                *("--inventory", str(inventory), "--flash", str(image), "--artifacts", str(tmp_path / "ev")),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
+    assert circuit.events.count("boot: ROM download mode") == 1
+    (record,) = json.loads((tmp_path / "ev" / "flashing" / "flash.json").read_text())
+    assert (record["name"], record["version"], record["banner_version"]) == ("edgent.bin", VERSION, VERSION)
+    assert record["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    for test in ("test_version", "test_version_again"):
+        steps = [json.loads(line) for line in (tmp_path / "ev" / test / "steps.jsonl").read_text().splitlines()]
+        (firmware,) = [s for s in steps if s.get("name") == "firmware"]
+        assert firmware["args"]["sha256"] == record["sha256"] and firmware["subject"] == "bench-a"
