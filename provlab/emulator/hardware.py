@@ -142,14 +142,16 @@ class BoardHardware:
         """The chip runs the ROM serial downloader (it left reset with IO0 low), not the app."""
         return self.rom is not None
 
-    async def power_on(self) -> None:
-        """Leave reset: GPIO0 high boots the app, GPIO0 low (BOOT held) the ROM serial downloader."""
+    async def power_on(self, *, sample_strapping: bool = True) -> None:
+        """Leave reset: GPIO0 high boots the app, GPIO0 low (BOOT held) the ROM serial downloader. A software
+        restart (`ESP.restart()`) passes `sample_strapping=False`: only power-on and EN resets latch the boot mode
+        here, so a restart while the config button is held boots the app again, as the firmware expects."""
         if self.powered:
             return
         program = self._loaded()
         self.powered = True
         self._rebooting = False
-        if self.io0_low:
+        if self.io0_low and sample_strapping:
             self._enter_download_mode()
             return
         self._main = asyncio.get_running_loop().create_task(program.main(), name=f"{self.name}-firmware")
@@ -194,7 +196,7 @@ class BoardHardware:
 
     async def _restart(self) -> None:
         await self.power_off()
-        await self.power_on()
+        await self.power_on(sample_strapping=False)
 
     def cut_power(self) -> None:
         """The power went during a flash write: the chip stops dead, no further output."""

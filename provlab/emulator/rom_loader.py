@@ -312,6 +312,6 @@ class RomLoader:
         data = self.read_flash(APP_OFFSET, write.written)
         length = image_length(data)
         if length is None:
-            return  # not an app image: a real bootloader would refuse to boot it; the old app stays
+            return  # not an app image: a real chip would not boot it; the emulated board keeps its previous app
         self.install_app(data[:length])
         self.installed.append(length)

@@ -29,6 +29,7 @@ from provlab.drivers.flashing import (
 )
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring
+from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.reset_circuit import AutoResetCircuit
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.board_specs import AttachedBoard, BoardSource
@@ -94,6 +95,31 @@ def test_a_file_that_is_not_an_esp_image_is_refused_before_anything_is_written(
         FirmwareFile.load(bad)
     assert reason in str(info.value)
     assert rig.board.flash.read_app() is None
+
+
+async def restart(board: EmulatedBoard) -> None:
+    board.restart()  # ESP.restart(), from the board's loop
+
+
+def test_boot_held_through_a_reset_starts_the_rom_downloader_but_a_software_restart_boots_the_app(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    with SerialBoard(rig.path, name="board-1", time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        board.expect_state("WAIT_CONFIG", timeout=400)
+        mark = board.mark()
+        board.press_button()
+        rig.run(restart(rig.board))
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)  # ESP.restart() does not latch IO0 again
+        assert not rig.board.download_mode
+        mark = board.mark()
+        board.reset()  # EN pulse with BOOT still held
+        board.expect_exact("waiting for download", timeout=400, since=mark)
+        assert rig.board.download_mode and rig.board.boots == 2
+        board.release_button()
+        board.reset()
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
+        assert not rig.board.download_mode and rig.board.boots == 3
 
 
 def test_esptool_writes_an_image_over_the_pty_and_the_banner_reports_its_version(
