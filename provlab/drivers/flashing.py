@@ -190,8 +190,10 @@ def flash_board(
     *,
     log_dir: Path | None = None,
     boot_timeout: float = BOOT_TIMEOUT_S,
+    baudrate: int | None = None,
 ) -> FlashRecord:
-    """Write `firmware` to `board` with esptool and check its banner then reports the image's version."""
+    """Write `firmware` to `board` with esptool and check its banner then reports the image's version.
+    `baudrate`: esptool's writing speed (it connects at the ROM's 115200, then switches); default the board's."""
     started = time.monotonic()
     mode = download_mode_entry(board)
     log_path = log_dir / f"{board.name}-esptool.log" if log_dir is not None else None
@@ -208,7 +210,7 @@ def flash_board(
             firmware,
             connect="default-reset" if mode == "esptool-reset" else "no-reset",
             log_path=log_path,
-            baudrate=board.baudrate,
+            baudrate=baudrate or board.baudrate,
         )
     mark = board.mark()
     board.reset()

@@ -247,7 +247,8 @@ def test_the_flash_record_is_json_evidence_with_name_size_and_sha256(rig: Emulat
     firmware = FirmwareFile.load(write_image(tmp_path / "edgent.bin"))
     with SerialBoard(rig.path, name="board-1", time_scale=rig.scale, sideband=rig.sideband()) as board:
         rig.power_on()
-        record = flash_board(board, firmware)
+        record = flash_board(board, firmware, log_dir=tmp_path, baudrate=921600)
+    assert "Changing baud rate to 921600" in Path(str(record.esptool_log)).read_text()  # CHANGE_BAUDRATE served
     saved = json.loads(json.dumps(record.as_dict()))
     assert saved["name"] == "edgent.bin" and saved["size"] == firmware.image.size
     assert saved["sha256"] == hashlib.sha256((tmp_path / "edgent.bin").read_bytes()).hexdigest()
