@@ -18,6 +18,7 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
+from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
@@ -70,6 +71,13 @@ def main() -> None:
     type=click.Path(file_okay=False),
     help="evidence folder (default ./provlab-artifacts/<run>)",
 )
+@click.option(
+    "--flash",
+    "flash",
+    type=click.Path(exists=True, dir_okay=False),
+    help="ESP32 app image to test: written with esptool to each real board once before the run (the banner must "
+    "then show its version) and booted by each emulated board",
+)
 def run(
     paths: tuple[str, ...],
     boards: str | None,
@@ -78,6 +86,7 @@ def run(
     time_scale: float,
     report_dir: str | None,
     artifacts: str | None,
+    flash: str | None,
 ) -> None:
     """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest.
 
@@ -86,6 +95,11 @@ def run(
     """
     if boards is not None:
         _require_a_board(boards)
+    if flash is not None:
+        try:
+            FirmwareFile.load(flash)
+        except BadFirmwareFile as exc:
+            raise click.BadParameter(str(exc), param_hint="--flash") from None
     wifi_problem = air_problem(wifi) if wifi is not None else None
     if wifi_problem is not None:
         raise click.BadParameter(wifi_problem, param_hint="--wifi")
@@ -103,6 +117,7 @@ def run(
         str(time_scale),
         "--artifacts",
         str(evidence.absolute()),  # JUnit's provlab_evidence property names the folder from anywhere
+        *(["--flash", str(Path(flash).resolve())] if flash else []),
     ]
     args += ["-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd())]
     reports = Path(report_dir) if report_dir else evidence

@@ -6,6 +6,7 @@ boards:
     serial_number: "0001A2B3"          # or  location: "1-1.4:1.0"   or  port: rfc2217://bench-2:4001
     tags: {chip: esp32, profile: edgent-esp32, wiring: auto-reset}
     sideband: {kind: dtr-rts, button: io0}
+    firmware: build/edgent.bin         # written with esptool before the run (relative to this file)
   bench-b:
     location: "1-1.3:1.0"
     tags: {chip: esp8266}
@@ -32,7 +33,7 @@ import yaml
 from provlab.drivers.discovery import SerialPortInfo
 
 IDENTITIES = ("serial_number", "location", "port")
-KEYS = {*IDENTITIES, "tags", "sideband", "baudrate", "description"}
+KEYS = {*IDENTITIES, "tags", "sideband", "baudrate", "description", "firmware"}
 
 
 class InventoryError(ValueError):
@@ -51,6 +52,8 @@ class InventoryBoard:
     sideband: tuple[dict[str, Any], ...] = ()
     baudrate: int = 115200
     description: str = ""
+    firmware: str | None = None
+    """The app image to write before a run (`provlab.drivers.flashing`); `--flash FILE` overrides it."""
 
     def matches(self, info: SerialPortInfo) -> bool:
         if self.serial_number is not None:
@@ -94,13 +97,14 @@ class Inventory:
                 raise InventoryError(f"{path}: not valid YAML: {exc}") from exc
         else:
             raise InventoryError(f"{path}: an inventory is a .yaml, .yml or .toml file")
-        return cls.from_data(data, str(path))
+        return cls.from_data(data, str(path), base=path.parent)
 
     @classmethod
-    def from_data(cls, data: object, source: str = "inventory") -> Inventory:
+    def from_data(cls, data: object, source: str = "inventory", base: Path | None = None) -> Inventory:
+        """Paths in it (`firmware`) are relative to `base` (the inventory file's folder)."""
         if not isinstance(data, dict) or not isinstance(data.get("boards"), dict):
             raise InventoryError(f"{source}: expected a `boards` table of named boards")
-        boards = [_board(name, entry, source) for name, entry in data["boards"].items()]
+        boards = [_board(name, entry, source, base) for name, entry in data["boards"].items()]
         return cls(boards, source)
 
     def get(self, name: str) -> InventoryBoard:
@@ -142,7 +146,7 @@ def _load_toml(text: str, path: Path) -> object:
         raise InventoryError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def _board(name: object, entry: object, source: str) -> InventoryBoard:
+def _board(name: object, entry: object, source: str, base: Path | None = None) -> InventoryBoard:
     where = f"{source}: board {name!r}"
     if not isinstance(name, str) or not name:
         raise InventoryError(f"{where}: a board name is a non-empty string")
@@ -161,6 +165,9 @@ def _board(name: object, entry: object, source: str) -> InventoryBoard:
     parts = [sideband] if isinstance(sideband, dict) else list(sideband)
     if not all(isinstance(part, dict) and "kind" in part for part in parts):
         raise InventoryError(f"{where}: sideband is a table with a `kind`, or a list of them")
+    firmware = _text(entry.get("firmware"))
+    if firmware is not None and base is not None and not Path(firmware).is_absolute():
+        firmware = str(base / firmware)
     return InventoryBoard(
         name=name,
         serial_number=_text(entry.get("serial_number")),
@@ -170,6 +177,7 @@ def _board(name: object, entry: object, source: str) -> InventoryBoard:
         sideband=tuple(dict(part) for part in parts),
         baudrate=int(entry.get("baudrate", 115200)),
         description=str(entry.get("description", "")),
+        firmware=firmware,
     )
 
 

@@ -19,6 +19,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -116,6 +117,7 @@ class SerialBoard(ExpectingBoard, WiredActions):
         self._splitter = LineSplitter(max_line)
         self._partial_head = b""
         self._lost: PortLost | None = None
+        self._handed_over = False
         self._back = threading.Event()
         self._back.set()
         self._closed = False
@@ -193,12 +195,46 @@ class SerialBoard(ExpectingBoard, WiredActions):
         except PortUnavailable:
             return
         with self._io:
+            if self._port is not None or self._handed_over:  # someone else has (re)opened it meanwhile
+                with contextlib.suppress(Exception):
+                    port.close()
+                return
             self._port = port
             self._lost = None
             self._partial_head = b""
             self._back.set()
         self._note(f"port back: {self.url}", time.time())
         self.stream.wake()
+
+    @contextlib.contextmanager
+    def handed_over(self, to: str) -> Iterator[str]:
+        """Close the port for another program (`to`, e.g. esptool) and reopen it afterwards; yields the URL.
+
+        The driver, its log and its line stream stay; the log notes both moves. A port that cannot be reopened
+        afterwards raises `PortUnavailable`."""
+        with self._io:
+            if self._port is None:
+                raise self._unavailable()
+            self._handed_over = True
+            port, self._port = self._port, None
+        self.flush_partial()
+        with contextlib.suppress(Exception):
+            port.close()
+        self._note(f"port handed to {to}", time.time())
+        try:
+            yield self.url
+        finally:
+            try:
+                reopened = self._open()
+            except BaseException:
+                with self._io:
+                    self._handed_over = False
+                raise
+            with self._io:  # in one step: the reader must not see "no port, not handed over" and reopen it too
+                self._port = reopened
+                self._partial_head = b""
+                self._handed_over = False
+            self._note(f"port back from {to}: {self.url}", time.time())
 
     # --- reading -----------------------------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -207,7 +243,7 @@ class SerialBoard(ExpectingBoard, WiredActions):
             if port is None:
                 if self._stop.wait(self.reconnect_interval):
                     break
-                if self.reconnect:
+                if self.reconnect and not self._handed_over and self._port is None:
                     self._try_reopen()
                 continue
             try:
@@ -215,6 +251,8 @@ class SerialBoard(ExpectingBoard, WiredActions):
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 if self._stop.is_set():
                     break
+                if self._handed_over:  # closed under the read on purpose: another program has the port
+                    continue
                 self._lose_port(exc)
                 continue
             if data:

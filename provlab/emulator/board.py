@@ -106,6 +106,11 @@ class EmulatedBoard:
     def powered(self) -> bool:
         return self.hardware.powered
 
+    @property
+    def download_mode(self) -> bool:
+        """The chip runs the ROM serial downloader (IO0 was low at reset): esptool can write its flash."""
+        return self.hardware.download_mode
+
     async def power_on(self) -> None:
         await self.hardware.power_on()
 

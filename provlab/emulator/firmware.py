@@ -58,7 +58,7 @@ from provlab.protocol import choices
 from provlab.protocol import console as console_proto
 from provlab.protocol import edgent_http as api
 from provlab.protocol.config_blob import ConfigBlob, ConfigBlobError, ConfigFlag
-from provlab.protocol.firmware_image import md5_hex, read_info
+from provlab.protocol.firmware_image import app_version, md5_hex, read_info
 from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, esp32_info, internal_op
 from provlab.protocol.serial_log import format_log_line
 from provlab.protocol.ssid import format_mac, softap_ssid
@@ -338,13 +338,14 @@ class EdgentFirmware:
     def _load_app(self) -> None:
         """Boot the installed app image: a Blynk.Air or `/update` image brings its own `fw_ver`."""
         image = self.flash.read_app()
-        info = read_info(image) if image is not None else None
-        if not info:
+        info = (read_info(image) if image is not None else None) or {}
+        version = info.get("mcu") or (app_version(image) if image is not None else None)  # else esp_app_desc_t
+        if version is None and not info:
             self.profile = self.factory_profile
             return
         self.profile = dataclasses.replace(
             self.factory_profile,
-            fw_version=info.get("mcu", self.factory_profile.fw_version),
+            fw_version=version or self.factory_profile.fw_version,
             build=info.get("build", self.factory_profile.build),
         )
 

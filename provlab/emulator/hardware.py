@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.flash import Flash, WriteModel
 from provlab.emulator.indicator import LedPattern, StatusLed
+from provlab.emulator.rom_loader import ROM_DOWNLOAD_BOOT, RomLoader
 from provlab.emulator.serial_port import BoardSerial
 from provlab.protocol.ssid import format_mac
 from provlab.wifi.backend import AccessPoint, BoardRadio, HostedAccessPoint
@@ -73,6 +74,11 @@ class BoardHardware:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._rebooting = False
+        self.io0_low = False
+        """The boot strapping pin GPIO0, which is also the BOOT button Edgent uses: low while it is pressed."""
+        self.rom: RomLoader | None = None
+        """The ROM serial downloader while the chip came out of reset with IO0 low (download mode), else None."""
+        self._app_receiver: Callable[[bytes], None] | None = None
 
     def load(self, program: Program) -> None:
         """Flash the app the CPU runs from the next power-up on."""
@@ -105,11 +111,14 @@ class BoardHardware:
 
     # --- button ---------------------------------------------------------------------------------------
     def press_button(self) -> None:
-        if self.powered:
+        """The BOOT button (GPIO0) goes low: the app sees it; held through a reset it starts the ROM downloader."""
+        self.io0_low = True
+        if self.powered and self.rom is None:
             self._loaded().on_button(True)
 
     def release_button(self) -> None:
-        if self.powered:
+        self.io0_low = False
+        if self.powered and self.rom is None:
             self._loaded().on_button(False)
 
     async def hold_button(self, device_seconds: float) -> None:
@@ -128,17 +137,41 @@ class BoardHardware:
         """Whether the caller is this power-up's main task (False once the power went)."""
         return self._main is asyncio.current_task()
 
-    async def power_on(self) -> None:
+    @property
+    def download_mode(self) -> bool:
+        """The chip runs the ROM serial downloader (it left reset with IO0 low), not the app."""
+        return self.rom is not None
+
+    async def power_on(self, *, sample_strapping: bool = True) -> None:
+        """Leave reset: GPIO0 high boots the app, GPIO0 low (BOOT held) the ROM serial downloader. A software
+        restart (`ESP.restart()`) passes `sample_strapping=False`: only power-on and EN resets latch the boot mode
+        here, so a restart while the config button is held boots the app again, as the firmware expects."""
         if self.powered:
             return
         program = self._loaded()
         self.powered = True
         self._rebooting = False
+        if self.io0_low and sample_strapping:
+            self._enter_download_mode()
+            return
         self._main = asyncio.get_running_loop().create_task(program.main(), name=f"{self.name}-firmware")
+
+    def _enter_download_mode(self) -> None:
+        log.info("%s: IO0 low at reset: ROM serial downloader", self.name)
+        self._app_receiver = self.serial.on_receive
+        self.rom = RomLoader(self.mac, self.serial.write, self.flash.write_app)
+        self.serial.on_receive = self.rom.receive
+        self.serial.write(ROM_DOWNLOAD_BOOT)
+
+    def _leave_download_mode(self) -> None:
+        if self.rom is not None:
+            self.rom = None
+            self.serial.on_receive = self._app_receiver
 
     async def power_off(self) -> None:
         program = self._loaded()
         self.powered = False
+        self._leave_download_mode()
         main, self._main = self._main, None
         if main is not None and main is not asyncio.current_task():
             main.cancel()
@@ -163,7 +196,7 @@ class BoardHardware:
 
     async def _restart(self) -> None:
         await self.power_off()
-        await self.power_on()
+        await self.power_on(sample_strapping=False)
 
     def cut_power(self) -> None:
         """The power went during a flash write: the chip stops dead, no further output."""

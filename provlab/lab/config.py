@@ -20,6 +20,7 @@ profile = "edgent-esp32"   # a registered firmware profile (provlab.emulator.pro
 attached = ["inv:bench-a", "/dev/ttyUSB1"]  # boards not emulated here (provlab.lab.board_specs);
                            # with `attached` and no `emulated`, no emulated board is added
 inventory = "boards.yaml"  # the station's board inventory, for inv:NAME (relative to this file)
+firmware = "edgent.bin"    # ESP32 app image: flashed to real boards before the run, booted by emulated ones
 
 [tool.provlab.template]
 id = "TMPL0PROVLAB"
@@ -150,6 +151,9 @@ class LabConfig:
     """Boards beyond the emulated ones: serial ports, inventory entries, replayed recordings."""
     inventory: str | None = None
     """The board inventory file `inv:NAME` items are looked up in."""
+    firmware: str | None = None
+    """An ESP32 app image (`--flash FILE`): written with esptool to every real board once before the run (over
+    an inventory board's own `firmware`), and the app every emulated board boots (its version in the banner)."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -331,7 +335,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
     boards = data.get("boards", {})
     if not isinstance(boards, Mapping):
         raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")
-    check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory"))
+    check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory", "firmware"))
     if "emulated" in boards:
         kw["boards"] = check.typed(boards, "emulated", "boards.", int)
     if "profile" in boards:
@@ -341,6 +345,8 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", bas
         kw.setdefault("boards", 0)  # listing real boards means: these boards (add `emulated` for more)
     if "inventory" in boards:
         kw["inventory"] = str(_relative(check.typed(boards, "inventory", "boards.", str), base))
+    if "firmware" in boards:
+        kw["firmware"] = str(_relative(check.typed(boards, "firmware", "boards.", str), base))
     template = data.get("template", {})
     check.known(template, "template.", ("id", "name"))
     if "id" in template:

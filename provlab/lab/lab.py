@@ -16,21 +16,19 @@ from typing import Any, TypeVar
 
 from provlab.clock.base import LabClock
 from provlab.clock.virtual import VirtualClock
-from provlab.clock.wall import RealBoardClock, WallClock
+from provlab.clock.wall import WallClock
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
-from provlab.drivers.discovery import find_ports
-from provlab.drivers.inventory import Inventory
-from provlab.drivers.replay import ReplayBoard
+from provlab.drivers.flashing import FirmwareFile
 from provlab.drivers.serial_board import SerialBoard
-from provlab.drivers.station import open_inventory_board
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
-from provlab.lab.board_specs import AttachedBoard, BoardSource
+from provlab.lab.attached import inventory_entry, open_attached
+from provlab.lab.board_specs import AttachedBoard
 from provlab.lab.capabilities import NoAirFaults, NoSecondPhone
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
@@ -106,6 +104,7 @@ class Lab:
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
         self._rest_clients: list[CloudRest] = []
+        self._firmware: FirmwareFile | None = None
         self._closed = False
         OPEN_LABS.append(self)
         try:
@@ -190,6 +189,7 @@ class Lab:
             return board
 
         emulated = self.loop.run(make(), 30)
+        self._install_firmware(emulated)
         serial = SerialBoard(
             port.path,
             name=f"board-{index}",
@@ -205,26 +205,26 @@ class Lab:
         self.loop.run(emulated.power_on(), 30)
         return board
 
+    def _install_firmware(self, emulated: EmulatedBoard) -> None:
+        """`--flash FILE` on an emulated board: the file is its app partition, so it boots that image (its
+        version in the banner and `devinfo`) and OTA starts from it. Recorded as a `firmware` step."""
+        if self.config.firmware is None:
+            return
+        if self._firmware is None:
+            self._firmware = FirmwareFile.load(self.config.firmware)
+        firmware = self._firmware
+        with self.steps.step("firmware", emulated.name, **firmware.evidence(), written="app partition (emulated)"):
+            emulated.flash.write_app(firmware.data)
+
     def attach_board(self, attached: AttachedBoard) -> LabBoard:
         """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording.
         A real board runs on the wall clock whatever `time_scale` is (that applies to emulated boards only); a
         recording replays at the lab's time scale."""
-        cfg = self.config
         index = len(self.boards) + 1
         name = f"board-{index}"
-        log_path = self.artifacts / f"{name}.log"
-        profile: str | None = None
-        serial: SerialBoard
-        if attached.source is BoardSource.REPLAY:
-            serial = ReplayBoard(attached.target, name=name, log_path=log_path, time_scale=cfg.time_scale)
-        elif attached.source is BoardSource.INVENTORY:
-            assert cfg.inventory is not None  # LabConfig checks it
-            entry = Inventory.load(cfg.inventory).get(attached.target)
-            found = Inventory([entry]).locate(find_ports(include_all=True))[0]
-            serial = open_inventory_board(found, log_path=log_path, clock=RealBoardClock())
-            profile = entry.tags.get("profile")
-        else:
-            serial = SerialBoard(attached.target, name=name, log_path=log_path, clock=RealBoardClock())
+        serial = open_attached(self.config, attached, name, self.artifacts / f"{name}.log")
+        entry = inventory_entry(self.config, attached)
+        profile = entry.tags.get("profile") if entry is not None else None
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
         self.boards.append(board)
         return board

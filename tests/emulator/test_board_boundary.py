@@ -212,6 +212,7 @@ def test_the_hardware_imports_nothing_of_the_firmware() -> None:
         "provlab.emulator.clock",
         "provlab.emulator.flash",
         "provlab.emulator.indicator",  # the LED and its pattern type; the state -> pattern map is the firmware's
+        "provlab.emulator.rom_loader",  # the chip's mask ROM (serial downloader): silicon, not the app
         "provlab.emulator.serial_port",
         "provlab.protocol.ssid",
         "provlab.wifi.backend",
