@@ -26,6 +26,7 @@ from typing import Any
 
 import serial
 
+from provlab.drivers import serial_urls
 from provlab.drivers.capabilities import Capability
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import ExpectTimeout, SerialBoardError, UnexpectedOutput
@@ -166,7 +167,7 @@ def run_esptool(
     ]  # fmt: skip
     out = io.StringIO()
     failure: BaseException | None = None
-    with _ESPTOOL, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    with _ESPTOOL, serial_urls.preferred(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
             esptool.main(argv)
         except (esptool.FatalError, serial.SerialException, OSError, SystemExit) as exc:
