@@ -19,7 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from provlab.cloud.access import Access
+from provlab.cloud.credentials import CredentialRefused, Credentials
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
+from provlab.cloud.ids import parse_id
 from provlab.cloud.invitations import INVITE_PATH, Invitations
 from provlab.cloud.mail import Mailer
 from provlab.cloud.records import Device, Org, User
@@ -34,6 +36,12 @@ class TenancyServices:
     access: Access
     invitations: Invitations
     mailer: Mailer | None = None
+    credentials: Credentials | None = None  # made from `access` with default limits when not given
+
+    def auth(self) -> Credentials:
+        if self.credentials is None:
+            self.credentials = Credentials(self.access)
+        return self.credentials
 
 
 SERVICES_KEY = web.AppKey("tenancy", TenancyServices)
@@ -44,11 +52,16 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
+def authenticated(request: web.Request) -> User:
+    """The caller, or CredentialRefused (401: missing, unknown, expired or orphaned bearer key)."""
+    return request.app[SERVICES_KEY].auth().user_for(request.headers.get("Authorization", ""))
+
+
 def user_of(request: web.Request) -> User | None:
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer "):
+    try:
+        return authenticated(request)
+    except CredentialRefused:
         return None
-    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -62,10 +75,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise TenancyError(400, f"{name} must be an integer") from None
+    return parse_id(value, name)
 
 
 def _arg(request: web.Request, name: str) -> int:
@@ -326,10 +336,8 @@ ROUTES: tuple[Route, ...] = (
 
 def _wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def run(request: web.Request) -> web.StreamResponse:
-        user = user_of(request)
-        if user is None:
-            return error_response(401, "Not authenticated.")
         try:
+            user = authenticated(request)
             result = await handler(request, request.app[SERVICES_KEY], user)
         except TenancyError as exc:
             return error_response(exc.status, str(exc))
@@ -358,12 +366,19 @@ async def oauth_token(request: web.Request) -> web.Response:
         return _json({"error": "unsupported_grant_type"}, 400)
     as_email = form.get("user")
     try:
-        key, user = request.app[SERVICES_KEY].invitations.client_token(
-            str(form.get("client_id", "")), str(form.get("client_secret", "")), str(as_email) if as_email else None
+        expires_in = None if form.get("expires_in") in (None, "") else parse_id(form["expires_in"], "expires_in")
+        if expires_in == 0:
+            raise TenancyError(400, "expires_in must be at least 1 second")
+        key, user, ttl = request.app[SERVICES_KEY].auth().mint_bearer(
+            str(form.get("client_id", "")),
+            str(form.get("client_secret", "")),
+            str(as_email) if as_email else None,
+            expires_in,
+            request.remote or "?",
         )
     except TenancyError as exc:
         return _json({"error": str(exc)}, exc.status)
-    return _json({"access_token": key, "token_type": "Bearer", "expires_in": 86400, "user": user.email})
+    return _json({"access_token": key, "token_type": "Bearer", "expires_in": int(ttl), "user": user.email})
 
 
 async def openapi(request: web.Request) -> web.Response:
