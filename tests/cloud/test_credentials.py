@@ -7,34 +7,19 @@ without wall time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from cloud_helpers import TEMPLATE_ID, running_cloud
+from lab_time_helpers import run_virtual
 from tenancy_helpers import Api, add_user, build_tree, login
 
-from provlab.clock.virtual import VirtualClock
 from provlab.cloud.credentials import CredentialLimits
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 
 T = TypeVar("T")
 SHORT = CredentialLimits(session_ttl_s=60, bearer_ttl_s=600)
-
-
-def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
-    """The test body on a loop of a new virtual lab clock (pytest-timeout guards wall time)."""
-    loop = VirtualClock().new_loop()
-    try:
-        return loop.run_until_complete(asyncio.wait_for(coro, 7200))
-    finally:
-        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.close()
 
 
 async def new_client(api: Api) -> dict[str, str]:
