@@ -158,6 +158,7 @@ class Fleet:
         self.time_scale = time_scale
         self.keeps_state = state_dir is not None  # the user's folder stays; a temp folder goes at the end
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.memory_serial = memory_serial
         self.bridges_enabled = bridges
         self.defects = tuple(defects)
