@@ -7,9 +7,11 @@ import contextlib
 import datetime as _dt
 import json
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -17,6 +19,7 @@ import pytest
 from rich.console import Console
 
 import provlab
+from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
 from provlab.emulator.profile import PROFILES
@@ -126,7 +129,8 @@ def run(
         args += ["--junitxml", str(reports / "junit.xml")]
     given = sys.argv[sys.argv.index("run") + 1 :] if "run" in sys.argv else ["(called in process)", *args]
     summary = RunSummary(console, command=shlex.join(["provlab", "run", *given]))
-    code = int(pytest.main(args, plugins=[summary]))
+    with _sigterm_as_ctrl_c():
+        code = int(pytest.main(args, plugins=[summary]))
     if summary.collect_only:
         console.print(f"[bold]{summary.collected} scenarios collected[/]")
         sys.exit(code)
@@ -142,6 +146,17 @@ def run(
         console.print(f"[bold red]nothing was tested[/]: {reason} (exit {NO_TESTS_RAN}, pytest's 'no tests ran')")
         code = NO_TESTS_RAN
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM interrupts like Ctrl-C, so pytest tears the lab down (and removes its private folder with the
+    cloud database and flash images) instead of the process dying with them on disk."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _require_a_board(boards: str) -> None:
@@ -186,7 +201,10 @@ def emulate(
         )
     except (FleetError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    run_fleet(fleet, lambda boards: print_fleet(boards, as_json, click.echo))
+    try:
+        run_fleet(fleet, lambda boards: print_fleet(boards, as_json, click.echo))
+    finally:
+        click.echo(fleet.remove_state(), err=True)
 
 
 @main.group()
@@ -209,6 +227,14 @@ def _port(value: int) -> int | None:
 @click.option("--certs", "certs_dir", type=click.Path(file_okay=False), help="TLS folder (default: next to --db)")
 @click.option("--external-mqtt", metavar="URL", help="use this broker (mqtt://host:port); no embedded one")
 @click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
+@click.option(
+    "--admin-password",
+    envvar=ADMIN_PASSWORD_ENV,
+    show_envvar=True,
+    default=None,
+    help=f"the seeded admin's password (default: the lab's fixed {DEFAULT_ADMIN_PASSWORD!r}, fine on loopback); "
+    "applies when the database is new",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the endpoints as one JSON line")
 def cloud_serve(
     db: str | None,
@@ -221,11 +247,13 @@ def cloud_serve(
     certs_dir: str | None,
     external_mqtt: str | None,
     time_scale: float,
+    admin_password: str | None,
     as_json: bool,
 ) -> None:
-    """Run the cloud stub standalone until Ctrl-C; seeds an admin, a root org and a template when new."""
-    db_path = Path(db) if db else Path(tempfile.mkdtemp(prefix="provlab-cloud-")) / "cloud.db"
-    stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, external_mqtt=external_mqtt)
+    """Run the cloud stub standalone until Ctrl-C or SIGTERM; seeds an admin, a root org and a template when
+    new. Without --db the database (and the TLS folder next to it) lives in a temp folder removed at exit."""
+    temp = None if db else Path(tempfile.mkdtemp(prefix="provlab-cloud-"))
+    db_path = temp / "cloud.db" if temp is not None else Path(str(db))
     ports = {
         "binary_port": binary_port,
         "http_port": http_port,
@@ -233,11 +261,24 @@ def cloud_serve(
         "mqtt_port": _port(mqtt_port),
         "mqtts_port": _port(mqtts_port),
     }
-    asyncio.run(_serve(stub, db_path, ports, as_json))
+    warning = exposure_warning(host, admin_password is None, ports)
+    if warning is not None:
+        click.echo(warning, err=True)
+    try:
+        stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, external_mqtt=external_mqtt)
+        asyncio.run(_serve(stub, db_path, ports, as_json, admin_password))
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+            click.echo(f"removed the temporary database folder {temp}", err=True)
+        else:
+            click.echo(f"database kept at {db_path} (--db; mode 0600)", err=True)
 
 
-async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], as_json: bool) -> None:
-    admin = stub.seed()
+async def _serve(
+    stub: CloudStub, db_path: Path, ports: dict[str, int | None], as_json: bool, admin_password: str | None
+) -> None:
+    admin = stub.seed(admin_password=admin_password or DEFAULT_ADMIN_PASSWORD)
     try:
         endpoints = await stub.start(
             ports["binary_port"] or 0,
@@ -279,7 +320,8 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
             console.print(f"  MQTT over TLS    mqtts://{endpoints.host}:{endpoints.mqtts_port}")
         if ca:
             console.print(f"  lab CA           {ca}")
-        console.print(f"  admin            {admin.email} / {DEFAULT_ADMIN_PASSWORD}")
+        shown = DEFAULT_ADMIN_PASSWORD if admin_password is None else f"(from --admin-password / {ADMIN_PASSWORD_ENV})"
+        console.print(f"  admin            {admin.email} / {shown}")
         console.print(f"  template         {DEFAULT_TEMPLATE_ID}")
         console.print(f"  console          {endpoints.http_url}/console#key={stub.console_key} (read-only)")
     sys.stdout.flush()
@@ -288,8 +330,10 @@ async def _serve(stub: CloudStub, db_path: Path, ports: dict[str, int | None], a
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await stub.stop()
+    try:
+        await stop.wait()
+    finally:
+        await stub.stop()
 
 
 @cloud.command("token")

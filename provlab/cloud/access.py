@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from provlab.cloud import role_guard
 from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import Store
 from provlab.cloud.tenancy import OrgTree, Permission, Role, TenancyError, not_found
@@ -26,7 +27,37 @@ class Access:
 
     # --- checks -----------------------------------------------------------------------------------
     def permissions(self, user: User) -> frozenset[Permission]:
-        return self.tree.permissions(user.org_id, user.role)
+        """The user's role in their org's matrix; for an OAuth2 bearer (`acting_for`), at most what the
+        client's owner holds now (nothing once the owner is gone or no longer an Admin)."""
+        have = self.tree.permissions(user.org_id, user.role)
+        if user.acting_for is None:
+            return have
+        owner = self.store.users.get(user.acting_for)
+        if owner is None or not owner.active or owner.role != Role.ADMIN.value:
+            return frozenset()
+        return have & self.tree.permissions(owner.org_id, owner.role)
+
+    def can_manage(self, actor: User, user: User) -> bool:
+        """The actor may change `user` (edit or delete in their org) and holds every permission `user` has."""
+        if not (self.can(actor, Permission.EDIT_USERS) or self.can(actor, Permission.DELETE_USERS)):
+            return False
+        if user.org_id != actor.org_id and not self.can(actor, Permission.SWITCH_TO_SUBORGS):
+            return False
+        return self.tree.permissions(user.org_id, user.role) <= self.permissions(actor)
+
+    def require_no_way_up(self, actor: User, org_id: int, role: Role | None, user: User | None = None) -> None:
+        """403 unless the actor holds every permission of `role` in `org_id` (and of `user`'s current role):
+        nobody grants, or takes from someone, more than they have themselves."""
+        have = self.permissions(actor)
+        wanted = self.tree.permissions(org_id, role.value) if role is not None else frozenset()
+        if user is not None:
+            wanted |= self.tree.permissions(user.org_id, user.role)
+        beyond = sorted(p.value for p in wanted - have)
+        if beyond:
+            raise TenancyError(
+                403, f"{actor.email} lacks {', '.join(beyond)}, which that role change or deletion would grant or "
+                "take away; nobody grants or takes more than they hold."
+            )
 
     def can(self, user: User, permission: Permission) -> bool:
         return permission in self.permissions(user)
@@ -137,6 +168,7 @@ class Access:
         self.org_to_act_in(actor, org_id)
         if user.org_id == org_id:
             raise TenancyError(400, SAME_OWNER)
+        role_guard.check_user_change(self.tree, user, None)
         admin = self.store.users.by_email(admin_email)
         if admin is None or admin.org_id != org_id or admin.role != Role.ADMIN.value:
             raise not_found(f"Admin {admin_email} of organization {org_id}")
@@ -162,6 +194,8 @@ class Access:
         self.org_to_act_in(actor, user.org_id, Permission.EDIT_USERS)
         if user.id == actor.id:
             raise TenancyError(400, "You can't change your own role.")
+        self.require_no_way_up(actor, user.org_id, role, user)
+        role_guard.check_user_change(self.tree, user, role.value)
         moved = self.tree.move_user(user.id, user.org_id, role)
         self.store.events.add("user_edited", None, {"by": actor.email, "user": user.email, "role": role.value})
         return moved
@@ -173,6 +207,8 @@ class Access:
         self.org_to_act_in(actor, user.org_id, Permission.DELETE_USERS)
         if user.id == actor.id:
             raise TenancyError(400, "You can't delete yourself.")
+        self.require_no_way_up(actor, user.org_id, None, user)
+        role_guard.check_user_change(self.tree, user, None)
         self.store.users.deactivate(user.id)
         self.store.events.add("user_deleted", None, {"by": actor.email, "user": user.email})
         found = self.store.users.get(user.id)

@@ -1,7 +1,7 @@
 """The stub's HTTP side: the user REST API the phone uses, plus the device HTTP API (`device_api.py`).
 
-User API (Bearer session key from `POST /api/v1/auth/login`):
-  `POST /api/v1/auth/login {email,password}` -> `{"accessToken"}`
+User API (Bearer session key from `POST /api/v1/auth/login`; keys expire, see `credentials.py`):
+  `POST /api/v1/auth/login {email,password}` -> `{"accessToken","expiresIn"}` (429 when throttled)
   `POST /api/v1/provisioning/tokens {templateId, orgId?}` -> `{"token","templateId","expiresAt","orgId"}`
      (needs PROVISION_DEVICES; into a sub-org also SWITCH_TO_SUBORGS; the template enabled there: C14)
   `GET  /api/v1/provisioning/tokens/{token}` -> `{"activated","deviceId","online","expired","revoked"}`
@@ -22,8 +22,10 @@ from aiohttp import web
 
 from provlab.cloud import device_api, tenancy_api
 from provlab.cloud.access import Access
+from provlab.cloud.credentials import CredentialRefused
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.gateway import DeviceGateway
+from provlab.cloud.ids import BadId, parse_id
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.ota import OTA_PATH_PREFIX, OtaRefused
 from provlab.cloud.records import User
@@ -37,11 +39,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
-def _user(request: web.Request) -> User | None:
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer "):
-        return None
-    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
+def _user(request: web.Request) -> User | web.Response:
+    """The caller, or the 401 answer that says why not (missing, unknown, expired, orphaned key)."""
+    try:
+        return tenancy_api.authenticated(request)
+    except CredentialRefused as exc:
+        return error_response(exc.status, str(exc))
 
 
 async def login(request: web.Request) -> web.Response:
@@ -51,17 +54,17 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:
-        key = request.app[GATEWAY_KEY].store.users.login(email, password)
-    except StoreError as exc:
-        return error_response(401, str(exc))
-    return _json({"accessToken": key})
+        key, ttl = request.app[tenancy_api.SERVICES_KEY].auth().login(email, password, request.remote or "?")
+    except CredentialRefused as exc:
+        return error_response(exc.status, str(exc))
+    return _json({"accessToken": key, "expiresIn": int(ttl)})
 
 
 async def issue_token(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
     user = _user(request)
-    if user is None:
-        return error_response(401, "Not authenticated.")
+    if isinstance(user, web.Response):
+        return user
     forced = gateway.faults.token_issue_status
     if forced is not None:
         gateway.store.events.add("token_issue_failed", None, {"status": forced, "user": user.email})
@@ -69,7 +72,9 @@ async def issue_token(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         template_id = str(body["templateId"])
-        org_id = None if body.get("orgId") is None else int(body["orgId"])
+        org_id = None if body.get("orgId") is None else parse_id(body["orgId"], "orgId")
+    except BadId as exc:
+        return error_response(400, str(exc))
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:
@@ -95,8 +100,8 @@ async def issue_token(request: web.Request) -> web.Response:
 async def token_status(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
     user = _user(request)
-    if user is None:
-        return error_response(401, "Not authenticated.")
+    if isinstance(user, web.Response):
+        return user
     issued = gateway.store.tokens.get(request.match_info["token"])
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")
@@ -115,8 +120,8 @@ async def token_status(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
     user = _user(request)
-    if user is None:
-        return error_response(401, "Not authenticated.")
+    if isinstance(user, web.Response):
+        return user
     token = request.match_info["token"]
     issued = gateway.store.tokens.get(token)
     if issued is None or issued.user_id != user.id:

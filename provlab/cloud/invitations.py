@@ -2,8 +2,8 @@
 
 Invitation: an inactive user row plus a one-time link token, mailed to the invitee; accepting with a
 password activates the account (the token is spent). People who already have an account are never
-invited (they must be transferred). OAuth2 client credentials: a client belongs to a user; its token
-request may name any user that user can see (`user` field), so automation (the phone) acts as that user.
+invited (they must be transferred). OAuth2 clients belong to an Admin; their bearers (`credentials.py`)
+may act as any user the owner sees (`user` field), capped by the owner's current permissions.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Invitations:
     def invite(self, actor: User, org_id: int, email: str, role: Role) -> tuple[User, str]:
         """Create the invitee (inactive) and its one-time link token."""
         self.access.org_to_act_in(actor, org_id, Permission.INVITE_USERS)
+        self.access.require_no_way_up(actor, org_id, role)
         if "@" not in email or len(email) > 254:
             raise TenancyError(400, f"Not an e-mail address: {email!r}.")
         if self.store.users.by_email(email) is not None:
@@ -54,21 +55,6 @@ class Invitations:
         """A new (client_id, client_secret) acting for `owner` (an Admin)."""
         if owner.role != Role.ADMIN.value:
             raise TenancyError(403, "Only an Admin can create OAuth2 clients.")
+        if owner.acting_for is not None:
+            raise TenancyError(403, "OAuth2 clients are created with a password session, not with an OAuth2 bearer.")
         return self.store.invitations.create_client(owner.id)
-
-    def client_token(self, client_id: str, secret: str, as_email: str | None = None) -> tuple[str, User]:
-        """A bearer for the client's owner, or for `as_email` when the owner can see that user."""
-        owner_id = self.store.invitations.client_owner(client_id, secret)
-        owner = self.store.users.get(owner_id) if owner_id is not None else None
-        if owner is None:
-            raise TenancyError(401, "invalid_client")
-        subject = owner
-        if as_email is not None:
-            found = self.store.users.by_email(as_email)
-            if found is None or not self.access.sees_org(owner, found.org_id):
-                raise TenancyError(400, "invalid_request: unknown user")
-            if not found.active:
-                raise TenancyError(400, "invalid_request: user is not active")
-            subject = found
-        self.store.events.add("oauth_token", None, {"client_id": client_id, "user": subject.email})
-        return self.store.users.open_session(subject.id), subject

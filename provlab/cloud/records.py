@@ -21,6 +21,7 @@ class User:
     org_id: int
     role: str
     active: bool = True  # False for an invited user who has not set a password yet
+    acting_for: int | None = None  # an OAuth2 bearer: the client's owner, whose permissions cap this user's
 
 
 class DataType(str, Enum):

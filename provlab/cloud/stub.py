@@ -30,6 +30,7 @@ from provlab.cloud import console, lab_api
 from provlab.cloud.access import Access
 from provlab.cloud.binary_server import BinaryServer
 from provlab.cloud.certs import LabCertificates
+from provlab.cloud.credentials import CredentialLimits, Credentials
 from provlab.cloud.faults import FaultKnobs
 from provlab.cloud.gateway import DeviceGateway, DeviceOffline
 from provlab.cloud.http_api import build_app
@@ -103,9 +104,11 @@ class CloudStub:
         quota_limits: QuotaLimits | None = None,
         external_mqtt: str | None = None,
         smtp: str | None = "sink",
+        credential_limits: CredentialLimits | None = None,
     ) -> None:
         """`smtp`: where invitation mail goes — "sink" (a mail sink the stub runs on loopback, read it
-        through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused)."""
+        through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused).
+        `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`)."""
         self.store = Store(db_path)
         self.smtp = smtp
         self.mail_sink: MailSink | None = None
@@ -113,6 +116,7 @@ class CloudStub:
         self.access = Access(self.store, self.tree)
         self.invitations = Invitations(self.access)
         self.access.on_device_moved = self._device_moved
+        self.credentials = Credentials(self.access, credential_limits)
         self.host = host
         self.time_scale = time_scale
         self.presence = PresenceRegistry()
@@ -232,7 +236,9 @@ class CloudStub:
             self.mail_sink = MailSink(self.host)
             await self.mail_sink.start()
             smtp_url = self.mail_sink.url
-        services = TenancyServices(self.access, self.invitations, Mailer(smtp_url) if smtp_url else None)
+        services = TenancyServices(
+            self.access, self.invitations, Mailer(smtp_url) if smtp_url else None, self.credentials
+        )
         app = build_app(self.gateway, services)
         lab_api.add_routes(app, self)
         console.add_routes(app, self.console_key)

@@ -19,7 +19,9 @@ The model (the public Blynk docs leave parts of it open; these are the stub's ru
 - **Devices.** `VIEW_ORG_DEVICES` shows every device of the visible orgs; with only `VIEW_OWN_DEVICES` a
   user sees the devices they own.
 - **Templates** are created only in a root org. A template can be used (provisioning, transfers) in its
-  root org and in a sub-org only after it was enabled there (C13).
+  root org and in a sub-org only after it was enabled there (C13); a sub-org can enable only a template
+  its parent has (enablement is inherited downwards only).
+- **Root lockout.** No change may leave an org without a role able to manage roles (`role_guard.py`, 409).
 """
 
 from __future__ import annotations
@@ -229,6 +231,9 @@ class OrgTree:
         matrices = {o: self.matrix(o) for o in targets}
         for matrix in matrices.values():
             matrix[role] = permissions
+        from provlab.cloud.role_guard import check_matrices  # role_guard builds on this module
+
+        check_matrices(self, matrices)
         self.store.orgs.replace_matrices({target: _matrix_rows(matrix) for target, matrix in matrices.items()})
         self.store.events.add(
             "permissions_changed",
@@ -244,9 +249,17 @@ class OrgTree:
 
     # --- templates -----------------------------------------------------------------------------------
     def enable_template(self, org_id: int, template_id: str) -> None:
+        """Enable a template of the org's root in the org; a sub-org only when its parent has it (enablement
+        is inherited downwards only)."""
         template = self.store.templates.get(template_id)
         if template is None or template.org_id != self.root_of(org_id):
             raise not_found(f"Template {template_id}")
+        parent = self.org_or_404(org_id).parent_id
+        if parent is not None and not self.template_enabled(parent, template_id):
+            raise TenancyError(
+                403, f"Template {template_id} is not enabled in the parent organization {parent}; a sub-organization "
+                "can enable only templates its parent has."
+            )
         self.store.orgs.enable_template(org_id, template_id)
         self.store.events.add("template_enabled", None, {"org_id": org_id, "template_id": template_id})
 

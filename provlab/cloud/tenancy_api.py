@@ -2,9 +2,11 @@
 
 Every route is declared once in `ROUTES` (method, path, handler, summary, permission); the router and the
 OpenAPI document (`GET /api/v1/openapi.json`) are both built from it. Auth: `Authorization: Bearer <key>`
-from `POST /api/v1/auth/login` (session) or `POST /oauth2/token` (client credentials). Errors are
+from `POST /api/v1/auth/login` (session) or `POST /oauth2/token` (client credentials); keys expire and
+end with `POST /api/v1/auth/logout`, `POST /oauth2/revoke` or a revoked client (`credentials.py`). Errors are
 `{"error": {"message": …}}` with 400 (bad request / Blynk rule), 401, 403 (missing permission),
-404 (unknown or out of sight), 409 (already has an account).
+404 (unknown or out of sight), 409 (already has an account; a change that would leave the root org unable
+to manage its roles), 429 (too many failed logins).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from provlab.cloud.access import Access
+from provlab.cloud.credentials import CredentialRefused, Credentials
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
+from provlab.cloud.ids import parse_id
 from provlab.cloud.invitations import INVITE_PATH, Invitations
 from provlab.cloud.mail import Mailer
 from provlab.cloud.records import Device, Org, User
@@ -34,6 +38,12 @@ class TenancyServices:
     access: Access
     invitations: Invitations
     mailer: Mailer | None = None
+    credentials: Credentials | None = None  # made from `access` with default limits when not given
+
+    def auth(self) -> Credentials:
+        if self.credentials is None:
+            self.credentials = Credentials(self.access)
+        return self.credentials
 
 
 SERVICES_KEY = web.AppKey("tenancy", TenancyServices)
@@ -44,11 +54,16 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
+def authenticated(request: web.Request) -> User:
+    """The caller, or CredentialRefused (401: missing, unknown, expired or orphaned bearer key)."""
+    return request.app[SERVICES_KEY].auth().user_for(request.headers.get("Authorization", ""))
+
+
 def user_of(request: web.Request) -> User | None:
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer "):
+    try:
+        return authenticated(request)
+    except CredentialRefused:
         return None
-    return request.app[GATEWAY_KEY].store.users.for_session(auth.removeprefix("Bearer ").strip())
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -62,10 +77,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise TenancyError(400, f"{name} must be an integer") from None
+    return parse_id(value, name)
 
 
 def _arg(request: web.Request, name: str) -> int:
@@ -245,6 +257,11 @@ async def create_oauth_client(request: web.Request, s: TenancyServices, user: Us
     return _json({"clientId": client_id, "clientSecret": secret}, 201)
 
 
+async def revoke_oauth_client(request: web.Request, s: TenancyServices, user: User) -> Any:
+    ended = s.auth().revoke_client(user, request.match_info["client"])
+    return {"clientId": request.match_info["client"], "revoked": True, "bearersEnded": ended}
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -321,15 +338,19 @@ ROUTES: tuple[Route, ...] = (
         "TRANSFER_DEVICES",
     ),
     Route("POST", "/api/v1/oauth/clients", create_oauth_client, "New OAuth2 client (Admin)"),
+    Route(
+        "DELETE",
+        "/api/v1/oauth/clients/{client}",
+        revoke_oauth_client,
+        "Revoke an OAuth2 client and end every bearer it minted (its owner, or who may manage the owner)",
+    ),
 )
 
 
 def _wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def run(request: web.Request) -> web.StreamResponse:
-        user = user_of(request)
-        if user is None:
-            return error_response(401, "Not authenticated.")
         try:
+            user = authenticated(request)
             result = await handler(request, request.app[SERVICES_KEY], user)
         except TenancyError as exc:
             return error_response(exc.status, str(exc))
@@ -358,12 +379,43 @@ async def oauth_token(request: web.Request) -> web.Response:
         return _json({"error": "unsupported_grant_type"}, 400)
     as_email = form.get("user")
     try:
-        key, user = request.app[SERVICES_KEY].invitations.client_token(
-            str(form.get("client_id", "")), str(form.get("client_secret", "")), str(as_email) if as_email else None
+        expires_in = None if form.get("expires_in") in (None, "") else parse_id(form["expires_in"], "expires_in")
+        if expires_in == 0:
+            raise TenancyError(400, "expires_in must be at least 1 second")
+        key, user, ttl = request.app[SERVICES_KEY].auth().mint_bearer(
+            str(form.get("client_id", "")),
+            str(form.get("client_secret", "")),
+            str(as_email) if as_email else None,
+            expires_in,
+            request.remote or "?",
         )
     except TenancyError as exc:
         return _json({"error": str(exc)}, exc.status)
-    return _json({"access_token": key, "token_type": "Bearer", "expires_in": 86400, "user": user.email})
+    return _json({"access_token": key, "token_type": "Bearer", "expires_in": int(ttl), "user": user.email})
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End the caller's bearer key (a session or an OAuth2 bearer); an expired key may be ended too."""
+    auth = request.headers.get("Authorization", "")
+    key = auth.removeprefix("Bearer ").strip()
+    if not auth.startswith("Bearer ") or not request.app[SERVICES_KEY].auth().logout(key):
+        return error_response(401, "Not authenticated: unknown bearer key (logged out, revoked or never issued).")
+    return _json({"loggedOut": True})
+
+
+async def oauth_revoke(request: web.Request) -> web.Response:
+    """RFC 7009 token revocation: the client (id and secret) ends one of its bearers; 200 also for an unknown one."""
+    form = dict(await request.post())
+    try:
+        request.app[SERVICES_KEY].auth().revoke_bearer(
+            str(form.get("client_id", "")),
+            str(form.get("client_secret", "")),
+            str(form.get("token", "")),
+            request.remote or "?",
+        )
+    except TenancyError as exc:
+        return _json({"error": str(exc)}, exc.status)
+    return _json({})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -398,7 +450,16 @@ def openapi_document() -> dict[str, Any]:
         "post": {"summary": "Set the password with the link token {token, password}", "responses": _RESPONSES}
     }
     paths["/oauth2/token"] = {
-        "post": {"summary": "OAuth2 client credentials (client_id, client_secret, user?)", "responses": _RESPONSES}
+        "post": {
+            "summary": "OAuth2 client credentials (client_id, client_secret, user?, expires_in?)",
+            "responses": _RESPONSES,
+        }
+    }
+    paths["/oauth2/revoke"] = {
+        "post": {"summary": "End one bearer of the client (token, client_id, client_secret)", "responses": _RESPONSES}
+    }
+    paths["/api/v1/auth/logout"] = {
+        "post": {"summary": "End the caller's bearer key", "security": bearer, "responses": _RESPONSES}
     }
     return {
         "openapi": "3.0.3",
@@ -422,6 +483,8 @@ _RESPONSES = {
     "401": {"description": "Not authenticated"},
     "403": {"description": "Missing permission"},
     "404": {"description": "Unknown or out of sight"},
+    "409": {"description": "Conflict: already has an account, or the change would lock the root out of its roles"},
+    "429": {"description": "Too many failed logins (per account, per source address)"},
 }
 
 
@@ -431,4 +494,6 @@ def add_routes(app: web.Application, services: TenancyServices) -> None:
         app.router.add_route(route.method, route.path, _wrap(route.handler))
     app.router.add_post("/api/v1/invitations/accept", accept_invitation)
     app.router.add_post("/oauth2/token", oauth_token)
+    app.router.add_post("/oauth2/revoke", oauth_revoke)
+    app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_get("/api/v1/openapi.json", openapi)

@@ -17,6 +17,14 @@ from enum import Enum
 from pathlib import Path
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` with mode 0600: the blob holds the Wi-Fi passphrase and the device's auth token."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(data)
+
+
 class WriteModel(Enum):
     NVS_ATOMIC = "nvs"
     EEPROM_SEQUENTIAL = "eeprom"
@@ -67,16 +75,16 @@ class Flash:
     def _write_atomic(self, data: bytes, cut: int | None) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         if cut is not None and cut < len(data):
-            tmp.write_bytes(data[:cut])  # the half-written entry NVS will discard
+            _write_private(tmp, data[:cut])  # the half-written entry NVS will discard
             raise PowerLost(self.path, cut, len(data))
-        tmp.write_bytes(data)
+        _write_private(tmp, data)
         os.replace(tmp, self.path)
 
     def _write_sequential(self, data: bytes, cut: int | None) -> None:
         if cut is not None and cut < len(data):
-            self.path.write_bytes(data[:cut] + b"\xff" * (len(data) - cut))
+            _write_private(self.path, data[:cut] + b"\xff" * (len(data) - cut))
             raise PowerLost(self.path, cut, len(data))
-        self.path.write_bytes(data)
+        _write_private(self.path, data)
 
     # --- the app partition ------------------------------------------------------------------------
     def read_app(self) -> bytes | None:
@@ -88,5 +96,5 @@ class Flash:
 
     def write_app(self, image: bytes) -> None:
         tmp = self.app_path.with_name(self.app_path.name + ".tmp")
-        tmp.write_bytes(image)
+        _write_private(tmp, image)
         os.replace(tmp, self.app_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterable
@@ -155,7 +156,9 @@ class Fleet:
         self.profile = PROFILES[profile](template_id=template_id, template_name=template_name)
         self.network = parse_network(network) if network else None
         self.time_scale = time_scale
+        self.keeps_state = state_dir is not None  # the user's folder stays; a temp folder goes at the end
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.memory_serial = memory_serial
         self.bridges_enabled = bridges
         self.defects = tuple(defects)
@@ -213,6 +216,14 @@ class Fleet:
             serial.close()
         self.air.close()  # the routers' relays of the boards' cloud connections
 
+    def remove_state(self) -> str:
+        """Remove the temp flash folder (flash holds Wi-Fi passphrases and tokens), or keep the one the user
+        named; says which."""
+        if self.keeps_state:
+            return f"flash files kept in {self.state_dir} (--state-dir; mode 0600)"
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return f"removed the temporary flash folder {self.state_dir}"
+
 
 async def serve_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], None]) -> None:
     """Start `fleet`, report it, keep it running until SIGINT/SIGTERM, then shut it down cleanly."""
@@ -225,7 +236,10 @@ async def serve_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], N
         on_ready(await fleet.start())
         await stop.wait()
     finally:
-        await fleet.stop()
+        try:
+            await fleet.stop()
+        finally:
+            fleet.remove_state()
 
 
 def run_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], None]) -> None:

@@ -4,7 +4,7 @@ Everything the stub knows lives here and survives a restart: orgs, users, templa
 datastreams, event codes and metafields), dynamic tokens, devices, pin values, the device event log and
 the stub's own event journal. `Store` owns the connection, the schema and the write-behind buffer
 (`database.py`, `write_behind.py`); each aggregate has a repository of its own, reached as an attribute,
-so a caller says what it touches: `store.orgs`, `store.users`, `store.invitations`, `store.templates`,
+so a caller says what it touches: `store.orgs`, `store.users`, `store.sessions`, `store.invitations`, `store.templates`,
 `store.tokens`, `store.devices`, `store.pins`, `store.device_log`, `store.events`. All SQL lives in this
 package: code built on the store (the org tree, access checks, invitations) keeps the rules and asks the
 repositories for rows.
@@ -27,6 +27,7 @@ from provlab.cloud.store.events import EventRepository
 from provlab.cloud.store.invitations import InvitationRepository
 from provlab.cloud.store.orgs import OrgRepository
 from provlab.cloud.store.pins import PinRepository
+from provlab.cloud.store.sessions import SessionRepository, SessionRow
 from provlab.cloud.store.templates import TemplateRepository
 from provlab.cloud.store.token_cache import TokenCache
 from provlab.cloud.store.tokens import DEFAULT_TOKEN_TTL_S, TokenRepository
@@ -34,6 +35,7 @@ from provlab.cloud.store.users import UserRepository
 
 __all__ = [
     "DEFAULT_TOKEN_TTL_S",
+    "SessionRow",
     "Store",
     "StoreError",
     "TokenRefusal",
@@ -51,6 +53,7 @@ class Store:
         self.events = EventRepository(self._database)
         self.orgs = OrgRepository(self._database)
         self.users = UserRepository(self._database)
+        self.sessions = SessionRepository(self._database)
         self.invitations = InvitationRepository(self._database)
         self.templates = TemplateRepository(self._database)
         self.tokens = TokenRepository(self._database, cache, self.templates, self.events)

@@ -7,6 +7,7 @@ readers see their own writes), and flushes it when it grows large.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,18 @@ from provlab.cloud.store.errors import StoreError
 from provlab.cloud.store.schema import MIGRATIONS
 from provlab.cloud.store.write_behind import WriteBehind
 
+
+def private_file(path: str) -> None:
+    """Create `path` empty with mode 0600, or make an existing one 0600 (when it is ours to change)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+    except PermissionError:
+        pass  # another user's file that we may still read and write: leave its mode alone
+
+
 FLUSH_THRESHOLD = 20_000  # pending writes that force a flush even before the timer
 
 
@@ -26,6 +39,7 @@ class Database:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        private_file(self.path)  # users, password hashes, tokens: owner only (SQLite gives -wal/-shm the same)
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._connection.row_factory = sqlite3.Row
         self.lock = threading.RLock()

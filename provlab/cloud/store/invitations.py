@@ -68,8 +68,22 @@ class InvitationRepository:
         return client_id, secret
 
     def client_owner(self, client_id: str, secret: str) -> int | None:
-        """The user a client acts for, or None when the id is unknown or the secret wrong."""
-        rows = self._database.query("SELECT secret_hash, user_id FROM oauth_clients WHERE client_id = ?", (client_id,))
+        """The user a client acts for, or None when the id is unknown, the client revoked or the secret wrong."""
+        rows = self._database.query(
+            "SELECT secret_hash, user_id FROM oauth_clients WHERE client_id = ? AND revoked_at IS NULL", (client_id,)
+        )
         if not rows or not check_password(secret, rows[0]["secret_hash"]):
             return None
         return int(rows[0]["user_id"])
+
+    def client_owner_id(self, client_id: str) -> int | None:
+        """The user a live (not revoked) client acts for, without its secret; None when unknown or revoked."""
+        rows = self._database.query(
+            "SELECT user_id FROM oauth_clients WHERE client_id = ? AND revoked_at IS NULL", (client_id,)
+        )
+        return int(rows[0]["user_id"]) if rows else None
+
+    def revoke_client(self, client_id: str, now: float) -> None:
+        """The client mints no more bearers (the ones it minted end in `store.sessions`)."""
+        with self._database.transaction() as db:
+            db.execute("UPDATE oauth_clients SET revoked_at = ? WHERE client_id = ?", (now, client_id))

@@ -136,4 +136,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 4: credentials that expire and follow their owner (issue 13): a session's expiry (lab time, epoch
+    # seconds; NULL rows from older files count as expired) and the OAuth2 client that minted a bearer;
+    # clients can be revoked
+    """
+    ALTER TABLE sessions ADD COLUMN expires_at REAL;
+    ALTER TABLE sessions ADD COLUMN client_id TEXT;
+    CREATE INDEX sessions_client ON sessions(client_id);
+    CREATE INDEX sessions_user ON sessions(user_id);
+    ALTER TABLE oauth_clients ADD COLUMN revoked_at REAL;
+    """,
 )

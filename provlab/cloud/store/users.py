@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Iterable
 
 from provlab.cloud.passwords import check_password, hash_password
@@ -52,34 +50,23 @@ class UserRepository:
                 db.execute("UPDATE users SET org_id = ?, role = ? WHERE id = ?", (org_id, role, user_id))
 
     def deactivate(self, user_id: int) -> None:
-        """The user can no longer log in and their sessions end; the row (and the e-mail) stays."""
+        """The user can no longer log in; their sessions and every bearer their OAuth2 clients minted end; the row
+        (and the e-mail) stays."""
         with self._database.transaction() as db:
             db.execute("UPDATE users SET active = 0 WHERE id = ?", (user_id,))
             db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            # and every bearer the user's OAuth2 clients minted, for whomever
+            db.execute(
+                "DELETE FROM sessions WHERE client_id IN (SELECT client_id FROM oauth_clients WHERE user_id = ?)",
+                (user_id,),
+            )
 
-    def login(self, email: str, password: str) -> str:
-        """A new session key for the user, or StoreError on a wrong e-mail or password (or an
-        invited user who has not set a password yet)."""
+    def check_login(self, email: str, password: str) -> int:
+        """The user id for a right e-mail and password, or StoreError on a wrong e-mail or password (or an
+        invited user who has not set a password yet). Sessions are `store.sessions`."""
         rows = self._database.query("SELECT id, password_hash, active FROM users WHERE email = ?", (email,))
         if not rows or not check_password(password, rows[0]["password_hash"]):
             raise StoreError("wrong e-mail or password")
         if not rows[0]["active"]:
             raise StoreError("this account is not active (invitation not accepted)")
-        return self.open_session(int(rows[0]["id"]))
-
-    def open_session(self, user_id: int) -> str:
-        """A new session key (bearer) for the user."""
-        key = secrets.token_urlsafe(32)
-        with self._database.transaction() as db:
-            db.execute(
-                "INSERT INTO sessions (key, user_id, created_at) VALUES (?, ?, ?)", (key, user_id, time.time())
-            )
-        return key
-
-    def for_session(self, key: str) -> User | None:
-        rows = self._database.query(
-            "SELECT u.id, u.email, u.org_id, u.role, u.active FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.key = ?",
-            (key,),
-        )
-        return user_from_row(rows[0]) if rows else None
+        return int(rows[0]["id"])
