@@ -24,9 +24,7 @@ class PostgresLineDatabase(LineDatabase):
         try:
             import psycopg
         except ImportError as exc:
-            raise LineDatabaseError(
-                f"--db {self.url} needs psycopg: python3 -m pip install 'psycopg[binary]'"
-            ) from exc
+            raise LineDatabaseError(f"--db {self.url} needs psycopg: python3 -m pip install 'psycopg[binary]'") from exc
         self._errors: type[Exception] = psycopg.Error
         try:
             self._db: Any = psycopg.connect(url, autocommit=True)

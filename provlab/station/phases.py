@@ -146,7 +146,8 @@ def boot(ctx: UnitContext, values: dict[str, Any]) -> None:
     if enrolled:
         ctx.detail = f"the unit booted into {first.new.value}: it holds a configuration (enrolled before)"
     values["boot_state"] = first.new.value
-    values["time_to_ap_s"] = _ap_up(ctx, ctx.boot_mark) if first.new is EdgentState.WAIT_CONFIG else None
+    if not enrolled:  # an enrolled unit never brings its access point up: nothing to time
+        values["time_to_ap_s"] = _ap_up(ctx, ctx.boot_mark) if first.new is EdgentState.WAIT_CONFIG else None
 
 
 def _ap_up(ctx: UnitContext, since: int) -> float | None:

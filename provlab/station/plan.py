@@ -65,9 +65,9 @@ def _eq(name: str, doc: str, equals: Any = None) -> MeasurementSpec:
 PHASES: dict[str, tuple[MeasurementSpec, ...]] = {
     "flash": (_eq("firmware_version", "the banner's firmware version equals the plan's"),),
     "boot": (
-        _num("time_to_ap_s", SECOND, "device seconds from power-on to WAIT_CONFIG (access point up)", 0, 30),
-        _eq("boot_state", "the state the unit boots into", "WAIT_CONFIG"),
         _eq("already_enrolled", "the unit came with a configuration (must be False when the rule is `fail`)"),
+        _eq("boot_state", "the state the unit boots into", "WAIT_CONFIG"),
+        _num("time_to_ap_s", SECOND, "device seconds from power-on to WAIT_CONFIG (access point up)", 0, 30),
     ),
     "provision": (
         _num("rssi_dbm", DBM, "the unit's access point as the phone hears it", -85, 0),

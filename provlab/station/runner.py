@@ -97,7 +97,7 @@ class Station:
         units: int | None = None,
         scanner: TextIO | None = None,
         view: OperatorView | None = None,
-        prepare_unit: Callable[[int, LabBoard, Lab], None] | None = None,
+        before_phase: Callable[[int, str, LabBoard, Lab], None] | None = None,
     ) -> None:
         config = lab_config or LabConfig(boards=1)
         self.emulated_slots = config.boards
@@ -114,8 +114,8 @@ class Station:
         self.units = units if units is not None else self.slots
         self.scanner = scanner
         self.view = view or PlainView()
-        self.prepare_unit = prepare_unit
-        """Called with (slot, board, lab) before a unit's phases (tests use it to give one unit a fault)."""
+        self.before_phase = before_phase
+        """Called with (slot, phase, board, lab) before each phase of a unit (a test gives one unit a fault)."""
         self.firmware = FirmwareFile.load(plan.firmware_image) if plan.firmware_image else None
         self.run_id = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
         self._board_numbers = itertools.count(1)
@@ -286,8 +286,6 @@ class Station:
         ctx = UnitContext(lab, board, phone, automation, orgs, plan, evidence, firmware=self.firmware)
         wall_started = time.time()
         try:
-            if self.prepare_unit is not None:
-                self.prepare_unit(slot, board, lab)
             self._run_phases(ctx, record, slot)
         except BaseException as exc:  # an operator stop (^C) mid-phase: nothing is known about the unit
             record.outcome = UnitOutcome.ABORTED
@@ -310,6 +308,8 @@ class Station:
             self.view.phase(slot, phase_plan.name)
             values: dict[str, object] = {}
             try:
+                if self.before_phase is not None:
+                    self.before_phase(slot, phase_plan.name, ctx.board, ctx.lab)
                 PHASE_RUNNERS[phase_plan.name](ctx, values)
             except Exception as exc:  # the station's own trouble (cloud refused it, a port died): ERROR
                 phase.outcome = PhaseOutcome.ERROR
