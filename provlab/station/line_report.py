@@ -117,7 +117,7 @@ def _bars(values: list[float], labels: list[str], colour: str, top: float | None
     step = (W - 2 * PAD) / len(values)
     parts = [f'<svg width="{W}" height="{H + 40}" role="img">']
     parts.append(f'<line x1="{PAD}" y1="{H}" x2="{W - PAD}" y2="{H}" stroke="#888"/>')
-    for i, (value, label) in enumerate(zip(values, labels)):
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         height = (H - PAD) * value / peak
         x = PAD + i * step
         parts.append(
