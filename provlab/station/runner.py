@@ -121,6 +121,8 @@ class Station:
         self._board_numbers = itertools.count(1)
         self._lock = threading.Lock()
         self.result = StationResult()
+        self.overhead_s: dict[str, float] = {}
+        """Wall seconds each test spent in the station's own bookkeeping (records, database, evidence), by unit."""
 
     # --- the run -----------------------------------------------------------------------------------------
     def run(self) -> StationResult:
@@ -278,10 +280,12 @@ class Station:
             run_id=self.run_id,
             unit_uid=_safe(f"{dut_id}-{attempt}-{started}"),
         )
+        booked = time.perf_counter()
         evidence = self.out / "evidence" / record.unit_uid
         evidence.mkdir(parents=True, exist_ok=True)
         record.evidence = str(evidence)
         db.unit_started(record, dumps(record))
+        bookkeeping = time.perf_counter() - booked
         self.view.unit_started(slot, dut_id, attempt)
         ctx = UnitContext(lab, board, phone, automation, orgs, plan, evidence, firmware=self.firmware)
         wall_started = time.time()
@@ -293,7 +297,10 @@ class Station:
             record.failure_detail = f"{type(exc).__name__}: {exc}"
             self._finish(record, ctx, lab, board, phone, wall_started, db, csv)
             raise
+        booked = time.perf_counter()
         self._finish(record, ctx, lab, board, phone, wall_started, db, csv)
+        with self._lock:
+            self.overhead_s[record.unit_uid] = bookkeeping + time.perf_counter() - booked
         return record
 
     def _run_phases(self, ctx: UnitContext, record: UnitRecord, slot: int) -> None:
