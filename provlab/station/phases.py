@@ -18,7 +18,7 @@ import httpx
 from provlab.drivers.capabilities import Capability
 from provlab.drivers.flashing import BANNER_FIRMWARE, FirmwareFile, FlashError, flash_board
 from provlab.drivers.serial_errors import ExpectTimeout
-from provlab.lab.enrollment import Enrollment
+from provlab.lab.enrollment import Enrollment, FailureKind
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
 from provlab.lab.lab_phone import LabPhone
@@ -44,8 +44,9 @@ FIRST_STATES = frozenset(
 )
 
 
-class UnitFailed(Exception):
-    """A measurement of the phase is out of limits: stop the unit here (it is FAIL, not ERROR)."""
+class CloudRefusedStation(RuntimeError):
+    """The cloud refused the station itself (its login, a token request): the station's trouble, so the unit's test
+    ends as ERROR, not FAIL."""
 
 
 @dataclass
@@ -169,6 +170,12 @@ def provision(ctx: UnitContext, values: dict[str, Any]) -> None:
     started = _now(ctx)
     enrollment = phone.provision(board, org_id=ctx.target_org, check=False, evidence=str(ctx.evidence))
     ctx.enrollment = enrollment
+    if enrollment.failure is FailureKind.CLOUD_API:
+        last = enrollment.steps[-1] if enrollment.steps else None
+        raise CloudRefusedStation(
+            f"the cloud refused the station's {last.name if last else 'first'} step while provisioning {board.ssid}: "
+            f"{last.error if last else ''} (evidence: {ctx.evidence})"
+        )
     if not enrollment.ok:
         failure = enrollment.failure.name if enrollment.failure else "unknown"
         last = enrollment.steps[-1].name if enrollment.steps else "start"

@@ -19,7 +19,7 @@ from provlab.station.line_report import report_for, write_html
 from provlab.station.operator_view import PlainView
 from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
 from provlab.station.record import UnitOutcome
-from provlab.station.runner import Station, StationResult
+from provlab.station.runner import Station, StationError, StationResult
 
 PLAN_HEAD = "name: t\nversion: '2.1'\nfirmware: {version: 0.1.0}\n"
 
@@ -178,3 +178,24 @@ def test_scanned_serials_name_the_units_and_garbage_or_duplicates_are_refused(tm
     Station(station.plan, out=tmp_path, lab_config=LabConfig(boards=1), scanner=io.StringIO("SN-000002\n"),
             view=PlainView(again)).run()  # fmt: skip
     assert "SN-000002 already passed" in again.getvalue()
+
+
+def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: Path) -> None:
+    def token_issue_down(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if phase == "provision":
+            lab.cloud_faults.fail_token_issue(503)
+
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [boot, provision, cloud_login]\n"
+    result = run_station(tmp_path, slots=1, units=1, plan_text=plan, before_phase=token_issue_down)
+    record = result.records[0]
+    assert record.outcome is UnitOutcome.ERROR
+    assert record.first_failure == "provision: CloudRefusedStation"
+    assert record.failure_detail is not None and "503" in record.failure_detail
+    assert [p.outcome.value for p in record.phases] == ["PASS", "ERROR", "SKIP"]
+    suite = ET.parse(result.junit or "").getroot()
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+
+
+def test_a_station_has_one_to_sixteen_slots(tmp_path: Path) -> None:
+    with pytest.raises(StationError, match="a station has 1-16 slots; --boards gives 17"):
+        Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=17))
