@@ -171,10 +171,10 @@ def provision(ctx: UnitContext, values: dict[str, Any]) -> None:
     enrollment = phone.provision(board, org_id=ctx.target_org, check=False, evidence=str(ctx.evidence))
     ctx.enrollment = enrollment
     if enrollment.failure is FailureKind.CLOUD_API:
-        last = enrollment.steps[-1] if enrollment.steps else None
+        refused = enrollment.steps[-1] if enrollment.steps else None
         raise CloudRefusedStation(
-            f"the cloud refused the station's {last.name if last else 'first'} step while provisioning {board.ssid}: "
-            f"{last.error if last else ''} (evidence: {ctx.evidence})"
+            f"the cloud refused the station's {refused.name if refused else 'first'} step while provisioning "
+            f"{board.ssid}: {refused.error if refused else ''} (evidence: {ctx.evidence})"
         )
     if not enrollment.ok:
         failure = enrollment.failure.name if enrollment.failure else "unknown"
