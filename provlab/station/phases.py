@@ -100,14 +100,15 @@ def flash(ctx: UnitContext, values: dict[str, Any]) -> None:
     """Write the plan's image (then the banner must report its version), or verify the firmware the unit has."""
     board = ctx.board
     if ctx.firmware is not None:
+        before = board.mark()  # the download mode prints no state change: the app's boot is the first after this
         try:
             record = flash_board(board.serial, ctx.firmware, log_dir=ctx.evidence)
         except FlashError as exc:
             ctx.detail = str(exc)
             values["firmware_version"] = None
             return
-        ctx.boot_mark = board.mark()  # flash_board reset the unit into the app: the boot is on now
-        ctx.boot_started = _now(ctx)
+        ctx.boot_mark = before
+        ctx.boot_started = _now(ctx)  # the app's banner came: its boot is timed from here
         values["firmware_version"] = record.banner_version
         return
     _power_up(ctx)

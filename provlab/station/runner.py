@@ -106,7 +106,12 @@ class Station:
             raise StationError(f"a station has 1-{MAX_SLOTS} slots; --boards gives {self.slots}")
         self.plan = plan
         self.out = Path(out)
-        self.lab_config = config.with_overrides(boards=0)  # each unit gets its own emulated board when it starts
+        overrides: dict[str, object] = {"boards": 0}  # each unit gets its own emulated board when it starts
+        if plan.firmware_image is not None and config.clock == "auto":
+            # esptool talks to the port in wall time, outside the lab clock: a station that flashes runs on the
+            # wall clock (emulated parts in real time)
+            overrides |= {"clock": "wall", "time_scale": 1.0}
+        self.lab_config = config.with_overrides(**overrides)
         self.attached = config.attached
         self.station_id = station_id
         self.operator = operator

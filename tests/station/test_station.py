@@ -199,3 +199,21 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
 def test_a_station_has_one_to_sixteen_slots(tmp_path: Path) -> None:
     with pytest.raises(StationError, match="a station has 1-16 slots; --boards gives 17"):
         Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=17))
+
+
+def test_a_plan_with_an_image_flashes_each_unit_with_esptool_and_checks_its_version(tmp_path: Path) -> None:
+    """The flash phase writes the plan's image over the unit's serial port (the emulated ROM downloader) and the
+    banner must then report the image's version; the record carries the image's SHA-256."""
+    from provlab.protocol.firmware_image import build_app_image, parse_app_image
+
+    image = build_app_image("1.2.3", code_size=4096)
+    (tmp_path / "fw.bin").write_bytes(image)
+    text = "name: f\nversion: '1'\nfirmware: {image: fw.bin}\nretest: {max_attempts: 1}\nphases: [flash, boot]\n"
+    plan = parse_plan(text, str(tmp_path / "plan.yaml"), base=tmp_path)
+    result = Station(plan, out=tmp_path / "line", lab_config=LabConfig(boards=1), view=PlainView(io.StringIO())).run()
+    record = result.records[0]
+    assert record.outcome is UnitOutcome.PASS, record.failure_detail
+    flashed = record.phases[0].measurement("firmware_version")
+    assert flashed.value == "1.2.3" and flashed.limits.equals == "1.2.3"
+    assert record.firmware_sha256 == parse_app_image(image).sha256
+    assert record.phases[1].measurement("time_to_ap_s").value is not None
