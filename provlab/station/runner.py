@@ -26,6 +26,7 @@ from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
 from provlab.lab.lab_phone import LabPhone
+from provlab.lab.phone import OAuthClient
 from provlab.station.automation import AutomationClient, LineOrgs, set_up_line
 from provlab.station.line_db import LineDatabase, UnitRow, open_line_database
 from provlab.station.operator_view import OperatorView, PlainView
@@ -150,7 +151,7 @@ class Station:
                 attached = [lab.attach_board(a) for a in self.attached]
                 self.view.started(self.slots, self.plan, self.station_id)
                 try:
-                    self._run_slots(lab, feed, attached, orgs, automation, robot, admin.email, db, csv, checker)
+                    self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
                 finally:
                     automation.close()
             self.result.junit = self.out / "runs" / self.run_id / "junit.xml"
@@ -167,13 +168,12 @@ class Station:
         attached: list[LabBoard],
         orgs: LineOrgs,
         automation: AutomationClient,
-        robot: object,
-        user: str,
+        robot: OAuthClient,
         db: LineDatabase,
         csv: CsvLineLog,
         checker: SerialChecker,
     ) -> None:
-        phones = [lab.phone(oauth_client=robot) for _ in range(self.slots)]  # type: ignore[arg-type]
+        phones = [lab.phone(oauth_client=robot) for _ in range(self.slots)]
         for slot, phone in enumerate(phones, 1):
             phone.phone.name = f"phone-slot-{slot}"  # its steps name the slot (the unit's evidence picks them)
         ready = [threading.Event() for _ in range(self.slots)]
@@ -403,6 +403,10 @@ class Station:
             for step in list(lab.steps.steps):
                 if step.subject in subjects and step.started >= since:
                     out.write(json.dumps(step.record(), default=str) + "\n")
+        with (folder / "phone.jsonl").open("w", encoding="utf-8") as out:  # the slot's phone: its exchanges
+            for entry in list(lab.phone_journal.records):
+                if entry.get("phone") == phone.name and entry["ts"] >= since:
+                    out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
     # --- a station that stopped under its units -----------------------------------------------------------
     def _recover(self, db: LineDatabase) -> list[str]:

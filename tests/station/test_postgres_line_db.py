@@ -33,11 +33,11 @@ def test_station_records_units_in_postgresql(tmp_path: Path) -> None:
     assert not (tmp_path / "line.sqlite").exists()
     with psycopg.connect(URL) as conn:
         rows = conn.execute(
-            "SELECT dut_id, outcome, device_id FROM units WHERE station_id = %s ORDER BY dut_id", (station_id,)
+            "SELECT dut_id, outcome, device_id FROM units WHERE run_id = %s ORDER BY dut_id", (station.run_id,)
         ).fetchall()
         measured = conn.execute(
-            "SELECT count(*) FROM measurements m JOIN units u ON u.uid = m.uid WHERE u.station_id = %s",
-            (station_id,),
+            "SELECT count(*) FROM measurements m JOIN units u ON u.uid = m.uid WHERE u.run_id = %s",
+            (station.run_id,),
         ).fetchone()
     assert sorted(r.dut_id for r in result.records) == [row[0] for row in rows]
     assert {row[1] for row in rows} == {"PASS"} and all(row[2] is not None for row in rows)

@@ -86,7 +86,9 @@ def test_one_units_failure_does_not_stop_the_others_and_keeps_its_evidence(tmp_p
     assert failed.failure_detail is not None and "rssi_dbm = -88 dBm" in failed.failure_detail
     assert [p.outcome.value for p in failed.phases] == ["PASS", "PASS", "FAIL", "SKIP"]
     evidence = Path(failed.evidence or "")
-    assert {p.name for p in evidence.iterdir()} >= {"board.log", "steps.jsonl", "record.json"}
+    assert {p.name for p in evidence.iterdir()} >= {"board.log", "steps.jsonl", "phone.jsonl", "record.json"}
+    exchanges = [json.loads(line) for line in (evidence / "phone.jsonl").read_text().splitlines()]
+    assert exchanges and {e["phone"] for e in exchanges} == {"phone-slot-1"}
     assert "AP URL:" in (evidence / "board.log").read_text()
     assert json.loads((evidence / "record.json").read_text())["outcome_details"][0]["code"] == "provision.rssi_dbm"
     suite = ET.parse(result.junit or "").getroot()
