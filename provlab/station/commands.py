@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.config import LabConfig
 from provlab.station.line_db import LineDatabaseError, open_line_database
 from provlab.station.line_report import report_for, write_html
-from provlab.station.operator_view import LiveView, PlainView, view_for
+from provlab.station.operator_view import PlainView, view_for
 from provlab.station.plan import DEFAULT_PLAN, DutIdSource, PlanError, load_plan
 from provlab.station.runner import MAX_SLOTS, Station, StationError
 
@@ -54,9 +55,7 @@ def accept(
         emulated, attached = parse_boards(boards)
     except BoardSpecError as exc:
         raise click.BadParameter(str(exc), param_hint="--boards") from None
-    if scan or plan.dut_id is DutIdSource.SCANNER:
-        from dataclasses import replace
-
+    if scan:
         plan = replace(plan, dut_id=DutIdSource.SCANNER)
     view = PlainView() if plain else view_for()
     try:
@@ -104,4 +103,4 @@ def line_report(db_url: str, html_path: str | None) -> None:
         click.echo(f"charts: {write_html(report, Path(html_path))}")
 
 
-__all__ = ["LiveView", "accept", "line"]
+__all__ = ["accept", "line"]
