@@ -498,3 +498,10 @@ def doctor(cleanup: bool, wifi: str | None) -> None:
 def _not_built(command: str, where: str) -> None:
     console.print(f"[yellow]provlab {command}[/]: not built yet (comes with {where}).")
     sys.exit(2)
+
+
+# the acceptance station's commands live with it (provlab/station/commands.py)
+from provlab.station.commands import accept, line  # noqa: E402
+
+main.add_command(accept)
+main.add_command(line)

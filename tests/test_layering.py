@@ -25,7 +25,9 @@ ALLOWED = {
     "lab": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud"},
     "fixtures": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
     "scenarios": {"fixtures"},  # scenarios see the lab only through the plugin
-    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
+    # the acceptance station: runs plans on the lab's boards, records units; above lab, below cli
+    "station": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
+    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab", "station"},
 }
 
 

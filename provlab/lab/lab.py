@@ -103,6 +103,7 @@ class Lab:
         self.admin: User | None = None
         self._phones: list[Phone] = []
         self._ports: list[PtySerial] = []
+        self._board_ports: dict[str, PtySerial] = {}
         self._rest_clients: list[CloudRest] = []
         self._firmware: FirmwareFile | None = None
         self._closed = False
@@ -200,6 +201,7 @@ class Lab:
             sideband=EmulatedSideband(emulated, self._run_on_loop),
         )
         self._ports.append(port)
+        self._board_ports[f"board-{index}"] = port
         board = LabBoard(self, index, serial, emulated)
         self.boards.append(board)
         self.loop.run(emulated.power_on(), 30)
@@ -228,6 +230,17 @@ class Lab:
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
         self.boards.append(board)
         return board
+
+    def remove_board(self, board: LabBoard) -> None:
+        """Take `board` off the lab (a station's slot gets the next unit): power off, close its port."""
+        if board.emulated is not None:
+            self.loop.run(board.emulated.power_off(), 30)
+        board.serial.close()
+        port = self._board_ports.pop(board.name, None)
+        if port is not None:
+            port.close()
+            self._ports.remove(port)
+        self.boards.remove(board)
 
     @property
     def cloud_port(self) -> int:

@@ -1,0 +1,80 @@
+"""The station's automation client: OAuth2 client credentials, as factory automation talks to Blynk's REST API.
+
+The line's cloud account (an Admin) creates one OAuth2 client for the station; the station's phones log in with
+it (no one's password on the station) and the station reads and transfers devices with its bearer token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from provlab.lab.cloud_rest import CloudRest
+from provlab.lab.phone import OAuthClient
+
+
+class AutomationError(RuntimeError):
+    """The cloud refused the station's automation client; says the call and the answer."""
+
+
+@dataclass(frozen=True)
+class LineOrgs:
+    """Where units go: the customer org of the plan and the factory org (for the transfer workflow)."""
+
+    customer_id: int
+    customer_name: str
+    factory_id: int
+    factory_name: str
+
+
+def set_up_line(admin: CloudRest, template_id: str, customer: str, factory: str) -> LineOrgs:
+    """The orgs the plan names (created below the admin's org when missing, the template enabled)."""
+    existing = {str(o["name"]): int(o["id"]) for o in admin.ok("GET", "/api/v1/organizations")}
+    ids = {}
+    for name in (customer, factory):
+        ids[name] = existing[name] if name in existing else admin.create_org(name, template_id)
+    return LineOrgs(ids[customer], customer, ids[factory], factory)
+
+
+class AutomationClient:
+    """REST calls as the OAuth2 client, acting as `user` (the line's cloud account)."""
+
+    def __init__(self, base_url: str, client: OAuthClient, user: str) -> None:
+        self.client = client
+        self.user = user
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "user": user,
+        }
+        answer = self.http.post("/oauth2/token", data=form)
+        if answer.status_code != 200:
+            raise AutomationError(
+                f"OAuth2 client {client.client_id} acting as {user}: expected a token, got {answer.status_code} "
+                f"{answer.text[:200]}"
+            )
+        self._headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def _ok(self, method: str, path: str, json: Any = None) -> Any:
+        answer = self.http.request(method, path, json=json, headers=self._headers)
+        if answer.status_code not in (200, 201):
+            raise AutomationError(
+                f"{method} {path} as OAuth2 client {self.client.client_id}: expected 200, got "
+                f"{answer.status_code} {answer.text[:200]}"
+            )
+        return answer.json()
+
+    def device(self, device_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = self._ok("GET", f"/api/v1/devices/{device_id}")
+        return found
+
+    def transfer(self, device_id: int, org_id: int) -> dict[str, Any]:
+        moved: dict[str, Any] = self._ok("POST", f"/api/v1/devices/{device_id}/transfer", {"orgId": org_id})
+        return moved
+
+    def close(self) -> None:
+        self.http.close()
