@@ -150,6 +150,8 @@ class LabConfig:
     """Boards beyond the emulated ones: serial ports, inventory entries, replayed recordings."""
     inventory: str | None = None
     """The board inventory file `inv:NAME` items are looked up in."""
+    unmasked_pcap: bool = False
+    """Write the `netns` capture with secrets as they were sent (`--unmasked-pcap`); masked by default."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")

@@ -127,7 +127,7 @@ class Lab:
         for port in (*device_ports, endpoints.http_port):  # HTTP: the device API and OTA downloads
             if port is not None:
                 air.open_internet_port(port)
-        air.start_capture(self.artifacts / "wifi.pcap")
+        air.start_capture(self.artifacts / "wifi.pcap", masked=not cfg.unmasked_pcap)
         self.home = air.add_network(
             cfg.home.ssid,
             passphrase=cfg.home.passphrase or None,
