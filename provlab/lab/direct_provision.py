@@ -20,6 +20,7 @@ from provlab.protocol.edgent_http import build_config_query
 from provlab.protocol.serial_log import mask_secret
 
 ONLINE_POLL_S = 0.5
+AP_SEARCH_S = 30.0  # wall seconds: how long the board's SoftAP may take to answer (a standalone board boots)
 
 
 class TargetError(ValueError):
@@ -71,9 +72,10 @@ def provision_direct(
     """The phone's run against the board at `softap_url`, with the stub at `cloud_url`; never raises for a
     failing step (the result says which step failed and why)."""
     result = DirectResult()
-    with httpx.Client(base_url=softap_url, timeout=10.0) as board, httpx.Client(
-        base_url=cloud_url.rstrip("/"), timeout=10.0
-    ) as cloud:
+    with (
+        httpx.Client(base_url=softap_url, timeout=10.0) as board,
+        httpx.Client(base_url=cloud_url.rstrip("/"), timeout=10.0) as cloud,
+    ):
 
         def step(name: str, call: Any) -> Any:
             started = time.monotonic()
@@ -86,7 +88,17 @@ def provision_direct(
             return value
 
         def board_info() -> tuple[dict[str, Any], str]:
-            info = dict(board.get("/board_info.json").raise_for_status().json())
+            # a board that is still booting has no SoftAP yet: look for it as the phone does (AP_SEARCH_S)
+            deadline = time.monotonic() + AP_SEARCH_S
+            while True:
+                try:
+                    response = board.get("/board_info.json")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(ONLINE_POLL_S)
+            info = dict(response.raise_for_status().json())
             return info, f"{info['ssid']} {info['tmpl_id']} fw {info.get('fw_ver', '?')}"
 
         info = step("board_info", board_info)
