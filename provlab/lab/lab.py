@@ -51,6 +51,8 @@ from provlab.wifi.backend import HostedAccessPoint
 from provlab.wifi.guard import TrafficGuard
 from provlab.wifi.world import Air, open_air
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
 
