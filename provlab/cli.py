@@ -299,6 +299,23 @@ def _cloud_device_ports(cloud_url: str, folder: Path) -> tuple[tuple[int, ...], 
     return ports, ca
 
 
+@main.command()
+def steps() -> None:
+    """Every YAML scenario step: its arguments (types, defaults, which one a scalar fills), the same step
+    in a Python scenario, and what it does."""
+    from rich.table import Table
+
+    from provlab.fixtures.yaml_scenarios import STATE_NAMES, STEPS, describe_arguments
+
+    table = Table("YAML step", "arguments", "Python", "what it does", title="scenario steps", expand=True)
+    for spec in STEPS.values():
+        name = spec.name + (f"\n(also {', '.join(spec.aliases)})" if spec.aliases else "")
+        table.add_row(name, "\n".join(describe_arguments(spec)) or "-", spec.python, spec.doc)
+    console.print(table)
+    console.print(f"states: {', '.join(STATE_NAMES)}. Timeouts and seconds are device seconds.")
+    console.print("A step is `- name: scalar` or `- name: {option: value, ...}`; files are named scenario_*.yaml.")
+
+
 @main.group()
 def cloud() -> None:
     """The cloud stub."""
