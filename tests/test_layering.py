@@ -25,7 +25,8 @@ ALLOWED = {
     "lab": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud"},
     "fixtures": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
     "scenarios": {"fixtures"},  # scenarios see the lab only through the plugin
-    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
+    # the front door: it runs pytest with the plugin, and `provlab steps` explains the plugin's YAML steps
+    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab", "fixtures"},
 }
 
 
