@@ -131,3 +131,22 @@ def _bad_checksums(path: Path) -> list[str]:
                 if IP(bytes(fresh))[layer].chksum != frame[layer].chksum:
                     bad.append(f"masked frame {number}: {layer.__name__}")
     return bad
+
+
+@pytest.mark.parametrize("unmasked", [False, True], ids=["default", "unmasked-pcap"])
+def test_provlab_run_on_netns_masks_the_pcap_unless_asked_not_to(tmp_path: Path, unmasked: bool) -> None:
+    """The whole path: `provlab run --wifi netns [--unmasked-pcap]` -> plugin -> LabConfig -> the capture."""
+    import subprocess
+    import sys
+
+    from provlab.lab.config import LabConfig
+
+    skip_without_netns("netns")
+    evidence = tmp_path / "ev"
+    command = [sys.executable, "-m", "provlab", "run", "--wifi", "netns", "-k", "test_happy_path"]
+    command += ["--artifacts", str(evidence), *(["--unmasked-pcap"] if unmasked else [])]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = (evidence / "test_happy_path" / "wifi.pcap").read_bytes()
+    assert b"GET /config?" in data
+    assert (LabConfig().home.passphrase.encode() in data) is unmasked
