@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import difflib
 import json
 import shlex
 import shutil
@@ -13,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import pytest
@@ -22,13 +24,20 @@ import provlab
 from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
+from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
+from provlab.lab.config import LabConfig
 from provlab.lab.summary import NO_TESTS_RAN, RunSummary, step_table
 from provlab.wifi.world import ADAPTERS, AIRS, air_problem
 
 console = Console()
+DEFAULT_RUN_TIME_SCALE = LabConfig.time_scale  # what `provlab run` and `provlab provision` use by default
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+
+
+def defect_names() -> list[str]:
+    return [defect.value for defect in Defect]
 
 
 @click.group()
@@ -55,13 +64,39 @@ def main() -> None:
 @click.option(
     "--clock",
     type=click.Choice(["auto", "virtual", "wall"]),
-    default="auto",
-    show_default=True,
+    default=None,
     help="the lab clock: virtual moves only when the whole lab waits (host load cannot change an outcome); "
-    "auto picks it when every board is emulated here, else wall",
+    "auto picks it when every board is emulated here, else wall; default: the config's clock, else auto",
 )
 @click.option(
-    "--time-scale", type=float, default=0.01, show_default=True, help="wall clock only: device time factor"
+    "--time-scale",
+    type=float,
+    default=None,
+    help=f"wall clock only: device seconds per wall second for emulated parts; default: the config's, else "
+    f"{DEFAULT_RUN_TIME_SCALE}",
+)
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    metavar="NAME",
+    help=f"switch a firmware defect on in every emulated board (repeatable): {' | '.join(defect_names())}",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="board inventory (YAML or TOML) that --boards inv:NAME is looked up in; default: the config's",
+)
+@click.option(
+    "--cloud-url",
+    metavar="URL",
+    help="use this running `provlab cloud serve` (loopback http URL) instead of a stub per lab",
+)
+@click.option(
+    "--provlab-config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="lab config file: provlab.toml or a pyproject.toml with [tool.provlab] (default: found from here up)",
 )
 @click.option(
     "--report",
@@ -81,15 +116,25 @@ def main() -> None:
     help="ESP32 app image to test: written with esptool to each real board once before the run (the banner must "
     "then show its version) and booted by each emulated board",
 )
+@click.option(
+    "--unmasked-pcap",
+    is_flag=True,
+    help="netns air: write wifi.pcap with Wi-Fi passwords and tokens as sent (masked by default)",
+)
 def run(
     paths: tuple[str, ...],
     boards: str | None,
     wifi: str | None,
-    clock: str,
-    time_scale: float,
+    clock: str | None,
+    time_scale: float | None,
+    defects: tuple[str, ...],
+    inventory: str | None,
+    cloud_url: str | None,
+    config_file: str | None,
     report_dir: str | None,
     artifacts: str | None,
     flash: str | None,
+    unmasked_pcap: bool,
 ) -> None:
     """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest.
 
@@ -106,6 +151,7 @@ def run(
     wifi_problem = air_problem(wifi) if wifi is not None else None
     if wifi_problem is not None:
         raise click.BadParameter(wifi_problem, param_hint="--wifi")
+    _check_defects(defects)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / stamp
     # pytest arguments pass through in order; with no existing path among them, run the built-in suites
@@ -113,15 +159,15 @@ def run(
     args = [*([] if has_target else [str(SCENARIOS_DIR)]), *paths]
     args += ["--boards", boards] if boards is not None else []
     args += ["--wifi", wifi] if wifi is not None else []
-    args += [
-        "--clock",
-        clock,
-        "--time-scale",
-        str(time_scale),
-        "--artifacts",
-        str(evidence.absolute()),  # JUnit's provlab_evidence property names the folder from anywhere
-        *(["--flash", str(Path(flash).resolve())] if flash else []),
-    ]
+    args += ["--clock", clock] if clock is not None else []
+    args += ["--time-scale", str(time_scale)] if time_scale is not None else []
+    args += [arg for name in defects for arg in ("--defect", name)]
+    args += ["--inventory", inventory] if inventory is not None else []
+    args += ["--cloud-url", cloud_url] if cloud_url is not None else []
+    args += ["--provlab-config", config_file] if config_file is not None else []
+    args += ["--unmasked-pcap"] if unmasked_pcap else []
+    args += ["--flash", str(Path(flash).resolve())] if flash else []
+    args += ["--artifacts", str(evidence.absolute())]  # JUnit's provlab_evidence property names it from anywhere
     args += ["-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd())]
     reports = Path(report_dir) if report_dir else evidence
     if "--collect-only" not in paths and "--co" not in paths:
@@ -159,6 +205,16 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _check_defects(defects: tuple[str, ...]) -> None:
+    """A defect name that does not exist is a one-line usage error, before anything starts."""
+    known = defect_names()
+    for name in defects:
+        if name.strip().lower().replace("_", "-") not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            raise click.BadParameter(f"unknown firmware defect {name!r}{hint}", param_hint="--defect")
+
+
 def _require_a_board(boards: str) -> None:
     """A run with no board tests nothing: exit 5 (pytest's 'no tests ran') before building any lab."""
     try:
@@ -178,10 +234,39 @@ def _require_a_board(boards: str) -> None:
 @click.option(
     "--profile", default="edgent-esp32", show_default=True, help=f"firmware profile: {' | '.join(PROFILES.names())}"
 )
-@click.option("--network", help="a home Wi-Fi network on the sim air, SSID[:PASS]")
-@click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
+@click.option(
+    "--network",
+    default=f"{LabConfig().home.ssid}:{LabConfig().home.passphrase}",
+    show_default=True,
+    help="the home Wi-Fi network on the sim air, SSID[:PASS] (default: the lab's, as `provlab provision` sends)",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="device seconds per wall second (standalone boards run on the wall clock, in real time by default)",
+)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="flash files (default: a temp folder)")
-@click.option("--defect", "defects", multiple=True, help="switch on a named firmware defect (repeatable)")
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    metavar="NAME",
+    help=f"switch a firmware defect on (repeatable): {' | '.join(defect_names())}",
+)
+@click.option(
+    "--cloud-url",
+    metavar="URL",
+    help="a running `provlab cloud serve` (loopback): its device ports open on the boards' home network and "
+    "the boards trust its CA (so TLS logins work)",
+)
+@click.option(
+    "--ca",
+    "ca_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the lab CA the boards trust for TLS (default: the one --cloud-url serves)",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per board")
 def emulate(
     count: int,
@@ -190,14 +275,33 @@ def emulate(
     time_scale: float,
     state_dir: str | None,
     defects: tuple[str, ...],
+    cloud_url: str | None,
+    ca_file: str | None,
     as_json: bool,
 ) -> None:
-    """Start emulated boards (sim air) and keep them running until Ctrl-C."""
+    """Start emulated boards (sim air) and keep them running until Ctrl-C.
+
+    Each board gets a pty, a SoftAP SSID of its own (a fresh MAC per run) and a SoftAP address on the host;
+    `provlab provision --target SSID|PORT|URL` provisions one of them.
+    """
     from provlab.emulator.fleet import Fleet, FleetError, print_fleet, run_fleet
 
+    _check_defects(defects)
+    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
+    ports: tuple[int, ...] = ()
+    if cloud_url is not None:
+        ports, served_ca = _cloud_device_ports(cloud_url, state)
+        ca_file = ca_file or served_ca
     try:
         fleet = Fleet(
-            count, profile, network=network, time_scale=time_scale, state_dir=state_dir, defects=defects
+            count,
+            profile,
+            network=network or None,
+            time_scale=time_scale,
+            state_dir=state,
+            defects=defects,
+            cloud_ports=ports,
+            tls_ca=ca_file,
         )
     except (FleetError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -205,6 +309,51 @@ def emulate(
         run_fleet(fleet, lambda boards: print_fleet(boards, as_json, click.echo))
     finally:
         click.echo(fleet.remove_state(), err=True)
+
+
+def _cloud_device_ports(cloud_url: str, folder: Path) -> tuple[tuple[int, ...], str | None]:
+    """The device ports of the stub at `cloud_url` and its CA (written into `folder`), from its lab info."""
+    import httpx
+
+    from provlab.lab.remote_cloud import check_cloud_url
+
+    problem = check_cloud_url(cloud_url)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--cloud-url")
+    try:
+        info = httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0).raise_for_status().json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise click.ClickException(
+            f"--cloud-url {cloud_url}: {exc} (is `provlab cloud serve` running there?)"
+        ) from None
+    keys = ("binaryPort", "tlsPort", "mqttPort", "mqttsPort")
+    ports = tuple(int(info[key]) for key in keys if info.get(key) is not None)
+    http_port = urlsplit(cloud_url).port  # the device HTTP API and OTA downloads
+    ports += (http_port,) if http_port else ()
+    ca = None
+    if info.get("caPem"):
+        ca_path = folder / "cloud-ca.pem"
+        folder.mkdir(parents=True, exist_ok=True)
+        ca_path.write_text(str(info["caPem"]))
+        ca = str(ca_path)
+    return ports, ca
+
+
+@main.command()
+def steps() -> None:
+    """Every YAML scenario step: its arguments (types, defaults, which one a scalar fills), the same step
+    in a Python scenario, and what it does."""
+    from rich.table import Table
+
+    from provlab.fixtures.yaml_scenarios import STATE_NAMES, STEPS, describe_arguments
+
+    table = Table("YAML step", "arguments", "Python", "what it does", title="scenario steps", expand=True)
+    for spec in STEPS.values():
+        name = spec.name + (f"\n(also {', '.join(spec.aliases)})" if spec.aliases else "")
+        table.add_row(name, "\n".join(describe_arguments(spec)) or "-", spec.python, spec.doc)
+    console.print(table)
+    console.print(f"states: {', '.join(STATE_NAMES)}. Timeouts and seconds are device seconds.")
+    console.print("A step is `- name: scalar` or `- name: {option: value, ...}`; files are named scenario_*.yaml.")
 
 
 @main.group()
@@ -254,6 +403,7 @@ def cloud_serve(
     new. Without --db the database (and the TLS folder next to it) lives in a temp folder removed at exit."""
     temp = None if db else Path(tempfile.mkdtemp(prefix="provlab-cloud-"))
     db_path = temp / "cloud.db" if temp is not None else Path(str(db))
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     ports = {
         "binary_port": binary_port,
         "http_port": http_port,
@@ -389,22 +539,58 @@ def cloud_certs(folder: str, hosts: tuple[str, ...], rotate_server: bool, rotate
     console.print(f"valid                {validity}")
     console.print(f"names                {', '.join(certs.hosts)}")
 @main.command()
-@click.option("--time-scale", type=float, default=0.01, show_default=True, help="device time factor")
+@click.option(
+    "--time-scale",
+    type=float,
+    default=DEFAULT_RUN_TIME_SCALE,
+    show_default=True,
+    help="device time factor of the lab's own board (as in `provlab run`)",
+)
 @click.option("--wifi-ssid", default=None, help="home network to provision onto (default: the lab's)")
 @click.option("--wifi-pass", default=None, help="its passphrase (default: the lab's)")
 @click.option("--save", is_flag=True, help="send save=1 (the board stores the config before connecting)")
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    metavar="NAME",
+    help=f"switch a firmware defect on in the lab's board (repeatable): {' | '.join(defect_names())}",
+)
+@click.option(
+    "--target",
+    metavar="SSID|PORT|URL",
+    help="provision a board `provlab emulate` runs (its SSID, its softap_http port or URL) instead of starting "
+    "one; needs --cloud-url, the stub that emulate was given",
+)
+@click.option("--cloud-url", metavar="URL", help="with --target: the running `provlab cloud serve`")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="with --target: seconds to wait online")
 @click.option("--artifacts", type=click.Path(file_okay=False), help="evidence folder (default ./provlab-artifacts/…)")
 def provision(
-    time_scale: float, wifi_ssid: str | None, wifi_pass: str | None, save: bool, artifacts: str | None
+    time_scale: float,
+    wifi_ssid: str | None,
+    wifi_pass: str | None,
+    save: bool,
+    defects: tuple[str, ...],
+    target: str | None,
+    cloud_url: str | None,
+    timeout: float,
+    artifacts: str | None,
 ) -> None:
-    """One phone run against one emulated board, with a step-by-step report."""
-    from provlab.lab.config import LabConfig
+    """One phone run against one board, with a step-by-step report: the lab's own emulated board, or
+    (--target) one that `provlab emulate` runs."""
     from provlab.lab.enrollment import ProvisioningFailed
     from provlab.lab.lab import Lab
 
+    _check_defects(defects)
+    if target is not None:
+        _provision_target(target, cloud_url, wifi_ssid, wifi_pass, save, timeout)
+        return
+    if cloud_url is not None:
+        raise click.UsageError("--cloud-url goes with --target (the lab's own board uses the lab's own stub)")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     evidence = Path(artifacts) if artifacts else Path("provlab-artifacts") / f"provision-{stamp}"
-    with Lab(LabConfig(boards=1, time_scale=time_scale), artifacts=evidence) as lab:
+    config = LabConfig(boards=1, time_scale=time_scale, defects=tuple(d.replace("_", "-").lower() for d in defects))
+    with Lab(config, artifacts=evidence) as lab:
         board = lab.boards[0]
         kw: dict[str, object] = {"save": save, "check": False}
         if wifi_ssid is not None:
@@ -424,6 +610,44 @@ def provision(
     console.print(f"{enrollment.board_ssid}: {verdict}, token {enrollment.masked_token}, device {enrollment.device_id}")
     console.print(f"evidence: {evidence}")
     sys.exit(0 if enrollment.ok else 1)
+
+
+def _provision_target(
+    target: str, cloud_url: str | None, wifi_ssid: str | None, wifi_pass: str | None, save: bool, timeout: float
+) -> None:
+    from rich.table import Table
+
+    from provlab.lab.direct_provision import TargetError, provision_direct, resolve_target
+    from provlab.lab.remote_cloud import check_cloud_url
+
+    if cloud_url is None:
+        raise click.UsageError("--target needs --cloud-url: the `provlab cloud serve` the emulated board logs in to")
+    problem = check_cloud_url(cloud_url)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--cloud-url")
+    try:
+        softap = resolve_target(target)
+    except TargetError as exc:
+        raise click.BadParameter(str(exc), param_hint="--target") from None
+    home = LabConfig().home
+    result = provision_direct(
+        softap,
+        cloud_url,
+        email=DEFAULT_ADMIN_EMAIL,
+        password=DEFAULT_ADMIN_PASSWORD,
+        wifi_ssid=wifi_ssid or home.ssid,
+        wifi_pass=wifi_pass if wifi_pass is not None else home.passphrase,
+        save=save,
+        timeout=timeout,
+    )
+    table = Table("step", "outcome", "seconds", "detail", title=f"provision {result.board_ssid or softap}")
+    for step in result.steps:
+        outcome = "[green]ok[/]" if step.ok else "[red]failed[/]"
+        table.add_row(step.name, outcome, f"{step.seconds:.2f}", step.detail)
+    console.print(table)
+    verdict = "[green]online[/]" if result.online else "[red]failed[/]"
+    console.print(f"{result.board_ssid or softap}: {verdict}, token {result.masked_token}, device {result.device_id}")
+    sys.exit(0 if result.online else 1)
 
 
 @main.command()

@@ -27,7 +27,9 @@ ALLOWED = {
     "scenarios": {"fixtures"},  # scenarios see the lab only through the plugin
     # the acceptance station: runs plans on the lab's boards, records units; above lab, below cli
     "station": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab"},
-    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab", "station"},
+    # the front door: it runs pytest with the plugin, `provlab steps` explains the plugin's YAML steps, and
+    # `provlab accept` runs the station
+    "cli": {"protocol", "clock", "wifi", "drivers", "emulator", "cloud", "lab", "fixtures", "station"},
 }
 
 

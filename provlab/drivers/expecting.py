@@ -17,6 +17,8 @@ from provlab.drivers.serial_errors import UnexpectedOutput
 from provlab.protocol.serial_log import LogEvent, LogLine, StateChange
 from provlab.protocol.states import EdgentState
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 E = TypeVar("E", bound=LogEvent)
 Pattern = Union[str, "re.Pattern[str]"]
 NotMatching = Union[Pattern, Sequence[Pattern], None]  # noqa: UP007

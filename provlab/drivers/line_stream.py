@@ -36,6 +36,8 @@ from provlab.protocol.serial_log import (
 )
 from provlab.protocol.states import EdgentState
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 T = TypeVar("T")
 TAIL_LINES = 20
 

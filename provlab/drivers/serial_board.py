@@ -47,6 +47,8 @@ from provlab.drivers.wired_actions import WiredActions
 from provlab.protocol.console import DevInfo
 from provlab.protocol.serial_log import LineSplitter, mask_line
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 __all__ = ["ExpectTimeout", "PortLost", "PortUnavailable", "ReceivedLine", "SerialBoard"]
 
 PROMPT_PROBE = 8

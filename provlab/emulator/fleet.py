@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import secrets
 import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
@@ -28,6 +31,7 @@ from provlab.wifi.backend import Link, WifiError
 from provlab.wifi.sim import SimAir, SimBoardRadio
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
+ESPRESSIF_OUI = MAC_BASE[:3]
 BRIDGE_LINGER_S = 30.0  # device seconds the bridge stays joined after its last connection
 SOFTAP_HTTP = ("192.168.4.1", 80)
 
@@ -48,6 +52,40 @@ class FleetBoardInfo:
 
     def as_dict(self) -> dict[str, str | None]:
         return {"name": self.name, "ssid": self.ssid, "mac": self.mac, "pty": self.pty, "softap_http": self.softap_http}
+
+
+def random_mac_base() -> bytes:
+    """An Espressif MAC base of its own for each fleet, so boards of separate `provlab emulate` runs get
+    distinct MACs and therefore distinct SoftAP SSIDs (`Blynk <template>-XXXX` comes from the MAC)."""
+    return ESPRESSIF_OUI + (secrets.randbits(22) << 2).to_bytes(3, "big")
+
+
+def registry_dir() -> Path:
+    """Where each `provlab emulate` process lists its boards (one JSON file per process id)."""
+    return Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / "provlab-emulate"
+
+
+def write_registry(boards: list[dict[str, Any]]) -> Path:
+    """List this process's boards for `provlab provision --target SSID`; removed when the fleet stops."""
+    folder = registry_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{os.getpid()}.json"
+    path.write_text(json.dumps({"pid": os.getpid(), "boards": boards}))
+    return path
+
+
+def running_boards() -> list[dict[str, Any]]:
+    """Boards of every live `provlab emulate` process (files of dead ones are skipped)."""
+    found: list[dict[str, Any]] = []
+    folder = registry_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            entry = json.loads(path.read_text())
+            os.kill(int(entry["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            continue
+        found += [dict(board, pid=entry["pid"]) for board in entry.get("boards", [])]
+    return found
 
 
 def parse_network(spec: str) -> tuple[str, str | None]:
@@ -147,6 +185,10 @@ class Fleet:
         defects: Iterable[Defect | str] = (),
         template_id: str = "TMPL0PROVLAB",
         template_name: str = "Device",
+        mac_base: bytes | None = None,
+        cloud_ports: Iterable[int] = (),
+        tls_ca: str | Path | None = None,
+        cloud_host: str = "blynk.cloud",
     ) -> None:
         if count < 1:
             raise FleetError(f"--count must be >= 1, got {count}")
@@ -161,7 +203,12 @@ class Fleet:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.memory_serial = memory_serial
         self.bridges_enabled = bridges
-        self.defects = tuple(defects)
+        self.defects = tuple(Defect.parse(d) if isinstance(d, str) else d for d in defects)
+        self.mac_base = mac_base if mac_base is not None else random_mac_base()
+        self.cloud_ports = tuple(cloud_ports)
+        """Loopback ports of the cloud the boards may reach through their home network's router."""
+        self.tls_ca = tls_ca
+        self.cloud_host = cloud_host
         self.air = SimAir()
         self.boards: list[EmulatedBoard] = []
         self.serials: list[BoardSerial] = []
@@ -170,14 +217,17 @@ class Fleet:
 
     async def start(self) -> list[FleetBoardInfo]:
         loop = asyncio.get_running_loop()
+        for port in self.cloud_ports:
+            self.air.open_internet_port(port)
         if self.network is not None:
             ssid, passphrase = self.network
-            self.air.add_network(ssid, passphrase=passphrase, dns={"blynk.cloud": "127.0.0.1"})
+            self.air.add_network(ssid, passphrase=passphrase, dns={self.cloud_host: "127.0.0.1"})
         for index in range(1, self.count + 1):
             name = f"board-{index}"
             # Espressif gives each chip four MACs (STA, AP, BT, ETH): boards are 4 apart, so the SoftAP's
             # MAC (STA + 1) never equals another board's.
-            mac = MAC_BASE[:3] + (int.from_bytes(MAC_BASE[3:], "big") + 4 * index).to_bytes(3, "big")
+            base = int.from_bytes(self.mac_base[3:], "big")
+            mac = self.mac_base[:3] + ((base + 4 * index) % (1 << 24)).to_bytes(3, "big")
             serial: BoardSerial
             if self.memory_serial:
                 serial = MemorySerial()
@@ -194,6 +244,7 @@ class Fleet:
                 clock=DeviceClock(self.time_scale),
                 name=name,
                 defects=self.defects,
+                tls_ca=self.tls_ca,
             )
             address = ""
             if self.bridges_enabled:
@@ -232,10 +283,15 @@ async def serve_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], N
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    registry: Path | None = None
     try:
-        on_ready(await fleet.start())
+        boards = await fleet.start()
+        registry = write_registry([board.as_dict() for board in boards])
+        on_ready(boards)
         await stop.wait()
     finally:
+        if registry is not None:
+            registry.unlink(missing_ok=True)
         try:
             await fleet.stop()
         finally:

@@ -54,8 +54,10 @@ role = "Admin"             # Admin | Staff | User
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,12 +80,76 @@ ROOT_ORG_NAME = "Lab Root"  # the org the stub seeds (provlab.cloud.stub.DEFAULT
 
 
 class LabConfigError(ValueError):
-    """A lab config value that is not allowed; names the key, what it got and what is allowed."""
+    """A lab config value that is not allowed; names the key, what it got and what is allowed (and the
+    file's line, when the config came from a file)."""
 
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
+    def __init__(self, source: str, key: str, problem: str, line: int | None = None) -> None:
+        super().__init__(f"{source}{f':{line}' if line else ''}: {key}: {problem}")
         self.source = source
         self.key = key
+        self.problem = problem
+        self.line = line
+
+
+class LabConfigErrors(LabConfigError):
+    """Every problem of one config file at once (each with its key and line), so one edit fixes them all."""
+
+    def __init__(self, errors: list[LabConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.source, first.key, first.problem, first.line)
+        self.errors = errors
+        lines = "\n".join(f"  {error}" for error in errors)
+        self.args = (f"{len(errors)} problems in the lab config:\n{lines}",)
+
+
+def _did_you_mean(word: str, allowed: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class KeyLines:
+    """Line numbers of keys in a TOML file's text, by dotted key (`boards.profile`, `home[1].ssid`)."""
+
+    def __init__(self, text: str, table_prefix: str = "") -> None:
+        self.lines = text.splitlines()
+        self.prefix = table_prefix  # "tool.provlab." in a pyproject.toml
+
+    def find(self, key: str) -> int | None:
+        parts = [p for p in re.split(r"\.(?![^\[]*\])", key) if p]
+        if not parts:
+            return None
+        name = re.sub(r"\[\d+\]$", "", parts[-1])
+        tables = [re.sub(r"\[(\d+)\]$", "", p) for p in parts[:-1]]
+        index = next((int(m[1]) for p in parts[:-1] if (m := re.search(r"\[(\d+)\]$", p))), 0)
+        header = self.prefix + ".".join(tables)
+        start = 0
+        if tables:
+            seen = -1
+            for number, text in enumerate(self.lines):
+                stripped = text.strip()
+                if stripped in (f"[{header}]", f"[[{header}]]"):
+                    seen += 1
+                    if seen == index:
+                        start = number + 1
+                        break
+            else:
+                return self._assignment(f"{tables[-1]}", 0) or None
+        elif self.prefix:
+            for number, text in enumerate(self.lines):
+                if text.strip() == f"[{self.prefix.rstrip('.')}]":
+                    start = number + 1
+                    break
+        return self._assignment(name, start)
+
+    def _assignment(self, name: str, start: int) -> int | None:
+        pattern = re.compile(rf"^\s*{re.escape(name)}\s*=")
+        for number in range(start, len(self.lines)):
+            text = self.lines[number].strip()
+            if number > start and text.startswith("[") and not pattern.match(text):
+                break
+            if pattern.match(self.lines[number]):
+                return number + 1
+        return None
 
 
 @dataclass(frozen=True)
@@ -154,6 +220,8 @@ class LabConfig:
     firmware: str | None = None
     """An ESP32 app image (`--flash FILE`): written with esptool to every real board once before the run (over
     an inventory board's own `firmware`), and the app every emulated board boots (its version in the banner)."""
+    unmasked_pcap: bool = False
+    """Write the `netns` capture with secrets as they were sent (`--unmasked-pcap`); masked by default."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -161,8 +229,9 @@ class LabConfig:
         if self.clock == "virtual" and (self.cloud_url or self.attached):
             outside = "a cloud stub in another process (cloud.url)" if self.cloud_url else "boards attached by serial"
             raise LabConfigError(
-                "lab config", "clock", f"'virtual' needs everything in this process, but the lab has {outside}; "
-                "use 'auto' or 'wall'"
+                "lab config",
+                "clock",
+                f"'virtual' needs everything in this process, but the lab has {outside}; use 'auto' or 'wall'",
             )
         check.one_of("boards.profile", self.profile, PROFILES.names())
         transport = PROFILES[self.profile]().transport
@@ -262,8 +331,26 @@ class LabConfig:
 
 
 class _Checker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, lines: KeyLines | None = None) -> None:
         self.source = source
+        self.lines = lines
+        self.problems: list[LabConfigError] = []
+
+    def attempt(self, check: Callable[..., Any], *args: Any) -> None:
+        """Run one key's check; a problem is kept (with the key's line) and the next key is checked."""
+        try:
+            check(*args)
+        except LabConfigErrors as many:
+            self.problems += many.errors
+        except LabConfigError as exc:
+            line = self.lines.find(exc.key) if self.lines is not None else None
+            self.problems.append(LabConfigError(self.source, exc.key, exc.problem, line))
+
+    def raise_problems(self) -> None:
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise LabConfigErrors(self.problems)
 
     def one_of(self, key: str, value: object, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
@@ -285,7 +372,22 @@ class _Checker:
     def known(self, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                raise LabConfigError(self.source, f"{prefix}{key}", f"unknown key; allowed here: {', '.join(allowed)}")
+                hint = _did_you_mean(key, allowed)
+                problem = f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+                self.attempt(_raise, self.source, f"{prefix}{key}", problem)
+
+
+def _raise(source: str, key: str, problem: str) -> None:
+    raise LabConfigError(source, key, problem)
+
+
+def _append(items: list[Any], value: Callable[..., Any], *args: Any) -> None:
+    items.append(value(*args))
+
+
+def _set(kw: dict[str, Any], field_name: str, value: Callable[..., Any], *args: Any) -> None:
+    """kw[field_name] = value(*args): one key's checked value, for `_Checker.attempt`."""
+    kw[field_name] = value(*args)
 
 
 def _relative(path: str, base: Path | None) -> Path:
@@ -311,88 +413,140 @@ def _attached(check: _Checker, value: object, base: Path | None) -> tuple[Attach
     return tuple(boards)
 
 
-def config_from_mapping(data: Mapping[str, Any], source: str = "lab config", base: Path | None = None) -> LabConfig:
+def config_from_mapping(
+    data: Mapping[str, Any], source: str = "lab config", base: Path | None = None, lines: KeyLines | None = None
+) -> LabConfig:
     """Build a `LabConfig` from a parsed `[tool.provlab]` table, naming the key of any bad value; paths in
-    it are relative to `base` (the config file's folder)."""
-    check = _Checker(source)
+    it are relative to `base` (the config file's folder). Every problem is reported at once (`LabConfigErrors`),
+    each with its line when `lines` knows the file's text."""
+    check = _Checker(source, lines)
+    attempt = check.attempt
     check.known(
         data, "", ("clock", "time_scale", "wifi", "phone_radio", "boards", "template", "home", "cloud", "defects")
     )
     kw: dict[str, Any] = {}
+
+    def defects() -> None:
+        value = data["defects"]
+        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+            raise LabConfigError(source, "defects", f"expected a list of defect names, got {value!r}")
+        known = [d.value for d in Defect]
+        for name in value:
+            if name.strip().lower().replace("_", "-") not in known:
+                raise LabConfigError(
+                    source, "defects", f"{name!r} is not one of {', '.join(known)}{_did_you_mean(name, known)}"
+                )
+        kw["defects"] = tuple(value)
+
     if "defects" in data:
-        defects = data["defects"]
-        if not isinstance(defects, list) or not all(isinstance(d, str) for d in defects):
-            raise LabConfigError(source, "defects", f"expected a list of defect names, got {defects!r}")
-        kw["defects"] = tuple(defects)
-    if "time_scale" in data:
-        kw["time_scale"] = float(check.typed(data, "time_scale", "", (int, float)))
-    if "wifi" in data:
-        kw["wifi"] = check.typed(data, "wifi", "", str)
-    if "clock" in data:
-        kw["clock"] = check.typed(data, "clock", "", str)
-    if "phone_radio" in data:
-        kw["phone_radio"] = dict(check.typed(data, "phone_radio", "", Mapping))
+        attempt(defects)
+    top_level: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+        ("time_scale", (int, float)),
+        ("wifi", str),
+        ("clock", str),
+        ("phone_radio", Mapping),
+    )
+    for key, kind in top_level:
+        if key in data:
+            attempt(_set, kw, key, check.typed, data, key, "", kind)
+    if "time_scale" in kw:
+        kw["time_scale"] = float(kw["time_scale"])
+    if "phone_radio" in kw:
+        kw["phone_radio"] = dict(kw["phone_radio"])
     boards = data.get("boards", {})
     if not isinstance(boards, Mapping):
-        raise LabConfigError(source, "boards", f"expected a table, got {boards!r}")
+        attempt(_raise, source, "boards", f"expected a table, got {boards!r}")
+        boards = {}
     check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory", "firmware"))
     if "emulated" in boards:
-        kw["boards"] = check.typed(boards, "emulated", "boards.", int)
+        attempt(_set, kw, "boards", check.typed, boards, "emulated", "boards.", int)
     if "profile" in boards:
-        kw["profile"] = check.typed(boards, "profile", "boards.", str)
+
+        def profile() -> None:
+            name = check.typed(boards, "profile", "boards.", str)
+            if name not in PROFILES.names():
+                allowed = PROFILES.names()
+                hint = _did_you_mean(name, allowed)
+                raise LabConfigError(source, "boards.profile", f"{name!r} is not one of {', '.join(allowed)}{hint}")
+            kw["profile"] = name
+
+        attempt(profile)
     if "attached" in boards:
-        kw["attached"] = _attached(check, boards["attached"], base)
-        kw.setdefault("boards", 0)  # listing real boards means: these boards (add `emulated` for more)
+
+        def attached() -> None:
+            kw["attached"] = _attached(check, boards["attached"], base)
+            kw.setdefault("boards", 0)  # listing real boards means: these boards (add `emulated` for more)
+
+        attempt(attached)
     if "inventory" in boards:
-        kw["inventory"] = str(_relative(check.typed(boards, "inventory", "boards.", str), base))
+
+        def inventory() -> None:
+            kw["inventory"] = str(_relative(check.typed(boards, "inventory", "boards.", str), base))
+
+        attempt(inventory)
     if "firmware" in boards:
-        kw["firmware"] = str(_relative(check.typed(boards, "firmware", "boards.", str), base))
+
+        def firmware() -> None:
+            kw["firmware"] = str(_relative(check.typed(boards, "firmware", "boards.", str), base))
+
+        attempt(firmware)
     template = data.get("template", {})
     check.known(template, "template.", ("id", "name"))
-    if "id" in template:
-        kw["template_id"] = check.typed(template, "id", "template.", str)
-    if "name" in template:
-        kw["template_name"] = check.typed(template, "name", "template.", str)
+    for key, field_name in (("id", "template_id"), ("name", "template_name")):
+        if key in template:
+            attempt(_set, kw, field_name, check.typed, template, key, "template.", str)
     homes = data.get("home", [])
     if isinstance(homes, Mapping):
         homes = [homes]
-    networks = []
+    networks: list[HomeNetwork] = []
     for index, home in enumerate(homes):
-        prefix = f"home[{index}]."
-        check.known(home, prefix, ("ssid", "passphrase", "channel", "internet"))
-        if "ssid" not in home:
-            raise LabConfigError(source, f"{prefix}ssid", "is required")
-        networks.append(
-            HomeNetwork(
-                ssid=check.typed(home, "ssid", prefix, str),
-                passphrase=check.typed(home, "passphrase", prefix, str) if "passphrase" in home else "",
-                channel=check.typed(home, "channel", prefix, int) if "channel" in home else 6,
-                internet=check.typed(home, "internet", prefix, bool) if "internet" in home else True,
+
+        def network(home: Mapping[str, Any] = home, prefix: str = f"home[{index}].") -> None:
+            check.known(home, prefix, ("ssid", "passphrase", "channel", "internet"))
+            if "ssid" not in home:
+                raise LabConfigError(source, f"{prefix}ssid", "is required")
+            networks.append(
+                HomeNetwork(
+                    ssid=check.typed(home, "ssid", prefix, str),
+                    passphrase=check.typed(home, "passphrase", prefix, str) if "passphrase" in home else "",
+                    channel=check.typed(home, "channel", prefix, int) if "channel" in home else 6,
+                    internet=check.typed(home, "internet", prefix, bool) if "internet" in home else True,
+                )
             )
-        )
+
+        attempt(network)
     if networks:
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
     check.known(cloud, "cloud.", ("host", "tls", "url", "admin_email", "admin_password", "orgs", "users"))
-    for key, field_name, kind in (
+    cloud_keys: tuple[tuple[str, str, type], ...] = (
         ("host", "cloud_host", str),
         ("tls", "cloud_tls", bool),
         ("url", "cloud_url", str),
         ("admin_email", "cloud_admin_email", str),
         ("admin_password", "cloud_admin_password", str),
-    ):
+    )
+    for key, field_name, kind in cloud_keys:
         if key in cloud:
-            kw[field_name] = check.typed(cloud, key, "cloud.", kind)
+            attempt(_set, kw, field_name, check.typed, cloud, key, "cloud.", kind)
     for key in ("orgs", "users"):
         if not isinstance(cloud.get(key, []), list):
-            raise LabConfigError(source, f"cloud.{key}", f"expected an array of tables, got {cloud[key]!r}")
-    orgs, users = enumerate(cloud.get("orgs", [])), enumerate(cloud.get("users", []))
-    kw["seed_orgs"] = tuple(_seed_org(check, entry, f"cloud.orgs[{i}].") for i, entry in orgs)
-    kw["seed_users"] = tuple(_seed_user(check, entry, f"cloud.users[{i}].") for i, entry in users)
+            attempt(_raise, source, f"cloud.{key}", f"expected an array of tables, got {cloud[key]!r}")
+    seed_orgs: list[SeedOrg] = []
+    seed_users: list[SeedUser] = []
+    orgs = cloud.get("orgs", []) if isinstance(cloud.get("orgs", []), list) else []
+    users = cloud.get("users", []) if isinstance(cloud.get("users", []), list) else []
+    for i, entry in enumerate(orgs):
+        attempt(_append, seed_orgs, _seed_org, check, entry, f"cloud.orgs[{i}].")
+    for i, entry in enumerate(users):
+        attempt(_append, seed_users, _seed_user, check, entry, f"cloud.users[{i}].")
+    kw["seed_orgs"], kw["seed_users"] = tuple(seed_orgs), tuple(seed_users)
+    check.raise_problems()
     try:
         return LabConfig(**kw)
     except LabConfigError as exc:
-        raise LabConfigError(source, exc.key, str(exc).split(": ", 2)[-1]) from None
+        line = lines.find(exc.key) if lines is not None else None
+        raise LabConfigError(source, exc.key, exc.problem, line) from None
 
 
 def _seed_org(check: _Checker, entry: Any, prefix: str) -> SeedOrg:
@@ -454,10 +608,12 @@ def load_config(path: Path | None) -> LabConfig:
     if path is None:
         return LabConfig()
     data = _load(path)
+    text = path.read_text(encoding="utf-8")
     if path.name == "pyproject.toml":
         data = data.get("tool", {}).get("provlab", {})
-        source = f"{path} [tool.provlab]"
+        source, prefix = str(path), "tool.provlab."
+    elif "provlab" in data.get("tool", {}):
+        data, source, prefix = data["tool"]["provlab"], str(path), "tool.provlab."
     else:
-        data = data.get("tool", {}).get("provlab", data)
-        source = str(path)
-    return config_from_mapping(data, source, path.parent)
+        source, prefix = str(path), ""
+    return config_from_mapping(data, source, path.parent, KeyLines(text, prefix))

@@ -49,6 +49,8 @@ from provlab.wifi.backend import HostedAccessPoint
 from provlab.wifi.guard import TrafficGuard
 from provlab.wifi.world import Air, open_air
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
 
@@ -127,7 +129,7 @@ class Lab:
         for port in (*device_ports, endpoints.http_port):  # HTTP: the device API and OTA downloads
             if port is not None:
                 air.open_internet_port(port)
-        air.start_capture(self.artifacts / "wifi.pcap")
+        air.start_capture(self.artifacts / "wifi.pcap", masked=not cfg.unmasked_pcap)
         self.home = air.add_network(
             cfg.home.ssid,
             passphrase=cfg.home.passphrase or None,

@@ -19,6 +19,8 @@ from provlab.protocol.console import DevInfo
 from provlab.protocol.serial_log import LogEvent, LogLine
 from provlab.protocol.states import EdgentState
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 if TYPE_CHECKING:
     from provlab.lab.lab import Lab
 

@@ -15,6 +15,8 @@ from provlab.lab.steps import StepJournal, step
 from provlab.wifi.backend import NetworkNotFound
 from provlab.wifi.http import LinkTransport
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 if TYPE_CHECKING:
     from provlab.lab.lab import Lab
 

@@ -27,6 +27,8 @@ from typing import Any, Protocol, TypeVar, cast
 from provlab.lab.capabilities import MissingCapability
 from provlab.lab.journal import Journal, mask_value
 
+__tracebackhide__ = True  # pytest shows a scenario's failure without provlab's own frames (--fulltrace shows them)
+
 SKIP_EXCEPTIONS: tuple[type[BaseException], ...] = (MissingCapability,)
 """What a step raises when the lab cannot perform it: recorded as skipped, not failed (the pytest plugin
 reports these as skips)."""
@@ -134,6 +136,7 @@ class StepJournal:
 
         The body may fill `step.response`. An exception ends the step failed (skipped for a missing
         capability) with its message, and goes on."""
+        __tracebackhide__ = True
         opened = _OPEN_STEP.get()
         parent = opened[1] if opened is not None and opened[0] is self else None
         with self._lock:
@@ -181,17 +184,41 @@ class Journaled(Protocol):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class StepArgumentError(TypeError):
+    """A scenario called a lab step with an argument of the wrong type (`timeout="30s"`)."""
+
+
+NUMBER_ANNOTATIONS = frozenset({"float", "float | None", "int", "int | None"})
+
+
+def _check_numbers(call: str, signature: inspect.Signature, arguments: dict[str, Any]) -> None:
+    """Seconds and counts are numbers: a string or a bool there is the scenario's mistake, said plainly."""
+    for key, value in arguments.items():
+        annotation = signature.parameters[key].annotation
+        if annotation not in NUMBER_ANNOTATIONS or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            unit = " of device seconds" if "timeout" in key or "seconds" in key or key == "within" else ""
+            raise StepArgumentError(
+                f"{call}: {key} must be a number{unit} (int or float), got {value!r} ({type(value).__name__})"
+            )
+
+
 def step(name: str) -> Callable[[F], F]:
     """Record every call of the decorated method of a `Journaled` object as step `name` on `self.name`,
-    with the call's arguments (`**kwargs` spread out)."""
+    with the call's arguments (`**kwargs` spread out). Numeric parameters are checked (`StepArgumentError`),
+    and the wrapper's frames are hidden from pytest tracebacks (`__tracebackhide__`): a failure shows the
+    scenario's line and the lab's message, not provlab's plumbing."""
 
     def decorate(method: F) -> F:
         signature = inspect.signature(method)
 
         @functools.wraps(method)
         def recorded(self: Journaled, /, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
+            _check_numbers(f"{self.name}.{method.__name__}()", signature, dict(list(bound.arguments.items())[1:]))
             arguments: dict[str, Any] = {}
             for key, value in list(bound.arguments.items())[1:]:  # after `self`
                 if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:

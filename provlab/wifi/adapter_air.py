@@ -173,7 +173,7 @@ class AdapterAir:
     def open_internet_port(self, port: int, loopback_host: str = "127.0.0.1") -> None:
         """Nothing to open: on a real air the boards reach the cloud through the real network."""
 
-    def start_capture(self, path: str | Path) -> None:
+    def start_capture(self, path: str | Path, *, masked: bool = True) -> None:
         """No capture: a real air is captured with a monitor-mode adapter and your own tools."""
 
     def close(self) -> None:

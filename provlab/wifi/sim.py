@@ -376,8 +376,8 @@ class SimAir:
     def open_internet_port(self, port: int, loopback_host: str = "127.0.0.1") -> None:
         """Nothing to do in `sim`: a station on a network with internet reaches any loopback port (relayed)."""
 
-    def start_capture(self, path: str | Path) -> SimCapture:
-        """Write every air event from now on as 802.11 frames to a pcap at `path`."""
+    def start_capture(self, path: str | Path, *, masked: bool = True) -> SimCapture:
+        """Write every air event from now on as 802.11 frames to a pcap at `path` (no payloads: nothing to mask)."""
         from provlab.wifi.capture import SimCapture
 
         if self._capture is None:

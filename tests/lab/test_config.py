@@ -67,8 +67,8 @@ def test_full_table_is_read() -> None:
         ({"time_scale": 0}, "x: time_scale: must be > 0, got 0.0"),
         (
             {"bords": {}},
-            "x: bords: unknown key; allowed here: clock, time_scale, wifi, phone_radio, boards, template, home, cloud, "
-            "defects",
+            "x: bords: unknown key (did you mean 'boards'?); allowed here: clock, time_scale, wifi, phone_radio, "
+            "boards, template, home, cloud, defects",
         ),
         ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
         ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),
@@ -158,3 +158,36 @@ def test_defects_are_checked_by_name() -> None:
     assert config_from_mapping({"defects": ["forgets-last-error"]}).defects == ("forgets-last-error",)
     with pytest.raises(LabConfigError, match=r"defects: 'eats-tokens' is not one of accepts-31-char-token"):
         config_from_mapping({"defects": ["eats-tokens"]}, "x")
+
+
+def test_every_problem_of_a_file_is_listed_with_its_line_and_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "provlab.toml"
+    path.write_text(
+        "time_scale = 'fast'\n"
+        "defects = ['accepts-31-char-tokn']\n"
+        "\n"
+        "[boards]\n"
+        "emulated = 2\n"
+        "profle = 'edgent-esp32'\n"
+        "\n"
+        "[cloud]\n"
+        "tls = 'yes'\n"
+    )
+    with pytest.raises(LabConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert text.splitlines()[0] == "4 problems in the lab config:"
+    assert f"{path}:1: time_scale: expected int or float, got 'fast'" in text
+    assert f"{path}:2: defects: 'accepts-31-char-tokn' is not one of " in text
+    assert "(did you mean 'accepts-31-char-token'?)" in text
+    assert f"{path}:6: boards.profle: unknown key (did you mean 'profile'?)" in text
+    assert f"{path}:9: cloud.tls: expected bool, got 'yes'" in text
+
+
+def test_a_pyproject_table_problem_names_the_line_in_pyproject(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[project]\nname = 'x'\n\n[tool.provlab.boards]\nprofile = 'edgent-esp23'\n")
+    with pytest.raises(LabConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:5: boards.profile: 'edgent-esp23' is not one of ")
+    assert "(did you mean 'edgent-esp32'?)" in str(caught.value)

@@ -93,7 +93,8 @@ def test_the_config_check_lists_registered_profiles_and_airs(plugins: PluginWorl
     with pytest.raises(LabConfigError) as profile_error:
         config_from_mapping({"boards": {"profile": "edgent-esp64"}}, "provlab.toml")
     assert str(profile_error.value) == (
-        "provlab.toml: boards.profile: 'edgent-esp64' is not one of edgent-esp32, edgent-esp32-mqtt, edgent-plugin"
+        "provlab.toml: boards.profile: 'edgent-esp64' is not one of edgent-esp32, edgent-esp32-mqtt, edgent-plugin "
+        "(did you mean 'edgent-esp32'?)"
     )
     with pytest.raises(LabConfigError) as wifi_error:
         config_from_mapping({"wifi": "lte"}, "provlab.toml")

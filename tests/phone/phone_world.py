@@ -47,7 +47,7 @@ class World:
 
     @classmethod
     async def open(
-        cls, kind: str, folder: Path, *, boards: int = 1, capture: bool = False
+        cls, kind: str, folder: Path, *, boards: int = 1, capture: bool = False, masked: bool = True
     ) -> World:
         clock = clock_of(asyncio.get_running_loop())
         assert clock is not None, "a World runs on a loop of a virtual lab clock (run_in_world)"
@@ -59,7 +59,7 @@ class World:
             endpoints = await cloud.start()
             world = cls(kind, air, cloud, [], time_scale, folder, Journal(folder / "phone.jsonl"))
             if capture:
-                air.start_capture(folder / "wifi.pcap")
+                air.start_capture(folder / "wifi.pcap", masked=masked)
             air.open_internet_port(endpoints.binary_port)
             air.add_network(HOME_SSID, passphrase=HOME_PASS, dns={CLOUD_HOST: "127.0.0.1"})
             for index in range(1, boards + 1):

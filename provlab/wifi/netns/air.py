@@ -260,13 +260,16 @@ class NetnsAir:
         return NetnsBoardRadio(self, name, station)
 
     # --- capture and teardown -----------------------------------------------------------------
-    def start_capture(self, path: str | Path) -> NetnsCapture:
-        """Capture every bridge's real traffic (scapy, inside each namespace) to a pcap at `path`."""
+    def start_capture(self, path: str | Path, *, masked: bool = True) -> NetnsCapture:
+        """Capture every bridge's real traffic (scapy, inside each namespace) to a pcap at `path`.
+
+        Secrets in payloads are masked unless `masked` is False (`--unmasked-pcap`).
+        """
         from provlab.wifi.netns.capture import NetnsCapture
 
         with self._lock:
             if self._capture is None:
-                self._capture = NetnsCapture(path)
+                self._capture = NetnsCapture(path, masked=masked)
                 for network in self._networks:
                     self._capture.attach(network)
             return self._capture

@@ -2,7 +2,9 @@
 
 A sniffer's socket is opened by the namespace's own thread (so it binds the bridge of that
 namespace), then scapy's `AsyncSniffer` reads it on a thread of its own. Frames from all bridges
-go to one Ethernet pcap as they arrive; it opens in Wireshark and tshark.
+go to one Ethernet pcap as they arrive; it opens in Wireshark and tshark. Payloads are masked before they
+are written (`provlab.wifi.pcap_mask`: Wi-Fi passwords, tokens, the air's passphrases), lengths unchanged
+and checksums recomputed; `masked=False` (`provlab run --unmasked-pcap`) writes them as they were.
 """
 
 from __future__ import annotations
@@ -14,11 +16,34 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provlab.wifi.pcap_mask import mask_payload, secret_forms
+
 if TYPE_CHECKING:
     from provlab.wifi.netns.network import NetnsNetwork
 
 LINKTYPE_ETHERNET = 1
 log = logging.getLogger("provlab.wifi.netns.capture")
+
+
+def mask_frame(frame: Any, secrets: list[bytes]) -> Any:
+    """`frame` with its TCP/UDP payload masked (same length), IP and transport checksums recomputed."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.packet import Raw
+
+    if not frame.haslayer(Raw):
+        return frame
+    load = bytes(frame[Raw].load)
+    masked = mask_payload(load, secrets)
+    if masked == load:
+        return frame
+    copy = frame.copy()
+    copy[Raw].load = masked
+    for layer in (IP, TCP, UDP):
+        if copy.haslayer(layer):
+            del copy[layer].chksum
+    rebuilt = copy.__class__(bytes(copy))
+    rebuilt.time = frame.time
+    return rebuilt
 
 
 def _open_listener(bridge: str) -> Any:
@@ -36,10 +61,13 @@ def _open_listener(bridge: str) -> Any:
 class NetnsCapture:
     """One pcap for the whole run; `attach` a network to start sniffing its bridge."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, masked: bool = True) -> None:
         from scapy.utils import PcapWriter
 
         self.path = Path(path)
+        self.masked = masked
+        self.secrets: list[bytes] = []
+        """Byte strings masked wherever they appear (each attached network's passphrase, in its forms)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frames_written = 0
         self.failures: list[str] = []
@@ -52,6 +80,10 @@ class NetnsCapture:
 
         if id(network) in self._sniffers:
             return
+        if network.passphrase:
+            with self._lock:
+                known = set(self.secrets) | set(secret_forms(network.passphrase))
+                self.secrets = sorted(known, key=len, reverse=True)
         try:
             sock = network.namespace.call(lambda: _open_listener(network.bridge))
         except OSError as exc:  # a capture problem must never take the network (or a board) down
@@ -65,7 +97,7 @@ class NetnsCapture:
     def _write(self, frame: Any) -> None:
         with self._lock:
             if self._writer is not None:
-                self._writer.write(frame)
+                self._writer.write(mask_frame(frame, self.secrets) if self.masked else frame)
                 self.frames_written += 1
 
     def detach(self, network: NetnsNetwork) -> None:
