@@ -299,6 +299,7 @@ def emulate(
             network=network or None,
             time_scale=time_scale,
             state_dir=state,
+            keep_state=state_dir is not None,  # a folder made here for the run goes when it ends
             defects=defects,
             cloud_ports=ports,
             tls_ca=ca_file,

@@ -68,10 +68,23 @@ def registry_dir() -> Path:
 def write_registry(boards: list[dict[str, Any]]) -> Path:
     """List this process's boards for `provlab provision --target SSID`; removed when the fleet stops."""
     folder = registry_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}.json"
-    path.write_text(json.dumps({"pid": os.getpid(), "boards": boards}))
+    for attempt in range(3):  # another process may remove the folder when it empties it (`remove_registry`)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            path.write_text(json.dumps({"pid": os.getpid(), "boards": boards}))
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     return path
+
+
+def remove_registry(path: Path) -> None:
+    """This process's entry, and the folder when no other process has one (nothing of provlab stays in /tmp)."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: another `provlab emulate` still runs
+        path.parent.rmdir()
 
 
 def running_boards() -> list[dict[str, Any]]:
@@ -189,6 +202,7 @@ class Fleet:
         cloud_ports: Iterable[int] = (),
         tls_ca: str | Path | None = None,
         cloud_host: str = "blynk.cloud",
+        keep_state: bool | None = None,
     ) -> None:
         if count < 1:
             raise FleetError(f"--count must be >= 1, got {count}")
@@ -198,7 +212,8 @@ class Fleet:
         self.profile = PROFILES[profile](template_id=template_id, template_name=template_name)
         self.network = parse_network(network) if network else None
         self.time_scale = time_scale
-        self.keeps_state = state_dir is not None  # the user's folder stays; a temp folder goes at the end
+        self.keeps_state = state_dir is not None if keep_state is None else keep_state
+        """The user's folder stays; a temp folder (also one the caller made, `keep_state=False`) goes at the end."""
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.memory_serial = memory_serial
@@ -291,7 +306,7 @@ async def serve_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], N
         await stop.wait()
     finally:
         if registry is not None:
-            registry.unlink(missing_ok=True)
+            remove_registry(registry)
         try:
             await fleet.stop()
         finally:
