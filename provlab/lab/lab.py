@@ -20,6 +20,7 @@ from provlab.clock.wall import RealBoardClock, WallClock
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
+from provlab.drivers.farm.labgrid_board import open_labgrid_board
 from provlab.drivers.inventory import Inventory
 from provlab.drivers.replay import ReplayBoard
 from provlab.drivers.serial_board import SerialBoard
@@ -204,7 +205,8 @@ class Lab:
         return board
 
     def attach_board(self, attached: AttachedBoard) -> LabBoard:
-        """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording.
+        """A board this lab does not emulate: on a serial port, from the inventory, a board farm's labgrid place
+        (acquired here, released when the board closes), or a replayed recording.
         A real board runs on the wall clock whatever `time_scale` is (that applies to emulated boards only); a
         recording replays at the lab's time scale."""
         cfg = self.config
@@ -221,6 +223,8 @@ class Lab:
             found = Inventory([entry]).locate(find_ports(include_all=True))[0]
             serial = open_inventory_board(found, log_path=log_path, clock=RealBoardClock())
             profile = entry.tags.get("profile")
+        elif attached.source is BoardSource.LABGRID:
+            serial = open_labgrid_board(attached.target, log_path=log_path, clock=RealBoardClock())
         else:
             serial = SerialBoard(attached.target, name=name, log_path=log_path, clock=RealBoardClock())
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)

@@ -1,0 +1,282 @@
+"""A labgrid place: acquired through its coordinator, read for its resources, released at the end.
+
+labgrid (PyPI `labgrid`, the `provlab[farm]` extra) is imported only when a place is opened, so provlab runs
+without it. The coordinator is `LG_COORDINATOR` (labgrid's own variable) or `coordinator=`, default
+`127.0.0.1:20408`. Who holds a place is labgrid's `host/user` (`LG_HOSTNAME`, `LG_USERNAME` change it: a CI
+job can call itself by its job id). A place held by someone else is waited for up to `wait` seconds (0: not
+at all), then `PlaceHeld` names the holder and since when they hold it.
+
+The client session runs on its own event loop thread, so updates from the coordinator keep arriving while the
+lab works; every call waits at most `timeout` seconds for the coordinator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import import_module
+from socket import gethostname
+from types import ModuleType, TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_COORDINATOR = "127.0.0.1:20408"
+INSTALL_HINT = "install provlab's farm extra: python3 -m pip install 'provlab[farm]' (it brings labgrid)"
+
+
+class FarmError(Exception):
+    """A board farm place cannot be used; the message names the place and the coordinator."""
+
+
+class LabgridMissing(FarmError):
+    """labgrid is not installed."""
+
+
+class PlaceUnavailable(FarmError):
+    """The coordinator is unreachable, the place is unknown, or it has no usable resource."""
+
+
+class PlaceHeld(FarmError):
+    """Someone else holds the place."""
+
+    def __init__(self, place: str, holder: str, since: float, waited: float) -> None:
+        stamp = datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
+        waiting = f" (waited {waited:g} s)" if waited > 0 else ""
+        super().__init__(
+            f"place {place} is held by {holder} since {stamp}{waiting}; wait for that run to release it, or "
+            "let this run wait for it (PROVLAB_LABGRID_WAIT=seconds)"
+        )
+        self.place = place
+        self.holder = holder
+        self.since = since
+
+
+def labgrid_module(name: str) -> ModuleType:
+    """`labgrid.<name>`, or `LabgridMissing` saying how to install it."""
+    try:
+        return import_module(f"labgrid.{name}")
+    except ImportError as exc:
+        raise LabgridMissing(f"labgrid:PLACE boards need labgrid ({exc}); {INSTALL_HINT}") from None
+
+
+def coordinator_address(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
+
+
+@dataclass(frozen=True)
+class PlaceResource:
+    """One resource of an acquired place: its name in the place (`reset`, `NetworkPowerPort`), its labgrid
+    class, its construction arguments, and the exporter's extra information (e.g. the local `path`)."""
+
+    name: str
+    cls: str
+    args: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    exporter: str = ""
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Who holds a place (None: nobody) and since when (epoch seconds)."""
+
+    holder: str | None
+    since: float
+
+
+class LabgridPlace:
+    """One place of a labgrid coordinator; `acquire()` / `release()`, or use as a context manager."""
+
+    def __init__(self, place: str, *, coordinator: str | None = None, wait: float = 0.0, timeout: float = 10.0) -> None:
+        self.place = place
+        self.coordinator = coordinator_address(coordinator)
+        self.wait = wait
+        self.timeout = timeout
+        self.acquired = False
+        self._client = labgrid_module("remote.client")
+        self._pb2 = labgrid_module("remote.generated.labgrid_coordinator_pb2")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"labgrid-{place}", daemon=True)
+        self._thread.start()
+        self._session: Any = None
+        try:
+            self._session = self._run(self._start())
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    # --- the session on its own loop ----------------------------------------------------------------------
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(self.timeout)
+        except TimeoutError:
+            future.cancel()
+            raise PlaceUnavailable(
+                f"labgrid coordinator {self.coordinator} did not answer within {self.timeout:g} s (place {self.place})"
+            ) from None
+
+    async def _start(self) -> Any:
+        session = self._client.ClientSession(self.coordinator, self._loop)
+        try:
+            await session.start()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await session.close()
+            raise PlaceUnavailable(
+                f"cannot reach the labgrid coordinator at {self.coordinator} (LG_COORDINATOR): {exc}"
+            ) from None
+        return session
+
+    async def _sync(self) -> None:
+        if not await self._session.sync_with_coordinator():
+            raise PlaceUnavailable(f"lost the labgrid coordinator {self.coordinator} (place {self.place})")
+
+    def _place(self) -> Any:
+        found = self._session.places.get(self.place)
+        if found is None:
+            known = ", ".join(sorted(self._session.places)) or "none"
+            raise PlaceUnavailable(
+                f"the labgrid coordinator {self.coordinator} has no place {self.place!r} (places: {known}); "
+                f"create it: labgrid-client -p {self.place} create"
+            )
+        return found
+
+    @property
+    def me(self) -> str:
+        """This client as labgrid names a holder: `host/user`."""
+        return f"{self._session.gethostname()}/{self._session.getuser()}"
+
+    def holding(self) -> Holding:
+        """Who holds the place now, as the coordinator says."""
+        self._run(self._sync())
+        place = self._place()
+        return Holding(place.acquired or None, float(place.changed))
+
+    # --- acquire and release ------------------------------------------------------------------------------
+    def acquire(self) -> LabgridPlace:
+        """Acquire the place, waiting up to `wait` seconds while someone else holds it; `PlaceHeld` after."""
+        if self.acquired:
+            return self
+        started = time.monotonic()
+        while True:
+            now = self.holding()
+            if now.holder is None and self._run(self._try_acquire()):
+                self.acquired = True
+                return self
+            if now.holder is None:  # taken between our look and our request: look again
+                continue
+            waited = time.monotonic() - started
+            if waited >= self.wait:
+                raise PlaceHeld(self.place, now.holder, now.since, round(waited, 1) if self.wait else 0.0)
+            time.sleep(min(0.5, self.wait - waited))
+
+    async def _try_acquire(self) -> bool:
+        grpc = import_module("grpc")
+        try:
+            await self._session.stub.AcquirePlace(self._pb2.AcquirePlaceRequest(placename=self.place))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                await self._sync()
+                if self._place().acquired:
+                    return False
+            raise PlaceUnavailable(f"acquiring place {self.place} at {self.coordinator}: {exc.details()}") from None
+        await self._sync()
+        return True
+
+    def release(self) -> None:
+        """Release the place if this client holds it (what a run does at its end, also after a failure)."""
+        if not self.acquired:
+            return
+        self.acquired = False
+        self._run(self._release())
+
+    async def _release(self) -> None:
+        await self._session.stub.ReleasePlace(self._pb2.ReleasePlaceRequest(placename=self.place))
+        await self._sync()
+
+    def resources(self) -> list[PlaceResource]:
+        """The resources the acquired place holds, named as the place names them."""
+        if not self.acquired:
+            raise FarmError(f"place {self.place} is not acquired by this run")
+        self._run(self._sync())
+        place = self._place()
+        found = []
+        for path in place.acquired_resources:
+            exporter, group, cls, name = path
+            match = place.getmatch(path)
+            entry = self._session.resources.get(exporter, {}).get(group, {}).get(name)
+            if entry is None:
+                raise PlaceUnavailable(
+                    f"place {self.place}: resource {exporter}/{group}/{cls}/{name} is gone (exporter disconnected?)"
+                )
+            label = match.rename if match is not None and match.rename else name
+            found.append(PlaceResource(label, entry.cls, dict(entry.args), dict(entry.extra), exporter))
+        return found
+
+    def close(self) -> None:
+        """Release the place (if held) and close the session."""
+        try:
+            self.release()
+        finally:
+            if self._session is not None:
+                session, self._session = self._session, None
+                with contextlib.suppress(Exception):
+                    self._run(self._close(session))
+            self._stop_loop()
+
+    @staticmethod
+    async def _close(session: Any) -> None:
+        session.stopping.set()
+        await session.stop()
+        await session.close()
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def __enter__(self) -> LabgridPlace:
+        return self.acquire()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+# --- the serial port of a place ---------------------------------------------------------------------------
+SERIAL_CLASSES = ("NetworkSerialPort",)
+
+
+def serial_url(resource: PlaceResource, *, host: str | None = None) -> str:
+    """A URL `SerialBoard` opens for a place's serial resource: the device path when the exporter runs on this
+    host and the path is here (no network in between), else `rfc2217://host:port` (ser2net's, or any RFC 2217
+    server's) or `socket://host:port` for a raw TCP port."""
+    args, path = resource.args, resource.extra.get("path")
+    here = host or gethostname()
+    if (
+        isinstance(path, str)
+        and path.startswith("/dev/")
+        and args.get("host") in (here, "localhost")
+        and os.path.exists(path)
+    ):
+        return path
+    scheme = "socket" if args.get("protocol") == "raw" else "rfc2217"
+    return f"{scheme}://{args['host']}:{args['port']}"
+
+
+def serial_resource(place: str, resources: list[PlaceResource]) -> PlaceResource:
+    found = [r for r in resources if r.cls in SERIAL_CLASSES]
+    if not found:
+        have = ", ".join(f"{r.name} ({r.cls})" for r in resources) or "nothing"
+        raise PlaceUnavailable(f"place {place} has no serial port (NetworkSerialPort); it holds {have}")
+    return next((r for r in found if r.name in ("console", "serial")), found[0])
