@@ -43,7 +43,9 @@ class BoardSpecError(ValueError):
     """A `--boards` / `boards.attached` item provlab cannot read; says what the forms are."""
 
 
-FORMS = "emu:N, inv:NAME, replay:FILE, labgrid:PLACE, or a serial port (/dev/ttyUSB0, COM3, rfc2217://host:port, port:URL)"
+FORMS = (
+    "emu:N, inv:NAME, replay:FILE, labgrid:PLACE, or a serial port (/dev/ttyUSB0, COM3, rfc2217://host:port, port:URL)"
+)
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _COM = re.compile(r"^COM\d+$", re.IGNORECASE)
 

@@ -19,7 +19,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+
+def labgrid_command(tool: str) -> list[str]:
+    """`labgrid-<tool>` run by this Python (the one whose labgrid the test imports)."""
+    return [sys.executable, "-m", f"labgrid.remote.{tool}"]
 
 
 def free_port() -> int:
@@ -39,7 +42,7 @@ class RelayBox:
         box = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _reply(self, body: str = "") -> None:
@@ -118,7 +121,7 @@ class LabgridFarm:
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             self.env.pop(name, None)
         try:
-            self._start("coordinator", [str(BIN / "labgrid-coordinator"), "--listen", self.address])
+            self._start("coordinator", [*labgrid_command("coordinator"), "--listen", self.address])
             self._wait_listening()
         except BaseException:
             self.close()
@@ -149,7 +152,7 @@ class LabgridFarm:
         """Start an exporter for `config` (YAML) and wait until the coordinator lists its resources."""
         path = self.folder / f"{name}.yaml"
         path.write_text(config)
-        argv = [str(BIN / "labgrid-exporter"), "--coordinator", self.address, "--name", name]
+        argv = [*labgrid_command("exporter"), "--coordinator", self.address, "--name", name]
         self._start(f"exporter-{name}", [*argv, "--hostname", "127.0.0.1", str(path)])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -161,7 +164,11 @@ class LabgridFarm:
     def client(self, *args: str, check: bool = True, user: str | None = None) -> str:
         env = dict(self.env, LG_USERNAME=user) if user else self.env
         done = subprocess.run(
-            [str(BIN / "labgrid-client"), "-x", self.address, *args], env=env, capture_output=True, text=True, timeout=60
+            [*labgrid_command("client"), "-x", self.address, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if check and done.returncode != 0:
             raise RuntimeError(f"labgrid-client {' '.join(args)} failed: {done.stdout}{done.stderr}")

@@ -28,6 +28,12 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
+CHANNEL_OPTIONS = [  # labgrid-client's keepalive settings
+    ("grpc.keepalive_time_ms", 7500),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.http2.ping_timeout_ms", 10000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 INSTALL_HINT = "install provlab's farm extra: python3 -m pip install 'provlab[farm]' (it brings labgrid)"
 
 
@@ -101,6 +107,7 @@ class LabgridPlace:
         self.acquired = False
         self._client = labgrid_module("remote.client")
         self._pb2 = labgrid_module("remote.generated.labgrid_coordinator_pb2")
+        self._stubs = labgrid_module("remote.generated.labgrid_coordinator_pb2_grpc")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"labgrid-{place}", daemon=True)
         self._thread.start()
@@ -124,6 +131,14 @@ class LabgridPlace:
 
     async def _start(self) -> Any:
         session = self._client.ClientSession(self.coordinator, self._loop)
+        # gRPC shares one connection between equal channels of a process, and the coordinator takes a
+        # connection for one client: each place gets a connection of its own (several places in one run).
+        grpc = import_module("grpc")
+        await session.channel.close()
+        session.channel = grpc.aio.insecure_channel(
+            self.coordinator, options=[*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+        )
+        session.stub = self._stubs.CoordinatorStub(session.channel)
         try:
             await session.start()
         except Exception as exc:
@@ -245,7 +260,11 @@ class LabgridPlace:
             self._loop.close()
 
     def __enter__(self) -> LabgridPlace:
-        return self.acquire()
+        try:
+            return self.acquire()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
