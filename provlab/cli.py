@@ -38,7 +38,7 @@ def main() -> None:
     "--boards",
     default="emu:1",
     show_default=True,
-    help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port; a run with no board exits 5",
+    help="comma-separated: emu:N, inv:NAME, replay:FILE, labgrid:PLACE or a serial port; a run with no board exits 5",
 )
 @click.option(
     "--wifi",

@@ -9,9 +9,12 @@ lab treats it as a real board on the wall clock.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,3 +226,26 @@ def test_a_serial_resource_becomes_a_url_the_board_driver_opens() -> None:
         assert serial_url(elsewhere) == "rfc2217://bench-2:4001"
     finally:
         pty.close()
+
+
+def test_provlab_run_on_a_place_releases_it_on_ctrl_c(bench: Bench, tmp_path: Path) -> None:
+    """`provlab run --boards labgrid:PLACE` in its own process, interrupted mid-test: the place is free after."""
+    scenario = tmp_path / "test_waits.py"
+    scenario.write_text("def test_waits(board):\n    board.expect_exact('a line no board prints', timeout=600)\n")
+    evidence = tmp_path / "evidence"
+    argv = [sys.executable, "-m", "provlab", "run", str(scenario), "--boards", f"labgrid:{PLACE}"]
+    proc = subprocess.Popen([*argv, "--artifacts", str(evidence)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("opened rfc2217://" in log.read_text() for log in evidence.glob("**/*.log")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not open the place's port"
+            time.sleep(0.1)
+        assert bench.holder() == f"{socket.gethostname()}/ci-job-1"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in out
+    assert bench.holder() is None
