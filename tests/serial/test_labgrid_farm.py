@@ -9,6 +9,7 @@ lab treats it as a real board on the wall clock.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -249,3 +250,19 @@ def test_provlab_run_on_a_place_releases_it_on_ctrl_c(bench: Bench, tmp_path: Pa
             proc.wait()
     assert proc.returncode != 0 and "KeyboardInterrupt" in out
     assert bench.holder() is None
+
+
+def test_provlab_boards_lists_the_places_and_their_holders(bench: Bench) -> None:
+    bench.farm.client("-p", PLACE, "acquire", user="ci-job-7")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "provlab", "boards", "--labgrid", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        bench.farm.client("-p", PLACE, "release", user="ci-job-7")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines() if "labgrid_place" in line]
+    assert [(row["labgrid_place"], row["holder"]) for row in rows] == [(PLACE, f"{socket.gethostname()}/ci-job-7")]

@@ -53,7 +53,7 @@ class PlaceHeld(FarmError):
     """Someone else holds the place."""
 
     def __init__(self, place: str, holder: str, since: float, waited: float) -> None:
-        stamp = datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
+        stamp = since_text(since)
         waiting = f" (waited {waited:g} s)" if waited > 0 else ""
         super().__init__(
             f"place {place} is held by {holder} since {stamp}{waiting}; wait for that run to release it, or "
@@ -173,6 +173,14 @@ class LabgridPlace:
         self._run(self._sync())
         place = self._place()
         return Holding(place.acquired or None, float(place.changed))
+
+    def places(self) -> dict[str, Holding]:
+        """Every place of the coordinator and who holds it (what `provlab boards --labgrid` shows)."""
+        self._run(self._sync())
+        return {
+            name: Holding(place.acquired or None, float(place.changed))
+            for name, place in sorted(self._session.places.items())
+        }
 
     # --- acquire and release ------------------------------------------------------------------------------
     def acquire(self) -> LabgridPlace:
@@ -299,3 +307,16 @@ def serial_resource(place: str, resources: list[PlaceResource]) -> PlaceResource
         have = ", ".join(f"{r.name} ({r.cls})" for r in resources) or "nothing"
         raise PlaceUnavailable(f"place {place} has no serial port (NetworkSerialPort); it holds {have}")
     return next((r for r in found if r.name in ("console", "serial")), found[0])
+
+
+def list_places(coordinator: str | None = None, *, timeout: float = 10.0) -> dict[str, Holding]:
+    """Every place of the coordinator (`LG_COORDINATOR`) and who holds it; acquires nothing."""
+    session = LabgridPlace("", coordinator=coordinator, timeout=timeout)
+    try:
+        return session.places()
+    finally:
+        session.close()
+
+
+def since_text(since: float) -> str:
+    return datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
