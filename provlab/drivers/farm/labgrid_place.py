@@ -12,10 +12,8 @@ lab works; every call waits at most `timeout` seconds for the coordinator.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -24,6 +22,8 @@ from importlib import import_module
 from socket import gethostname
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar
+
+from provlab.clock.loop_thread import LabTimeout, LoopCloseError, LoopThread
 
 T = TypeVar("T")
 
@@ -108,9 +108,8 @@ class LabgridPlace:
         self._client = labgrid_module("remote.client")
         self._pb2 = labgrid_module("remote.generated.labgrid_coordinator_pb2")
         self._stubs = labgrid_module("remote.generated.labgrid_coordinator_pb2_grpc")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"labgrid-{place}", daemon=True)
-        self._thread.start()
+        self._thread = LoopThread(name=f"labgrid-{place or 'places'}")
+        self._loop = self._thread.loop
         self._session: Any = None
         try:
             self._session = self._run(self._start())
@@ -120,11 +119,9 @@ class LabgridPlace:
 
     # --- the session on its own loop ----------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            return future.result(self.timeout)
-        except TimeoutError:
-            future.cancel()
+            return self._thread.run(coro, self.timeout)
+        except LabTimeout:
             raise PlaceUnavailable(
                 f"labgrid coordinator {self.coordinator} did not answer within {self.timeout:g} s (place {self.place})"
             ) from None
@@ -261,11 +258,8 @@ class LabgridPlace:
         await session.close()
 
     def _stop_loop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-        if not self._loop.is_running():
-            self._loop.close()
+        with contextlib.suppress(LoopCloseError):  # a gRPC task that outlives its channel: nothing to keep
+            self._thread.close()
 
     def __enter__(self) -> LabgridPlace:
         try:
