@@ -29,6 +29,7 @@ from provlab.lab.board_specs import AttachedBoard, BoardSource, parse_boards
 
 pytest.importorskip("labgrid", reason="labgrid is not installed (python3 -m pip install 'provlab[farm]')")
 
+from provlab.drivers.farm.labgrid_board import open_labgrid_board
 from provlab.drivers.farm.labgrid_place import (
     LabgridMissing,
     LabgridPlace,
@@ -47,8 +48,8 @@ class Bench:
     relay: RelayBox
     rig: EmulatedRig
 
-    def holder(self) -> str | None:
-        with_place = LabgridPlace(PLACE, coordinator=self.farm.address)
+    def holder(self, place: str = PLACE) -> str | None:
+        with_place = LabgridPlace(place, coordinator=self.farm.address)
         try:
             return with_place.holding().holder
         finally:
@@ -185,9 +186,17 @@ def test_a_second_run_waits_for_the_holder_when_told_to(
     assert bench.holder() is None
 
 
+def test_a_place_without_a_serial_port_is_released_when_it_cannot_be_opened(bench: Bench, tmp_path: Path) -> None:
+    bench.farm.client("-p", "bare", "create")
+    with pytest.raises(PlaceUnavailable, match="place bare has no serial port"):
+        open_labgrid_board("bare", log_path=tmp_path / "bare.log")
+    assert bench.holder("bare") is None
+
+
 def test_an_unknown_place_says_how_to_create_it(bench: Bench) -> None:
-    with pytest.raises(PlaceUnavailable, match=r"no place 'nowhere' \(places: esp32-a\).*labgrid-client -p nowhere"):
-        LabgridPlace("nowhere").acquire()
+    unknown = r"no place 'nowhere' \(places: .*esp32-a.*\).*labgrid-client -p nowhere"
+    with pytest.raises(PlaceUnavailable, match=unknown), LabgridPlace("nowhere"):
+        pass
 
 
 def test_no_coordinator_is_a_clear_error(bench: Bench) -> None:
@@ -265,4 +274,5 @@ def test_provlab_boards_lists_the_places_and_their_holders(bench: Bench) -> None
         bench.farm.client("-p", PLACE, "release", user="ci-job-7")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines() if "labgrid_place" in line]
-    assert [(row["labgrid_place"], row["holder"]) for row in rows] == [(PLACE, f"{socket.gethostname()}/ci-job-7")]
+    holders = {row["labgrid_place"]: row["holder"] for row in rows}
+    assert holders[PLACE] == f"{socket.gethostname()}/ci-job-7" and holders["bare"] is None
