@@ -20,7 +20,7 @@ from provlab.clock.wall import RealBoardClock, WallClock
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.drivers.discovery import find_ports
-from provlab.drivers.farm.labgrid_board import open_labgrid_board
+from provlab.drivers.farm.labgrid_board import open_labgrid_board, place_tags
 from provlab.drivers.inventory import Inventory
 from provlab.drivers.replay import ReplayBoard
 from provlab.drivers.serial_board import SerialBoard
@@ -225,6 +225,7 @@ class Lab:
             profile = entry.tags.get("profile")
         elif attached.source is BoardSource.LABGRID:
             serial = open_labgrid_board(attached.target, log_path=log_path, clock=RealBoardClock())
+            profile = place_tags(serial).get("profile")
         else:
             serial = SerialBoard(attached.target, name=name, log_path=log_path, clock=RealBoardClock())
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)

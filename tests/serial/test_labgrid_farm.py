@@ -73,6 +73,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
         farm = LabgridFarm()
         farm.export(exporter_config(PLACE, server.port, relay.port))
         farm.create_place(PLACE)
+        farm.client("-p", PLACE, "set-tags", "profile=edgent-esp32")
         with pytest.MonkeyPatch.context() as env:
             env.setenv("LG_COORDINATOR", farm.address)
             env.setenv("LG_USERNAME", "ci-job-1")
@@ -91,6 +92,7 @@ import pytest
 
 def test_the_board_through_its_place(board):
     assert board.name == "esp32-a" and str(board.attached) == "labgrid:esp32-a"
+    assert board.profile_name == "edgent-esp32"  # the place's `profile` tag
     assert board.serial.url.startswith("rfc2217://127.0.0.1:")
     assert board.describe_wiring().startswith("labgrid place esp32-a (power NetworkPowerPort")
     assert board.ssid.startswith("Blynk Device-")  # `devinfo` over the place's serial port

@@ -54,3 +54,8 @@ def open_labgrid_board(
         raise
     serial.attach_sideband(sideband)
     return serial
+
+
+def place_tags(serial: SerialBoard) -> dict[str, str]:
+    """The tags of the place a board opened by `open_labgrid_board` is in (empty for any other board)."""
+    return dict(serial.sideband.tags) if isinstance(serial.sideband, LabgridSideband) else {}

@@ -171,6 +171,11 @@ class LabgridPlace:
         place = self._place()
         return Holding(place.acquired or None, float(place.changed))
 
+    def tags(self) -> dict[str, str]:
+        """The place's tags (`labgrid-client -p PLACE set-tags profile=edgent-esp32`)."""
+        self._run(self._sync())
+        return {str(key): str(value) for key, value in (self._place().tags or {}).items()}
+
     def places(self) -> dict[str, Holding]:
         """Every place of the coordinator and who holds it (what `provlab boards --labgrid` shows)."""
         self._run(self._sync())

@@ -67,6 +67,8 @@ class LabgridSideband(PowerSwitch, ButtonPress):
     def __init__(self, place: LabgridPlace, resources: list[PlaceResource], *, clock: LabClock | None = None) -> None:
         super().__init__(clock=clock)
         self.place = place
+        self.tags = place.tags()
+        """The place's tags as they were when it was acquired (`profile`: the board's firmware profile)."""
         protocols = labgrid_module("protocol")
         self.power: Any = None
         self.reset_line: Any = None
