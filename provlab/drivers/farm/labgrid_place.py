@@ -49,6 +49,10 @@ class PlaceUnavailable(FarmError):
     """The coordinator is unreachable, the place is unknown, or it has no usable resource."""
 
 
+class PlaceRefused(PlaceUnavailable):
+    """The coordinator refused to give the place for another reason than a holder (e.g. a resource in use)."""
+
+
 class PlaceHeld(FarmError):
     """Someone else holds the place."""
 
@@ -105,6 +109,8 @@ class LabgridPlace:
         self.wait = wait
         self.timeout = timeout
         self.acquired = False
+        self._asked = False
+        """An acquire request was sent: an interrupt may have come between the grant and `acquired`."""
         self._client = labgrid_module("remote.client")
         self._pb2 = labgrid_module("remote.generated.labgrid_coordinator_pb2")
         self._stubs = labgrid_module("remote.generated.labgrid_coordinator_pb2_grpc")
@@ -192,11 +198,18 @@ class LabgridPlace:
         started = time.monotonic()
         while True:
             now = self.holding()
-            if now.holder is None and self._run(self._try_acquire()):
-                self.acquired = True
-                return self
-            if now.holder is None:  # taken between our look and our request: look again
-                continue
+            if now.holder is None:
+                self._asked = True  # stays set if the request is interrupted: `release()` then looks
+                try:
+                    granted = self._run(self._try_acquire())
+                except PlaceRefused:
+                    self._asked = False
+                    raise
+                if granted:
+                    self.acquired = True
+                    return self
+                self._asked = False
+                continue  # taken between our look and our request: look again
             waited = time.monotonic() - started
             if waited >= self.wait:
                 raise PlaceHeld(self.place, now.holder, now.since, round(waited, 1) if self.wait else 0.0)
@@ -211,15 +224,16 @@ class LabgridPlace:
                 await self._sync()
                 if self._place().acquired:
                     return False
-            raise PlaceUnavailable(f"acquiring place {self.place} at {self.coordinator}: {exc.details()}") from None
+            raise PlaceRefused(f"acquiring place {self.place} at {self.coordinator}: {exc.details()}") from None
         await self._sync()
         return True
 
     def release(self) -> None:
         """Release the place if this client holds it (what a run does at its end, also after a failure)."""
-        if not self.acquired:
+        maybe_ours = self._asked and self._session is not None and self.holding().holder == self.me
+        if not self.acquired and not maybe_ours:
             return
-        self.acquired = False
+        self.acquired = self._asked = False
         self._run(self._release())
 
     async def _release(self) -> None:
