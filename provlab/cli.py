@@ -23,6 +23,7 @@ from rich.console import Console
 import provlab
 from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
+from provlab.drivers.farm.labgrid_place import Holding, since_text
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
 from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
@@ -51,8 +52,8 @@ def main() -> None:
 @click.option(
     "--boards",
     default=None,
-    help="comma-separated: emu:N, inv:NAME, replay:FILE or a serial port (default: the config's boards, else "
-    "emu:1); a run with no board exits 5",
+    help="comma-separated: emu:N, inv:NAME, replay:FILE, labgrid:PLACE or a serial port (default: the config's "
+    "boards, else emu:1); a run with no board exits 5",
 )
 @click.option(
     "--wifi",
@@ -168,7 +169,7 @@ def run(
     args += ["--unmasked-pcap"] if unmasked_pcap else []
     args += ["--flash", str(Path(flash).resolve())] if flash else []
     args += ["--artifacts", str(evidence.absolute())]  # JUnit's provlab_evidence property names it from anywhere
-    args += ["-q", "-p", "no:cacheprovider", "--rootdir", str(Path.cwd())]
+    args += ["-q", "-p", "no:cacheprovider", "-p", "no:labgrid", "--rootdir", str(Path.cwd())]
     reports = Path(report_dir) if report_dir else evidence
     if "--collect-only" not in paths and "--co" not in paths:
         reports.mkdir(parents=True, exist_ok=True)
@@ -657,7 +658,10 @@ def _provision_target(
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False), help="board inventory (YAML or TOML)")
 @click.option("--timeout", default=3.0, show_default=True, help="seconds to wait for each devinfo reply")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per board instead of the table")
-def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout: float, as_json: bool) -> None:
+@click.option("--labgrid", "farm", is_flag=True, help="also the labgrid places at LG_COORDINATOR and their holders")
+def boards(
+    probe_ports: bool, include_all: bool, inventory: str | None, timeout: float, as_json: bool, farm: bool
+) -> None:
     """List boards: port, kind, MAC, firmware, state (with --probe), capabilities and who holds each port."""
     from provlab.drivers.boards_report import boards_json, boards_table, collect_boards
     from provlab.drivers.inventory import Inventory, InventoryError
@@ -667,11 +671,26 @@ def boards(probe_ports: bool, include_all: bool, inventory: str | None, timeout:
     except InventoryError as exc:
         raise click.ClickException(str(exc)) from None
     rows = collect_boards(include_all=include_all, probe_ports=probe_ports, inventory=stock, timeout=timeout)
+    places = _labgrid_places(timeout) if farm else None
     if as_json:
         for line in boards_json(rows):
             click.echo(line)
+        for name, held in (places or {}).items():
+            click.echo(json.dumps({"labgrid_place": name, "holder": held.holder, "since": since_text(held.since)}))
         return
     console.print(boards_table(rows, probed=probe_ports))
+    for name, held in (places or {}).items():
+        holder = f"[yellow]{held.holder}[/] since {since_text(held.since)}" if held.holder else "[green]free[/]"
+        console.print(f"labgrid:{name}  {holder}")
+
+
+def _labgrid_places(timeout: float) -> dict[str, Holding]:
+    from provlab.drivers.farm.labgrid_place import FarmError, list_places
+
+    try:
+        return list_places(timeout=max(timeout, 5.0))
+    except FarmError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""Opening a board this lab does not emulate (a serial port, an inventory entry, a replayed recording).
+"""Opening a board this lab does not emulate (a serial port, an inventory entry, a labgrid place, a replayed
+recording).
 
 Shared by the lab, which opens each attached board per test, and by the run's flashing step, which opens the
 same boards once before the first test.
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from provlab.clock.wall import RealBoardClock
 from provlab.drivers.discovery import find_ports
+from provlab.drivers.farm.labgrid_board import open_labgrid_board
 from provlab.drivers.inventory import Inventory, InventoryBoard
 from provlab.drivers.replay import ReplayBoard
 from provlab.drivers.serial_board import SerialBoard
@@ -35,6 +37,8 @@ def open_attached(config: LabConfig, attached: AttachedBoard, name: str, log_pat
     if entry is not None:
         found = Inventory([entry]).locate(find_ports(include_all=True))[0]
         return open_inventory_board(found, log_path=log_path, clock=RealBoardClock())
+    if attached.source is BoardSource.LABGRID:  # the place is acquired here and released when the board closes
+        return open_labgrid_board(attached.target, log_path=log_path, clock=RealBoardClock())
     return SerialBoard(attached.target, name=name, log_path=log_path, clock=RealBoardClock())
 
 

@@ -3,6 +3,8 @@
 * `emu:N`: N emulated boards (the count adds up over several `emu:` items);
 * `inv:NAME`: the inventory's board NAME, found by USB serial number, location or port, wired as it says;
 * `replay:FILE`: a recorded serial session (or a pasted log) replayed as a read-only board;
+* `labgrid:PLACE`: a board farm's place, acquired through its labgrid coordinator (`LG_COORDINATOR`) for the
+  run and released after it: its serial port, and its power, reset and button (`provlab.drivers.farm`);
 * `/dev/ttyUSB0`, `COM3`, `rfc2217://host:4001`, `socket://…`, `port:URL`: a board on that serial port,
   nothing wired beyond it.
 
@@ -23,6 +25,7 @@ class BoardSource(str, Enum):
     PORT = "port"
     INVENTORY = "inv"
     REPLAY = "replay"
+    LABGRID = "labgrid"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class BoardSpecError(ValueError):
     """A `--boards` / `boards.attached` item provlab cannot read; says what the forms are."""
 
 
-FORMS = "emu:N, inv:NAME, replay:FILE, or a serial port (/dev/ttyUSB0, COM3, rfc2217://host:port, port:URL)"
+FORMS = (
+    "emu:N, inv:NAME, replay:FILE, labgrid:PLACE, or a serial port (/dev/ttyUSB0, COM3, rfc2217://host:port, port:URL)"
+)
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _COM = re.compile(r"^COM\d+$", re.IGNORECASE)
 
@@ -55,7 +60,7 @@ def parse_item(item: str) -> int | AttachedBoard:
         if not count.isdigit():
             raise BoardSpecError(f"{text!r}: the emulated-board count must be a whole number (emu:2)")
         return int(count)
-    for source in (BoardSource.INVENTORY, BoardSource.REPLAY, BoardSource.PORT):
+    for source in (BoardSource.INVENTORY, BoardSource.REPLAY, BoardSource.LABGRID, BoardSource.PORT):
         prefix = f"{source.value}:"
         if text.startswith(prefix):
             target = text[len(prefix) :].strip()

@@ -19,6 +19,7 @@ from provlab.clock.virtual import VirtualClock
 from provlab.clock.wall import WallClock
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
+from provlab.drivers.farm.labgrid_board import place_tags
 from provlab.drivers.flashing import FirmwareFile
 from provlab.drivers.serial_board import SerialBoard
 from provlab.emulator.board import EmulatedBoard
@@ -28,7 +29,7 @@ from provlab.emulator.serial_port import PtySerial
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.attached import inventory_entry, open_attached
-from provlab.lab.board_specs import AttachedBoard
+from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.capabilities import NoAirFaults, NoSecondPhone
 from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.config import LabConfig
@@ -221,7 +222,8 @@ class Lab:
             emulated.flash.write_app(firmware.data)
 
     def attach_board(self, attached: AttachedBoard) -> LabBoard:
-        """A board this lab does not emulate: on a serial port, from the inventory, or a replayed recording.
+        """A board this lab does not emulate: on a serial port, from the inventory, a board farm's labgrid place
+        (acquired here, released when the board closes), or a replayed recording.
         A real board runs on the wall clock whatever `time_scale` is (that applies to emulated boards only); a
         recording replays at the lab's time scale."""
         index = len(self.boards) + 1
@@ -229,6 +231,8 @@ class Lab:
         serial = open_attached(self.config, attached, name, self.artifacts / f"{name}.log")
         entry = inventory_entry(self.config, attached)
         profile = entry.tags.get("profile") if entry is not None else None
+        if attached.source is BoardSource.LABGRID:
+            profile = place_tags(serial).get("profile")
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
         self.boards.append(board)
         return board

@@ -1,0 +1,1 @@
+"""Boards in a board farm: places of a labgrid coordinator, acquired for a run and released after it."""
