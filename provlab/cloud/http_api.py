@@ -24,6 +24,7 @@ from provlab.cloud import device_api, tenancy_api
 from provlab.cloud.access import Access
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.gateway import DeviceGateway
+from provlab.cloud.http_guard import json_errors
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.ota import OTA_PATH_PREFIX, OtaRefused
 from provlab.cloud.records import User
@@ -147,7 +148,7 @@ async def added_latency(request: web.Request, handler: Any) -> web.StreamRespons
 
 
 def build_app(gateway: DeviceGateway, services: tenancy_api.TenancyServices | None = None) -> web.Application:
-    app = web.Application(middlewares=[added_latency])
+    app = web.Application(middlewares=[json_errors, added_latency])
     app[GATEWAY_KEY] = gateway
     access = Access(gateway.store)
     tenancy_api.add_routes(app, services or tenancy_api.TenancyServices(access, Invitations(access)))

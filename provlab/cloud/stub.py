@@ -32,6 +32,7 @@ from provlab.cloud.certs import LabCertificates
 from provlab.cloud.faults import FaultKnobs
 from provlab.cloud.gateway import DeviceGateway, DeviceOffline
 from provlab.cloud.http_api import build_app
+from provlab.cloud.http_guard import GuardedAppRunner, HttpDeadlines, Phase
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.mail import Mail, Mailer, MailSink
 from provlab.cloud.mqtt_broker import MqttBroker
@@ -138,6 +139,7 @@ class CloudStub:
         self.flush_failures = 0  # timer flushes that failed (the data stayed buffered)
         self.endpoints: Endpoints | None = None
         self._admin_email = DEFAULT_ADMIN_EMAIL
+        self.http_deadlines = HttpDeadlines()  # device seconds; set before start() to change them
 
     # --- set-up -----------------------------------------------------------------------------------
     def seed(
@@ -232,7 +234,9 @@ class CloudStub:
         services = TenancyServices(self.access, self.invitations, Mailer(smtp_url) if smtp_url else None)
         app = build_app(self.gateway, services)
         lab_api.add_routes(app, self)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = GuardedAppRunner(
+            app, deadlines=self.http_deadlines.scaled(self.time_scale), on_cut=self._http_cut, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)
         await site.start()
@@ -251,6 +255,9 @@ class CloudStub:
             smtp_url=smtp_url,
         )
         return self.endpoints
+
+    def _http_cut(self, phase: Phase, peer: str) -> None:
+        self.store.events.add("http_timeout", None, {"peer": peer, "waiting_for": phase.value})
 
     async def _flush_forever(self) -> None:
         while True:
