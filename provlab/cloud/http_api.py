@@ -38,6 +38,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
 def _user(request: web.Request) -> User | None:
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
@@ -47,7 +53,7 @@ def _user(request: web.Request) -> User | None:
 
 async def login(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
+        body = _object(await request.json())
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
@@ -68,9 +74,11 @@ async def issue_token(request: web.Request) -> web.Response:
         gateway.store.events.add("token_issue_failed", None, {"status": forced, "user": user.email})
         return error_response(forced, TOKEN_ISSUE_FAULT)
     try:
-        body = await request.json()
+        body = _object(await request.json())
         template_id = str(body["templateId"])
-        org_id = None if body.get("orgId") is None else int(body["orgId"])
+        org_id = None if body.get("orgId") is None else tenancy_api.id_from(body["orgId"])
+        if body.get("orgId") is not None and org_id is None:
+            raise ValueError(f"orgId {str(body['orgId'])[:40]!r} is not an id")
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
     try:

@@ -182,13 +182,34 @@ class GuardedAppRunner(web.AppRunner):
         )
 
 
+def _not_utf8(request: web.Request) -> str | None:
+    """What of the request head is not UTF-8 (aiohttp keeps such bytes as surrogates), or None."""
+    for name, value in request.headers.items():
+        for part in (name, value):
+            try:
+                part.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"header {name.encode('utf-8', 'replace')[:40]!r}"
+    try:
+        request.path_qs.encode("utf-8")
+    except UnicodeEncodeError:
+        return "request target"
+    return None
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """aiohttp's HTTPExceptions (no such route, method not allowed, body too large) as JSON error bodies."""
+    """Refuses heads that are not UTF-8 (400), and answers aiohttp's HTTPExceptions (no such route, method not
+    allowed, body too large) and JSON nested deeper than the parser's recursion limit as JSON error bodies."""
+    bad = _not_utf8(request)
+    if bad is not None:
+        return json_error(400, f"The {bad} is not UTF-8 text.")
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return json_error(exc.status, exc.reason)
+    except RecursionError:  # json.loads of [[[[…]]]]; no handler recurses otherwise
+        return json_error(400, "Request body: JSON nested too deeply.")
     return response
