@@ -33,8 +33,15 @@ from provlab.cloud.stub import DEFAULT_ADMIN_PASSWORD, CloudStub  # noqa: E402
 from provlab.cloud.tenancy_api import openapi_document  # noqa: E402
 
 # inputs per door at --scale 1
-PLAN = {"binary": 30_000, "binary-tls": 15_000, "binary-raw": 2_000, "http": 25_000, "mqtt": 20_000, "softap": 7_000,
-        "console": 6_000}
+PLAN = {
+    "binary": 30_000,
+    "binary-tls": 15_000,
+    "binary-raw": 2_000,
+    "http": 25_000,
+    "mqtt": 20_000,
+    "softap": 7_000,
+    "console": 6_000,
+}
 BATCH = {"binary": 25, "binary-tls": 25, "mqtt": 20}
 
 
@@ -45,15 +52,19 @@ def _crashes(watch: CrashWatch, tally: Tally, door: str) -> None:
 
 async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[str, float]:
     rng = random.Random(seed)
-    stub = CloudStub(tmp / "cloud.db", quota_limits=QuotaLimits(messages=1e9),
-                     login_limits=LoginLimits(failures=10**9))
+    stub = CloudStub(tmp / "cloud.db", quota_limits=QuotaLimits(messages=1e9), login_limits=LoginLimits(failures=10**9))
     stub.seed()
     endpoints = await stub.start()
     assert endpoints.tls_port is not None and endpoints.mqtt_port is not None
     client_tls = ssl.create_default_context(cafile=str(stub.certs.ca_file))
     routes = [(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m in ops]
-    routes += [("GET", "/api/v1/lab/events"), ("GET", "/api/v1/lab/devices/{id}"), ("GET", "/api/v1/lab/info"),
-               ("GET", "/api/v1/lab/tokens/{token}/device"), ("GET", "/api/v1/lab/users/{email}")]
+    routes += [
+        ("GET", "/api/v1/lab/events"),
+        ("GET", "/api/v1/lab/devices/{id}"),
+        ("GET", "/api/v1/lab/info"),
+        ("GET", "/api/v1/lab/tokens/{token}/device"),
+        ("GET", "/api/v1/lab/users/{email}"),
+    ]
     admin = stub.admin()
     bearer = stub.store.users.open_session(admin.id)
     http_token = stub.issue_token(fuzzkit.TEMPLATE_ID).token
@@ -61,8 +72,10 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
     watch = CrashWatch()
     with watch.watching():
         try:
-            for door, context, port in (("binary", None, endpoints.binary_port),
-                                        ("binary-tls", client_tls, endpoints.tls_port)):
+            for door, context, port in (
+                ("binary", None, endpoints.binary_port),
+                ("binary-tls", client_tls, endpoints.tls_port),
+            ):
                 started = time.perf_counter()
                 probe = fuzzkit.BinaryProbe(port, stub.issue_token(fuzzkit.TEMPLATE_ID).token, ssl_context=context)
                 assert await probe.open(), f"{door}: the fuzzing device could not log in"
@@ -79,14 +92,18 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
             started = time.perf_counter()
             raw_n = int(PLAN["binary-raw"] * scale)
             for first in range(0, raw_n, 100):  # 100 connections at a time: most wait for the login timeout
-                batch = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-                         for _ in range(min(100, raw_n - first))]
+                batch = [
+                    bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+                    for _ in range(min(100, raw_n - first))
+                ]
                 contexts = [client_tls if (first + i) % 4 == 3 else None for i in range(len(batch))]
-                verdicts = await asyncio.gather(*(
-                    fuzzkit.binary_garbage(endpoints.tls_port if c else endpoints.binary_port, d, c)
-                    for d, c in zip(batch, contexts)
-                ))
-                for data, verdict in zip(batch, verdicts):
+                verdicts = await asyncio.gather(
+                    *(
+                        fuzzkit.binary_garbage(endpoints.tls_port if c else endpoints.binary_port, d, c)
+                        for d, c in zip(batch, contexts, strict=False)
+                    )
+                )
+                for data, verdict in zip(batch, verdicts, strict=False):
                     tally.add("binary-raw", verdict, data[:40])
                 _crashes(watch, tally, "binary-raw")
             tally.health("binary-raw", await _binary_healthy(stub, endpoints.binary_port, None))
@@ -110,7 +127,7 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
                 uplinks = [fuzzkit.mqtt_uplink(rng) for _ in range(BATCH["mqtt"])]
                 tally.add("mqtt", await mqtt.probe(uplinks), uplinks[:3], n=len(uplinks))
                 _crashes(watch, tally, "mqtt")
-            await mqtt.settle()
+            await mqtt.settle(lambda: len(stub.events("bad_uplink")) - before)
             refused = len(stub.events("bad_uplink")) - before
             print(f"mqtt: {refused} uplinks refused, {mqtt.diag} downlink/diag received, {mqtt.connects} connects")
             if mqtt.diag < refused:
@@ -177,8 +194,14 @@ def board_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[str, f
                     serial.inject(line + b"\r")  # type: ignore[attr-defined]
                     serial.inject(b"devinfo\r")  # type: ignore[attr-defined]
                     try:
-                        await rig.wait_for(lambda m=mark: b"TMPL" in rig.capture.data[m:] and  # type: ignore[misc]
-                                           rig.capture.data.endswith(b">"), "devinfo after a fuzzed line", 120)
+                        await rig.wait_for(
+                            lambda m=mark: (
+                                b"TMPL" in rig.capture.data[m:]  # type: ignore[misc]
+                                and rig.capture.data.endswith(b">")
+                            ),
+                            "devinfo after a fuzzed line",
+                            120,
+                        )
                         verdict = Verdict.OK
                     except AssertionError:
                         verdict = Verdict.HANG

@@ -110,10 +110,57 @@ class CrashWatch(logging.Handler):
 
 
 # --- generated values ------------------------------------------------------------------------------------
-NUMBERS = ["0", "1", "2", "-1", "+1", " 1", "1_0", "01", "١٢", "²", "V²", "9" * 25, str(2**63), "1e999", "Infinity",
-           "NaN", "-0", "0x10", "1.5", "", "\u0661", "\uff11", "9" * 5000]
-TEXTS = ["", "x", "V1", "v1", "V²", "d1", "é", "\u202e", "\x00", "%00", "%ff", "..", "../../etc", "a" * 900, "'\"<>",
-         "\ud7ff", "😀" * 50, "null", "true", "[]", "{}", "\\", "\r\n", " "]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "-1",
+    "+1",
+    " 1",
+    "1_0",
+    "01",
+    "١٢",
+    "²",
+    "V²",
+    "9" * 25,
+    str(2**63),
+    "1e999",
+    "Infinity",
+    "NaN",
+    "-0",
+    "0x10",
+    "1.5",
+    "",
+    "\u0661",
+    "\uff11",
+    "9" * 5000,
+]
+TEXTS = [
+    "",
+    "x",
+    "V1",
+    "v1",
+    "V²",
+    "d1",
+    "é",
+    "\u202e",
+    "\x00",
+    "%00",
+    "%ff",
+    "..",
+    "../../etc",
+    "a" * 900,
+    "'\"<>",
+    "\ud7ff",
+    "😀" * 50,
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "\\",
+    "\r\n",
+    " ",
+]
 
 
 def number(rng: random.Random) -> str:
@@ -126,7 +173,9 @@ def text(rng: random.Random, limit: int = 200) -> str:
         return rng.choice(TEXTS)[:limit]
     if roll < 0.7:
         return number(rng)[:limit]
-    return "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x80, 0x3000)))) for _ in range(rng.randrange(1, 30)))
+    return "".join(
+        chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x80, 0x3000)))) for _ in range(rng.randrange(1, 30))
+    )
 
 
 def json_value(rng: random.Random, depth: int = 0) -> Any:
@@ -140,9 +189,28 @@ def json_value(rng: random.Random, depth: int = 0) -> Any:
     return {text(rng, 20): json_value(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
-FIELDS = ["email", "password", "templateId", "orgId", "parentId", "name", "role", "permissions", "userId", "adminEmail",
-          "canCreateSubOrgs", "applyToSubOrganizations", "token", "grant_type", "client_id", "client_secret", "user",
-          "description", "id", "expires_in"]
+FIELDS = [
+    "email",
+    "password",
+    "templateId",
+    "orgId",
+    "parentId",
+    "name",
+    "role",
+    "permissions",
+    "userId",
+    "adminEmail",
+    "canCreateSubOrgs",
+    "applyToSubOrganizations",
+    "token",
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "user",
+    "description",
+    "id",
+    "expires_in",
+]
 
 
 def json_body(rng: random.Random) -> bytes:
@@ -152,7 +220,9 @@ def json_body(rng: random.Random) -> bytes:
         n = rng.choice([10, 1000, 5000])  # past the parser's recursion limit, small enough to be sent whole
         return (rng.choice(["[", '{"a":']) * n + "1" + rng.choice(["]", "}"]) * n).encode()
     if roll == 1:
-        return rng.choice([b"[]", b"{", b"}", b"null", b"1e999", b"-Infinity", b"NaN", b'"x"', b"", b"9" * 5000, b"[1,"])
+        return rng.choice(
+            [b"[]", b"{", b"}", b"null", b"1e999", b"-Infinity", b"NaN", b'"x"', b"", b"9" * 5000, b"[1,"]
+        )
     if roll == 2:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
     if roll == 3:
@@ -166,11 +236,11 @@ def json_body(rng: random.Random) -> bytes:
 def multipart_body(rng: random.Random) -> tuple[str, bytes]:
     boundary = rng.choice(["X", "", "--", "a" * 80, "é"])
     parts = [
-        b"--X\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--X--\r\n",
+        b'--X\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--X--\r\n',
         b"--X\r\nContent-Disposition: form-data\r\n\r\nno name\r\n",
         b"--X\r\n\r\n",
         b"garbage without boundaries",
-        b"--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n" + bytes(range(256)) + b"\r\n--X--",
+        b'--X\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n' + bytes(range(256)) + b"\r\n--X--",
     ]
     content_type = "multipart/form-data" + (f"; boundary={boundary}" if rng.random() < 0.8 else "")
     return content_type, rng.choice(parts)
@@ -178,16 +248,45 @@ def multipart_body(rng: random.Random) -> tuple[str, bytes]:
 
 # --- the binary protocol ----------------------------------------------------------------------------------
 HW_OPS = ["vw", "dw", "aw", "vr", "dr", "ar", "pm", "xx", ""]
-INFO_KEYS = ["ver", "h-beat", "buff-in", "dev", "tmpl", "fw-type", "fw", "build", "con", "meta", "rtc", "utc", "acon",
-             "ota", "dbg", ""]
+INFO_KEYS = [
+    "ver",
+    "h-beat",
+    "buff-in",
+    "dev",
+    "tmpl",
+    "fw-type",
+    "fw",
+    "build",
+    "con",
+    "meta",
+    "rtc",
+    "utc",
+    "acon",
+    "ota",
+    "dbg",
+    "",
+]
 
 
 def binary_frame(rng: random.Random) -> tuple[int, bytes]:
     """A well-framed message a logged-in device might send, with a body that is anything from right to absurd."""
     command = rng.choice(
-        [Command.HARDWARE] * 8 + [Command.INTERNAL] * 4 + [Command.HARDWARE_SYNC] * 2
-        + [Command.EVENT_LOG, Command.PROPERTY, Command.HW_LOGIN, Command.LOGIN, Command.DEBUG_PRINT, Command.GROUP,
-           Command.EVENT_CLEAR, Command.BRIDGE, Command.REDIRECT, Command.PING, rng.randrange(1, 256)]
+        [Command.HARDWARE] * 8
+        + [Command.INTERNAL] * 4
+        + [Command.HARDWARE_SYNC] * 2
+        + [
+            Command.EVENT_LOG,
+            Command.PROPERTY,
+            Command.HW_LOGIN,
+            Command.LOGIN,
+            Command.DEBUG_PRINT,
+            Command.GROUP,
+            Command.EVENT_CLEAR,
+            Command.BRIDGE,
+            Command.REDIRECT,
+            Command.PING,
+            rng.randrange(1, 256),
+        ]
     )
     roll = rng.random()
     if roll < 0.15:
@@ -273,8 +372,11 @@ class BinaryProbe:
         self.reader = self.writer = None
 
 
-async def binary_garbage(port: int, data: bytes, ssl_context: ssl.SSLContext | None = None) -> Verdict:
-    """Raw bytes on a fresh connection: any answer or a close is fine, only a hang is not."""
+async def binary_garbage(
+    port: int, data: bytes, ssl_context: ssl.SSLContext | None = None, wait_s: float = 1.0
+) -> Verdict:
+    """Raw bytes on a fresh connection: an answer, a close, or waiting for the rest of a frame (which the login
+    timeout ends) are all fine; only a crash is not (see `CrashWatch`)."""
     try:
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=ssl_context, server_hostname="localhost" if ssl_context else None
@@ -283,22 +385,44 @@ async def binary_garbage(port: int, data: bytes, ssl_context: ssl.SSLContext | N
         return Verdict.DROP
     try:
         writer.write(data)
-        writer.write_eof() if ssl_context is None else None
-        with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
-            while await asyncio.wait_for(reader.read(65536), 15):
+        with contextlib.suppress(ConnectionError, OSError, ssl.SSLError, asyncio.TimeoutError):
+            while await asyncio.wait_for(reader.read(65536), wait_s):
                 pass
         return Verdict.OK
-    except asyncio.TimeoutError:
-        return Verdict.HANG
     finally:
         writer.close()
 
 
 # --- HTTP (the stub's REST, OAuth2 and device APIs) -----------------------------------------------------
-DEVICE_PATHS = ["get", "getAll", "update", "batch/update", "update/property", "isHardwareConnected", "logEvent",
-                "device/meta", "device/meta/update", "provision"]
-QUERY_KEYS = ["token", "V1", "v1", "V²", "V١", "V" + "9" * 30, "dataStreamId", "metaFieldId", "code", "description",
-              "pin", "value", "templateId", "ver", "x"]
+DEVICE_PATHS = [
+    "get",
+    "getAll",
+    "update",
+    "batch/update",
+    "update/property",
+    "isHardwareConnected",
+    "logEvent",
+    "device/meta",
+    "device/meta/update",
+    "provision",
+]
+QUERY_KEYS = [
+    "token",
+    "V1",
+    "v1",
+    "V²",
+    "V١",
+    "V" + "9" * 30,
+    "dataStreamId",
+    "metaFieldId",
+    "code",
+    "description",
+    "pin",
+    "value",
+    "templateId",
+    "ver",
+    "x",
+]
 
 
 def _quote(text_: str) -> str:
@@ -310,8 +434,15 @@ def _quote(text_: str) -> str:
 def http_request(rng: random.Random, routes: list[tuple[str, str]], bearer: str, device_token: str) -> bytes:
     """One HTTP/1.1 request (`Connection: close`) to a route of the OpenAPI document or the device API."""
     if rng.random() < 0.04:  # not HTTP at all / a broken request line
-        junk = rng.choice([bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))), b"GET http://[x/config HTTP/1.1",
-                           b"GET / HTTP/9.9", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET /" + b"a" * 9000 + b" HTTP/1.1"])
+        junk = rng.choice(
+            [
+                bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))),
+                b"GET http://[x/config HTTP/1.1",
+                b"GET / HTTP/9.9",
+                b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+                b"GET /" + b"a" * 9000 + b" HTTP/1.1",
+            ]
+        )
         return junk + b"\r\nHost: x\r\nConnection: close\r\n\r\n"
     if rng.random() < 0.35:
         path = f"/external/api/{rng.choice(DEVICE_PATHS)}"
@@ -323,8 +454,10 @@ def http_request(rng: random.Random, routes: list[tuple[str, str]], bearer: str,
         method, path = rng.choice(routes)
         if rng.random() < 0.2:
             method = rng.choice(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "FOO"])
-        target = "/".join(_quote(number(rng) if rng.random() < 0.6 else text(rng, 40)) if s.startswith("{") else s
-                          for s in path.split("/"))
+        target = "/".join(
+            _quote(number(rng) if rng.random() < 0.6 else text(rng, 40)) if s.startswith("{") else s
+            for s in path.split("/")
+        )
     headers = [b"Host: 127.0.0.1", b"Connection: close"]
     roll = rng.random()
     if roll < 0.75:
@@ -360,8 +493,9 @@ class HttpAnswer:
     body: bytes
 
 
-async def http_exchange(host: str, port: int, request: bytes, limit_s: float = 10.0,
-                        local_addr: tuple[str, int] | None = None) -> HttpAnswer:
+async def http_exchange(
+    host: str, port: int, request: bytes, limit_s: float = 10.0, local_addr: tuple[str, int] | None = None
+) -> HttpAnswer:
     reader, writer = await asyncio.open_connection(host, port, local_addr=local_addr)
     try:
         writer.write(request)
@@ -401,8 +535,10 @@ async def probe_stub_http(port: int, request: bytes, limit_s: float = 10.0) -> V
 
 async def stub_http_healthy(port: int, password: str, email: str = "admin@provlab.test") -> bool:
     body = json.dumps({"email": email, "password": password}).encode()
-    request = (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    request = (
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    ) + body
     answer = await http_exchange("127.0.0.1", port, request)
     return answer.status == 200 and "accessToken" in json.loads(answer.body)
 
@@ -431,14 +567,31 @@ def mqtt_publish(topic: str, payload: bytes) -> bytes:
     return _mqtt_packet(0x30, _mqtt_str(topic.encode()) + payload)
 
 
-UPLINK_TOPICS = ["ds/{}", "ds/{}/erase", "ds/{}/timestamped_batch", "ds/{}/prop/label", "batch_ds", "info/mcu",
-                 "event/{}", "meta/{}", "get/ds", "get/ds/all", "get/meta", "get/utc/all/json", "get/loc/all", "{}",
-                 "downlink/{}", "x/{}", "ds", "ds/"]
+UPLINK_TOPICS = [
+    "ds/{}",
+    "ds/{}/erase",
+    "ds/{}/timestamped_batch",
+    "ds/{}/prop/label",
+    "batch_ds",
+    "info/mcu",
+    "event/{}",
+    "meta/{}",
+    "get/ds",
+    "get/ds/all",
+    "get/meta",
+    "get/utc/all/json",
+    "get/loc/all",
+    "{}",
+    "downlink/{}",
+    "x/{}",
+    "ds",
+    "ds/",
+]
 
 
 def mqtt_uplink(rng: random.Random) -> tuple[str, bytes]:
     """A PUBLISH a logged-in device might send: topics of the spec with odd names, payloads of every kind."""
-    name = rng.choice(["V1", "V2", "v1", "V²", "V١", "V256", "V" + "9" * 30, "", "é", "a b"] + [text(rng, 30)])
+    name = rng.choice(["V1", "V2", "v1", "V²", "V١", "V256", "V" + "9" * 30, "", "é", "a b", text(rng, 30)])
     topic = rng.choice(UPLINK_TOPICS).format(name).replace("#", "").replace("+", "").replace("\0", "")
     topic = topic.encode("utf-8", "replace").decode("utf-8")[:200] or "x"
     roll = rng.random()
@@ -447,7 +600,11 @@ def mqtt_uplink(rng: random.Random) -> tuple[str, bytes]:
     elif roll < 0.6:
         payload = json.dumps([[json_value(rng), json_value(rng)] for _ in range(rng.randrange(3))]).encode()
     else:
-        payload = text(rng).encode("utf-8", "surrogatepass") if rng.random() < 0.8 else bytes(rng.randrange(256) for _ in range(20))
+        payload = (
+            text(rng).encode("utf-8", "surrogatepass")
+            if rng.random() < 0.8
+            else bytes(rng.randrange(256) for _ in range(20))
+        )
     return topic, payload[: 1000 - len(topic.encode())]
 
 
@@ -461,6 +618,7 @@ class MqttProbe:
         self.writer: asyncio.StreamWriter | None = None
         self.buffer = bytearray()
         self.diag = 0
+        self.diag_texts: list[bytes] = []
         self.connects = 0
 
     async def open(self) -> bool:
@@ -507,6 +665,7 @@ class MqttProbe:
             topic_len = struct.unpack(">H", body[:2])[0]
             if body[2 : 2 + topic_len] == b"downlink/diag":
                 self.diag += 1
+                self.diag_texts.append(body[2 + topic_len : 2 + topic_len + 120])
         return first, body
 
     async def probe(self, uplinks: list[tuple[str, bytes]]) -> Verdict:
@@ -533,10 +692,14 @@ class MqttProbe:
             return Verdict.DROP
         return Verdict.OK
 
-    async def settle(self, rounds: int = 3) -> None:
-        """Ping a few more times so diag messages still on their way are counted."""
-        for _ in range(rounds):
+    async def settle(self, refused: Callable[[], int], limit_s: float = 10.0) -> None:
+        """Ping until the diag messages still on their way (amqtt delivers them from its own tasks) number
+        `refused()`, or `limit_s` loop seconds pass."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while self.diag < refused() and loop.time() < deadline:
             await self.probe([])
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -547,17 +710,49 @@ class MqttProbe:
 
 
 # --- the board: SoftAP HTTP and the serial console ---------------------------------------------------------
-SOFTAP_PATHS = ["/", "/board_info.json", "/wifi_scan.json", "/config", "/update", "/nope", "/config/", "//config",
-                "/%00", "/..", "*"]
-CONFIG_KEYS = ["ssid", "ssidManual", "pass", "blynk", "host", "port", "port_ssl", "ip", "mask", "gw", "dns", "dns2",
-               "save", "x"]
+SOFTAP_PATHS = [
+    "/",
+    "/board_info.json",
+    "/wifi_scan.json",
+    "/config",
+    "/update",
+    "/nope",
+    "/config/",
+    "//config",
+    "/%00",
+    "/..",
+    "*",
+]
+CONFIG_KEYS = [
+    "ssid",
+    "ssidManual",
+    "pass",
+    "blynk",
+    "host",
+    "port",
+    "port_ssl",
+    "ip",
+    "mask",
+    "gw",
+    "dns",
+    "dns2",
+    "save",
+    "x",
+]
 
 
 def softap_request(rng: random.Random) -> bytes:
     """A request to the SoftAP that never reconfigures, reboots or erases the board (those end the AP)."""
     if rng.random() < 0.1:
-        junk = rng.choice([b"GET http://[x/config HTTP/1.1", bytes(rng.randrange(256) for _ in range(40)),
-                           b"GET / HTTP/1.1\r\nContent-Length: -1", b"GET /\x00 HTTP/1.1", b"\xff\xfe / HTTP/1.1"])
+        junk = rng.choice(
+            [
+                b"GET http://[x/config HTTP/1.1",
+                bytes(rng.randrange(256) for _ in range(40)),
+                b"GET / HTTP/1.1\r\nContent-Length: -1",
+                b"GET /\x00 HTTP/1.1",
+                b"\xff\xfe / HTTP/1.1",
+            ]
+        )
         return junk + b"\r\nHost: 192.168.4.1\r\nConnection: close\r\n\r\n"
     path = rng.choice(SOFTAP_PATHS)
     args = {k: text(rng, 60) for k in rng.sample(CONFIG_KEYS, rng.randrange(0, 6))}
@@ -589,8 +784,27 @@ STATEFUL_CONSOLE = ("reboot", "config", "connect")
 def console_line(rng: random.Random, tokenize: Callable[[str], list[str]]) -> bytes:
     """A typed line (without its CR) that never reboots, reconfigures or reconnects the board."""
     while True:
-        words = [rng.choice(["help", "?", "devinfo", "wifi", "firmware", "status", "show", "scan", "info", "rollback",
-                             "\"", "'", "\\", text(rng, 40)]) for _ in range(rng.randrange(0, 5))]
+        words = [
+            rng.choice(
+                [
+                    "help",
+                    "?",
+                    "devinfo",
+                    "wifi",
+                    "firmware",
+                    "status",
+                    "show",
+                    "scan",
+                    "info",
+                    "rollback",
+                    '"',
+                    "'",
+                    "\\",
+                    text(rng, 40),
+                ]
+            )
+            for _ in range(rng.randrange(0, 5))
+        ]
         raw = " ".join(words).encode("utf-8", "surrogatepass")
         if rng.random() < 0.2:
             raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 60)))

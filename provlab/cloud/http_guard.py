@@ -119,11 +119,11 @@ class GuardedRequestHandler(RequestHandler):
         self._timer = None
         if self.transport is None:
             return
-        if self._request_in_progress or self._messages:  # a request being served: not the client's delay
-            self._phase = Phase.HANDLING
+        if self._phase is Phase.BODY and (self._body is None or self._body.is_eof()):
+            self._phase = Phase.HANDLING  # the body is in (the handler may still be reading it)
             return
-        if self._phase is Phase.BODY and self._body is not None and self._body.is_eof():
-            self._phase = Phase.HANDLING
+        if self._phase is Phase.HEAD and (self._request_in_progress or self._messages):
+            self._phase = Phase.HANDLING  # a request is being served: not the client's delay
             return
         peer = self.transport.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
@@ -135,7 +135,10 @@ class GuardedRequestHandler(RequestHandler):
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> StreamResponse:
-        if status >= 500:
+        if status >= 500 and isinstance(exc, ConnectionError) and self.transport is None:
+            _log.debug("HTTP request from %s: connection gone (%s)", request.remote, exc)  # e.g. a slow body cut
+            text = "Connection lost."
+        elif status >= 500:
             _log.error("HTTP %s from %s: %s", status, request.remote, exc, exc_info=exc)
             text = "Internal error in the cloud stub (a bug; see the stub's log)."
         else:
