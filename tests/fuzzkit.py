@@ -692,7 +692,7 @@ class MqttProbe:
             return Verdict.DROP
         return Verdict.OK
 
-    async def settle(self, refused: Callable[[], int], limit_s: float = 10.0) -> None:
+    async def settle(self, refused: Callable[[], int], limit_s: float = 30.0) -> None:
         """Ping until the diag messages still on their way (amqtt delivers them from its own tasks) number
         `refused()`, or `limit_s` loop seconds pass."""
         loop = asyncio.get_running_loop()
