@@ -52,12 +52,13 @@ class Tally:
     bad: Counter[tuple[str, Verdict]] = field(default_factory=Counter)
     unhealthy: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    missing_diag: int = 0  # MQTT refusals whose downlink/diag never arrived
 
     def add(self, door: str, verdict: Verdict, what: object, n: int = 1) -> None:
         self.inputs[door] += n
         if verdict is not Verdict.OK:
             self.bad[door, verdict] += 1
-            if len(self.examples) < 20:
+            if self.bad[door, verdict] <= 2:  # the first two of each kind
                 self.examples.append(f"{door} {verdict.value}: {str(what)[:300]}")
 
     def health(self, door: str, ok: bool) -> None:

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-MAX_DIGITS = 19  # 2^63 - 1 has 19 digits; longer text is never a pin, an id or a count here
+MAX_VALUE = 2**63 - 1  # SQLite's largest integer; nothing larger is a pin, an id or a count here
 
 
-def ascii_decimal(text: str, *, max_digits: int = MAX_DIGITS) -> int | None:
-    """`text` as a non-negative int when it is 1..`max_digits` ASCII digits and nothing else; else None."""
-    if not text or len(text) > max_digits or not text.isascii() or not text.isdigit():
+def ascii_decimal(text: str, *, max_value: int = MAX_VALUE) -> int | None:
+    """`text` as an int in 0..`max_value` when it is ASCII digits and nothing else; else None."""
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
         return None
-    return int(text)
+    value = int(text)
+    return value if value <= max_value else None
