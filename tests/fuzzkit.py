@@ -693,14 +693,17 @@ class MqttProbe:
             return Verdict.DROP
         return Verdict.OK
 
-    async def settle(self, refused: Callable[[], int], limit_s: float = 30.0) -> None:
-        """Ping until the diag messages still on their way (amqtt delivers them from its own tasks) number
-        `refused()`, or `limit_s` loop seconds pass."""
+    async def settle(self, refused: Callable[[], int], limit_s: float = 30.0, steady: int = 5) -> None:
+        """Ping until the diag count has matched `refused()` on `steady` checks in a row, or `limit_s` loop
+        seconds pass: amqtt hands uplinks to the stub and diag messages to the socket from its own tasks, so
+        both counts may still grow for a while after a PINGRESP."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
-        while self.diag < refused() and loop.time() < deadline:
+        matched = 0
+        while matched < steady and loop.time() < deadline:
             await self.probe([])
             await asyncio.sleep(0.02)
+            matched = matched + 1 if self.diag == refused() else 0
 
     async def close(self) -> None:
         if self.writer is not None:
