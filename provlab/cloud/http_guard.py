@@ -6,7 +6,8 @@ app with `GuardedRequestHandler`, which
 
 * answers every error aiohttp produces itself as `{"error": {"message": …}}` with the same status;
 * cuts a connection whose request head is not complete `header_s` after the connection opened (or after the
-  previous response), and one whose body is not complete `body_s` after its head — slowloris; the deadlines
+  first byte of a later request on a kept-alive connection), one whose body is not complete `body_s` after its
+  head — slowloris — and a kept-alive connection idle for `idle_s` after a response; the deadlines
   are timers on the event loop, so on the virtual lab clock they are lab seconds like the binary/MQTT cuts;
 * `json_errors` (a middleware) turns aiohttp's own HTTPExceptions (404 no route, 405, 413) into JSON bodies.
 """
@@ -29,9 +30,11 @@ from aiohttp.web_response import StreamResponse
 _log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0
-"""Device seconds for a request head (like the binary login timeout); also the idle keep-alive limit."""
+"""Device seconds for a request head (like the binary login timeout)."""
 BODY_TIMEOUT_S = 30.0
 """Device seconds for a request body once its head is in."""
+IDLE_TIMEOUT_S = 75.0
+"""Device seconds a kept-alive connection may wait for its next request (nginx's keepalive_timeout)."""
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,16 @@ class HttpDeadlines:
 
     header_s: float = HEADER_TIMEOUT_S
     body_s: float = BODY_TIMEOUT_S
+    idle_s: float = IDLE_TIMEOUT_S
 
     def scaled(self, time_scale: float) -> HttpDeadlines:
-        return HttpDeadlines(self.header_s * time_scale, self.body_s * time_scale)
+        return HttpDeadlines(self.header_s * time_scale, self.body_s * time_scale, self.idle_s * time_scale)
 
 
 class Phase(Enum):
     """What the connection waits for."""
 
+    IDLE = "idle"  # a kept-alive connection between requests
     HEAD = "head"  # the next request line and headers
     BODY = "body"  # the rest of a request's body
     HANDLING = "handling"  # the app works on a request (no deadline: the app's own business)
@@ -92,21 +97,24 @@ class GuardedRequestHandler(RequestHandler):
             self._enter(Phase.HANDLING if payload.is_eof() else Phase.BODY)
         elif self._phase is Phase.BODY and self._body is not None and self._body.is_eof():
             self._enter(Phase.HANDLING)
+        elif self._phase is Phase.IDLE and data:
+            self._enter(Phase.HEAD)  # the next request has begun: its head has header_s from now
 
     async def _handle_request(self, request: BaseRequest, *args: Any, **kw: Any) -> tuple[StreamResponse, bool]:
         try:
             return await super()._handle_request(request, *args, **kw)
         finally:
-            self._enter(Phase.HEAD)  # the response is written: the next head has its own deadline
+            self._enter(Phase.IDLE)  # the response is written: wait for the next request
 
     def _enter(self, phase: Phase) -> None:
         self._stop_timer()
         self._phase = phase
         if phase is Phase.HANDLING or self.transport is None:
             return
-        if phase is Phase.HEAD:
+        if phase in (Phase.HEAD, Phase.IDLE):
             self._body = None
-        limit = self._deadlines.header_s if phase is Phase.HEAD else self._deadlines.body_s
+        limits = {Phase.IDLE: self._deadlines.idle_s, Phase.HEAD: self._deadlines.header_s}
+        limit = limits.get(phase, self._deadlines.body_s)
         self._deadline_at = self._loop.time() + limit
         self._timer = self._loop.call_at(self._deadline_at, self._expired)
 
@@ -122,7 +130,7 @@ class GuardedRequestHandler(RequestHandler):
         if self._phase is Phase.BODY and (self._body is None or self._body.is_eof()):
             self._phase = Phase.HANDLING  # the body is in (the handler may still be reading it)
             return
-        if self._phase is Phase.HEAD and (self._request_in_progress or self._messages):
+        if self._phase in (Phase.HEAD, Phase.IDLE) and (self._request_in_progress or self._messages):
             self._phase = Phase.HANDLING  # a request is being served: not the client's delay
             return
         peer = self.transport.get_extra_info("peername")

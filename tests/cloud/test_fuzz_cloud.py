@@ -42,7 +42,7 @@ class LoopRunner:
         self.loop = loop
 
     def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(asyncio.wait_for(coro, 60))
+        return self.loop.run_until_complete(asyncio.wait_for(coro, 300))
 
 
 def with_cloud(
@@ -342,16 +342,36 @@ async def _dribble_on(
         writer.close()
 
 
-def test_an_idle_keep_alive_connection_is_closed_after_the_header_deadline(tmp_path: Path) -> None:
+def test_a_kept_alive_connection_is_closed_when_idle_and_its_next_head_has_its_own_deadline(tmp_path: Path) -> None:
     def test(run: LoopRunner, cloud: Cloud, watch: CrashWatch) -> None:
+        deadlines = HttpDeadlines()
+        request = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"  # keep-alive
+
+        async def response(reader: asyncio.StreamReader) -> bytes:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            return head
+
         async def body() -> None:
+            loop = asyncio.get_running_loop()
             reader, writer = await asyncio.open_connection("127.0.0.1", cloud.endpoints.http_port)
-            writer.write(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive
-            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
-            while await reader.read(65536):  # the rest, then the close at the header deadline
-                pass
+            writer.write(request)
+            assert (await response(reader)).startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(deadlines.idle_s / 2)  # idle, but not for long enough
+            writer.write(request[:10])  # a next request begins, and stalls
+            began = loop.time()
+            assert await reader.read(1) == b""  # closed at the header deadline, not the idle one
+            assert deadlines.header_s - 1e-6 <= loop.time() - began < deadlines.idle_s / 2
             writer.close()
-            assert cloud.stub.events("http_timeout")[0]["waiting_for"] == "head"
+            reader, writer = await asyncio.open_connection("127.0.0.1", cloud.endpoints.http_port)
+            writer.write(request)
+            assert (await response(reader)).startswith(b"HTTP/1.1 200")
+            began = loop.time()
+            assert await reader.read(1) == b""  # closed once idle for idle_s
+            assert loop.time() - began >= deadlines.idle_s - 1e-6
+            writer.close()
+            assert [e["waiting_for"] for e in cloud.stub.events("http_timeout")] == ["head", "idle"]
 
         run(body())
 
