@@ -218,7 +218,7 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < 400 or exc.content_type == "application/json":  # a redirect, or the app's own JSON
             raise
         return json_error(exc.status, exc.reason)
     except RecursionError:  # json.loads of [[[[…]]]]; no handler recurses otherwise
