@@ -41,6 +41,7 @@ from provlab.protocol.frames import (
     next_msg_id,
 )
 from provlab.protocol.internal import DeviceInfo, hardware_vw, ota_body, parse_meta_set, redirect_body, rtc_body
+from provlab.protocol.numbers import ascii_decimal
 
 if TYPE_CHECKING:
     from provlab.cloud.binary_server import BinaryServer
@@ -360,9 +361,10 @@ class DeviceConnection(asyncio.Protocol):
         args = self._text_args(frame)
         if args is None:
             return
-        if len(args) >= 3 and args[0] in ("vw", "dw", "aw") and args[1].isdigit():
+        pin = ascii_decimal(args[1]) if len(args) >= 3 else None
+        if pin is not None and args[0] in ("vw", "dw", "aw"):
             assert self.presence is not None
-            self.gateway.pin_from_device(self.presence.device_id, args[0][0] + str(int(args[1])), args[2:])
+            self.gateway.pin_from_device(self.presence.device_id, args[0][0] + str(pin), args[2:])
         else:
             self._illegal_body(frame, f"expected vw/dw/aw <pin> <value…>, got {args[:2]!r}")
 
@@ -431,12 +433,15 @@ class DeviceConnection(asyncio.Protocol):
             return
         assert self.presence is not None
         stored = self.gateway.store.pins.all(self.presence.device_id)
-        wanted = [f"v{p}" for p in args[1:] if p.isdigit()] if args[:1] == ["vr"] else sorted(stored)
+        numbers = (ascii_decimal(p) for p in args[1:])
+        wanted = [f"v{n}" for n in numbers if n is not None] if args[:1] == ["vr"] else sorted(stored)
         for pin in wanted:
             if pin in stored and pin.startswith("v"):
-                self._send(
-                    encode_frame(_HARDWARE, frame.msg_id, hardware_vw(pin[1:], *stored[pin].split("\0")))
-                )
+                body = hardware_vw(pin[1:], *stored[pin].split("\0"))
+                if len(body) > self.buff_in:  # e.g. written over HTTP: the device could not take it
+                    self._journal("sync_value_too_big", pin=pin, length=len(body), buff_in=self.buff_in)
+                    continue
+                self._send(encode_frame(_HARDWARE, frame.msg_id, body))
 
     def _event_log(self, frame: Frame) -> None:
         args = self._text_args(frame)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 
 from provlab.cloud.records import Datastream, DataType, Template
+from provlab.protocol.numbers import ascii_decimal
 
 OPEN_PINS = 256  # V0..V255: the virtual pins of the C++ library
 
 
 def pin_key(text: str) -> str | None:
     """`v1` for `V1`/`v1` (a virtual pin the HTTP API names), None when it is not one."""
-    if len(text) < 2 or text[0] not in "vV" or not text[1:].isdigit():
-        return None
-    number = int(text[1:])
-    return f"v{number}" if number < OPEN_PINS else None
+    number = ascii_decimal(text[1:]) if text[:1] in ("v", "V") else None
+    return f"v{number}" if number is not None and number < OPEN_PINS else None
 
 
 def _open(number: int) -> Datastream:

@@ -18,6 +18,7 @@ from provlab.cloud.gateway import DeviceGateway
 from provlab.cloud.records import Datastream, Device, Template
 from provlab.cloud.store import TokenRefused
 from provlab.protocol import choices
+from provlab.protocol.numbers import ascii_decimal
 
 GATEWAY_KEY = web.AppKey("gateway", DeviceGateway)
 
@@ -89,10 +90,9 @@ def _template(gateway: DeviceGateway, device: Device) -> Template:
 
 
 def _datastream_by_id(template: Template, raw: str) -> Datastream:
-    try:
-        number = int(raw)
-    except ValueError:
-        raise ApiError(WRONG_DATASTREAM_ID) from None
+    number = ascii_decimal(raw)
+    if number is None:
+        raise ApiError(WRONG_DATASTREAM_ID)
     found = datastreams.by_id(template, number)
     if found is None:
         raise ApiError(f"Requested dataStream doesn't exist in the product {template.name}")
@@ -233,10 +233,9 @@ async def log_event(request: web.Request, gateway: DeviceGateway, device: Device
 
 def _meta_field(template: Template, query: MultiMapping[str]) -> str:
     if "metaFieldId" in query:
-        try:
-            number = int(query["metaFieldId"])
-        except ValueError:
-            raise ApiError(WRONG_METAFIELD) from None
+        number = ascii_decimal(query["metaFieldId"])
+        if number is None:
+            raise ApiError(WRONG_METAFIELD)
         found = next((m for m in template.metafields if m.id == number), None)
         if found is None:
             raise ApiError(NO_METAFIELD)

@@ -25,6 +25,7 @@ from provlab.cloud.access import Access
 from provlab.cloud.credentials import CredentialRefused
 from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.gateway import DeviceGateway
+from provlab.cloud.http_guard import json_errors
 from provlab.cloud.ids import BadId, parse_id
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.ota import OTA_PATH_PREFIX, OtaRefused
@@ -39,6 +40,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
 def _user(request: web.Request) -> User | web.Response:
     """The caller, or the 401 answer that says why not (missing, unknown, expired, orphaned key)."""
     try:
@@ -49,7 +56,7 @@ def _user(request: web.Request) -> User | web.Response:
 
 async def login(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
+        body = _object(await request.json())
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return error_response(400, "Request with incorrect parameters")
@@ -70,7 +77,7 @@ async def issue_token(request: web.Request) -> web.Response:
         gateway.store.events.add("token_issue_failed", None, {"status": forced, "user": user.email})
         return error_response(forced, TOKEN_ISSUE_FAULT)
     try:
-        body = await request.json()
+        body = _object(await request.json())
         template_id = str(body["templateId"])
         org_id = None if body.get("orgId") is None else parse_id(body["orgId"], "orgId")
     except BadId as exc:
@@ -152,7 +159,7 @@ async def added_latency(request: web.Request, handler: Any) -> web.StreamRespons
 
 
 def build_app(gateway: DeviceGateway, services: tenancy_api.TenancyServices | None = None) -> web.Application:
-    app = web.Application(middlewares=[added_latency])
+    app = web.Application(middlewares=[json_errors, added_latency])
     app[GATEWAY_KEY] = gateway
     access = Access(gateway.store)
     tenancy_api.add_routes(app, services or tenancy_api.TenancyServices(access, Invitations(access)))

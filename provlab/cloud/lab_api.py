@@ -28,6 +28,7 @@ from provlab.cloud.records import Device, User
 from provlab.cloud.store import Store, StoreError
 from provlab.cloud.tenancy import TenancyError
 from provlab.cloud.tenancy_api import device_json, user_json, user_of
+from provlab.protocol.numbers import ascii_decimal
 
 
 class LabSurface(Protocol):
@@ -84,10 +85,9 @@ async def info(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.Response:
     lab = _root_admin(request)
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        return error_response(400, "after must be an event number")
+    after = ascii_decimal(request.query.get("after", "0"))
+    if after is None:
+        return error_response(400, "after must be an event number (ASCII digits)")
     kind = request.query.get("kind") or None
     last = lab.store.events.last_id
     numbered = lab.store.events.numbered(kind, after_id=after)
@@ -97,10 +97,9 @@ async def events(request: web.Request) -> web.Response:
 
 async def device(request: web.Request) -> web.Response:
     lab = _root_admin(request)
-    try:
-        device_id = int(request.match_info["device_id"])
-    except ValueError:
-        return error_response(400, "device id must be a number")
+    device_id = ascii_decimal(request.match_info["device_id"])
+    if device_id is None:
+        return error_response(400, "device id must be a number (ASCII digits)")
     found = lab.store.devices.get(device_id)
     if found is None:
         return error_response(404, f"no device {device_id}")

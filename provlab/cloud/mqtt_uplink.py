@@ -74,10 +74,10 @@ class MqttUplink:
                 values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
                 self._write(conn, self._stream(conn, key), values)
         elif kind is Uplink.DATASTREAM_TIMESTAMPED:
-            points = _json(text, list)
+            points = _points(_json(text, list))
             if points:
-                latest = max(points, key=lambda p: p[0] if isinstance(p, list) and p else 0)
-                self._write(conn, self._stream(conn, name), [str(latest[1])])
+                latest = max(points, key=lambda p: p[0])
+                self._write(conn, self._stream(conn, name), [latest[1]])
         elif kind is Uplink.DATASTREAM_ERASE:
             self.gateway.store.pins.erase(device_id, self._stream(conn, name).pin)
         elif kind is Uplink.DATASTREAM_PROPERTY:
@@ -131,9 +131,22 @@ def _json(text: str, shape: type[Any]) -> Any:
         value = json.loads(text)
     except ValueError:
         raise UplinkError(f"payload is not JSON: {text[:40]!r}") from None
+    except RecursionError:
+        raise UplinkError("payload is JSON nested too deeply") from None
     if not isinstance(value, shape):
         raise UplinkError(f"expected a JSON {shape.__name__}, got {type(value).__name__}")
     return value
+
+
+def _points(items: list[Any]) -> list[tuple[float, str]]:
+    """`[[ts, value], …]` as (ts, value text); anything else is an UplinkError."""
+    points = []
+    for item in items:
+        ok = isinstance(item, list) and len(item) == 2 and isinstance(item[0], (int, float))
+        if not ok or isinstance(item[0], bool) or isinstance(item[1], (list, dict)):
+            raise UplinkError(f"expected [[timestamp, value], …], got an item {str(item)[:40]!r}")
+        points.append((float(item[0]), str(item[1])))
+    return points
 
 
 def _utc_now() -> dict[str, Any]:

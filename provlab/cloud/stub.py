@@ -34,6 +34,7 @@ from provlab.cloud.credentials import CredentialLimits, Credentials
 from provlab.cloud.faults import FaultKnobs
 from provlab.cloud.gateway import DeviceGateway, DeviceOffline
 from provlab.cloud.http_api import build_app
+from provlab.cloud.http_guard import GuardedAppRunner, HttpDeadlines, Phase
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.mail import Mail, Mailer, MailSink
 from provlab.cloud.mqtt_broker import MqttBroker
@@ -145,6 +146,7 @@ class CloudStub:
         self._admin_email = DEFAULT_ADMIN_EMAIL
         self.console_key = secrets.token_urlsafe(18)
         """Reads the console (`/console#key=…`): lab-only, read-only, new at every start of the stub."""
+        self.http_deadlines = HttpDeadlines()  # device seconds; set before start() to change them
 
     # --- set-up -----------------------------------------------------------------------------------
     def seed(
@@ -242,7 +244,9 @@ class CloudStub:
         app = build_app(self.gateway, services)
         lab_api.add_routes(app, self)
         console.add_routes(app, self.console_key)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = GuardedAppRunner(
+            app, deadlines=self.http_deadlines.scaled(self.time_scale), on_cut=self._http_cut, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, http_port)
         await site.start()
@@ -261,6 +265,9 @@ class CloudStub:
             smtp_url=smtp_url,
         )
         return self.endpoints
+
+    def _http_cut(self, phase: Phase, peer: str) -> None:
+        self.store.events.add("http_timeout", None, {"peer": peer, "waiting_for": phase.value})
 
     async def _flush_forever(self) -> None:
         while True:

@@ -29,6 +29,7 @@ from provlab.cloud.mail import Mailer
 from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import Permission, TenancyError, parse_permissions, parse_role
+from provlab.protocol.numbers import ascii_decimal
 
 P = Permission
 
@@ -74,6 +75,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TenancyError(400, "Request with incorrect parameters")
     return body
+
+
+def id_from(value: Any) -> int | None:
+    """An id: a JSON integer or plain ASCII decimal text, below 2^63 (what SQLite stores); else None."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        number = ascii_decimal(value)
+    return number if number is not None and 0 <= number < 2**63 else None
 
 
 def _int(value: Any, name: str) -> int:
@@ -372,9 +381,14 @@ async def accept_invitation(request: web.Request) -> web.Response:
 
 
 async def oauth_token(request: web.Request) -> web.Response:
-    form = dict(await request.post())
-    if request.content_type == "application/json":
-        form = await request.json()
+    try:
+        form = dict(await request.post())
+        if request.content_type == "application/json":
+            form = await request.json()
+    except ValueError as exc:  # broken multipart or urlencoding, not JSON, not UTF-8
+        return _json({"error": "invalid_request", "error_description": f"unreadable body: {exc}"[:200]}, 400)
+    if not isinstance(form, dict):
+        return _json({"error": "invalid_request", "error_description": "expected a form or a JSON object"}, 400)
     if form.get("grant_type") != "client_credentials":
         return _json({"error": "unsupported_grant_type"}, 400)
     as_email = form.get("user")

@@ -459,7 +459,7 @@ class EdgentFirmware:
         ap = await self.radio.start_ap(self.ssid, format_mac(self.softap_mac), channel=choices.SOFTAP_CHANNEL)
         await self.clock.sleep(AP_START_DELAY_S)
         self.log(f"AP URL:  {CONFIG_AP_URL}")
-        http = SoftApHttpServer(self.portal.handle)
+        http = SoftApHttpServer(self.portal.handle, time_scale=self.clock.time_scale)
         await http.start(ap, 80)
         self.http = http
         self.serving = True

@@ -1,4 +1,11 @@
-"""The SoftAP's web server, as arduino-esp32's `WebServer` serves it: any method, `Connection: close`."""
+"""The SoftAP's web server, as arduino-esp32's `WebServer` serves it: any method, `Connection: close`.
+
+Slow clients: like `WebServer` (`HTTP_MAX_DATA_WAIT`, `HTTP_MAX_POST_WAIT`: 5,000 ms each) a client gets
+`HEADER_TIMEOUT_S` device seconds for its request line and headers and `BODY_TIMEOUT_S` more for the body,
+then is closed without a reply. The deadlines are loop timers (device seconds x the board's time scale), and
+unlike the real single-client `WebServer` other clients are served meanwhile.
+A request that is not HTTP or whose target cannot be parsed (`GET http://[x/config`) gets 400.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,17 @@ from provlab.wifi.backend import ApServer, HostedAccessPoint
 log = logging.getLogger("provlab.emulator.http")
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # room for a firmware upload to /update
+HEADER_TIMEOUT_S = 5.0  # device seconds for the request head (WebServer's HTTP_MAX_DATA_WAIT)
+BODY_TIMEOUT_S = 5.0  # device seconds for the body once the head is in (HTTP_MAX_POST_WAIT)
+BAD_REQUEST = HttpReply(400, "text/plain", b"Bad Request")
+
+
+class BadRequest(Exception):
+    """The bytes are not an HTTP request this server can parse (answered 400)."""
+
+
+class TooSlow(Exception):
+    """The client did not send its head or body within the deadline (closed without a reply)."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +70,12 @@ Handler = Callable[[HttpRequest], Awaitable[HandlerResult]]
 class SoftApHttpServer:
     """Serves `handler` on port 80 of a board's SoftAP."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, time_scale: float = 1.0) -> None:
+        """`time_scale`: loop seconds per device second (1.0 on the virtual lab clock)."""
         self.handler = handler
+        self.header_s = HEADER_TIMEOUT_S * time_scale
+        self.body_s = BODY_TIMEOUT_S * time_scale
+        self.cut = 0  # connections closed for being too slow
         self._server: ApServer | None = None
 
     async def start(self, ap: HostedAccessPoint, port: int = 80) -> None:
@@ -68,7 +90,18 @@ class SoftApHttpServer:
         peer = writer.get_extra_info("peername")
         peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         try:
-            request = await self._read_request(reader, peer_ip)
+            try:
+                request = await self._read_request(reader, peer_ip)
+            except BadRequest as exc:
+                log.debug("softap http: %s: bad request: %s", peer_ip, exc)
+                writer.write(render_response(BAD_REQUEST))
+                await writer.drain()
+                return
+            except TooSlow as exc:
+                self.cut += 1
+                log.debug("softap http: %s: %s", peer_ip, exc)
+                writer.transport.abort()
+                return
             if request is None:
                 return
             result = await self.handler(request)
@@ -91,27 +124,42 @@ class SoftApHttpServer:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
         head: h11.Request | None = None
         body = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.header_s
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise BadRequest(str(exc)) from None
             if event is h11.NEED_DATA:
-                data = await reader.read(8192)
+                remaining = deadline - loop.time()
+                try:
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    data = await asyncio.wait_for(reader.read(8192), remaining)
+                except asyncio.TimeoutError:
+                    raise TooSlow(f"no complete request {'body' if head else 'head'} in time") from None
                 conn.receive_data(data)
                 if not data and head is None:
                     return None
                 continue
             if isinstance(event, h11.Request):
                 head = event
+                deadline = loop.time() + self.body_s
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_REQUEST_BYTES:
-                    raise h11.RemoteProtocolError("request body too large")
+                    raise BadRequest("request body too large")
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 break
         if head is None:
             return None
         target = head.target.decode("latin-1")
-        parts = urlsplit(target)
-        headers = {k.decode().lower(): v.decode("latin-1") for k, v in head.headers}
+        try:
+            parts = urlsplit(target)
+        except ValueError as exc:
+            raise BadRequest(f"request target {target[:60]!r}: {exc}") from None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
         content_type = headers.get("content-type", "")
         args: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -124,7 +172,7 @@ class SoftApHttpServer:
 
 def render_response(reply: HttpReply) -> bytes:
     """The bytes `WebServer::send()` writes: status line, the three headers, body."""
-    reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}.get(reply.status, "")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(reply.status, "")
     head = (
         f"HTTP/1.1 {reply.status} {reason}\r\n"
         f"Content-Type: {reply.content_type}\r\n"
