@@ -67,7 +67,7 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
         ("GET", "/api/v1/lab/users/{email}"),
     ]
     admin = stub.admin()
-    bearer = stub.store.users.open_session(admin.id)
+    bearer = stub.store.sessions.open(admin.id, time.time(), time.time() + 86400)
     http_token = stub.issue_token(fuzzkit.TEMPLATE_ID).token
     seconds: dict[str, float] = {}
     watch = CrashWatch()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import ssl
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -98,7 +99,7 @@ def test_generated_http_requests_get_json_4xx_never_5xx(tmp_path: Path) -> None:
     def test(run: LoopRunner, cloud: Cloud, watch: CrashWatch) -> None:
         port = cloud.endpoints.http_port
         admin = cloud.stub.admin()
-        bearer = cloud.stub.store.users.open_session(admin.id)
+        bearer = cloud.stub.store.sessions.open(admin.id, time.time(), time.time() + 86400)
         token = cloud.token()
 
         @FUZZ
@@ -171,7 +172,10 @@ def _request(
 def test_named_bad_http_inputs_get_a_4xx_with_a_json_error(tmp_path: Path) -> None:
     def test(run: LoopRunner, cloud: Cloud, watch: CrashWatch) -> None:
         port = cloud.endpoints.http_port
-        bearer = b"Authorization: Bearer " + cloud.stub.store.users.open_session(cloud.stub.admin().id).encode()
+        bearer = (
+            b"Authorization: Bearer "
+            + cloud.stub.store.sessions.open(cloud.stub.admin().id, time.time(), time.time() + 86400).encode()
+        )
         token = cloud.token()
         deep = b"[" * 50_000 + b"]" * 50_000
         cases = {

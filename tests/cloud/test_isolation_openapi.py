@@ -81,6 +81,10 @@ def _fill(cloud: Cloud, method: str, path: str, target: Target) -> str:
             values["{user}"] = str(owner.id)
     if "{device}" in path:
         values["{device}"] = str(_device_in(cloud, target.org))
+    if "{client}" in path:  # an OAuth2 client of the target org's admin (a fresh one: DELETE revokes it)
+        owner = cloud.stub.store.users.by_email(f"admin-{target.org}@x.test")
+        assert owner is not None
+        values["{client}"] = cloud.stub.store.invitations.create_client(owner.id)[0]
     filled = path
     for name, value in values.items():
         filled = filled.replace(name, value)
