@@ -73,6 +73,12 @@ class Behaviour:
         """A server PING gets `RESPONSE <id> 200` (spec §6.6)."""
         return True
 
+    def static_ip_configurable(self, config: ConfigBlob) -> bool:
+        """`WiFi.config(ip, gw, mask, dns, dns2)` succeeds. arduino-esp32 validates neither the mask nor the
+        gateway and fails only when an esp_netif call fails, which no stored setting provokes (audit #7): a bad
+        mask or an off-subnet gateway joins Wi-Fi and then fails at the cloud."""
+        return True
+
 
 class AcceptsShortToken(Behaviour):
     """`/config` takes a 31-character token as valid (an off-by-one in the length check)."""

@@ -438,11 +438,12 @@ class EdgentFirmware:
     async def _wifi_off(self) -> None:
         """`WiFi.mode(WIFI_OFF)`: the AP, the station link and every socket on them go away. The radio
         goes first: `enterConfigMode()` (spec §2.1) calls no `Blynk.disconnect()`, so the cloud hears no
-        goodbye from a board that leaves RUNNING for config mode and times the session out itself."""
+        goodbye from a board that leaves RUNNING for config mode and times the session out itself, and the
+        serial log shows no `Disconnected` (audit #4): the socket just dies with the radio."""
         await self._stop_http()
         await self.radio.stop_ap()
         await self.station.leave()
-        await self.client.disconnect()
+        self.client.reset()
         self._link = None
 
     async def _stop_http(self) -> None:
@@ -488,7 +489,7 @@ class EdgentFirmware:
         self.log(f"Connecting to WiFi: {config.wifi_ssid}")
         if self.behaviour.stops_ap_on_switch():
             await self.radio.stop_ap()  # WiFi.mode(WIFI_STA)
-        if config.has_static_ip and not static_ip_configurable(config):
+        if config.has_static_ip and not self.behaviour.static_ip_configurable(config):
             self.log("Failed to configure Static IP")
             self.config_set_last_error(ProvError.CONFIG)
             self.transition(Trigger.STATIC_IP_FAILED, S.ERROR)
@@ -690,16 +691,3 @@ class EdgentFirmware:
             f"      max alloc:  {p.max_alloc}",
             f"      min free:   {p.min_free}",
         ]
-
-
-def static_ip_configurable(config: ConfigBlob) -> bool:
-    """Whether `WiFi.config(ip, gw, mask, dns, dns2)` accepts the stored static settings.
-
-    Decision (spec silent on when `WiFi.config()` fails): it fails when the netmask is not a contiguous
-    mask of 1..32 bits or the gateway lies outside the address's subnet.
-    """
-    mask = int(config.static_mask)
-    if mask == 0 or (~mask & 0xFFFFFFFF) & ((~mask & 0xFFFFFFFF) + 1):
-        return False
-    gw = int(config.static_gw)
-    return gw == 0 or (gw & mask) == (int(config.static_ip) & mask)
