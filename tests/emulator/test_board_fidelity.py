@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devrig import MiniCloud, Rig, provision, run, start_rig
+from devrig import Connection, MiniCloud, Rig, provision, run, start_rig
 from test_board_transitions import running_rig, type_line
 
+from provlab.protocol.commands import Command, Status
+from provlab.protocol.frames import Frame
+from provlab.protocol.internal import hardware_vw
 from provlab.protocol.states import EdgentState as S
 
 
@@ -55,6 +58,68 @@ def test_bad_static_mask_and_gateway_still_join_wifi(tmp_path: Path) -> None:
                 "CONNECTING_NET => CONNECTING_CLOUD",
             ]
             assert "Failed to configure Static IP" not in rig.capture.log_texts()
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
+
+
+# --- #8, #25: server commands the library does not handle --------------------------------------------
+
+
+def _pushing(*frames: Frame) -> MiniCloud:
+    """A cloud that pushes `frames` once, right after the first successful login."""
+    pushed: list[bool] = []
+
+    async def push(cloud: MiniCloud, conn: Connection) -> None:
+        if not pushed:
+            pushed.append(True)
+            for frame in frames:
+                conn.send(frame)
+
+    return MiniCloud(on_login=push)
+
+
+def test_unhandled_server_command_drops_the_connection(tmp_path: Path) -> None:
+    async def go() -> None:
+        cloud = _pushing(Frame(Command.PROPERTY, 50, b"5\0label\0x"))
+        rig = await running_rig(tmp_path, cloud)
+        try:
+            await cloud.wait(lambda: cloud.logins >= 2)  # internalReconnect(): a fresh connection and login
+            assert cloud.connections[0].closed
+            await rig.wait_state(S.CONNECTING_CLOUD)
+            assert "Disconnected" not in rig.capture.log_texts()
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
+
+
+def test_vw_bridge_login_and_internal_pins_like_the_library(tmp_path: Path) -> None:
+    async def go() -> None:
+        cloud = _pushing(
+            Frame(Command.HARDWARE, 60, hardware_vw(5, 42)),
+            Frame(Command.BRIDGE, 61, hardware_vw(300, 1)),
+            Frame(Command.HW_LOGIN, 62, b"x" * 32),
+            Frame(Command.INTERNAL, 63, b"acon"),
+            Frame(Command.INTERNAL, 64, b"metaX\0a\0b"),
+            Frame(Command.INTERNAL, 65, b"nope\0z"),
+            Frame(Command.DEBUG_PRINT, 66, b"end"),
+        )
+        rig = await running_rig(tmp_path, cloud)
+        try:
+            await rig.wait_log("Server: end")
+            texts = log_after(rig, "No handler for writing to pin 5")
+            assert texts[:4] == [
+                "No handler for writing to pin 5",
+                "No handler for writing to pin 44",  # BRIDGE served as HARDWARE; pin 300 in a uint8_t
+                "No handler for writing to pin 0",  # acon
+                "No handler for writing to pin 0",  # metaX compares as meta
+            ]
+            await cloud.wait(lambda: any(f.msg_id == 62 and f.status == Status.SUCCESS for f in cloud.of(0)))
+            assert cloud.logins == 1 and rig.board.client.connected
         finally:
             await rig.shutdown()
             await cloud.stop()
