@@ -61,6 +61,13 @@ class EdgentConsole:
         self._line = bytearray()
         self._queue: deque[tuple[list[str], bool]] = deque()
         self._runner: asyncio.Task[None] | None = None
+        self._restarting = False
+
+    def reboot(self) -> None:
+        """The MCU restarted: the line buffer and the queued lines are gone."""
+        self._line.clear()
+        self._queue.clear()
+        self._restarting = False
 
     # --- line discipline ----------------------------------------------------------------------------
     def receive(self, data: bytes) -> None:
@@ -95,31 +102,35 @@ class EdgentConsole:
             self._runner = asyncio.get_running_loop().create_task(self._run_queue())
 
     async def _run_queue(self) -> None:
-        while self._queue and self.firmware.powered:
+        while self._queue and self.firmware.powered and not self._restarting:
             words, typed = self._queue.popleft()
-            if typed:
-                self.firmware.write_serial(CRLF)
-            await self.execute(words)
-            if typed:
-                self.firmware.write_serial(proto.PROMPT)
+            self.firmware.write_serial(CRLF)  # `runCommand()` starts with a CRLF, typed or remote
+            found = await self.execute(words)
+            if not typed or self._restarting:
+                continue  # remote (`dbg`): no NOT_FOUND text, no prompt; `reboot` never returns
+            if not found:
+                self._print(proto.COMMAND_NOT_FOUND, CRLF)
+            self.firmware.write_serial(proto.PROMPT)
 
     def _print(self, text: str, end: str = LF) -> None:
         self.firmware.write_serial(text + end)
 
     # --- commands -----------------------------------------------------------------------------------
-    async def execute(self, words: list[str]) -> None:
+    async def execute(self, words: list[str]) -> bool:
+        """Run one command; False when there is none of that name (`NOT_FOUND`, printed by the caller)."""
         command, args = words[0].lower(), words[1:]
         handler = _COMMANDS.get(command)
         if handler is None:
-            self._print(proto.COMMAND_NOT_FOUND, CRLF)
-            return
+            return False
         await handler(self, args)
+        return True
 
     async def _help(self, args: list[str]) -> None:
         self._print(proto.HELP, CRLF)
 
     async def _reboot(self, args: list[str]) -> None:
         self._print(proto.REBOOT_REPLY)
+        self._restarting = True  # `delay(100); restartMCU()` inside the handler: nothing after it runs
         self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=CONSOLE_REBOOT_DELAY_S)
 
     async def _config(self, args: list[str]) -> None:
@@ -151,7 +162,8 @@ class EdgentConsole:
         if sub == "show":
             link = firmware.sta_link
             if link is None:
-                self._print(proto.render_wifi_show(firmware.mac_text, "0.0.0.0", "", "00:00:00:00:00:00", 0))
+                # not joined: `WiFi.BSSIDstr()` is "" and `WiFi.RSSI()` 0
+                self._print(proto.render_wifi_show(firmware.mac_text, "0.0.0.0", "", "", 0))
             else:
                 rssi = firmware.rssi_of(link.bssid)
                 self._print(proto.render_wifi_show(firmware.mac_text, link.ip, link.ssid, link.bssid, rssi))

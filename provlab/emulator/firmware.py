@@ -56,7 +56,6 @@ from provlab.emulator.transitions import CONFIG_MODE, REBOOT, Target, Trigger, c
 from provlab.emulator.transports import cloud_client_for
 from provlab.protocol import choices
 from provlab.protocol import console as console_proto
-from provlab.protocol import edgent_http as api
 from provlab.protocol.config_blob import ConfigBlob, ConfigBlobError, ConfigFlag
 from provlab.protocol.firmware_image import md5_hex, read_info
 from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, esp32_info, internal_op
@@ -382,6 +381,7 @@ class EdgentFirmware:
         self.state = S.INIT
         self._refresh_led()
         self.client.reset()
+        self.console.reboot()
         self._load_app()
         self.client.info_body = self._info_body()
         self.config_load()
@@ -643,15 +643,17 @@ class EdgentFirmware:
         return self._link_rssi
 
     async def scan_rows(self) -> list[str]:
-        """`wifi scan`: one row per network, `*` on the joined one, BSSID in lower case."""
+        """`wifi scan`: one row per network in the radio's order (the sketch does not sort), hidden networks
+        left out (`scanNetworks()` default), `*` on every row whose SSID is the joined one's, BSSID lower case."""
         current = self.sta_link
-        seen = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in await self.hw.scan()]
         rows = []
-        for entry in api.sort_like_firmware(seen):
-            joined = current is not None and current.bssid == entry.bssid
+        for ap in await self.hw.scan():
+            if not ap.ssid:
+                continue
+            joined = current is not None and current.ssid == ap.ssid
             rows.append(
                 console_proto.render_wifi_scan_row(
-                    joined, entry.ssid, entry.bssid.lower(), entry.sec, entry.ch, entry.rssi
+                    joined, ap.ssid, ap.bssid.lower(), ap.security.value, ap.channel, ap.rssi
                 )
             )
         return rows

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devrig import Connection, MiniCloud, Rig, provision, run, start_rig
+from devrig import HOME_SSID, Connection, MiniCloud, Rig, provision, run, start_rig
+from test_board_console import typed
 from test_board_transitions import running_rig, type_line
 
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.frames import Frame
-from provlab.protocol.internal import hardware_vw
+from provlab.protocol.internal import dbg_body, hardware_vw
 from provlab.protocol.states import EdgentState as S
 
 
@@ -123,5 +124,62 @@ def test_vw_bridge_login_and_internal_pins_like_the_library(tmp_path: Path) -> N
         finally:
             await rig.shutdown()
             await cloud.stop()
+
+    run(go())
+
+
+# --- #9: remote console (`dbg`) and console details ----------------------------------------------------
+
+
+def test_remote_console_prints_crlf_first_and_no_not_found(tmp_path: Path) -> None:
+    async def go() -> None:
+        cloud = _pushing(
+            Frame(Command.INTERNAL, 70, dbg_body("nosuchcmd")), Frame(Command.INTERNAL, 71, dbg_body("devinfo"))
+        )
+        rig = await running_rig(tmp_path, cloud)
+        try:
+            await rig.wait_for(lambda: '"fw_ver":"0.1.0"}\n' in rig.capture.text, "devinfo output")
+            assert '\r\n\r\n\r\n{"name":"Blynk Device-1W7R"' in rig.capture.text  # log CRLF, one CRLF per command
+            assert "Command not found." not in rig.capture.text
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
+
+
+def test_wifi_scan_marks_by_ssid_unsorted_without_hidden(tmp_path: Path) -> None:
+    async def go() -> None:
+        cloud = MiniCloud()
+        rig = await running_rig(tmp_path, cloud)
+        try:
+            weak = rig.air.add_network("Weak", rssi=-80, channel=1)
+            twin = rig.air.add_network(HOME_SSID, rssi=-30, channel=11)
+            rig.air.add_network("", rssi=-20)
+            answer = await typed(rig, "wifi scan")
+            assert answer.split("\r\n", 1)[1] == (
+                f"* Home [{rig.home.bssid.lower()}] WPA2 ch:6 rssi:-50\n"
+                f"  Weak [{weak.bssid.lower()}] OPEN ch:1 rssi:-80\n"
+                f"* Home [{twin.bssid.lower()}] OPEN ch:11 rssi:-30\n>"
+            )
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
+
+
+def test_console_reboot_prints_no_prompt(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = await start_rig(tmp_path)
+        try:
+            await rig.wait_ap()
+            mark = len(rig.capture.data)
+            type_line(rig, "reboot")
+            await rig.wait_log("INIT => WAIT_CONFIG", count=2)
+            after = rig.capture.data[mark:].decode()
+            assert after.startswith('reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n[')
+        finally:
+            await rig.shutdown()
 
     run(go())
