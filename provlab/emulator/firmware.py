@@ -571,16 +571,18 @@ class EdgentFirmware:
                 self.transition(Trigger.CLOUD_TIMEOUT_RETRY, S.CONNECTING_CLOUD)
 
     async def _running(self) -> None:
+        """`runBlynkWithChecks()`: the sketch never looks at Wi-Fi while RUNNING (audit #6). Only when the
+        session ends (the socket fails, or `Heartbeat timeout` on a link that fell silent) does it pick
+        CONNECTING_NET or CONNECTING_CLOUD from `WiFi.status()`."""
         while self.state is S.RUNNING:
-            link_up = self._link is not None and self._link.is_up
-            if not link_up:
-                self.client.reset()  # the socket dies with the association
-                self.transition(Trigger.NET_LOST_RUNNING, S.CONNECTING_NET)
-                return
             if not self.client.connected:
-                self.transition(Trigger.CLOUD_LOST, S.CONNECTING_CLOUD)
+                if self._link is not None and self._link.is_up:
+                    self.transition(Trigger.CLOUD_LOST, S.CONNECTING_CLOUD)
+                else:
+                    self.client.reset()
+                    self.transition(Trigger.NET_LOST_RUNNING, S.CONNECTING_NET)
                 return
-            await self._wait(LINK_CHECK_S)
+            await self._wait(None)  # woken by the client's state changes and by commands
 
     async def _ota_upgrade(self) -> None:
         url, self._ota_url = self._ota_url or "", None

@@ -24,7 +24,7 @@ CONSOLE_REBOOT_DELAY_S = 0.1  # console `reboot`: restart after 100 ms
 OTA_START_DELAY_S = 2.0  # BLYNK_WRITE(InternalPinOTA): a 2000 ms timer before OTA_UPGRADE
 HTTP_UPDATE_REBOOT_DELAY_S = 1.0  # /update: delay(1000) after the reply, then restart
 WIFI_JOIN_RETRY_S = 0.5  # how often the STA radio retries an association inside the 50 s window
-LINK_CHECK_S = 1.0  # how soon a lost association is noticed (the ESP32 gets a disconnect event)
+LINK_CHECK_S = 1.0  # how soon CONNECTING_CLOUD notices a lost association (`WiFi.status()` in its loop)
 
 # BlynkProtocol.h / BlynkConfig.h
 BLYNK_TIMEOUT_S = 6.0  # BLYNK_TIMEOUT_MS: login timeout, minimum ping interval

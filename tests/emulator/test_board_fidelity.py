@@ -183,3 +183,22 @@ def test_console_reboot_prints_no_prompt(tmp_path: Path) -> None:
             await rig.shutdown()
 
     run(go())
+
+
+# --- #6: Wi-Fi loss while RUNNING is noticed only through the session -----------------------------------
+
+
+def test_home_ap_lost_while_running_is_noticed_by_the_heartbeat(tmp_path: Path) -> None:
+    async def go() -> None:
+        cloud = MiniCloud()
+        rig = await running_rig(tmp_path, cloud)
+        try:
+            mark = rig.mark()
+            rig.air.remove_network(rig.home)  # the link falls silent: no FIN, no RST
+            await rig.wait_state(S.CONNECTING_NET, after=mark)
+            assert log_after(rig, "Heartbeat timeout")[:2] == ["Heartbeat timeout", "RUNNING => CONNECTING_NET"]
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
