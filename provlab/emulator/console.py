@@ -7,8 +7,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S
+from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S, ROLLBACK_REBOOT_DELAY_S
 from provlab.emulator.transitions import Trigger
+from provlab.protocol import choices
 from provlab.protocol import console as proto
 from provlab.protocol.config_blob import ConfigBlob
 
@@ -38,6 +39,7 @@ class ConsoleFirmware(Protocol):
     def write_uart(self, data: bytes) -> None: ...
     def write_serial(self, text: str) -> None: ...
     def rssi_of(self, bssid: str) -> int: ...
+    def rollback_app(self) -> bool: ...
     async def scan_rows(self) -> list[str]: ...
     def firmware_info_lines(self) -> list[str]: ...
     def status_lines(self) -> list[str]: ...
@@ -151,8 +153,9 @@ class EdgentConsole:
             return
         firmware = self.firmware
         config = ConfigBlob.defaults(firmware.profile.fw_version)
-        config.cloud_token, config.wifi_ssid = args[0], args[1]
-        config.wifi_pass = args[2] if len(args) > 2 else ""
+        # `CopyString` into the config's char arrays (audit #22): at most 33 / 33 / 63 bytes
+        config.cloud_token, config.wifi_ssid = _c_copy(args[0], 34), _c_copy(args[1], 34)
+        config.wifi_pass = _c_copy(args[2], 64) if len(args) > 2 else ""
         firmware.apply_config(config)
         firmware.switch_to_sta(Trigger.CONSOLE_CONNECT)
 
@@ -177,11 +180,25 @@ class EdgentConsole:
             for line in self.firmware.firmware_info_lines():
                 self._print(line)
         elif sub == "rollback":
-            self._print(proto.ROLLBACK_ERROR)  # the emulated chip keeps no previous app to roll back to
+            if self.firmware.rollback_app():  # `Update.rollBack()` works once an update left the old image
+                self._print(proto.ROLLBACK_OK)
+                self._restarting = True
+                self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=ROLLBACK_REBOOT_DELAY_S)
+            else:
+                self._print(proto.ROLLBACK_ERROR)
 
     async def _status(self, args: list[str]) -> None:
         for line in self.firmware.status_lines():
             self._print(line)
+
+
+def _c_copy(text: str, size: int) -> str:
+    """`CopyString(text, char[size])`: at most size-1 bytes; a split UTF-8 character as the choice says."""
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) < size:
+        return text
+    errors = "ignore" if choices.CONFIG_TRUNCATION_DROPS_PARTIAL_UTF8 else "surrogateescape"
+    return raw[: size - 1].decode("utf-8", errors)
 
 
 Command = Callable[[EdgentConsole, list[str]], Awaitable[None]]

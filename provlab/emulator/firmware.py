@@ -644,6 +644,9 @@ class EdgentFirmware:
     def rssi_of(self, bssid: str) -> int:
         return self._link_rssi
 
+    def rollback_app(self) -> bool:
+        return self.flash.rollback_app()
+
     async def scan_rows(self) -> list[str]:
         """`wifi scan`: one row per network in the radio's order (the sketch does not sort), hidden networks
         left out (`scanNetworks()` default), `*` on every row whose SSID is the joined one's, BSSID lower case."""

@@ -21,6 +21,7 @@ STA_MODE_DELAY_S = 0.1  # WiFi.mode(WIFI_OFF); delay(100); WiFi.mode(WIFI_STA)
 CONFIG_MODE_POLL_S = 0.01  # enterConfigMode's loop: delay(10)
 ERROR_REBOOT_DELAY_S = 10.0  # enterError: 10 s unless the button is held
 CONSOLE_REBOOT_DELAY_S = 0.1  # console `reboot`: restart after 100 ms
+ROLLBACK_REBOOT_DELAY_S = 0.05  # console `firmware rollback`: restart after 50 ms
 OTA_START_DELAY_S = 2.0  # BLYNK_WRITE(InternalPinOTA): a 2000 ms timer before OTA_UPGRADE
 HTTP_UPDATE_REBOOT_DELAY_S = 1.0  # /update: delay(1000) after the reply, then restart
 WIFI_JOIN_RETRY_S = 0.5  # how often the STA radio retries an association inside the 50 s window

@@ -10,6 +10,7 @@ from test_board_console import typed
 from test_board_transitions import running_rig, type_line
 
 from provlab.protocol.commands import Command, Status
+from provlab.protocol.firmware_image import build_image
 from provlab.protocol.frames import Frame
 from provlab.protocol.internal import dbg_body, hardware_vw
 from provlab.protocol.states import EdgentState as S
@@ -200,5 +201,45 @@ def test_home_ap_lost_while_running_is_noticed_by_the_heartbeat(tmp_path: Path) 
         finally:
             await rig.shutdown()
             await cloud.stop()
+
+    run(go())
+
+
+# --- #22, #23: console `connect` field sizes, `firmware rollback` -----------------------------------------
+
+
+def test_console_connect_cuts_fields_like_copystring(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = await start_rig(tmp_path)
+        try:
+            await rig.wait_ap()
+            ssid, password = "S" * 40, "p" * 70
+            await typed(rig, f"connect {'A' * 32} {ssid} {password}")
+            await rig.wait_log(f"Connecting to WiFi: {'S' * 33}")
+            assert rig.board.config.wifi_ssid == "S" * 33 and rig.board.config.wifi_pass == "p" * 63
+        finally:
+            await rig.shutdown()
+
+    run(go())
+
+
+def test_firmware_rollback_after_an_update_boots_the_previous_image(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = await start_rig(tmp_path, power=False)
+        try:
+            assert not rig.board.firmware.flash.rollback_app()  # factory-flashed: nothing to roll back to
+            rig.board.firmware.flash.write_app(build_image({"mcu": "0.3.0"}))
+            await rig.board.power_on()
+            await rig.wait_ap()
+            assert rig.board.profile.fw_version == "0.3.0"
+            type_line(rig, "firmware rollback")
+            await rig.wait_log("INIT => WAIT_CONFIG", count=2)
+            assert '\r\n{"status":"ok"}\n[' in rig.capture.text  # the reply, then the restart: no prompt
+            assert rig.board.profile.fw_version == "0.1.0"
+            type_line(rig, "firmware rollback")  # and back again: the update's image was kept in the other slot
+            await rig.wait_log("INIT => WAIT_CONFIG", count=3)
+            assert rig.board.profile.fw_version == "0.3.0"
+        finally:
+            await rig.shutdown()
 
     run(go())
