@@ -58,7 +58,7 @@ from provlab.protocol import choices
 from provlab.protocol import console as console_proto
 from provlab.protocol.config_blob import ConfigBlob, ConfigBlobError, ConfigFlag
 from provlab.protocol.firmware_image import md5_hex, read_info
-from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, esp32_info, internal_op
+from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, arduino_atol, as_uint16, esp32_info, internal_op
 from provlab.protocol.serial_log import format_log_line
 from provlab.protocol.ssid import format_mac, softap_ssid
 from provlab.protocol.states import EdgentState, ProvError
@@ -411,8 +411,12 @@ class EdgentFirmware:
         config = ConfigBlob.defaults(self.profile.fw_version)
         config.wifi_ssid, config.wifi_pass = values["ssid"], values.get("pass", "")
         config.cloud_token = values["auth"]
-        config.cloud_host = values.get("host") or config.cloud_host
-        config.cloud_port = int(values.get("port") or config.cloud_port)
+        # present keys are copied as they are (an empty host stays empty) and the port read by `asInt()`
+        # (0 for junk) into a uint16_t (audit #27)
+        if "host" in values:
+            config.cloud_host = values["host"]
+        if "port" in values:
+            config.cloud_port = as_uint16(arduino_atol(values["port"]))
         self.config = config
         return True
 

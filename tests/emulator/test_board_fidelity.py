@@ -243,3 +243,19 @@ def test_firmware_rollback_after_an_update_boots_the_previous_image(tmp_path: Pa
             await rig.shutdown()
 
     run(go())
+
+
+# --- #27: `blnkopt` values as `ConfigStore.h` reads them -----------------------------------------------
+
+
+def test_blnkopt_junk_port_reads_zero_and_empty_host_is_kept(tmp_path: Path) -> None:
+    async def go() -> None:
+        opt = (("ssid", "Home"), ("pass", "x"), ("auth", "A" * 32), ("host", ""), ("port", "junk"))
+        rig = await start_rig(tmp_path, blnkopt=opt)
+        try:
+            await rig.wait_log("Firmware is preprovisioned")
+            assert (rig.board.config.cloud_host, rig.board.config.cloud_port) == ("", 0)
+        finally:
+            await rig.shutdown()
+
+    run(go())
