@@ -86,11 +86,11 @@ HTTP_REBOOT_RESETS_SOCKET = True
 # owned by the OTA work (http_update.py), which will revisit them with real image validation.
 HTTP_UPDATE_EDGE_CASES_EMULATED = False
 
-# #15: the SoftAP HTTP server answers `HTTP/1.1` whatever the client's version, has one `Connection: close`
-# on GET /update, and serves requests concurrently (the real WebServer serves one client at a time and
-# blocks for `/wifi_scan.json`). Concurrency keeps the lab's "two phones at once" scenario about the board's
-# state machine, not about socket queuing. Query args win over POST-body args (core 2.x).
-HTTP_SERVER_HTTP11_ONLY = True
+# #15: the SoftAP HTTP server echoes the client's HTTP version in the status line (as WebServer does) but
+# has one `Connection: close` on GET /update and serves requests concurrently (the real WebServer serves
+# one client at a time and blocks for `/wifi_scan.json`). Concurrency keeps the lab's "two phones at once"
+# scenario about the board's state machine, not about socket queuing. Query args win over POST-body args
+# (core 2.x).
 HTTP_SERVER_SERIAL_CLIENTS = False
 
 # #16: built-in pages are paraphrased HTML with the same fields, action, method, title and submit value;

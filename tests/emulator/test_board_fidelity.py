@@ -3,9 +3,10 @@ Edgent_ESP32 sketch, one test per fix; each fails on the emulator as it was befo
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from devrig import HOME_SSID, Connection, MiniCloud, Rig, provision, run, start_rig
+from devrig import HOME_SSID, Connection, MiniCloud, Rig, http, join_ap, provision, run, start_rig
 from test_board_console import typed
 from test_board_transitions import running_rig, type_line
 
@@ -255,6 +256,29 @@ def test_blnkopt_junk_port_reads_zero_and_empty_host_is_kept(tmp_path: Path) -> 
         try:
             await rig.wait_log("Firmware is preprovisioned")
             assert (rig.board.config.cloud_host, rig.board.config.cloud_port) == ("", 0)
+        finally:
+            await rig.shutdown()
+
+    run(go())
+
+
+# --- #15: the status line echoes the client's HTTP version ------------------------------------------------
+
+
+def test_softap_status_line_echoes_http_10(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = await start_rig(tmp_path)
+        try:
+            await rig.wait_ap()
+            _, link = await join_ap(rig)
+            host, port = link.endpoint("192.168.4.1", 80)
+            reader, writer = await asyncio.open_connection(host, port, local_addr=(link.local_address, 0))
+            writer.write(b"GET /board_info.json HTTP/1.0\r\nHost: 192.168.4.1\r\n\r\n")
+            raw = await reader.read()
+            writer.close()
+            assert raw.startswith(b"HTTP/1.0 200 OK\r\n")
+            reply = await http(link, "GET", "/board_info.json")
+            assert reply is not None and reply.raw.startswith(b"HTTP/1.1 200 OK\r\n")
         finally:
             await rig.shutdown()
 
