@@ -80,10 +80,14 @@ class EdgentConsole:
         for byte in data:
             if byte in (0x0D, 0x0A):
                 line = self._line.decode("utf-8", "replace")
-                self._line.clear()
                 words = proto.tokenize_console_line(line)
                 if words:
+                    self._line.clear()
                     self._queue.append((words, True))
+                elif len(self._line) < MAX_PENDING:
+                    # a line with no word is SKIPPED without clearing the buffer (audit #29): it and its
+                    # terminator stay there and count toward the 255-character wrap
+                    self._line.append(byte)
                 continue
             echo.append(byte)
             if len(self._line) < MAX_PENDING:

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from devrig import HOME_SSID, Connection, MiniCloud, Rig, http, join_ap, provision, run, start_rig
-from test_board_console import typed
+from test_board_console import HELP, typed
 from test_board_transitions import running_rig, type_line
 
 from provlab.protocol.commands import Command, Status
@@ -279,6 +279,23 @@ def test_softap_status_line_echoes_http_10(tmp_path: Path) -> None:
             assert raw.startswith(b"HTTP/1.0 200 OK\r\n")
             reply = await http(link, "GET", "/board_info.json")
             assert reply is not None and reply.raw.startswith(b"HTTP/1.1 200 OK\r\n")
+        finally:
+            await rig.shutdown()
+
+    run(go())
+
+
+# --- #29: a line with no word does not clear the console buffer -------------------------------------------
+
+
+def test_wordless_line_stays_in_the_console_buffer(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = await start_rig(tmp_path)
+        try:
+            await rig.wait_ap()
+            type_line(rig, " ")  # " \r" stays in the buffer: 2 of its 255 characters
+            # 2 + 253 = 255 characters held: the buffer wraps, and `help` is what is left of the line
+            assert (await typed(rig, "a" * 253 + "help")).endswith(f"\r\n{HELP}\r\n>")
         finally:
             await rig.shutdown()
 
