@@ -18,7 +18,7 @@ from provlab.emulator.button import ResetButton
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.console import EdgentConsole
 from provlab.emulator.defects import Behaviour, Defect, behaviour_for
-from provlab.emulator.firmware import EdgentFirmware, TransitionRecord, static_ip_configurable
+from provlab.emulator.firmware import EdgentFirmware, TransitionRecord
 from provlab.emulator.flash import Flash, WriteModel
 from provlab.emulator.hardware import BoardHardware
 from provlab.emulator.indicator import StatusLed
@@ -32,7 +32,7 @@ from provlab.protocol.config_blob import ConfigBlob
 from provlab.protocol.states import EdgentState
 from provlab.wifi.backend import BoardRadio, HostedAccessPoint, Link, WifiBackend
 
-__all__ = ["EmulatedBoard", "TransitionRecord", "static_ip_configurable"]
+__all__ = ["EmulatedBoard", "TransitionRecord"]
 
 
 class EmulatedBoard:

@@ -6,6 +6,10 @@ answer, PINGs when the line is quiet for `h-beat` s (then every 6 s while unansw
 58 s after the last incoming byte, `Redirecting to host:port` on REDIRECT, and no more attempts after a
 login refused with status 9. Every wait is a timer computed from these deadlines, never a poll.
 
+Commands the library does not handle end the connection (`internalReconnect()`, no log); BRIDGE is served
+like HARDWARE, a server HW_LOGIN gets RESPONSE 200, a `vw` logs `No handler for writing to pin N` (the
+sketch defines no `BLYNK_WRITE`), and of the INTERNAL sub-commands only `ota` and `dbg` reach the firmware.
+
 Decisions where the spec is silent: `Disconnected` is logged by `disconnect()` only when a socket was open
 (a connection the server drops is `internalReconnect()`, which logs nothing); the plain-port 80 <-> 8080
 fallback of `BlynkArduinoClient` is not emulated; HARDWARE `dw`/`aw` are stored, `dr`/`ar` answered from
@@ -25,10 +29,11 @@ from provlab.emulator.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS
 from provlab.protocol.commands import LOGIN_OK_STATUSES, Command, Status
 from provlab.protocol.frames import Frame, FrameError, FrameParser, FrameTooLargeError, join_args, next_msg_id
 from provlab.protocol.internal import (
-    INTERNAL_APP_CONNECTED,
-    INTERNAL_APP_DISCONNECTED,
+    INTERNAL_DBG,
+    INTERNAL_OTA,
     MalformedBodyError,
-    internal_op,
+    library_internal_op,
+    library_pin,
     meta_set_body,
     parse_hardware,
     parse_redirect,
@@ -228,12 +233,17 @@ class BlynkClient(ReconnectingClient):
             self.redirect = (host, port)
             self._last_attempt = self.clock.now() - RECONNECT_INTERVAL_S  # reconnect at once
             raise EndOfConnection
-        elif cmd == Command.HARDWARE:
+        elif cmd in (Command.HARDWARE, Command.BRIDGE):  # BRIDGE is processed like HARDWARE
             self._hardware(frame)
         elif cmd == Command.INTERNAL:
             self._internal(frame)
-        elif cmd == Command.DEBUG_PRINT and frame.body:
-            self.log(f"Server: {frame.body.decode('utf-8', 'replace')}")
+        elif cmd == Command.DEBUG_PRINT:
+            if frame.body:
+                self.log(f"Server: {frame.body.decode('utf-8', 'replace')}")
+        elif cmd == Command.HW_LOGIN:
+            self._respond(frame.msg_id)
+        else:  # `default: internalReconnect()`: the library drops the connection, logging nothing
+            raise EndOfConnection
 
     def _respond(self, msg_id: int, status: int = Status.SUCCESS) -> None:
         writer = self._writer
@@ -274,6 +284,7 @@ class BlynkClient(ReconnectingClient):
             self.pins[op.pin] = op.values
             if self.on_virtual_write is not None:
                 self.on_virtual_write(op.pin, op.values)
+            self.log(f"No handler for writing to pin {library_pin(op.pin)}")  # the sketch has no BLYNK_WRITE(Vn)
         elif op.op in ("dw", "aw"):
             self.pins[("D" if op.op == "dw" else "A") + op.pin] = op.values
         elif op.op in ("dr", "ar"):
@@ -288,10 +299,14 @@ class BlynkClient(ReconnectingClient):
 
     def _internal(self, frame: Frame) -> None:
         args = frame.args()
-        if internal_op(args) in (INTERNAL_APP_CONNECTED, INTERNAL_APP_DISCONNECTED):
+        op = library_internal_op(args)
+        if op is None:
+            return
+        if op not in (INTERNAL_OTA, INTERNAL_DBG):  # only `ota` and `dbg` have Edgent handlers
+            self.log("No handler for writing to pin 0")  # the default handler, with the request's pin 0
             return
         if self.on_internal is not None:
-            self.on_internal(args)
+            self.on_internal([op.encode(), *args[1:]])
 
 
 def _is_ip(host: str) -> bool:

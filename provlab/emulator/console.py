@@ -7,8 +7,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S
+from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S, ROLLBACK_REBOOT_DELAY_S
 from provlab.emulator.transitions import Trigger
+from provlab.protocol import choices
 from provlab.protocol import console as proto
 from provlab.protocol.config_blob import ConfigBlob
 
@@ -38,6 +39,7 @@ class ConsoleFirmware(Protocol):
     def write_uart(self, data: bytes) -> None: ...
     def write_serial(self, text: str) -> None: ...
     def rssi_of(self, bssid: str) -> int: ...
+    def rollback_app(self) -> bool: ...
     async def scan_rows(self) -> list[str]: ...
     def firmware_info_lines(self) -> list[str]: ...
     def status_lines(self) -> list[str]: ...
@@ -61,6 +63,13 @@ class EdgentConsole:
         self._line = bytearray()
         self._queue: deque[tuple[list[str], bool]] = deque()
         self._runner: asyncio.Task[None] | None = None
+        self._restarting = False
+
+    def reboot(self) -> None:
+        """The MCU restarted: the line buffer and the queued lines are gone."""
+        self._line.clear()
+        self._queue.clear()
+        self._restarting = False
 
     # --- line discipline ----------------------------------------------------------------------------
     def receive(self, data: bytes) -> None:
@@ -71,10 +80,14 @@ class EdgentConsole:
         for byte in data:
             if byte in (0x0D, 0x0A):
                 line = self._line.decode("utf-8", "replace")
-                self._line.clear()
                 words = proto.tokenize_console_line(line)
                 if words:
+                    self._line.clear()
                     self._queue.append((words, True))
+                elif len(self._line) < MAX_PENDING:
+                    # a line with no word is SKIPPED without clearing the buffer (audit #29): it and its
+                    # terminator stay there and count toward the 255-character wrap
+                    self._line.append(byte)
                 continue
             echo.append(byte)
             if len(self._line) < MAX_PENDING:
@@ -95,31 +108,35 @@ class EdgentConsole:
             self._runner = asyncio.get_running_loop().create_task(self._run_queue())
 
     async def _run_queue(self) -> None:
-        while self._queue and self.firmware.powered:
+        while self._queue and self.firmware.powered and not self._restarting:
             words, typed = self._queue.popleft()
-            if typed:
-                self.firmware.write_serial(CRLF)
-            await self.execute(words)
-            if typed:
-                self.firmware.write_serial(proto.PROMPT)
+            self.firmware.write_serial(CRLF)  # `runCommand()` starts with a CRLF, typed or remote
+            found = await self.execute(words)
+            if not typed or self._restarting:
+                continue  # remote (`dbg`): no NOT_FOUND text, no prompt; `reboot` never returns
+            if not found:
+                self._print(proto.COMMAND_NOT_FOUND, CRLF)
+            self.firmware.write_serial(proto.PROMPT)
 
     def _print(self, text: str, end: str = LF) -> None:
         self.firmware.write_serial(text + end)
 
     # --- commands -----------------------------------------------------------------------------------
-    async def execute(self, words: list[str]) -> None:
+    async def execute(self, words: list[str]) -> bool:
+        """Run one command; False when there is none of that name (`NOT_FOUND`, printed by the caller)."""
         command, args = words[0].lower(), words[1:]
         handler = _COMMANDS.get(command)
         if handler is None:
-            self._print(proto.COMMAND_NOT_FOUND, CRLF)
-            return
+            return False
         await handler(self, args)
+        return True
 
     async def _help(self, args: list[str]) -> None:
         self._print(proto.HELP, CRLF)
 
     async def _reboot(self, args: list[str]) -> None:
         self._print(proto.REBOOT_REPLY)
+        self._restarting = True  # `delay(100); restartMCU()` inside the handler: nothing after it runs
         self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=CONSOLE_REBOOT_DELAY_S)
 
     async def _config(self, args: list[str]) -> None:
@@ -140,8 +157,9 @@ class EdgentConsole:
             return
         firmware = self.firmware
         config = ConfigBlob.defaults(firmware.profile.fw_version)
-        config.cloud_token, config.wifi_ssid = args[0], args[1]
-        config.wifi_pass = args[2] if len(args) > 2 else ""
+        # `CopyString` into the config's char arrays (audit #22): at most 33 / 33 / 63 bytes
+        config.cloud_token, config.wifi_ssid = _c_copy(args[0], 34), _c_copy(args[1], 34)
+        config.wifi_pass = _c_copy(args[2], 64) if len(args) > 2 else ""
         firmware.apply_config(config)
         firmware.switch_to_sta(Trigger.CONSOLE_CONNECT)
 
@@ -151,7 +169,8 @@ class EdgentConsole:
         if sub == "show":
             link = firmware.sta_link
             if link is None:
-                self._print(proto.render_wifi_show(firmware.mac_text, "0.0.0.0", "", "00:00:00:00:00:00", 0))
+                # not joined: `WiFi.BSSIDstr()` is "" and `WiFi.RSSI()` 0
+                self._print(proto.render_wifi_show(firmware.mac_text, "0.0.0.0", "", "", 0))
             else:
                 rssi = firmware.rssi_of(link.bssid)
                 self._print(proto.render_wifi_show(firmware.mac_text, link.ip, link.ssid, link.bssid, rssi))
@@ -165,11 +184,25 @@ class EdgentConsole:
             for line in self.firmware.firmware_info_lines():
                 self._print(line)
         elif sub == "rollback":
-            self._print(proto.ROLLBACK_ERROR)  # the emulated chip keeps no previous app to roll back to
+            if self.firmware.rollback_app():  # `Update.rollBack()` works once an update left the old image
+                self._print(proto.ROLLBACK_OK)
+                self._restarting = True
+                self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=ROLLBACK_REBOOT_DELAY_S)
+            else:
+                self._print(proto.ROLLBACK_ERROR)
 
     async def _status(self, args: list[str]) -> None:
         for line in self.firmware.status_lines():
             self._print(line)
+
+
+def _c_copy(text: str, size: int) -> str:
+    """`CopyString(text, char[size])`: at most size-1 bytes; a split UTF-8 character as the choice says."""
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) < size:
+        return text
+    errors = "ignore" if choices.CONFIG_TRUNCATION_DROPS_PARTIAL_UTF8 else "surrogateescape"
+    return raw[: size - 1].decode("utf-8", errors)
 
 
 Command = Callable[[EdgentConsole, list[str]], Awaitable[None]]

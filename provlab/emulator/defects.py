@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from provlab.protocol import choices
 from provlab.protocol.edgent_http import TOKEN_LENGTH
 
 if TYPE_CHECKING:
@@ -72,6 +73,12 @@ class Behaviour:
     def answers_server_ping(self) -> bool:
         """A server PING gets `RESPONSE <id> 200` (spec §6.6)."""
         return True
+
+    def static_ip_configurable(self, config: ConfigBlob) -> bool:
+        """`WiFi.config(ip, gw, mask, dns, dns2)` succeeds. arduino-esp32 validates neither the mask nor the
+        gateway and fails only when an esp_netif call fails, which no stored setting provokes (audit #7): a bad
+        mask or an off-subnet gateway joins Wi-Fi and then fails at the cloud."""
+        return choices.STATIC_IP_CONFIG_SUCCEEDS
 
 
 class AcceptsShortToken(Behaviour):

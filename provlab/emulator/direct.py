@@ -153,8 +153,8 @@ class DirectBoard(ExpectingBoard, WiredActions):
         self._capture = bytearray()
         try:
             words = tokenize_console_line(command)
-            if words:
-                await self.board.console.execute(words)
+            if words and not await self.board.console.execute(words):
+                self._capture += f"{COMMAND_NOT_FOUND}\r\n".encode()
             return bytes(self._capture)
         finally:
             self._capture = None

@@ -56,10 +56,9 @@ from provlab.emulator.transitions import CONFIG_MODE, REBOOT, Target, Trigger, c
 from provlab.emulator.transports import cloud_client_for
 from provlab.protocol import choices
 from provlab.protocol import console as console_proto
-from provlab.protocol import edgent_http as api
 from provlab.protocol.config_blob import ConfigBlob, ConfigBlobError, ConfigFlag
 from provlab.protocol.firmware_image import app_version, md5_hex, read_info
-from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, esp32_info, internal_op
+from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, arduino_atol, as_uint16, esp32_info, internal_op
 from provlab.protocol.serial_log import format_log_line
 from provlab.protocol.ssid import format_mac, softap_ssid
 from provlab.protocol.states import EdgentState, ProvError
@@ -383,6 +382,7 @@ class EdgentFirmware:
         self.state = S.INIT
         self._refresh_led()
         self.client.reset()
+        self.console.reboot()
         self._load_app()
         self.client.info_body = self._info_body()
         self.config_load()
@@ -412,8 +412,12 @@ class EdgentFirmware:
         config = ConfigBlob.defaults(self.profile.fw_version)
         config.wifi_ssid, config.wifi_pass = values["ssid"], values.get("pass", "")
         config.cloud_token = values["auth"]
-        config.cloud_host = values.get("host") or config.cloud_host
-        config.cloud_port = int(values.get("port") or config.cloud_port)
+        # present keys are copied as they are (an empty host stays empty) and the port read by `asInt()`
+        # (0 for junk) into a uint16_t (audit #27)
+        if "host" in values:
+            config.cloud_host = values["host"]
+        if "port" in values:
+            config.cloud_port = as_uint16(arduino_atol(values["port"]))
         self.config = config
         return True
 
@@ -439,11 +443,12 @@ class EdgentFirmware:
     async def _wifi_off(self) -> None:
         """`WiFi.mode(WIFI_OFF)`: the AP, the station link and every socket on them go away. The radio
         goes first: `enterConfigMode()` (spec §2.1) calls no `Blynk.disconnect()`, so the cloud hears no
-        goodbye from a board that leaves RUNNING for config mode and times the session out itself."""
+        goodbye from a board that leaves RUNNING for config mode and times the session out itself, and the
+        serial log shows no `Disconnected` (audit #4): the socket just dies with the radio."""
         await self._stop_http()
         await self.radio.stop_ap()
         await self.station.leave()
-        await self.client.disconnect()
+        self.client.reset()
         self._link = None
 
     async def _stop_http(self) -> None:
@@ -489,7 +494,7 @@ class EdgentFirmware:
         self.log(f"Connecting to WiFi: {config.wifi_ssid}")
         if self.behaviour.stops_ap_on_switch():
             await self.radio.stop_ap()  # WiFi.mode(WIFI_STA)
-        if config.has_static_ip and not static_ip_configurable(config):
+        if config.has_static_ip and not self.behaviour.static_ip_configurable(config):
             self.log("Failed to configure Static IP")
             self.config_set_last_error(ProvError.CONFIG)
             self.transition(Trigger.STATIC_IP_FAILED, S.ERROR)
@@ -571,16 +576,18 @@ class EdgentFirmware:
                 self.transition(Trigger.CLOUD_TIMEOUT_RETRY, S.CONNECTING_CLOUD)
 
     async def _running(self) -> None:
+        """`runBlynkWithChecks()`: the sketch never looks at Wi-Fi while RUNNING (audit #6). Only when the
+        session ends (the socket fails, or `Heartbeat timeout` on a link that fell silent) does it pick
+        CONNECTING_NET or CONNECTING_CLOUD from `WiFi.status()`."""
         while self.state is S.RUNNING:
-            link_up = self._link is not None and self._link.is_up
-            if not link_up:
-                self.client.reset()  # the socket dies with the association
-                self.transition(Trigger.NET_LOST_RUNNING, S.CONNECTING_NET)
-                return
             if not self.client.connected:
-                self.transition(Trigger.CLOUD_LOST, S.CONNECTING_CLOUD)
+                if self._link is not None and self._link.is_up:
+                    self.transition(Trigger.CLOUD_LOST, S.CONNECTING_CLOUD)
+                else:
+                    self.client.reset()
+                    self.transition(Trigger.NET_LOST_RUNNING, S.CONNECTING_NET)
                 return
-            await self._wait(LINK_CHECK_S)
+            await self._wait(None)  # woken by the client's state changes and by commands
 
     async def _ota_upgrade(self) -> None:
         url, self._ota_url = self._ota_url or "", None
@@ -642,16 +649,21 @@ class EdgentFirmware:
     def rssi_of(self, bssid: str) -> int:
         return self._link_rssi
 
+    def rollback_app(self) -> bool:
+        return self.flash.rollback_app()
+
     async def scan_rows(self) -> list[str]:
-        """`wifi scan`: one row per network, `*` on the joined one, BSSID in lower case."""
+        """`wifi scan`: one row per network in the radio's order (the sketch does not sort), hidden networks
+        left out (`scanNetworks()` default), `*` on every row whose SSID is the joined one's, BSSID lower case."""
         current = self.sta_link
-        seen = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in await self.hw.scan()]
         rows = []
-        for entry in api.sort_like_firmware(seen):
-            joined = current is not None and current.bssid == entry.bssid
+        for ap in await self.hw.scan():
+            if not ap.ssid:
+                continue
+            joined = current is not None and current.ssid == ap.ssid
             rows.append(
                 console_proto.render_wifi_scan_row(
-                    joined, entry.ssid, entry.bssid.lower(), entry.sec, entry.ch, entry.rssi
+                    joined, ap.ssid, ap.bssid.lower(), ap.security.value, ap.channel, ap.rssi
                 )
             )
         return rows
@@ -691,16 +703,3 @@ class EdgentFirmware:
             f"      max alloc:  {p.max_alloc}",
             f"      min free:   {p.min_free}",
         ]
-
-
-def static_ip_configurable(config: ConfigBlob) -> bool:
-    """Whether `WiFi.config(ip, gw, mask, dns, dns2)` accepts the stored static settings.
-
-    Decision (spec silent on when `WiFi.config()` fails): it fails when the netmask is not a contiguous
-    mask of 1..32 bits or the gateway lies outside the address's subnet.
-    """
-    mask = int(config.static_mask)
-    if mask == 0 or (~mask & 0xFFFFFFFF) & ((~mask & 0xFFFFFFFF) + 1):
-        return False
-    gw = int(config.static_gw)
-    return gw == 0 or (gw & mask) == (int(config.static_ip) & mask)

@@ -95,6 +95,31 @@ class Flash:
             return None
 
     def write_app(self, image: bytes) -> None:
-        tmp = self.app_path.with_name(self.app_path.name + ".tmp")
-        _write_private(tmp, image)
-        os.replace(tmp, self.app_path)
+        """Install `image` in the other OTA slot; the running image stays there for a rollback."""
+        current = self.read_app()
+        self._put(self.prev_path, b"" if current is None else current)  # b"": the factory image
+        self._put(self.app_path, image)
+
+    def rollback_app(self) -> bool:
+        """`Update.rollBack()`: boot the other slot's image again; False when it holds none (no update yet)."""
+        try:
+            previous = self.prev_path.read_bytes()
+        except FileNotFoundError:
+            return False
+        current = self.read_app()
+        if previous:
+            self._put(self.app_path, previous)
+        else:
+            self.app_path.unlink(missing_ok=True)
+        self._put(self.prev_path, b"" if current is None else current)
+        return True
+
+    @property
+    def prev_path(self) -> Path:
+        return self.app_path.with_name(self.app_path.name + ".prev")
+
+    @staticmethod
+    def _put(path: Path, data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        _write_private(tmp, data)  # 0600: an image may carry credentials
+        os.replace(tmp, path)

@@ -9,6 +9,7 @@ from enum import Enum
 
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.settings import RECONNECT_INTERVAL_S
+from provlab.protocol import choices
 
 
 class ClientState(Enum):
@@ -71,7 +72,7 @@ class ReconnectingClient(ABC):
             await asyncio.wait({driver})
         if self.state is not ClientState.TOKEN_INVALID:
             self._set_state(ClientState.DISCONNECTED)
-        if had_socket:
+        if had_socket or not choices.DISCONNECTED_ONLY_WITH_SOCKET:
             self.log("Disconnected")
 
     def reset(self) -> None:

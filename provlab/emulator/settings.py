@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from provlab.protocol import choices
+
 # Settings.h (legacy ESP32, HEAD)
 WIFI_CLOUD_MAX_RETRIES = 500
 WIFI_NET_CONNECT_TIMEOUT_S = 50.0
@@ -21,13 +23,14 @@ STA_MODE_DELAY_S = 0.1  # WiFi.mode(WIFI_OFF); delay(100); WiFi.mode(WIFI_STA)
 CONFIG_MODE_POLL_S = 0.01  # enterConfigMode's loop: delay(10)
 ERROR_REBOOT_DELAY_S = 10.0  # enterError: 10 s unless the button is held
 CONSOLE_REBOOT_DELAY_S = 0.1  # console `reboot`: restart after 100 ms
+ROLLBACK_REBOOT_DELAY_S = 0.05  # console `firmware rollback`: restart after 50 ms
 OTA_START_DELAY_S = 2.0  # BLYNK_WRITE(InternalPinOTA): a 2000 ms timer before OTA_UPGRADE
 HTTP_UPDATE_REBOOT_DELAY_S = 1.0  # /update: delay(1000) after the reply, then restart
-WIFI_JOIN_RETRY_S = 0.5  # how often the STA radio retries an association inside the 50 s window
-LINK_CHECK_S = 1.0  # how soon a lost association is noticed (the ESP32 gets a disconnect event)
+WIFI_JOIN_RETRY_S = choices.WIFI_JOIN_RETRY_S  # how often the STA radio retries inside the 50 s window
+LINK_CHECK_S = choices.LINK_CHECK_S  # how soon CONNECTING_CLOUD notices a lost association
 
 # BlynkProtocol.h / BlynkConfig.h
 BLYNK_TIMEOUT_S = 6.0  # BLYNK_TIMEOUT_MS: login timeout, minimum ping interval
 RECONNECT_INTERVAL_S = 5.0  # a new connect attempt at most every 5 s
 TLS_HANDSHAKE_TIMEOUT_S = 30.0  # WiFiClientSecure handshake timeout (BlynkSimpleEsp32_SSL.h)
-OTA_HTTP_TIMEOUT_S = 30.0  # HTTPClient default timeout for the OTA download (UNCONFIRMED; ours)
+OTA_HTTP_TIMEOUT_S = choices.OTA_HTTP_TIMEOUT_S  # HTTPClient timeout for the OTA download (UNCONFIRMED)

@@ -46,6 +46,8 @@ class HttpRequest:
     body: bytes
     peer: str
     content_type: str
+    http_version: str = "1.1"
+    """The client's HTTP minor version as `1.x`; the status line echoes it (`WebServer::_prepareHeader`)."""
 
 
 class CloseWithoutReply:
@@ -109,7 +111,7 @@ class SoftApHttpServer:
                 writer.transport.abort()
                 return
             reply = result.reply if isinstance(result, ReplyThen) else result
-            writer.write(render_response(reply))
+            writer.write(render_response(reply, request.http_version))
             await writer.drain()
             if isinstance(result, ReplyThen):
                 result.after()
@@ -167,14 +169,16 @@ class SoftApHttpServer:
         if content_type.startswith("application/x-www-form-urlencoded"):
             for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
                 args.setdefault(key, value)
-        return HttpRequest(head.method.decode(), parts.path or "/", args, bytes(body), peer, content_type)
+        version = head.http_version.decode("ascii", "replace")
+        return HttpRequest(head.method.decode(), parts.path or "/", args, bytes(body), peer, content_type, version)
 
 
-def render_response(reply: HttpReply) -> bytes:
-    """The bytes `WebServer::send()` writes: status line, the three headers, body."""
+def render_response(reply: HttpReply, http_version: str = "1.1") -> bytes:
+    """The bytes `WebServer::send()` writes: status line (`HTTP/1.0` to a 1.0 client), three headers, body."""
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(reply.status, "")
+    version = "1.0" if http_version == "1.0" else "1.1"
     head = (
-        f"HTTP/1.1 {reply.status} {reason}\r\n"
+        f"HTTP/{version} {reply.status} {reason}\r\n"
         f"Content-Type: {reply.content_type}\r\n"
         f"Content-Length: {len(reply.body)}\r\n"
         "Connection: close\r\n\r\n"

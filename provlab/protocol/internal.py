@@ -209,6 +209,37 @@ def internal_op(args: list[bytes]) -> str:
     return args[0].decode("utf-8", "replace") if args else ""
 
 
+# The INTERNAL sub-commands the C++ library dispatches, by the 4 bytes it compares (`BlynkProtocol.h`).
+LIBRARY_INTERNAL_OPS: tuple[str, ...] = (
+    INTERNAL_RTC,
+    INTERNAL_OTA,
+    INTERNAL_APP_CONNECTED,
+    INTERNAL_APP_DISCONNECTED,
+    INTERNAL_META,
+    INTERNAL_VFS,
+    INTERNAL_DBG,
+    INTERNAL_UTC,
+)
+
+
+def library_internal_op(args: list[bytes]) -> str | None:
+    """The sub-command the C++ library sees: it `memcpy`s the first 4 bytes of argument 0 (its NUL included,
+    so `ota` matches `ota\0`) and compares them as one `uint32_t`; `metaX` therefore dispatches as `meta`.
+    None when no known sub-command matches (the library then ignores the message)."""
+    if not args:
+        return None
+    head = (args[0] + b"\0")[:4]
+    for op in LIBRARY_INTERNAL_OPS:
+        if (op.encode() + b"\0")[:4] == head:
+            return op
+    return None
+
+
+def library_pin(text: str) -> int:
+    """A pin number as the library reads it: `asInt()` (atol) stored into a `uint8_t`."""
+    return arduino_atol(text) & 0xFF
+
+
 # --- HARDWARE ---------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ import zlib
 from dataclasses import dataclass
 from enum import Enum
 
+from provlab.protocol import choices
+
 LEGACY_ALPHABET = "0W8N4Y1HP5DF9K6JM3C2UA7R"
 """Base-24 suffix alphabet of the legacy sketches in blynk-library (`U` at index 20)."""
 
@@ -103,10 +105,16 @@ def softap_ssid(
     """`getWiFiName()` of the legacy sketch: `"<prefix> <name[:31-6-len(prefix)]>-<4 chars>"`.
 
     As in the firmware, whose budget is unsigned arithmetic, a prefix longer than 25 characters leaves the
-    name untruncated.
+    name untruncated. `String::length()` and `substring()` count bytes, so a UTF-8 name is cut by bytes; a
+    character split by the cut is dropped (the choice `CONFIG_TRUNCATION_DROPS_PARTIAL_UTF8`).
     """
-    budget = MAX_SSID_LENGTH - 6 - len(prefix)
-    name = template_name[:budget] if budget >= 0 else template_name
+    budget = MAX_SSID_LENGTH - 6 - len(prefix.encode("utf-8", "surrogateescape"))
+    raw = template_name.encode("utf-8", "surrogateescape")
+    if 0 <= budget < len(raw):
+        errors = "ignore" if choices.CONFIG_TRUNCATION_DROPS_PARTIAL_UTF8 else "surrogateescape"
+        name = raw[:budget].decode("utf-8", errors)
+    else:
+        name = template_name
     return f"{prefix} {name}-{unique_suffix(mac, chip, alphabet)}"
 
 

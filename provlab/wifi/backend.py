@@ -56,6 +56,13 @@ class AuthenticationFailed(WifiError):
         self.ssid = ssid
 
 
+class ApFull(WifiError):
+    def __init__(self, ssid: str, limit: int) -> None:
+        super().__init__(f"{ssid!r} refused the association: it already has its {limit} stations (AP full)")
+        self.ssid = ssid
+        self.limit = limit
+
+
 class LinkDown(WifiError):
     """The network the station was joined to went away (AP off, station kicked)."""
 

@@ -1,6 +1,7 @@
 """DNS as a small network gives it: A-record queries, answers or SERVFAIL, and a tiny zone server.
 
-An Edgent SoftAP's DNS answers only `blynk.setup` and SERVFAILs everything else (spec §2.1); a home
+An Edgent SoftAP's DNS answers only `blynk.setup` (and `www.blynk.setup`, of any QTYPE) and SERVFAILs
+everything else (spec §2.1); a home
 router answers the names the lab gives it. Only what those two need is here: one question, class IN,
 type A, no compression on the way out (a pointer to the question on the way back, as servers do).
 """
@@ -90,9 +91,17 @@ def parse_query(data: bytes) -> Question:
     return Question(qid, name.lower(), qtype, qclass, data[12 : end + 4])
 
 
-def build_reply(question: Question, address: str | None, *, rcode: int | None = None, ttl: int = DEFAULT_TTL) -> bytes:
-    """An answer with one A record, or an empty answer with `rcode` (SERVFAIL when no address)."""
-    if address is not None and rcode is None and question.qtype == TYPE_A:
+def build_reply(
+    question: Question,
+    address: str | None,
+    *,
+    rcode: int | None = None,
+    ttl: int = DEFAULT_TTL,
+    any_qtype: bool = False,
+) -> bytes:
+    """An answer with one A record, or an empty answer with `rcode` (SERVFAIL when no address). The A record
+    answers type A only, or with `any_qtype` every type (as arduino-esp32's `DNSServer` does)."""
+    if address is not None and rcode is None and (any_qtype or question.qtype == TYPE_A):
         header = struct.pack("!HHHHHH", question.qid, 0x8580, 1, 1, 0, 0)  # QR AA RD RA
         record = struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, ttl, 4)
         return header + question.raw + record + ipaddress.IPv4Address(address).packed
@@ -146,9 +155,18 @@ def query_with(sock: socket.socket, server: tuple[str, int], name: str, network:
 class ZoneServer(asyncio.DatagramProtocol):
     """Answers A queries from `zone`; SERVFAIL for any other name, or for every name while `failing`."""
 
-    def __init__(self, zone: Mapping[str, str] | Callable[[], Mapping[str, str]], *, ttl: int = DEFAULT_TTL) -> None:
+    def __init__(
+        self,
+        zone: Mapping[str, str] | Callable[[], Mapping[str, str]],
+        *,
+        ttl: int = DEFAULT_TTL,
+        arduino: bool = False,
+    ) -> None:
+        """`arduino`: behave like arduino-esp32's `DNSServer` on an Edgent SoftAP (audit #17): a leading
+        `www.` is stripped from the queried name, and any QTYPE for a known name gets its A record."""
         self._zone = zone
         self.ttl = ttl
+        self.arduino = arduino
         self.failing = False
         self.queries: list[str] = []
         self.transport: asyncio.DatagramTransport | None = None
@@ -165,8 +183,11 @@ class ZoneServer(asyncio.DatagramProtocol):
         except DnsFormatError:
             return None
         self.queries.append(question.name)
-        address = None if self.failing else self.zone().get(question.name)
-        return build_reply(question, address, ttl=self.ttl)
+        name = question.name
+        if self.arduino and name.startswith("www."):
+            name = name[4:]
+        address = None if self.failing else self.zone().get(name)
+        return build_reply(question, address, ttl=self.ttl, any_qtype=self.arduino)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         reply = self.answer(data)

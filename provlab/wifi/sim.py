@@ -27,6 +27,7 @@ from provlab.clock.base import LabClock
 from provlab.clock.wall import WallClock
 from provlab.wifi.backend import (
     AccessPoint,
+    ApFull,
     ApServer,
     AuthenticationFailed,
     BoardRadio,
@@ -53,6 +54,7 @@ from provlab.wifi.faults import Faults
 
 LOCAL_BASE = int(ipaddress.IPv4Address("127.64.0.0"))
 MAX_NETWORKS = 1 << 14  # 127.64.0.0 - 127.127.255.255
+SOFTAP_MAX_STATIONS = 4  # arduino-esp32 `softAP(..., max_connection = 4)` (audit #19)
 
 
 class SimNetwork(HostedAccessPoint):
@@ -88,6 +90,7 @@ class SimNetwork(HostedAccessPoint):
         self._base = base
         self._services: dict[tuple[str, int], tuple[str, int]] = {}
         self._links: dict[str, SimLink] = {}
+        self.max_stations: int | None = None  # None: no limit
         self._next_host = itertools.count(2)
         self._free_hosts: list[int] = []
         self.up = True
@@ -326,15 +329,17 @@ class SimAir:
 
     def start_softap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
         """An Edgent SoftAP: open, 192.168.4.1/24, DNS that answers only `blynk.setup`, no internet."""
-        return self.add_network(
+        network = self.add_network(
             ssid,
             bssid=bssid,
             channel=channel,
             rssi=-40,
             virtual_subnet="192.168.4.0/24",
-            dns={"blynk.setup": "192.168.4.1"},
+            dns={"blynk.setup": "192.168.4.1", "www.blynk.setup": "192.168.4.1"},  # DNSServer strips `www.`
             internet=False,
         )
+        network.max_stations = SOFTAP_MAX_STATIONS
+        return network
 
     def remove_network(self, network: SimNetwork) -> None:
         with self._lock:
@@ -455,7 +460,12 @@ class SimStation(WifiBackend):
             raise AuthenticationFailed(ssid)
         self.air.record("auth", network, self.name)
         with self.air._lock:
-            link = network._attach(self.name)
+            full = network.max_stations is not None and len(network._links) >= network.max_stations
+            if not full:
+                link = network._attach(self.name)
+        if full:
+            assert network.max_stations is not None
+            raise ApFull(ssid, network.max_stations)
         self.air.record("assoc", network, self.name)
         self._link = link
         return link

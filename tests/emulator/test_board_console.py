@@ -45,7 +45,7 @@ def test_console_commands_and_exact_replies(tmp_path: Path) -> None:
         assert await typed(rig, "connect short Home") == (
             'connect short Home\r\n{"status":"error","msg":"invalid token size"}\n>'
         )
-        assert await typed(rig, "wifi") == "wifi\r\nmac:24:6F:28:AA:BB:CC ip:0.0.0.0 ( [00:00:00:00:00:00] 0dBm)\n>"
+        assert await typed(rig, "wifi") == "wifi\r\nmac:24:6F:28:AA:BB:CC ip:0.0.0.0 ( [] 0dBm)\n>"
         scan = await typed(rig, "wifi scan")
         assert scan == f"wifi scan\r\n  Home [{rig.home.bssid.lower()}] WPA2 ch:6 rssi:-50\n>"
         info = (await typed(rig, "firmware info")).split("\n")
@@ -157,7 +157,8 @@ def test_a_real_pty_that_pyserial_opens(tmp_path: Path) -> None:
             assert answer.startswith(b'devinfo\r\n{"name":"Blynk Device-1W7R"')
             port.write(b"reboot\r")
             answer = read_until(port, b"INIT => WAIT_CONFIG\r\n")
-            assert answer.startswith(b'reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n>')
+            # `delay(100); restartMCU()` inside the handler: no prompt before the next boot's text
+            assert answer.startswith(b'reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n[')
         # the port survives the host closing it, as a USB bridge's node does
         with serial.Serial(pty.path, 115200, timeout=0.05) as port:
             port.write(b"help\r")

@@ -23,6 +23,7 @@ from devrig import (
     start_rig,
 )
 
+from provlab.emulator.defects import Behaviour
 from provlab.emulator.serial_port import MemorySerial
 from provlab.emulator.transitions import TRANSITIONS, IllegalTransition, Transition, Trigger, check
 from provlab.protocol.commands import Command, Status
@@ -222,10 +223,18 @@ async def ap_off(tmp: Path) -> Rig:
     return rig
 
 
+class RefusesStaticIp(Behaviour):
+    """An esp_netif call failing inside `WiFi.config()`: nothing the faithful firmware's inputs provoke."""
+
+    def static_ip_configurable(self, config: ConfigBlob) -> bool:
+        return False
+
+
 async def static_ip_failed(tmp: Path) -> Rig:
     cloud = MiniCloud()
     port = await cloud.start()
     rig = await start_rig(tmp)
+    rig.board.firmware.behaviour = RefusesStaticIp()
     await provision(rig, port, ip="192.168.1.50", mask="255.0.255.0", gw="192.168.1.1")
     await rig.wait_log("Failed to configure Static IP")
     await rig.wait_log("Last error code: 700")

@@ -20,6 +20,8 @@ from provlab.protocol.internal import (
     esp32_info,
     hardware_vw,
     internal_op,
+    library_internal_op,
+    library_pin,
     meta_set_body,
     ota_body,
     parse_hardware,
@@ -242,3 +244,15 @@ def test_as_uint16() -> None:
     assert as_uint16(-1) == 65535
     assert as_uint16(65536) == 0
     assert as_uint16(2147483647) == 65535
+
+
+@pytest.mark.parametrize(
+    ("arg0", "expected"),
+    [(b"ota", "ota"), (b"metaX", "meta"), (b"acon", "acon"), (b"otaX", None), (b"dbg", "dbg"), (b"nope", None)],
+)
+def test_library_internal_op_compares_four_bytes(arg0: bytes, expected: str | None) -> None:
+    assert library_internal_op([arg0, b"x"]) == expected
+
+
+def test_library_pin_is_atol_into_uint8() -> None:
+    assert [library_pin(t) for t in ("5", "300", "x", "-1")] == [5, 44, 0, 255]

@@ -104,9 +104,14 @@ def test_long_template_name_is_truncated_to_31_chars() -> None:
     assert softap_ssid("x" * 21, MAC) == "Blynk " + "x" * 20 + "-1W7R"
 
 
-@given(
-    st.text(min_size=1, max_size=60), st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12)
-)
+def test_utf8_template_name_is_cut_by_bytes() -> None:
+    """`String::substring()` counts bytes (audit #14): 20 bytes of name, a split character dropped."""
+    assert softap_ssid("é" * 15, MAC) == "Blynk " + "é" * 10 + "-1W7R"  # 2 bytes each: 10 fit
+    assert softap_ssid("x" + "é" * 15, MAC) == "Blynk x" + "é" * 9 + "-1W7R"  # the 10th é is split, dropped
+    assert len(softap_ssid("温度计传感器设备名称", MAC).encode()) <= 31
+
+
+@given(st.text(min_size=1, max_size=60), st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12))
 def test_ssid_never_exceeds_31_chars(name: str, prefix: str) -> None:
     assert len(softap_ssid(name, MAC, prefix=prefix)) <= 31
 
@@ -135,9 +140,7 @@ def test_parse_and_format_mac() -> None:
     assert format_mac(parse_mac("ec:fa:bc:93:c0:02")) == "EC:FA:BC:93:C0:02"
 
 
-@pytest.mark.parametrize(
-    "text", ["24:6F:28:AA:BB", "24:6F-28:AA:BB:CC", "24:6F:28:AA:BB:ZZ", "246F28AABBCC", ""]
-)
+@pytest.mark.parametrize("text", ["24:6F:28:AA:BB", "24:6F-28:AA:BB:CC", "24:6F:28:AA:BB:ZZ", "246F28AABBCC", ""])
 def test_parse_mac_rejects_with_the_text_in_the_message(text: str) -> None:
     with pytest.raises(ValueError, match="not a MAC address"):
         parse_mac(text)
@@ -203,6 +206,6 @@ def test_parse_inverts_softap_ssid(name: str, mac: bytes, chip: Chip) -> None:
     ssid = softap_ssid(name, mac, chip)
     parsed = parse_softap_ssid(ssid)
     assert parsed is not None
-    assert parsed.template_name == name[:20]
+    assert parsed.template_name == name.encode()[:20].decode("utf-8", "ignore")  # 20 bytes, cut like String
     assert parsed.suffix == ssid[-4:]
     assert str(parsed) == ssid

@@ -64,6 +64,25 @@ def test_softap_dns_answers_only_blynk_setup() -> None:
     assert zone.queries == ["blynk.setup", "blynk.cloud", "blynk.setup"]
 
 
+def _query(name: str, qid: int, qtype: int) -> bytes:
+    query = bytearray(dns.build_query(name, qid))
+    query[-4:-2] = qtype.to_bytes(2, "big")
+    return bytes(query)
+
+
+def test_softap_dns_strips_www_and_answers_any_qtype_like_dnsserver() -> None:
+    """arduino-esp32's DNSServer (audit #17): `www.` stripped, an AAAA query gets the A record."""
+    softap = dns.ZoneServer({"blynk.setup": "192.168.4.1"}, arduino=True)
+    reply = softap.answer(dns.build_query("www.blynk.setup", 80))
+    assert reply is not None and dns.parse_reply(reply, 80, "www.blynk.setup", "ap") == "192.168.4.1"
+    aaaa = softap.answer(_query("blynk.setup", 81, 28))
+    assert aaaa is not None and dns.parse_reply(aaaa, 81, "blynk.setup", "ap") == "192.168.4.1"
+    router = dns.ZoneServer({"blynk.setup": "192.168.4.1"})  # a home router's: type A only, names as asked
+    for qid, query in ((82, dns.build_query("www.blynk.setup", 82)), (83, _query("blynk.setup", 83, 28))):
+        with pytest.raises(DnsFailure):
+            dns.parse_reply(router.answer(query) or b"", qid, "blynk.setup", "home")
+
+
 def test_dns_refuses_garbage() -> None:
     with pytest.raises(dns.DnsFormatError):
         dns.parse_query(b"\x00\x01")

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from provlab.wifi.backend import LinkDown
+from provlab.wifi.backend import ApFull, LinkDown
 from provlab.wifi.http import LinkTransport
 from provlab.wifi.sim import SimAir
 
@@ -126,5 +126,26 @@ def test_sim_sockets_are_loopback_only() -> None:
         link = await air.station("phone").join("Home")
         host, _port = link.endpoint(link.resolve("blynk.cloud"), 8080)
         assert socket.inet_aton(host)[0] == 127 and socket.inet_aton(link.local_address)[0] == 127
+
+    asyncio.run(scenario())
+
+
+def test_softap_takes_at_most_four_stations() -> None:
+    """arduino-esp32's `softAP()` default `max_connection = 4` (audit #19): a fifth phone is refused."""
+
+    async def scenario() -> None:
+        air = SimAir()
+        air.start_softap("Blynk Device-1W7R", "24:6F:28:AA:BB:CD", 1)
+        phones = [air.station(f"phone{i}") for i in range(5)]
+        for phone in phones[:4]:
+            await phone.join("Blynk Device-1W7R")
+        with pytest.raises(ApFull, match="4 stations"):
+            await phones[4].join("Blynk Device-1W7R")
+        await phones[0].leave()
+        assert (await phones[4].join("Blynk Device-1W7R")).is_up
+        home = air.add_network("Home")  # a router keeps no such limit
+        for phone in phones:
+            await phone.join("Home")
+        assert home.station_count == 5
 
     asyncio.run(scenario())

@@ -27,12 +27,14 @@ def test_router_that_boots_late_is_joined_when_it_appears(lab: Lab, board: LabBo
 
 
 def test_home_ap_lost_while_running_comes_back_with_the_same_token(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
-    """P10: RUNNING → CONNECTING_NET when the home AP goes; back to RUNNING with the same token."""
+    """P10: RUNNING → CONNECTING_NET once the session times out after the home AP goes; back to RUNNING with
+    the same token."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
     mark = board.mark()
     lab.faults.ap_down(lab.config.home.ssid)
-    board.expect_state("CONNECTING_NET", timeout=60, since=mark)
+    # the sketch notices only when the session fails: `Heartbeat timeout`, up to 58 s after the last byte in
+    board.expect_state("CONNECTING_NET", timeout=120, since=mark)
     lab.faults.ap_up(lab.config.home.ssid)
     board.expect_state("RUNNING", timeout=200, since=mark)
     assert len(lab.cloud_events("token_issued")) == 1

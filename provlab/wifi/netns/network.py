@@ -66,6 +66,7 @@ class NetnsNetwork(HostedAccessPoint):
         internet: bool,
         router: bool = True,
         owns_namespace: bool = True,
+        arduino_dns: bool = False,
     ) -> None:
         self.air = air
         self.namespace = namespace
@@ -80,7 +81,7 @@ class NetnsNetwork(HostedAccessPoint):
         self.internet = internet
         self.router = router
         self.owns_namespace = owns_namespace
-        self.zone = ZoneServer(dict(zone))
+        self.zone = ZoneServer(dict(zone), arduino=arduino_dns)
         self.dhcp = dhcp.DhcpServer(subnet, self.gateway, router=router)
         self.uplink = Uplink(namespace)
         self.up = False

@@ -50,6 +50,7 @@ class NetnsBoardRadio(BoardRadio):
             zone=SOFTAP_ZONE,
             internet=False,
             owns_namespace=False,
+            arduino_dns=True,
         )
         await self.air.start_network_async(network)
         self._ap = network
