@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 import provlab
 from provlab.lab.config import find_config_file, load_config
@@ -88,10 +90,27 @@ class RunSummary:
         self.collect_only = bool(session.config.option.collectonly)
         if self.collect_only:
             return
+        self._start_progress(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under `-n N` the controller collects nothing itself: the workers' collections give the total."""
+        if self._task is None:
+            self.collected = len(ids)
+            self._start_progress(len(ids))
+
+    def _start_progress(self, total: int) -> None:
         self._progress.start()
-        self._task = self._progress.add_task("", total=len(session.items))
+        self._task = self._progress.add_task("", total=total)
         self._ticker = threading.Thread(target=self._tick, name="provlab-progress", daemon=True)
         self._ticker.start()
+
+    @property
+    def completed(self) -> int:
+        """How many tests the progress bar counts as done."""
+        if self._task is None:
+            return 0
+        return int(self._progress.tasks[0].completed)
 
     def _tick(self) -> None:
         while not self._done.wait(0.25):
@@ -113,7 +132,7 @@ class RunSummary:
         if self._task is None:
             return
         boards = [f"{b.name}:{b.state.value if b.state else '-'}" for lab in list(OPEN_LABS) for b in lab.boards]
-        text = self._current + (f"  [dim]{' '.join(boards)}[/]" if boards else "")
+        text = escape(self._current) + (f"  [dim]{escape(' '.join(boards))}[/]" if boards else "")
         self._progress.update(self._task, description=text)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -187,23 +206,31 @@ class RunSummary:
         self._progress.stop()
 
     def table(self) -> Table:
-        table = Table(title="provlab scenarios", show_lines=False)
-        table.add_column("suite", style="dim")
-        table.add_column("scenario", overflow="fold", min_width=24)
-        table.add_column("board")
-        table.add_column("outcome")
-        table.add_column("duration", justify="right")
-        table.add_column("evidence", overflow="fold")
+        """One row per test, as wide as the terminal at most: the scenario with its parameter id
+        (`test_x[board-1]`, plain text, never read as markup) folds; the evidence folder is shown when there
+        is room for it (`report.html` links every test's folder anyway)."""
+        width = self.console.width
+        table = Table(title="provlab scenarios", show_lines=False, expand=False)
+        table.add_column("suite", style="dim", overflow="ellipsis", max_width=14, no_wrap=True)
+        table.add_column("scenario", overflow="fold", ratio=3, min_width=16)
+        table.add_column("board", overflow="fold", max_width=12)
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("duration", justify="right", no_wrap=True)
+        with_evidence = width >= 140
+        if with_evidence:
+            table.add_column("evidence", overflow="fold", ratio=2)
         for result in self.results.values():
             style = OUTCOME_STYLE.get(result.outcome, "")
-            table.add_row(
-                suite_of(result.nodeid),
-                result.nodeid.split("::")[-1],
-                result.board,
-                f"[{style}]{result.outcome}[/]",
-                f"{result.duration:.2f} s",
-                Path(result.evidence).name if result.evidence else "",
-            )
+            row = [
+                Text(suite_of(result.nodeid)),
+                Text(result.nodeid.split("::")[-1]),
+                Text(result.board),
+                Text(result.outcome, style=style),
+                Text(f"{result.duration:.2f} s"),
+            ]
+            if with_evidence:
+                row.append(Text(Path(result.evidence).name if result.evidence else ""))
+            table.add_row(*row)
         return table
 
     def write_html(self, path: Path, title: str = "provlab report") -> Path:
