@@ -1,6 +1,6 @@
 """The phone's association with one board's AP during a run: join, lose it, join again, ask, leave.
 
-Requests to the board go through the joined link only (`LinkTransport`). The link can drop under
+Requests to the board go through the joined link only (`link_get`). The link can drop under
 the phone: an Android-like OS drops a network without internet (`PhoneProfile`), the AP kicks the
 phone, the AP restarts. Then the session joins again, "bound" (the app asked for that network
 explicitly, so the OS keeps it), and repeats the request, a bounded number of times.
@@ -13,13 +13,11 @@ import contextlib
 import logging
 from typing import Any, Protocol
 
-import httpx
-
 from provlab.lab.enrollment import Enrollment, FailureKind
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import CONNECTIVITY_CHECK_HOST, PhoneProfile
 from provlab.wifi.backend import Link, LinkDown, NetworkNotFound, WifiBackend, WifiError
-from provlab.wifi.http import LinkTransport
+from provlab.wifi.http import LinkHttpError, LinkResponse, link_get
 
 HTTP_TIMEOUT_S = 5.0  # device seconds for one request to the board
 AP_RESCAN_S = 1.0
@@ -43,7 +41,7 @@ class StepFailed(Exception):
 
 
 class _HasBody(Protocol):
-    """An HTTP answer as the journal records it (httpx's, or the phone's cloud client's)."""
+    """An HTTP answer as the journal records it (the board's through the link, or the cloud's)."""
 
     @property
     def text(self) -> str: ...
@@ -78,7 +76,6 @@ class ApSession:
         self.phone = phone
         self.time_scale = time_scale
         self.link: Link | None = None
-        self._http: tuple[Link, httpx.AsyncClient] | None = None
         self._drop_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -143,23 +140,15 @@ class ApSession:
         self.journal.write("rejoin", phone=self.phone, ssid=self.ssid, attempt=self.enrollment.rejoins)
         return await self.join(REJOIN_SEARCH_S, bound=True, lost=True)
 
-    def _client(self, link: Link) -> httpx.AsyncClient:
-        if self._http is None or self._http[0] is not link:
-            if self._http is not None:
-                self._spawn(self._http[1].aclose())
-            timeout = max(HTTP_TIMEOUT_S * self.time_scale, 0.5)
-            self._http = (link, httpx.AsyncClient(transport=LinkTransport(link), timeout=timeout))
-        return self._http[1]
-
-    async def get(self, path: str, query: str = "") -> httpx.Response:
+    async def get(self, path: str, query: str = "") -> LinkResponse:
         """GET from the board's web server through the joined link; retry, re-joining if the link dropped."""
         last: Exception | None = None
         for attempt in range(1, BOARD_HTTP_TRIES + 1):
             link = await self.current()
-            url = f"http://{link.gateway}{path}" + (f"?{query}" if query else "")
+            target = path + (f"?{query}" if query else "")
             try:
-                response = await self._client(link).get(url)
-            except httpx.TransportError as exc:
+                response = await link_get(link, target, max(HTTP_TIMEOUT_S * self.time_scale, 0.5))
+            except LinkHttpError as exc:
                 last = exc
                 self.journal.write("board_http_retry", phone=self.phone, path=path, attempt=attempt, error=str(exc))
                 if link.is_up:
@@ -197,8 +186,6 @@ class ApSession:
         if self.link is not None:
             with contextlib.suppress(WifiError, OSError):
                 await self.leave()
-        if self._http is not None:
-            await self._http[1].aclose()
         for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
             if isinstance(outcome, Exception):  # a drop or watch that failed: its failure is in the log
                 log.warning("%s: background step of the AP session failed: %r", self.phone, outcome)

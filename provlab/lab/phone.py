@@ -16,8 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
 from provlab.lab.cloud_http import CloudHttp, CloudHttpError, CloudResponse
 from provlab.lab.diagnosis import ApWatch, classify
@@ -223,7 +221,7 @@ class Phone:
             except StepFailed as exc:
                 enrollment.failure = exc.kind
                 raise
-            except (httpx.HTTPError, WifiError, OSError, BoardInfoError) as exc:
+            except (WifiError, OSError, BoardInfoError) as exc:  # LinkHttpError is a WifiError
                 enrollment.failure = FailureKind.AP_LOST
                 raise StepFailed(FailureKind.AP_LOST, f"{type(exc).__name__}: {exc}") from exc
 
