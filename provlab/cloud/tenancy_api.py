@@ -419,7 +419,10 @@ async def logout(request: web.Request) -> web.Response:
 
 async def oauth_revoke(request: web.Request) -> web.Response:
     """RFC 7009 token revocation: the client (id and secret) ends one of its bearers; 200 also for an unknown one."""
-    form = dict(await request.post())
+    try:
+        form = dict(await request.post())
+    except ValueError as exc:  # broken multipart or urlencoding, not UTF-8 (found by bench_fuzz)
+        return _json({"error": "invalid_request", "error_description": f"unreadable body: {exc}"[:200]}, 400)
     try:
         request.app[SERVICES_KEY].auth().revoke_bearer(
             str(form.get("client_id", "")),

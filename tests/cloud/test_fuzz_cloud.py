@@ -189,6 +189,9 @@ def test_named_bad_http_inputs_get_a_4xx_with_a_json_error(tmp_path: Path) -> No
             "[] to OAuth2": _request("POST", "/oauth2/token", b"[]"),
             "broken multipart": _request("POST", "/oauth2/token", b"--X\r\n\r\n", content_type=b"multipart/form-data"),
             "multipart, no boundary": _request("POST", "/oauth2/token", b"--X--", content_type=b"multipart/form-data;"),
+            "broken multipart revoke": _request(
+                "POST", "/oauth2/revoke", b"garbage", content_type=b"multipart/form-data; boundary="
+            ),
             "huge id in the path": _request("GET", "/api/v1/organizations/" + "9" * 40, headers=(bearer,)),
             "2^63 in the path": _request("DELETE", f"/api/v1/users/{2**63}", headers=(bearer,)),
             "1e999 as orgId": _request(
