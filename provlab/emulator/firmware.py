@@ -553,6 +553,12 @@ class EdgentFirmware:
                 timed_out = True
                 break
             await self._wait(min(LINK_CHECK_S, remaining))
+        if self.state is not S.CONNECTING_CLOUD:
+            # the sketch checks the state after each pass's app_loop() (the console, the button), before it looks
+            # at Blynk.connected(): a `config erase` in the same pass as the login answer wins, and the session
+            # is dropped (`enterConnectCloud()`: `Blynk.disconnect(); return;`)
+            await client.disconnect()
+            return
         if timed_out:
             self.log("Timeout")
         if client.token_invalid:

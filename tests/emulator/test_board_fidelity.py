@@ -300,3 +300,40 @@ def test_wordless_line_stays_in_the_console_buffer(tmp_path: Path) -> None:
             await rig.shutdown()
 
     run(go())
+
+
+# --- enterConnectCloud(): a state change by the console in the pass that logs in wins ------------------------
+
+
+def test_config_erase_in_the_pass_that_logs_in_drops_the_session_instead_of_crashing(tmp_path: Path) -> None:
+    """`config erase` arrives in the same loop pass as the login answer (seen under load: both handled before the
+    firmware's task resumed). The sketch checks the state after app_loop() and before Blynk.connected(), so the
+    board resets its config; the emulator used to go on to RUNNING from RESET_CONFIG and crash."""
+    from provlab.emulator.transitions import Trigger
+
+    async def go() -> None:
+        cloud = MiniCloud()
+        port = await cloud.start()
+        rig = await start_rig(tmp_path)
+        firmware = rig.board.firmware
+        client = firmware.client
+        poke = client.on_change
+
+        def console_in_the_same_pass() -> None:  # the console's bytes were handled in the login answer's pass
+            if client.connected and firmware.state is S.CONNECTING_CLOUD:
+                firmware.erase_config(Trigger.CONSOLE_CONFIG_ERASE)
+            if poke is not None:
+                poke()
+
+        client.on_change = console_in_the_same_pass
+        try:
+            await provision(rig, port)
+            await rig.wait_state(S.CONNECTING_CLOUD)
+            await rig.wait_state(S.WAIT_CONFIG, after=rig.states.index(S.CONNECTING_CLOUD))
+            assert S.RUNNING not in rig.states and "Guru Meditation" not in "".join(rig.capture.log_texts())
+            assert rig.board.firmware.hw.is_main_task() or rig.board.powered  # the firmware still runs
+        finally:
+            await rig.shutdown()
+            await cloud.stop()
+
+    run(go())
