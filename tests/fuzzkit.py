@@ -545,6 +545,32 @@ async def stub_http_healthy(port: int, password: str, email: str = "admin@provla
 
 
 # --- MQTT ---------------------------------------------------------------------------------------------------
+
+
+# --- slow clients ------------------------------------------------------------------------------------------
+async def dribble(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes, every_s: float
+) -> tuple[int, bool]:
+    """Send `data` one byte every `every_s` loop seconds on an open connection (a slowloris client); returns
+    (bytes sent, closed by the server). The connection is closed at the end."""
+    sent = 0
+    try:
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            sent += 1
+            try:
+                if await asyncio.wait_for(reader.read(1), every_s) == b"":
+                    return sent, True
+            except asyncio.TimeoutError:
+                continue
+        return sent, False
+    except (ConnectionError, OSError):
+        return sent, True
+    finally:
+        writer.close()
+
+
 def _mqtt_str(value: bytes) -> bytes:
     return struct.pack(">H", len(value)) + value
 

@@ -263,24 +263,9 @@ def test_an_oversize_stored_value_is_skipped_by_hardware_sync(tmp_path: Path) ->
 
 # --- slow clients -----------------------------------------------------------------------------------------
 async def _dribble(port: int, data: bytes, every_s: float) -> tuple[int, bool]:
-    """Send `data` one byte every `every_s` loop seconds; (bytes sent, closed by the stub)."""
+    """Send `data` one byte every `every_s` loop seconds to the stub; (bytes sent, closed by the stub)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    sent = 0
-    try:
-        for byte in data:
-            writer.write(bytes([byte]))
-            await writer.drain()
-            sent += 1
-            try:
-                if await asyncio.wait_for(reader.read(1), every_s) == b"":
-                    return sent, True
-            except asyncio.TimeoutError:
-                continue
-        return sent, False
-    except (ConnectionError, OSError):
-        return sent, True
-    finally:
-        writer.close()
+    return await fuzzkit.dribble(reader, writer, data, every_s)
 
 
 def test_slowloris_headers_and_body_are_cut_at_their_deadline_while_others_are_served(tmp_path: Path) -> None:
@@ -309,7 +294,7 @@ def test_slowloris_headers_and_body_are_cut_at_their_deadline_while_others_are_s
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(body_request[:split])
                 await writer.drain()
-                sent, closed = await _dribble_on(reader, writer, body_request[split:], 1.0)
+                sent, closed = await fuzzkit.dribble(reader, writer, body_request[split:], 1.0)
                 order.append("body cut")
                 assert closed and sent < len(body_request) - split
 
@@ -326,27 +311,6 @@ def test_slowloris_headers_and_body_are_cut_at_their_deadline_while_others_are_s
         run(body())
 
     with_cloud(tmp_path, test, virtual=True, smtp=None)
-
-
-async def _dribble_on(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes, every_s: float
-) -> tuple[int, bool]:
-    sent = 0
-    try:
-        for byte in data:
-            writer.write(bytes([byte]))
-            await writer.drain()
-            sent += 1
-            try:
-                if await asyncio.wait_for(reader.read(1), every_s) == b"":
-                    return sent, True
-            except asyncio.TimeoutError:
-                continue
-        return sent, False
-    except (ConnectionError, OSError):
-        return sent, True
-    finally:
-        writer.close()
 
 
 def test_a_kept_alive_connection_is_closed_when_idle_and_its_next_head_has_its_own_deadline(tmp_path: Path) -> None:

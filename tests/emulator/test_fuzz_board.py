@@ -87,25 +87,10 @@ def test_malformed_request_lines_get_400(tmp_path: Path) -> None:
 
 
 async def _dribble(link: Link, data: bytes, every_s: float) -> tuple[int, bool]:
-    """Send `data` a byte every `every_s` lab seconds; (bytes sent, closed by the board)."""
+    """Send `data` a byte every `every_s` lab seconds to the board's web server; (bytes sent, closed by it)."""
     host, port = link.endpoint("192.168.4.1", 80)
     reader, writer = await asyncio.open_connection(host, port, local_addr=(link.local_address, 0))
-    sent = 0
-    try:
-        for byte in data:
-            writer.write(bytes([byte]))
-            await writer.drain()
-            sent += 1
-            try:
-                if await asyncio.wait_for(reader.read(1), every_s) == b"":
-                    return sent, True
-            except asyncio.TimeoutError:
-                continue
-        return sent, False
-    except (ConnectionError, OSError):
-        return sent, True
-    finally:
-        writer.close()
+    return await fuzzkit.dribble(reader, writer, data, every_s)
 
 
 def test_slow_clients_are_cut_at_webservers_waits_while_a_phone_is_served(tmp_path: Path) -> None:
