@@ -7,13 +7,12 @@ is a JSON integer (not a bool) or a string of 1..19 ASCII digits, in 0..2^63-1; 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from provlab.cloud.tenancy import TenancyError
+from provlab.protocol.numbers import MAX_VALUE, ascii_decimal
 
-MAX_ID = 2**63 - 1
-_DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_ID = MAX_VALUE
 
 
 class BadId(TenancyError):
@@ -28,12 +27,7 @@ class BadId(TenancyError):
 def parse_id(value: Any, name: str) -> int:
     if isinstance(value, bool):
         raise BadId(name, value)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _DIGITS.fullmatch(value):
-        number = int(value)
-    else:
-        raise BadId(name, value)
-    if not 0 <= number <= MAX_ID:
+    number = value if isinstance(value, int) else ascii_decimal(value) if isinstance(value, str) else None
+    if number is None or not 0 <= number <= MAX_ID:
         raise BadId(name, value)
     return number

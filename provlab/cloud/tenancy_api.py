@@ -29,7 +29,6 @@ from provlab.cloud.mail import Mailer
 from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import Permission, TenancyError, parse_permissions, parse_role
-from provlab.protocol.numbers import ascii_decimal
 
 P = Permission
 
@@ -75,14 +74,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TenancyError(400, "Request with incorrect parameters")
     return body
-
-
-def id_from(value: Any) -> int | None:
-    """An id: a JSON integer or plain ASCII decimal text, below 2^63 (what SQLite stores); else None."""
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str):
-        number = ascii_decimal(value)
-    return number if number is not None and 0 <= number < 2**63 else None
 
 
 def _int(value: Any, name: str) -> int:
