@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from provlab.lab.enrollment import Enrollment, FailureKind
 from provlab.lab.journal import Journal
 from provlab.lab.phone_profiles import CONNECTIVITY_CHECK_HOST, PhoneProfile
 from provlab.wifi.backend import Link, LinkDown, NetworkNotFound, WifiBackend, WifiError
-from provlab.wifi.http import LinkHttpError, LinkResponse, link_get
+from provlab.wifi.http import HttpAnswer, LinkHttpError, link_get
 
 HTTP_TIMEOUT_S = 5.0  # device seconds for one request to the board
 AP_RESCAN_S = 1.0
@@ -40,16 +40,7 @@ class StepFailed(Exception):
         self.kind = kind
 
 
-class _HasBody(Protocol):
-    """An HTTP answer as the journal records it (the board's through the link, or the cloud's)."""
-
-    @property
-    def text(self) -> str: ...
-
-    def json(self) -> Any: ...
-
-
-def response_body(response: _HasBody) -> Any:
+def response_body(response: HttpAnswer) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -140,7 +131,7 @@ class ApSession:
         self.journal.write("rejoin", phone=self.phone, ssid=self.ssid, attempt=self.enrollment.rejoins)
         return await self.join(REJOIN_SEARCH_S, bound=True, lost=True)
 
-    async def get(self, path: str, query: str = "") -> LinkResponse:
+    async def get(self, path: str, query: str = "") -> HttpAnswer:
         """GET from the board's web server through the joined link; retry, re-joining if the link dropped."""
         last: Exception | None = None
         for attempt in range(1, BOARD_HTTP_TRIES + 1):

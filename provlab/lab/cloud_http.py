@@ -5,37 +5,22 @@ httpx spends about 0.8 ms of CPU on each in its own URL parsing, header models a
 0.2 ms for aiohttp's client (measured against one local aiohttp server, `benchmarks/bench_enrollment.py` shows
 the effect on a whole enrollment). aiohttp already runs the stub, so this adds no dependency.
 
-`CloudResponse` carries what the phone reads from an answer: status, body, headers, `json()` and `text`.
+Answers are `provlab.wifi.http.HttpAnswer`, as the board's are.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from provlab.lab.http_tls import default_tls
+from provlab.wifi.http import HttpAnswer
 
 
 class CloudHttpError(Exception):
     """The cloud could not be reached or did not answer (connection refused, reset, timeout)."""
-
-
-@dataclass(frozen=True)
-class CloudResponse:
-    status_code: int
-    content: bytes
-    headers: Mapping[str, str]
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
 
 
 class CloudHttp:
@@ -63,13 +48,13 @@ class CloudHttp:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
-    ) -> CloudResponse:
+    ) -> HttpAnswer:
         try:
             async with self._open().request(
                 method, self.base_url + path, headers=headers, json=json, data=data
             ) as response:
                 body = await response.read()
-                return CloudResponse(response.status, body, dict(response.headers))
+                return HttpAnswer(response.status, {k.lower(): v for k, v in response.headers.items()}, body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise CloudHttpError(f"{exc.__class__.__name__}: {exc}") from exc
 

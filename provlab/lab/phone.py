@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provlab.lab.ap_session import REJOIN_SEARCH_S, ApSession, StepFailed, response_body
-from provlab.lab.cloud_http import CloudHttp, CloudHttpError, CloudResponse
+from provlab.lab.cloud_http import CloudHttp, CloudHttpError
 from provlab.lab.diagnosis import ApWatch, classify
 from provlab.lab.enrollment import Enrollment, FailureKind, ProvisioningFailed
 from provlab.lab.journal import Journal
@@ -27,6 +27,7 @@ from provlab.protocol import choices
 from provlab.protocol.edgent_http import BoardInfo, BoardInfoError, StaticIp, build_config_query, parse_wifi_scan
 from provlab.protocol.ssid import parse_softap_ssid
 from provlab.wifi.backend import WifiBackend, WifiError
+from provlab.wifi.http import HttpAnswer
 
 AP_SEARCH_S = 30.0  # how long the phone looks for the board's AP before giving up (device seconds)
 DIAGNOSE_SEARCH_S = 5.0  # looking for the AP once more when the device never came online
@@ -139,7 +140,7 @@ class Phone:
         if client is not None:
             await client.aclose()
 
-    async def _cloud(self, method: str, path: str, *, journaled: Any = None, **kw: Any) -> CloudResponse:
+    async def _cloud(self, method: str, path: str, *, journaled: Any = None, **kw: Any) -> HttpAnswer:
         """One cloud call, journaled (`journaled` replaces the JSON body in the journal, e.g. for a form)."""
         headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
         try:

@@ -107,9 +107,7 @@ class BoardStrategy:
         goal = target if isinstance(target, BoardState) else BoardState.parse(target)
         self.settle()
         start = self.state()
-        with self.board.step_journal.step(
-            "board_state", self.board.name, start=start.value, target=goal.value
-        ) as step:
+        with self.board.step_journal.step("board_state", self.board.name, start=start.value, target=goal.value) as step:
             how = self._reach(goal)
             step.args["how"] = how or "already there"
 

@@ -31,8 +31,9 @@ class LinkHttpError(WifiError):
 
 
 @dataclass(frozen=True)
-class LinkResponse:
-    """The board's answer: status, headers (lower-case names), body."""
+class HttpAnswer:
+    """An HTTP answer as the phone reads it: status, headers (lower-case names), body; the board's through the
+    link, and the cloud's (`provlab.lab.cloud_http`)."""
 
     status_code: int
     headers: dict[str, str]
@@ -46,7 +47,7 @@ class LinkResponse:
         return json.loads(self.content)
 
 
-async def link_get(link: Link, target: str, timeout: float, port: int = 80) -> LinkResponse:
+async def link_get(link: Link, target: str, timeout: float, port: int = 80) -> HttpAnswer:
     """`GET target` (path and query) from the link's gateway; `LinkHttpError` when no answer comes."""
     host = link.gateway
     try:
@@ -70,7 +71,7 @@ async def link_get(link: Link, target: str, timeout: float, port: int = 80) -> L
     if head is None:
         raise LinkHttpError(f"{host}:{port}: the server closed the connection without a response")
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-    return LinkResponse(head.status_code, headers, content)
+    return HttpAnswer(head.status_code, headers, content)
 
 
 async def _exchange(
