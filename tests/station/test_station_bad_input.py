@@ -66,14 +66,20 @@ def test_provlab_accept_refuses_a_bad_plan_before_any_unit(tmp_path: Path) -> No
     assert not (tmp_path / "line").exists()  # no unit tested, nothing written
 
 
-def _rows(db: Path) -> list[tuple[str, str | None]]:
+def _rows(db: Path, *, recover: bool = False) -> list[tuple[str, str | None]]:
+    """The units table. While the station runs, through a read-only connection; after a kill, `recover=True` opens
+    it read-write as the first connection, so SQLite replays the WAL as the station's next start will: a commit
+    whose frames reached the WAL file just before the kill, but not yet the shared-memory index, is then seen."""
     if not db.exists():
         return []
+    uri = f"file:{db}" if recover else f"file:{db}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return [(str(uid), outcome) for uid, outcome in conn.execute("SELECT uid, outcome FROM units")]
+        return [(str(uid), outcome) for uid, outcome in conn.execute("SELECT uid, outcome FROM units")]
     except sqlite3.OperationalError:  # the schema is not there yet
         return []
+    finally:
+        conn.close()
 
 
 def test_a_station_killed_mid_run_keeps_finished_records_and_aborts_the_interrupted(tmp_path: Path) -> None:
@@ -98,7 +104,7 @@ def test_a_station_killed_mid_run_keeps_finished_records_and_aborts_the_interrup
         if station.poll() is None:
             station.kill()
             station.communicate()
-    after_kill = dict(_rows(db))
+    after_kill = dict(_rows(db, recover=True))
     done = {uid: outcome for uid, outcome in after_kill.items() if outcome is not None}
     interrupted = sorted(uid for uid, outcome in after_kill.items() if outcome is None)
     assert len(done) >= 2 and interrupted
