@@ -1,63 +1,322 @@
-"""One device's MQTT connection as the stub sees it: its broker client id, subscriptions and downlinks."""
+"""One device's MQTT connection (an asyncio protocol): CONNECT and login, uplinks, subscriptions, downlinks.
+
+The stub speaks MQTT 3.1.1 itself (codec: `provlab.protocol.mqtt_packets`), because the device API needs
+answers a general broker does not give: username `device` and the token as password checked against the
+store, CONNACK 4 ("bad user name or password") otherwise, one connection per token (newest wins), clean
+sessions only, the keep-alive enforced (offline after keep-alive x 1.5 without traffic), garbage closed
+without a word, no PUBLISH ever forwarded from one device to another (they all use the same topic names).
+
+Every PUBLISH is applied to the store in `data_received`, in arrival order, before the next packet is read:
+what a device sent before its DISCONNECT (or before its socket closed) is in the store's write-behind
+buffer by the time the connection is gone, and a PINGRESP or PUBACK means the packets before it were applied.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING
 
-from provlab.cloud.mqtt_topics import delivered_without_subscription, filter_matches
+from provlab.cloud.gateway import LoginOutcome, LoginVerdict
+from provlab.cloud.idle_watchdog import IdleWatchdog
+from provlab.cloud.mqtt_topics import (
+    MAX_MESSAGE,
+    delivered_without_subscription,
+    filter_matches,
+    subscription_allowed,
+)
 from provlab.cloud.ota import OtaOffer
 from provlab.cloud.presence import DEAD_PEER, CloseReason, Presence, Transport
 from provlab.cloud.rate_limits import MessageQuota
 from provlab.cloud.records import Device
+from provlab.protocol import mqtt_packets as mp
+from provlab.protocol.commands import Status
 
-Publisher = Callable[[str, str, bytes, int], None]  # (client id, topic, payload, qos)
+if TYPE_CHECKING:
+    from provlab.cloud.mqtt_broker import MqttBroker
+
+log = logging.getLogger("provlab.cloud.mqtt")
+
+DEVICE_USERNAME = "device"
+MAX_CONNECT_BYTES = 4096  # a CONNECT is small; a longer one is garbage
+MAX_PACKET_BYTES = 65_536  # after login: a PUBLISH over MAX_MESSAGE is refused by name, anything longer cut off
 
 
-class MqttConnection:
-    """A logged-in MQTT device connection; the session's `DeviceLink`."""
+class MqttConnection(asyncio.Protocol):
+    """A device's MQTT connection; once logged in, the session's `DeviceLink`."""
 
-    def __init__(
-        self,
-        client_id: str,
-        device: Device,
-        writer: asyncio.StreamWriter,
-        peer: str,
-        quota: MessageQuota,
-        publisher: Publisher,
-    ) -> None:
-        self.client_id = client_id
-        self.device = device
-        self.writer = writer
-        self.peer = peer
-        self.quota = quota
-        self.publisher = publisher
-        self.subscriptions: set[str] = set()
+    device: Device  # set at login, with the quota: read them only while `online`
+    quota: MessageQuota
+
+    def __init__(self, broker: MqttBroker, kind: Transport) -> None:
+        self.broker = broker
+        self.gateway = broker.gateway
+        self.kind = kind
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.source = "?"
         self.presence: Presence | None = None
+        self.subscriptions: set[str] = set()
         self.close_reason = CloseReason.DEVICE_CLOSED
         self.closed = False
+        self.online = False
         self.undelivered = 0  # downlinks skipped because the device had not subscribed to them
+        self.last_rx = 0.0
+        self._splitter = mp.PacketSplitter(MAX_CONNECT_BYTES)
+        self._connect_seen = False
+        self._received = 0
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._watchdog: IdleWatchdog | None = None
+        self._next_id = 0
+        self._qos2_open: set[int] = set()  # QoS 2 packet ids applied, PUBREL not seen yet
 
+    # --- asyncio.Protocol ----------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple):
+            self.source, self.peer = str(peername[0]), f"{peername[0]}:{peername[1]}"
+        loop = asyncio.get_running_loop()
+        self.last_rx = loop.time()
+        self._login_timer = loop.call_later(self.gateway.login_timeout, self._login_timed_out)
+        self.broker.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = asyncio.get_running_loop().time()
+        self._received += len(data)
+        self._splitter.feed(data)
+        self._read()
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.broker.connections.discard(self)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if not self._connect_seen and not self.closed and self._received:
+            self._journal("bad_connect", error="closed before its CONNECT was complete")
+        self.closed = True
+        if self.online:
+            self.online = False
+            self.broker.went_offline(self)
+            if self.presence is not None:
+                self.gateway.close_session(self.presence, self.close_reason)
+
+    # --- reading --------------------------------------------------------------------------------------
+    def _read(self) -> None:
+        splitter = self._splitter
+        try:
+            while not self.closed:
+                if not self.online:
+                    if self._connect_seen:
+                        return  # logging in: the packets after CONNECT wait in the splitter
+                    if splitter.pending and splitter.pending_first() != 0x10:
+                        self._journal("bad_connect", error="first packet is not CONNECT")
+                        self.close(CloseReason.BAD_INPUT)
+                        return
+                    found = splitter.next_packet()
+                    if found is None:
+                        return
+                    self._on_connect(found[1])
+                    continue
+                found = splitter.next_packet()
+                if found is None:
+                    return
+                first, body = found
+                if first & 0xF0 == 0x30:
+                    self._on_publish(first, body)
+                else:
+                    self._on_control(first, body)
+        except mp.PacketTooLarge as exc:
+            if not self.online:
+                self._journal("bad_connect", error=f"CONNECT longer than {MAX_CONNECT_BYTES} bytes")
+            else:
+                self._bad_uplink(f"packet of {exc.size} bytes (over {MAX_PACKET_BYTES})")
+            self.close(CloseReason.BAD_INPUT)
+        except mp.MalformedPacket as exc:
+            if not self.online:
+                self._journal("bad_connect", error=str(exc))
+            else:
+                self._bad_uplink(f"malformed packet: {exc}")
+            self.close(CloseReason.BAD_INPUT)
+
+    def _on_publish(self, first: int, body: bytes) -> None:
+        qos = (first >> 1) & 0x03
+        if qos == 0:  # the hot path, inlined
+            if len(body) < 2:
+                raise mp.MalformedPacket("topic name cut short")
+            end = 2 + ((body[0] << 8) | body[1])
+            if end > len(body):
+                raise mp.MalformedPacket("topic name cut short")
+            try:
+                topic = body[2:end].decode("utf-8")
+            except UnicodeDecodeError:
+                raise mp.MalformedPacket("topic name is not UTF-8") from None
+            self._uplink(topic, body[end:])
+            return
+        message = mp.decode_publish(first, body)
+        assert message.packet_id is not None
+        if qos == 1:
+            self._uplink(message.topic, message.payload)
+            self._write(mp.puback(message.packet_id))
+        elif message.packet_id not in self._qos2_open:  # exactly once: a resent PUBLISH is not applied again
+            self._qos2_open.add(message.packet_id)
+            self._uplink(message.topic, message.payload)
+            self._write(mp.pubrec(message.packet_id))
+        else:
+            self._write(mp.pubrec(message.packet_id))
+
+    def _uplink(self, topic: str, payload: bytes) -> None:
+        if len(topic.encode()) + len(payload) + 4 > MAX_MESSAGE:
+            self.gateway.store.events.add(
+                "bad_uplink", self.device.id, {"peer": self.peer, "topic": topic, "error": "message over 1024 bytes"}
+            )
+            self.close(CloseReason.BAD_INPUT)
+            return
+        if self.broker.uplink.handle(self, topic, payload, self.last_rx) and self.broker.bridge is not None:
+            self.broker.bridge.uplink(self.device.id, topic, payload)
+
+    def _on_control(self, first: int, body: bytes) -> None:
+        kind = first >> 4
+        if kind == mp.PINGREQ and first == 0xC0:
+            self._write(mp.PINGRESP_PACKET)
+        elif kind == mp.SUBSCRIBE and first == 0x82:
+            packet_id, wanted = mp.decode_subscribe(body)
+            codes = []
+            for topic_filter, qos in wanted:
+                if subscription_allowed(topic_filter):
+                    self.subscriptions.add(topic_filter)
+                    codes.append(min(qos, 1))  # the stub sends QoS 0, and QoS 1 for downlink/ping
+                else:
+                    codes.append(mp.SUBSCRIBE_FAILURE)
+            self._write(mp.suback(packet_id, codes))
+        elif kind == mp.UNSUBSCRIBE and first == 0xA2:
+            packet_id, filters = mp.decode_unsubscribe(body)
+            self.subscriptions.difference_update(filters)
+            self._write(mp.unsuback(packet_id))
+        elif kind == mp.PUBREL and first == 0x62:
+            packet_id = mp.packet_id_of(body)
+            self._qos2_open.discard(packet_id)
+            self._write(mp.pubcomp(packet_id))
+        elif kind in (mp.PUBACK, mp.PUBREC, mp.PUBCOMP):
+            mp.packet_id_of(body)  # answers to the stub's QoS 1 downlinks (downlink/ping): nothing to do
+        elif kind == mp.DISCONNECT and first == 0xE0:
+            self.close(CloseReason.DEVICE_CLOSED)
+        else:
+            raise mp.MalformedPacket(f"unexpected packet type {kind} (first byte {first:#04x})")
+
+    # --- CONNECT and login ----------------------------------------------------------------------------
+    def _on_connect(self, body: bytes) -> None:
+        self._connect_seen = True
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+        packet = mp.decode_connect(body)
+        if packet.protocol_name != mp.PROTOCOL_NAME:
+            self._journal("bad_connect", error=f"protocol {packet.protocol_name!r}")
+            self.close(CloseReason.BAD_INPUT)
+            return
+        if packet.level != mp.LEVEL_3_1_1:
+            self._journal("bad_connect", error=f"MQTT level {packet.level}")
+            self._refuse(mp.UNACCEPTABLE_PROTOCOL_VERSION)
+            return
+        if self.gateway.latency > 0:
+            asyncio.get_running_loop().call_later(self.gateway.latency, self._login, packet)
+        else:
+            self._login(packet)
+
+    def _login(self, packet: mp.Connect) -> None:
+        if self.closed:
+            return
+        token: str | None = None
+        if packet.password is not None:
+            try:
+                token = packet.password.decode("utf-8")
+            except UnicodeDecodeError:
+                token = None
+        if packet.username != DEVICE_USERNAME:
+            self.gateway.refuse(token, self.source, self.peer, self.kind, f"username must be {DEVICE_USERNAME!r}")
+            self._refuse(mp.BAD_USERNAME_OR_PASSWORD)
+            return
+        outcome = self.gateway.login(token or "", self.source, self.peer, self.kind)
+        if outcome.verdict is LoginVerdict.REDIRECTED:
+            assert outcome.redirect is not None
+            scheme = "mqtts" if self.kind is Transport.MQTTS else "mqtt"
+            uri = f"{scheme}://{outcome.redirect.host}:{outcome.redirect.port}"
+            self._write(mp.connack(mp.ACCEPTED) + mp.publish("downlink/redirect", uri.encode()))
+            self.close(CloseReason.REDIRECTED)
+            return
+        if outcome.verdict is not LoginVerdict.ACCEPTED:
+            refused = outcome.verdict is LoginVerdict.REFUSED and outcome.status == Status.INVALID_TOKEN
+            self._refuse(mp.BAD_USERNAME_OR_PASSWORD if refused else mp.SERVER_UNAVAILABLE)
+            return
+        if outcome.uncommitted:  # a first login: answered once the store committed the activation
+            self.gateway.after_commit(partial(self._committed, packet, outcome))
+            return
+        self._accept(packet, outcome)
+
+    def _committed(self, packet: mp.Connect, outcome: LoginOutcome, ok: bool) -> None:
+        if self.closed:
+            return
+        if ok:
+            self._accept(packet, outcome)
+        else:
+            self._refuse(mp.SERVER_UNAVAILABLE)  # the store could not keep the activation
+
+    def _accept(self, packet: mp.Connect, outcome: LoginOutcome) -> None:
+        assert outcome.device is not None
+        loop = asyncio.get_running_loop()
+        self.device = outcome.device
+        self.quota = self.gateway.new_quota(loop.time())
+        self._splitter.max_body = MAX_PACKET_BYTES
+        self._write(mp.connack(mp.ACCEPTED))
+        self.online = True
+        self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self)
+        self.broker.went_online(self)
+        idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
+        self._watchdog = IdleWatchdog(lambda: self.last_rx, idle, partial(self.close, CloseReason.HEARTBEAT_TIMEOUT))
+        self._watchdog.start()
+        self._read()  # what the device sent right after its CONNECT
+
+    def _refuse(self, code: int) -> None:
+        self._write(mp.connack(code))
+        self.close(CloseReason.BAD_INPUT)
+
+    def _login_timed_out(self) -> None:
+        self._login_timer = None
+        if not self._connect_seen and not self.closed:
+            self._journal("login_timeout")
+            self.close(CloseReason.LOGIN_TIMEOUT)
+
+    # --- DeviceLink -------------------------------------------------------------------------------------
     def subscribed(self, topic: str) -> bool:
         return any(filter_matches(f, topic) for f in self.subscriptions)
 
     def publish(self, topic: str, payload: bytes = b"", qos: int = 0) -> bool:
         """Send a downlink if the device subscribed to it (OTA, redirect and diag always go)."""
-        if self.closed:
+        if self.closed or not self.online:
             return False
         if not delivered_without_subscription(topic) and not self.subscribed(topic):
             self.undelivered += 1
             return False
-        self.publisher(self.client_id, topic, payload, qos)
+        packet_id = None
+        if qos:
+            self._next_id = self._next_id % 0xFFFF + 1
+            packet_id = self._next_id
+        self._write(mp.publish(topic, payload, qos, packet_id))
         return True
 
     def push_pin(self, pin: str, name: str, values: Sequence[str]) -> None:
         self.publish(f"downlink/ds/{name}", "\0".join(values).encode("utf-8"))
 
     def redirect(self, host: str, port: int) -> None:
-        scheme = (
-            "mqtts" if self.presence is not None and self.presence.transport is Transport.MQTTS else "mqtt"
-        )
+        scheme = "mqtts" if self.kind is Transport.MQTTS else "mqtt"
         self.publish("downlink/redirect", f"{scheme}://{host}:{port}".encode())
 
     def ping(self) -> None:
@@ -71,13 +330,25 @@ class MqttConnection:
         return self.publish("downlink/ota/json", offer.mqtt_json())
 
     def close(self, reason: CloseReason) -> None:
-        if self.closed:
+        if self.closed or self.transport is None:
             return
         self.closed = True
         self.close_reason = reason
         if reason in DEAD_PEER or reason is CloseReason.SERVER_STOP:
-            # No polite close (TLS close_notify) with a peer that is gone, nor when the stub stops: amqtt's
-            # shutdown would wait seconds for goodbyes from boards that lost power without a word.
-            self.writer.transport.abort()
+            # No polite close (TLS close_notify) with a peer that is gone, nor when the stub stops: a
+            # shutdown would wait for goodbyes from boards that lost power without a word.
+            self.transport.abort()
         else:
-            self.writer.close()
+            self.transport.close()  # what was written (a CONNACK, a redirect) goes out first
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _bad_uplink(self, error: str) -> None:
+        device_id = self.device.id if self.online else None
+        self.gateway.store.events.add("bad_uplink", device_id, {"peer": self.peer, "error": error})
+
+    def _journal(self, kind: str, **detail: object) -> None:
+        self.gateway.store.events.add(kind, None, {"peer": self.peer, "transport": self.kind.value, **detail})

@@ -27,13 +27,14 @@ class MqttUplink:
     def __init__(self, gateway: DeviceGateway) -> None:
         self.gateway = gateway
 
-    def handle(self, conn: MqttConnection, topic: str, payload: bytes, now: float) -> None:
+    def handle(self, conn: MqttConnection, topic: str, payload: bytes, now: float) -> bool:
+        """Apply one PUBLISH; False when the message quota dropped it."""
         verdict = conn.quota.admit(now)
         if verdict is not QuotaVerdict.ADMIT:
             if verdict is QuotaVerdict.DROP_AND_NOTIFY:
                 self._journal(conn, "quota_exceeded", limit_per_s=self.gateway.quota_limits.messages)
                 conn.publish("downlink/diag", b"Message quota exceeded; messages are dropped.")
-            return
+            return False
         parsed = parse_uplink(topic)
         try:
             text = payload.decode("utf-8")
@@ -42,6 +43,7 @@ class MqttUplink:
             self._refuse(conn, topic, "payload is not UTF-8 text")
         except UplinkError as exc:
             self._refuse(conn, topic, str(exc))
+        return True
 
     def _refuse(self, conn: MqttConnection, topic: str, why: str) -> None:
         self._journal(conn, "bad_uplink", topic=topic, error=why)
@@ -59,9 +61,7 @@ class MqttUplink:
 
     def _write(self, conn: MqttConnection, stream: Datastream, values: list[str]) -> None:
         if not all(datastreams.value_fits(stream, v) for v in values):
-            raise UplinkError(
-                f"value {values!r} does not match datastream {stream.name!r} ({stream.data_type.value})"
-            )
+            raise UplinkError(f"value {values!r} does not match datastream {stream.name!r} ({stream.data_type.value})")
         self.gateway.pin_from_device(conn.device.id, stream.pin, values)
 
     def _apply(self, conn: MqttConnection, parsed: UplinkTopic, text: str) -> None:
