@@ -20,8 +20,12 @@ def pin_key(text: str) -> str | None:
     return f"v{number}" if number is not None and number < OPEN_PINS else None
 
 
+_OPEN = tuple(Datastream(n, f"v{n}", f"V{n}", DataType.STRING) for n in range(OPEN_PINS))
+_OPEN_BY_NAME = {d.name: d for d in _OPEN}  # the hot path of device writes: `ds/V1` names V1 exactly
+
+
 def _open(number: int) -> Datastream:
-    return Datastream(number, f"v{number}", f"V{number}", DataType.STRING)
+    return _OPEN[number]
 
 
 def by_pin(template: Template, pin: str) -> Datastream | None:
@@ -34,6 +38,9 @@ def by_pin(template: Template, pin: str) -> Datastream | None:
 
 def by_name(template: Template, name: str) -> Datastream | None:
     if not template.datastreams:
+        exact = _OPEN_BY_NAME.get(name)
+        if exact is not None:
+            return exact
         key = pin_key(name) if name[:1] == "V" else None
         return _open(int(key[1:])) if key else None
     return next((d for d in template.datastreams if d.name == name), None)

@@ -158,22 +158,23 @@ class MqttConnection(asyncio.Protocol):
                 topic = body[2:end].decode("utf-8")
             except UnicodeDecodeError:
                 raise mp.MalformedPacket("topic name is not UTF-8") from None
-            self._uplink(topic, body[end:])
+            self._uplink(topic, body[end:], len(body) + 2)
             return
         message = mp.decode_publish(first, body)
         assert message.packet_id is not None
         if qos == 1:
-            self._uplink(message.topic, message.payload)
+            self._uplink(message.topic, message.payload, len(body))
             self._write(mp.puback(message.packet_id))
         elif message.packet_id not in self._qos2_open:  # exactly once: a resent PUBLISH is not applied again
             self._qos2_open.add(message.packet_id)
-            self._uplink(message.topic, message.payload)
+            self._uplink(message.topic, message.payload, len(body))
             self._write(mp.pubrec(message.packet_id))
         else:
             self._write(mp.pubrec(message.packet_id))
 
-    def _uplink(self, topic: str, payload: bytes) -> None:
-        if len(topic.encode()) + len(payload) + 4 > MAX_MESSAGE:
+    def _uplink(self, topic: str, payload: bytes, size: int) -> None:
+        """Apply one PUBLISH; `size` is its topic + payload + 4 (the spec's "1024 bytes incl. headers")."""
+        if size > MAX_MESSAGE:
             self.gateway.store.events.add(
                 "bad_uplink", self.device.id, {"peer": self.peer, "topic": topic, "error": "message over 1024 bytes"}
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 MAX_MESSAGE = 1024  # bytes per message, headers included (spec §7 "limits")
 DOWNLINK_PREFIX = "downlink/"
@@ -37,19 +38,22 @@ class UplinkTopic:
     name: str = ""  # the datastream name, event code or metafield name the topic carries
 
 
+_FIXED = {
+    "info/mcu": Uplink.INFO_MCU,
+    "batch_ds": Uplink.BATCH,
+    "get/ds": Uplink.GET_DS,
+    "get/ds/all": Uplink.GET_DS_ALL,
+    "get/meta": Uplink.GET_META,
+    "get/utc/all/json": Uplink.GET_UTC,
+    "get/loc/all": Uplink.GET_LOCATION,
+}
+
+
+@lru_cache(maxsize=4096)  # devices repeat the same few topics thousands of times a second
 def parse_uplink(topic: str) -> UplinkTopic:
     """What a device's PUBLISH topic means."""
-    fixed = {
-        "info/mcu": Uplink.INFO_MCU,
-        "batch_ds": Uplink.BATCH,
-        "get/ds": Uplink.GET_DS,
-        "get/ds/all": Uplink.GET_DS_ALL,
-        "get/meta": Uplink.GET_META,
-        "get/utc/all/json": Uplink.GET_UTC,
-        "get/loc/all": Uplink.GET_LOCATION,
-    }
-    if topic in fixed:
-        return UplinkTopic(fixed[topic])
+    if topic in _FIXED:
+        return UplinkTopic(_FIXED[topic])
     head, _, rest = topic.partition("/")
     if not rest:
         return UplinkTopic(Uplink.UNKNOWN, topic)

@@ -11,7 +11,7 @@ from provlab.cloud.gateway import DeviceGateway
 from provlab.cloud.mqtt_connection import MqttConnection
 from provlab.cloud.mqtt_topics import Uplink, UplinkTopic, parse_uplink
 from provlab.cloud.rate_limits import QuotaVerdict
-from provlab.cloud.records import Datastream
+from provlab.cloud.records import Datastream, DataType
 
 # info/mcu JSON keys -> the info keys of the binary protocol (so `Device.info` reads the same either way)
 INFO_MCU_KEYS = {"tmpl": "tmpl", "ver": "fw", "build": "build", "type": "fw-type", "rxbuff": "buff-in"}
@@ -60,7 +60,8 @@ class MqttUplink:
         return stream
 
     def _write(self, conn: MqttConnection, stream: Datastream, values: list[str]) -> None:
-        if not all(datastreams.value_fits(stream, v) for v in values):
+        typed = stream.data_type is not DataType.STRING  # any text is a String value
+        if typed and not all(datastreams.value_fits(stream, v) for v in values):
             raise UplinkError(f"value {values!r} does not match datastream {stream.name!r} ({stream.data_type.value})")
         self.gateway.pin_from_device(conn.device.id, stream.pin, values)
 
