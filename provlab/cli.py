@@ -22,6 +22,7 @@ from rich.console import Console
 
 import provlab
 from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning
+from provlab.cloud.mqtt_bridge import MqttBridgeError
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
 from provlab.drivers.farm.labgrid_place import Holding, since_text
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
@@ -376,7 +377,12 @@ def _port(value: int) -> int | None:
 @click.option("--mqtt-port", default=1883, show_default=True, help="MQTT device API, plain (-1 = off)")
 @click.option("--mqtts-port", default=8883, show_default=True, help="MQTT device API over TLS (-1 = off)")
 @click.option("--certs", "certs_dir", type=click.Path(file_okay=False), help="TLS folder (default: next to --db)")
-@click.option("--external-mqtt", metavar="URL", help="use this broker (mqtt://host:port); no embedded one")
+@click.option(
+    "--mqtt-broker",
+    metavar="URL",
+    help="front this MQTT broker (mqtt://host:port on loopback, e.g. Mosquitto): devices still log in at the "
+    "stub's MQTT port; their uplinks, presence and downlinks go through the broker as provlab/<device id>/…",
+)
 @click.option("--time-scale", type=float, default=1.0, show_default=True, help="device time factor")
 @click.option(
     "--admin-password",
@@ -396,7 +402,7 @@ def cloud_serve(
     mqtt_port: int,
     mqtts_port: int,
     certs_dir: str | None,
-    external_mqtt: str | None,
+    mqtt_broker: str | None,
     time_scale: float,
     admin_password: str | None,
     as_json: bool,
@@ -417,7 +423,10 @@ def cloud_serve(
     if warning is not None:
         click.echo(warning, err=True)
     try:
-        stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, external_mqtt=external_mqtt)
+        try:
+            stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, mqtt_broker=mqtt_broker)
+        except MqttBridgeError as exc:
+            raise click.BadParameter(str(exc), param_hint="--mqtt-broker") from None
         asyncio.run(_serve(stub, db_path, ports, as_json, admin_password))
     finally:
         if temp is not None:
@@ -442,6 +451,9 @@ async def _serve(
     except OSError as exc:
         await stub.stop()
         raise click.ClickException(f"cannot open the stub's ports: {exc}") from None
+    except MqttBridgeError as exc:
+        await stub.stop()
+        raise click.ClickException(str(exc)) from None
     tls = endpoints.tls_port is not None or endpoints.mqtts_port is not None
     ca = str(stub.certs.ca_file) if tls else None
     if as_json:
@@ -454,6 +466,7 @@ async def _serve(
             "mqtt_port": endpoints.mqtt_port,
             "mqtts_port": endpoints.mqtts_port,
             "mqtt_url": endpoints.mqtt_url,
+            "mqtt_broker": endpoints.mqtt_broker,
             "ca_file": ca,
             "admin": admin.email,
             "template": DEFAULT_TEMPLATE_ID,
@@ -470,6 +483,8 @@ async def _serve(
             console.print(f"  MQTT             {endpoints.mqtt_url}")
         if endpoints.mqtts_port is not None:
             console.print(f"  MQTT over TLS    mqtts://{endpoints.host}:{endpoints.mqtts_port}")
+        if endpoints.mqtt_broker:
+            console.print(f"  MQTT relayed via {endpoints.mqtt_broker} (provlab/<device id>/up/#, …/online, …/down/…)")
         if ca:
             console.print(f"  lab CA           {ca}")
         shown = DEFAULT_ADMIN_PASSWORD if admin_password is None else f"(from --admin-password / {ADMIN_PASSWORD_ENV})"
@@ -540,6 +555,8 @@ def cloud_certs(folder: str, hosts: tuple[str, ...], rotate_server: bool, rotate
     console.print(f"server key           {certs.key_file}")
     console.print(f"valid                {validity}")
     console.print(f"names                {', '.join(certs.hosts)}")
+
+
 @main.command()
 @click.option(
     "--time-scale",

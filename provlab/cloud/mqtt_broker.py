@@ -96,6 +96,9 @@ class MqttBroker:
             if self.bridge is not None:
                 self.bridge.online(conn.device.id, False)
 
+    def online_connections(self) -> list[MqttConnection]:
+        return [conn for conn in self._online.values() if not conn.closed]
+
     def connection(self, device_id: int) -> MqttConnection | None:
         """The device's live MQTT connection, if it has one."""
         conn = self._online.get(device_id)

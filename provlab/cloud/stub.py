@@ -37,6 +37,7 @@ from provlab.cloud.http_api import build_app
 from provlab.cloud.http_guard import GuardedAppRunner, HttpDeadlines, Phase
 from provlab.cloud.invitations import Invitations
 from provlab.cloud.mail import Mail, Mailer, MailSink
+from provlab.cloud.mqtt_bridge import MqttBridge, MqttBridgeError, broker_address
 from provlab.cloud.mqtt_broker import MqttBroker
 from provlab.cloud.ota import DEFAULT_IMAGE_SIZE, OtaPush, OtaStatus, firmware_image, image_version
 from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Transport
@@ -65,7 +66,8 @@ class Endpoints:
     tls_port: int | None = None
     mqtt_port: int | None = None
     mqtts_port: int | None = None
-    external_mqtt: str | None = None
+    mqtt_broker: str | None = None
+    """The external broker the MQTT device API relays through (`mqtt_bridge.py`), if any."""
     smtp_url: str | None = None
 
     @property
@@ -74,8 +76,7 @@ class Endpoints:
 
     @property
     def mqtt_url(self) -> str | None:
-        if self.external_mqtt:
-            return self.external_mqtt
+        """Where devices connect over MQTT: the stub's own listener, also when it fronts a broker."""
         return f"mqtt://{self.host}:{self.mqtt_port}" if self.mqtt_port is not None else None
 
 
@@ -103,13 +104,15 @@ class CloudStub:
         certs: LabCertificates | str | Path | None = None,
         login_limits: LoginLimits | None = None,
         quota_limits: QuotaLimits | None = None,
-        external_mqtt: str | None = None,
+        mqtt_broker: str | None = None,
         smtp: str | None = "sink",
         credential_limits: CredentialLimits | None = None,
     ) -> None:
         """`smtp`: where invitation mail goes — "sink" (a mail sink the stub runs on loopback, read it
         through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused).
-        `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`)."""
+        `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`).
+        `mqtt_broker`: `mqtt://host:port` of an external broker (Mosquitto) the MQTT device API fronts: devices
+        still log in here, their traffic is relayed through it (`mqtt_bridge.py`)."""
         self.store = Store(db_path)
         self.smtp = smtp
         self.mail_sink: MailSink | None = None
@@ -134,7 +137,10 @@ class CloudStub:
             self.certs = certs
         else:
             self.certs = LabCertificates(Path(certs) if certs else Path(db_path).parent / "certs")
-        self.external_mqtt = external_mqtt
+        self.mqtt_broker = mqtt_broker
+        if mqtt_broker is not None:
+            broker_address(mqtt_broker)  # a bad URL fails here, before anything starts
+        self.bridge: MqttBridge | None = None
         self.binary = BinaryServer(self.gateway)
         self.binary_tls: BinaryServer | None = None
         self.mqtt: MqttBroker | None = None
@@ -179,6 +185,7 @@ class CloudStub:
             "tlsPort": endpoints.tls_port,
             "mqttPort": endpoints.mqtt_port,
             "mqttsPort": endpoints.mqtts_port,
+            "mqttBroker": endpoints.mqtt_broker,
             "caPem": ca,
             "templates": {t.id: t.name for t in self.store.templates.all()},
         }
@@ -222,7 +229,7 @@ class CloudStub:
         mqtts_port: int | None = 0,
     ) -> Endpoints:
         """Open the ports (0 = any free one, None = not at all) and start flushing device traffic."""
-        tls_wanted = tls_port is not None or (mqtts_port is not None and not self.external_mqtt)
+        tls_wanted = tls_port is not None or mqtts_port is not None
         if tls_wanted:
             self._tls_context = self.certs.ensure().server_context()
         port = await self.binary.start(self.host, binary_port)
@@ -230,9 +237,19 @@ class CloudStub:
         if tls_port is not None:
             self.binary_tls = BinaryServer(self.gateway, ssl_context=self._tls_context)
             actual_tls = await self.binary_tls.start(self.host, tls_port)
-        if not self.external_mqtt and (mqtt_port is not None or mqtts_port is not None):
+        if mqtt_port is not None or mqtts_port is not None:
             self.mqtt = MqttBroker(self.gateway, self.host)
             await self.mqtt.start(mqtt_port, mqtts_port, self._tls_context)
+            if self.mqtt_broker is not None:
+                self.bridge = MqttBridge(self.mqtt_broker, self.mqtt, self.gateway)
+                try:
+                    await self.bridge.start()
+                except MqttBridgeError:
+                    await self.stop()
+                    raise
+                self.mqtt.bridge = self.bridge
+        elif self.mqtt_broker is not None:
+            raise MqttBridgeError("fronting an MQTT broker needs the stub's MQTT device API (an MQTT port)")
         smtp_url = self.smtp
         if smtp_url == "sink":
             self.mail_sink = MailSink(self.host)
@@ -261,7 +278,7 @@ class CloudStub:
             tls_port=actual_tls,
             mqtt_port=self.mqtt.port if self.mqtt else None,
             mqtts_port=self.mqtt.tls_port if self.mqtt else None,
-            external_mqtt=self.external_mqtt,
+            mqtt_broker=self.mqtt_broker,
             smtp_url=smtp_url,
         )
         return self.endpoints
@@ -295,7 +312,10 @@ class CloudStub:
         if self.binary_tls is not None:
             await self.binary_tls.stop()
         if self.mqtt is not None:
-            await self.mqtt.stop()
+            await self.mqtt.stop()  # devices' presence reaches the external broker before the bridge goes
+        if self.bridge is not None:
+            await self.bridge.stop()
+            self.bridge = None
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
@@ -499,7 +519,5 @@ class CloudStub:
         self.store.events.add(kind, None, {"at": time.time(), **detail})
 
     def stats(self) -> dict[str, int]:
-        connections = len(self.binary.connections) + (
-            len(self.binary_tls.connections) if self.binary_tls else 0
-        )
+        connections = len(self.binary.connections) + (len(self.binary_tls.connections) if self.binary_tls else 0)
         return {**self.gateway.counters, "online": len(self.presence), "binary_connections": connections}

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from provlab.cloud.mqtt_bridge import MqttBridgeError, broker_address
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
@@ -207,6 +208,8 @@ class LabConfig:
     """Boards log in over TLS trusting the lab CA (the firmware's default, port_ssl); False: plain TCP."""
     cloud_url: str | None = None
     """A running `provlab cloud serve` (loopback) to use instead of an embedded stub."""
+    mqtt_broker: str | None = None
+    """`mqtt://host:port` of an MQTT broker (Mosquitto, loopback) the embedded stub's MQTT device API fronts."""
     cloud_admin_email: str = DEFAULT_ADMIN_EMAIL
     cloud_admin_password: str = field(default=DEFAULT_ADMIN_PASSWORD, repr=False)
     defects: tuple[str, ...] = ()
@@ -226,8 +229,14 @@ class LabConfig:
     def __post_init__(self) -> None:
         check = _Checker("lab config")
         check.one_of("clock", self.clock, CLOCK_KINDS)
-        if self.clock == "virtual" and (self.cloud_url or self.attached):
-            outside = "a cloud stub in another process (cloud.url)" if self.cloud_url else "boards attached by serial"
+        if self.clock == "virtual" and (self.cloud_url or self.attached or self.mqtt_broker):
+            outside = (
+                "a cloud stub in another process (cloud.url)"
+                if self.cloud_url
+                else "boards attached by serial"
+                if self.attached
+                else "an MQTT broker in another process (cloud.mqtt_broker)"
+            )
             raise LabConfigError(
                 "lab config",
                 "clock",
@@ -262,6 +271,18 @@ class LabConfig:
             problem = check_cloud_url(self.cloud_url)
             if problem is not None:
                 raise LabConfigError("lab config", "cloud.url", problem)
+        if self.mqtt_broker is not None:
+            if self.cloud_url is not None:
+                raise LabConfigError(
+                    "lab config",
+                    "cloud.mqtt_broker",
+                    "applies to the embedded stub; a stub at cloud.url fronts a broker with "
+                    "`provlab cloud serve --mqtt-broker`",
+                )
+            try:
+                broker_address(self.mqtt_broker)
+            except MqttBridgeError as exc:
+                raise LabConfigError("lab config", "cloud.mqtt_broker", str(exc)) from None
         if any(board.source is BoardSource.INVENTORY for board in self.attached) and self.inventory is None:
             raise LabConfigError(
                 "lab config", "boards.inventory", "inv:NAME boards need an inventory file (boards.inventory)"
@@ -518,11 +539,14 @@ def config_from_mapping(
     if networks:
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
-    check.known(cloud, "cloud.", ("host", "tls", "url", "admin_email", "admin_password", "orgs", "users"))
+    check.known(
+        cloud, "cloud.", ("host", "tls", "url", "mqtt_broker", "admin_email", "admin_password", "orgs", "users")
+    )
     cloud_keys: tuple[tuple[str, str, type], ...] = (
         ("host", "cloud_host", str),
         ("tls", "cloud_tls", bool),
         ("url", "cloud_url", str),
+        ("mqtt_broker", "mqtt_broker", str),
         ("admin_email", "cloud_admin_email", str),
         ("admin_password", "cloud_admin_password", str),
     )

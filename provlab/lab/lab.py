@@ -62,9 +62,10 @@ def lab_clock_for(config: LabConfig) -> LabClock:
     """The virtual clock when everything the lab runs is in this process (emulated boards, the embedded
     cloud stub, a simulated or namespaced air); the wall clock, sped up by `time_scale` for the emulated
     parts, when something outside keeps wall time (a board on a serial port or a replayed recording, a
-    cloud stub in another process). With no emulated board there is nothing for `time_scale` to speed up:
-    the phone and the lab's waits run in real time, as the real boards do."""
-    if config.clock == "virtual" or (config.clock == "auto" and not config.cloud_url and not config.attached):
+    cloud stub in another process, an MQTT broker the stub fronts). With no emulated board there is nothing
+    for `time_scale` to speed up: the phone and the lab's waits run in real time, as the real boards do."""
+    outside = config.cloud_url or config.attached or config.mqtt_broker
+    if config.clock == "virtual" or (config.clock == "auto" and not outside):
         return VirtualClock()
     return WallClock(config.time_scale if config.boards else 1.0)
 

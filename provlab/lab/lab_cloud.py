@@ -88,7 +88,8 @@ class EmbeddedCloud(LabCloud):
         self._folder = folder
         self._loop = loop
         self._clock = clock
-        stub = CloudStub(folder / "cloud.db", time_scale=clock.scale)
+        self._mqtt_broker = config.mqtt_broker
+        stub = CloudStub(folder / "cloud.db", time_scale=clock.scale, mqtt_broker=config.mqtt_broker)
         self._stub = stub
         self.admin = stub.seed(
             admin_email=config.cloud_admin_email,
@@ -137,7 +138,9 @@ class EmbeddedCloud(LabCloud):
         endpoints = old.endpoints
         assert endpoints is not None
         self._loop.run(old.stop(), 30)
-        stub = CloudStub(self._folder / "cloud.db", time_scale=self._clock.scale, certs=old.certs)
+        stub = CloudStub(
+            self._folder / "cloud.db", time_scale=self._clock.scale, certs=old.certs, mqtt_broker=self._mqtt_broker
+        )
         self._stub = stub
         self._loop.run(stub.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
