@@ -159,17 +159,19 @@ class Fleet:
                         pong_at = time.perf_counter()
                     else:
                         other += 1
+        ended = time.perf_counter()
         selector.close()
         if subscriber is not None:
             subscriber.close()
         self.disconnect_all()
+        complete = pongs == len(self.sockets) and (subscriber is None or received >= total)
         return {
             "sent": total,
             "pongs": pongs,
             "received": received,
             "other": other,
             "send_seconds": sent_at - start,
-            "seconds": max(pong_at, sub_at) - start,
+            "seconds": (max(pong_at, sub_at) if complete else ended) - start,
             "cpu": time.process_time() - cpu,
         }
 
