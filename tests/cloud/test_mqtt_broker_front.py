@@ -8,18 +8,25 @@ plays "another subscriber": it sees uplinks and presence and sends downlinks thr
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from click.testing import CliRunner
 from cloud_helpers import WAIT_S, PahoDevice, device_online, run, running_cloud, until
 
+from provlab.cli import main
 from provlab.cloud.mosquitto import Mosquitto, mosquitto_binary
 from provlab.cloud.mqtt_bridge import MqttBridgeError
 from provlab.cloud.stub import CloudStub
 
+SERVE = "import sys; from provlab.cli import main; sys.argv[0] = 'provlab'; main()"
 needs_mosquitto = pytest.mark.skipif(
     mosquitto_binary() is None, reason="mosquitto is not installed (Debian: apt-get install mosquitto; .ci/run does)"
 )
@@ -140,3 +147,42 @@ def test_a_broker_that_is_not_there_or_not_on_loopback_is_refused(tmp_path: Path
         await stub.stop()
 
     run(body())
+
+
+@needs_mosquitto
+def test_cloud_serve_fronts_the_broker_named_by_mqtt_broker(tmp_path: Path) -> None:
+    ports = ["--binary-port", "0", "--http-port", "0", "--tls-port", "-1", "--mqtt-port", "0", "--mqtts-port", "-1"]
+    with Mosquitto() as broker:
+        options = [*ports, "--mqtt-broker", broker.url, "--json"]
+        serve = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "cloud", "serve", "--db", str(tmp_path / "cloud.db"), *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert serve.stdout is not None
+            endpoints = json.loads(serve.stdout.readline())
+            assert endpoints["mqtt_broker"] == broker.url
+            assert endpoints["mqtt_url"] == f"mqtt://127.0.0.1:{endpoints['mqtt_port']}"  # devices log in here
+            issued = CliRunner().invoke(main, ["cloud", "token", "--db", str(tmp_path / "cloud.db")])
+            assert issued.exit_code == 0, issued.output
+            observer = Observer(broker.port)
+            device = PahoDevice(endpoints["mqtt_port"], issued.output.strip())
+            assert device.connect() == "Success"
+            device.publish("ds/V7", "via the CLI")
+            topic, payload, _ = observer.messages.get(timeout=WAIT_S)
+            while not topic.endswith("/up/ds/V7"):
+                topic, payload, _ = observer.messages.get(timeout=WAIT_S)
+            assert payload == b"via the CLI"
+            device.close()
+            observer.close()
+        finally:
+            serve.send_signal(signal.SIGINT)
+            serve.communicate(timeout=WAIT_S)
+
+
+def test_cloud_serve_refuses_a_broker_url_off_loopback() -> None:
+    result = CliRunner().invoke(main, ["cloud", "serve", "--mqtt-broker", "mqtt://192.0.2.1:1883"])
+    assert result.exit_code == 2
+    assert "--mqtt-broker" in result.output and "not a loopback address" in result.output

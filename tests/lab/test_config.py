@@ -94,6 +94,20 @@ def test_full_table_is_read() -> None:
             "x: cloud.users[1].email: 'a@b.test' is not a new e-mail address",
         ),
         (
+            {"cloud": {"mqtt_broker": "mqtt://10.0.0.5:1883"}},
+            "x: cloud.mqtt_broker: '10.0.0.5' is not a loopback address",
+        ),
+        ({"cloud": {"mqtt_broker": "tcp://127.0.0.1:1883"}}, "x: cloud.mqtt_broker: expected mqtt://HOST:PORT"),
+        (
+            {"cloud": {"url": "http://127.0.0.1:9", "mqtt_broker": "mqtt://127.0.0.1:1883"}},
+            "x: cloud.mqtt_broker: applies to the embedded stub",
+        ),
+        (
+            {"clock": "virtual", "cloud": {"mqtt_broker": "mqtt://127.0.0.1:1883"}},
+            "x: clock: 'virtual' needs everything in this process, but the lab has an MQTT broker in another "
+            "process (cloud.mqtt_broker)",
+        ),
+        (
             {"cloud": {"users": [{"email": "a@b.test", "password": "p", "pw": "q"}]}},
             "x: cloud.users[0].pw: unknown key; allowed here: email, password, org, role",
         ),
@@ -103,6 +117,15 @@ def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None
     with pytest.raises(LabConfigError) as error:
         config_from_mapping(table, "x")
     assert str(error.value).startswith(message), str(error.value)
+
+
+def test_a_broker_the_stub_fronts_is_read_and_puts_the_lab_on_the_wall_clock() -> None:
+    from provlab.clock.wall import WallClock
+    from provlab.lab.lab import lab_clock_for
+
+    cfg = config_from_mapping({"cloud": {"mqtt_broker": "mqtt://127.0.0.1:1883"}})
+    assert cfg.mqtt_broker == "mqtt://127.0.0.1:1883"
+    assert isinstance(lab_clock_for(cfg), WallClock)  # Mosquitto keeps wall time: no virtual clock
 
 
 def test_seed_orgs_and_users_are_read_and_passwords_stay_out_of_reprs() -> None:
