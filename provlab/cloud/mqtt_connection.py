@@ -71,6 +71,7 @@ class MqttConnection(asyncio.Protocol):
         self._watchdog: IdleWatchdog | None = None
         self._next_id = 0
         self._qos2_open: set[int] = set()  # QoS 2 packet ids applied, PUBREL not seen yet
+        self._out: list[bytes] | None = None  # while packets are handled: what they answer, written at the end
 
     # --- asyncio.Protocol ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -110,6 +111,21 @@ class MqttConnection(asyncio.Protocol):
 
     # --- reading --------------------------------------------------------------------------------------
     def _read(self) -> None:
+        """Handle every whole packet received; what they answer (PUBACKs, PINGRESP, SUBACK, diag) goes out
+        in one write at the end, not one system call per packet."""
+        if self._out is not None:  # re-entered from _accept inside a read: that read writes
+            self._handle_packets()
+            return
+        out: list[bytes] = []
+        self._out = out
+        try:
+            self._handle_packets()
+        finally:
+            self._out = None
+            if out and self.transport is not None and not self.transport.is_closing():
+                self.transport.write(b"".join(out))
+
+    def _handle_packets(self) -> None:
         splitter = self._splitter
         try:
             while not self.closed:
@@ -335,6 +351,9 @@ class MqttConnection(asyncio.Protocol):
             return
         self.closed = True
         self.close_reason = reason
+        if self._out:  # answers collected in this read (a CONNACK, a redirect) go out before the close
+            self.transport.write(b"".join(self._out))
+            self._out.clear()
         if reason in DEAD_PEER or reason is CloseReason.SERVER_STOP:
             # No polite close (TLS close_notify) with a peer that is gone, nor when the stub stops: a
             # shutdown would wait for goodbyes from boards that lost power without a word.
@@ -344,7 +363,9 @@ class MqttConnection(asyncio.Protocol):
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self._out is not None:
+            self._out.append(data)
+        elif self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def _bad_uplink(self, error: str) -> None:
