@@ -14,6 +14,9 @@ asyncio: the generator must cost far less than the servers it measures). Phases,
    applies each PUBLISH to the store before it reads the next packet) — for Mosquitto, until a subscriber
    to `ds/#` received them all, whichever is later.
 
+Last, the stub fronts that Mosquitto (`--mqtt-broker`) and the publish round runs once more: a subscriber to
+`provlab/+/up/#` at Mosquitto must receive every message the devices sent to the stub.
+
 "Lost": stub — PUBLISHes without their row in SQLite, counted after every device disconnected and the stub
 flushed (read with a second SQLite connection); Mosquitto — messages the `ds/#` subscriber did not get
 (QoS 0; Mosquitto configured with unlimited queues). Mosquitto checks no tokens (anonymous clients allowed):
@@ -41,6 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provlab.cloud.mosquitto import Mosquitto, mosquitto_binary
+from provlab.cloud.mqtt_bridge import MqttBridge
 from provlab.cloud.stub import CloudStub
 from provlab.protocol import mqtt_packets as mp
 
@@ -109,10 +113,10 @@ class Fleet:
         self.sockets = []
         return {}
 
-    def publish_all(self, per_device: int, subscriber_port: int) -> dict[str, float]:
+    def publish_all(self, per_device: int, subscriber_port: int, topic_filter: str = "ds/#") -> dict[str, float]:
         """Pipeline `per_device` PUBLISHes and a PINGREQ on every connected device; wait for every PINGRESP
-        and, with a `subscriber_port`, for a `ds/#` subscriber there to receive every message."""
-        subscriber = _subscriber(subscriber_port) if subscriber_port else None
+        and, with a `subscriber_port`, for a subscriber to `topic_filter` there to receive every message."""
+        subscriber = _subscriber(subscriber_port, topic_filter) if subscriber_port else None
         blobs = [
             b"".join(mp.publish(f"ds/V{k}", f"{i}-{k}".encode()) for k in range(per_device)) + mp.PINGREQ_PACKET
             for i in range(len(self.sockets))
@@ -176,10 +180,11 @@ class Fleet:
         }
 
 
-def _subscriber(port: int) -> socket.socket:
-    """A plain MQTT client subscribed to `ds/#` (blocking until its SUBACK)."""
+def _subscriber(port: int, topic_filter: str) -> socket.socket:
+    """A plain MQTT client subscribed to `topic_filter` (blocking until its SUBACK)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(mp.connect(None, None, client_id="bench-subscriber", keep_alive=600) + mp.subscribe(1, [("ds/#", 0)]))
+    hello = mp.connect(None, None, client_id="bench-subscriber", keep_alive=600)
+    sock.sendall(hello + mp.subscribe(1, [(topic_filter, 0)]))
     splitter, seen = mp.PacketSplitter(), []
     while len(seen) < 2:
         splitter.feed(sock.recv(4096))
@@ -292,6 +297,32 @@ async def run_server(
     return {"connects": connects, "publishes": publishes, "lost": lost}
 
 
+async def run_fronted(pipe: Connection, port: int, args: argparse.Namespace, stub: CloudStub, broker: str) -> None:
+    """The publish round again, with the stub fronting the broker (`--mqtt-broker`): a subscriber to
+    `provlab/+/up/#` at the broker must get every message the devices sent to the stub."""
+    print(f"cloud stub fronting Mosquitto (--mqtt-broker {broker}):")
+    assert stub.mqtt is not None
+    bridge = MqttBridge(broker, stub.mqtt, stub.gateway)
+    await bridge.start()
+    stub.mqtt.bridge = bridge
+    try:
+        result = await ask(pipe, "connect", port, args.concurrency)
+        assert result["connected"] == args.devices
+        await asyncio.sleep(0.3)
+        broker_port = urlsplit(broker).port
+        cpu = time.process_time()
+        sent = await ask(pipe, "publish", args.per_device, broker_port, "provlab/+/up/#")
+        per_msg = (time.process_time() - cpu) / sent["sent"] * 1e6
+        relayed = f"subscriber at Mosquitto got {int(sent['received']):,} of {int(sent['sent']):,};"
+        relayed += f" stub CPU {per_msg:.1f} us/msg"
+        line("publishes relayed (QoS 0)", sent["sent"] / sent["seconds"], "msgs/s", f"({relayed})")
+        line("lost", sent["sent"] - sent["received"], "messages", f"(bridge dropped {bridge.dropped})")
+        assert await until(lambda: len(stub.presence) == 0), "devices still online after DISCONNECT"
+    finally:
+        stub.mqtt.bridge = None
+        await bridge.stop()
+
+
 async def measure(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="provlab-bench-mqtt-"))
     stub = CloudStub(folder / "cloud.db")
@@ -319,6 +350,7 @@ async def measure(args: argparse.Namespace) -> None:
             port = urlsplit(mosquitto.url).port
             assert port is not None
             theirs = await run_server("Mosquitto (no authentication)", pipe, port, args, None, port)
+            await run_fronted(pipe, endpoints.mqtt_port, args, stub, mosquitto.url)
         print(f"  load average {os.getloadavg()[0]:.1f} at end (other work on this machine shares the cores)")
         print("summary:")
         print(f"  targets: stub >= {CONNECT_TARGET:,.0f} connects/s, >= {PUBLISH_TARGET:,.0f} publishes/s, 0 lost")

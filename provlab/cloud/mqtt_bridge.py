@@ -135,6 +135,7 @@ class MqttBridge:
         self.dropped = 0  # uplinks and presence changes not relayed while the broker was away
         self.downlinks = 0
         self._link: _BrokerLink | None = None
+        self._outbox: list[bytes] = []
         self._stopping = False
         self._reconnect: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
@@ -175,7 +176,10 @@ class MqttBridge:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        link, self._link = self._link, None
+        link = self._link
+        if link is not None and self._outbox:
+            self._flush(link)  # presence of the devices the stop just closed
+        self._link = None
         if link is not None and link.transport is not None:
             link.write(mp.DISCONNECT_PACKET)
             link.transport.close()
@@ -190,10 +194,22 @@ class MqttBridge:
         self._send(mp.publish(f"{self.prefix}/{device_id}/online", b"1" if online else b"0", retain=True))
 
     def _send(self, packet: bytes) -> None:
-        if self._link is not None and self._link.write(packet):
-            self.relayed += 1
-        else:
+        """Queue a packet for the broker; everything queued in one turn of the event loop goes out in one
+        write (a busy stub relays tens of thousands of uplinks a second: not one send() each)."""
+        link = self._link
+        if link is None or link.transport is None or link.transport.is_closing():
             self.dropped += 1
+            return
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush, link)
+        self._outbox.append(packet)
+
+    def _flush(self, link: _BrokerLink) -> None:
+        packets, self._outbox = self._outbox, []
+        if link is self._link and link.write(b"".join(packets)):
+            self.relayed += len(packets)
+        else:
+            self.dropped += len(packets)
 
     # --- from the broker ---------------------------------------------------------------------------
     def downlink(self, topic: str, payload: bytes) -> None:
