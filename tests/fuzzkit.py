@@ -721,8 +721,8 @@ class MqttProbe:
 
     async def settle(self, refused: Callable[[], int], limit_s: float = 30.0, steady: int = 5) -> None:
         """Ping until the diag count has matched `refused()` on `steady` checks in a row, or `limit_s` loop
-        seconds pass: amqtt hands uplinks to the stub and diag messages to the socket from its own tasks, so
-        both counts may still grow for a while after a PINGRESP."""
+        seconds pass (the stub answers a PINGREQ after the packets before it, but a device's reads may still
+        lag behind what the stub wrote)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
         matched = 0
