@@ -244,6 +244,7 @@ class MqttConnection(asyncio.Protocol):
             self._refuse(mp.UNACCEPTABLE_PROTOCOL_VERSION)
             return
         if self.gateway.latency > 0:
+            self._hold()
             asyncio.get_running_loop().call_later(self.gateway.latency, self._login, packet)
         else:
             self._login(packet)
@@ -274,6 +275,7 @@ class MqttConnection(asyncio.Protocol):
             self._refuse(mp.BAD_USERNAME_OR_PASSWORD if refused else mp.SERVER_UNAVAILABLE)
             return
         if outcome.uncommitted:  # a first login: answered once the store committed the activation
+            self._hold()
             self.gateway.after_commit(partial(self._committed, packet, outcome))
             return
         self._accept(packet, outcome)
@@ -299,7 +301,15 @@ class MqttConnection(asyncio.Protocol):
         idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
         self._watchdog = IdleWatchdog(lambda: self.last_rx, idle, partial(self.close, CloseReason.HEARTBEAT_TIMEOUT))
         self._watchdog.start()
+        if self.transport is not None and not self.transport.is_reading() and not self.transport.is_closing():
+            self.transport.resume_reading()
         self._read()  # what the device sent right after its CONNECT
+
+    def _hold(self) -> None:
+        """Read nothing more while the login waits (fault latency, group commit): what the device sent after
+        its CONNECT stays in the socket, not in our memory."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
 
     def _refuse(self, code: int) -> None:
         self._write(mp.connack(code))
