@@ -113,6 +113,8 @@ class CloudStub:
         `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`).
         `mqtt_broker`: `mqtt://host:port` of an external broker (Mosquitto) the MQTT device API fronts: devices
         still log in here, their traffic is relayed through it (`mqtt_bridge.py`)."""
+        if mqtt_broker is not None:
+            broker_address(mqtt_broker)  # a bad URL fails here, before the store is opened
         self.store = Store(db_path)
         self.smtp = smtp
         self.mail_sink: MailSink | None = None
@@ -138,8 +140,6 @@ class CloudStub:
         else:
             self.certs = LabCertificates(Path(certs) if certs else Path(db_path).parent / "certs")
         self.mqtt_broker = mqtt_broker
-        if mqtt_broker is not None:
-            broker_address(mqtt_broker)  # a bad URL fails here, before anything starts
         self.bridge: MqttBridge | None = None
         self.binary = BinaryServer(self.gateway)
         self.binary_tls: BinaryServer | None = None
