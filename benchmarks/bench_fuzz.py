@@ -129,9 +129,7 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
                 _crashes(watch, tally, "mqtt")
             await mqtt.settle(lambda: len(stub.events("bad_uplink")) - before)
             refused = len(stub.events("bad_uplink")) - before
-            print(
-                f"mqtt: {refused} uplinks refused, {mqtt.diag} downlink/diag received, {mqtt.connects} connects"
-            )
+            print(f"mqtt: {refused} uplinks refused, {mqtt.diag} downlink/diag received, {mqtt.connects} connects")
             if mqtt.diag < refused:
                 tally.missing_diag = refused - mqtt.diag
             await mqtt.close()
