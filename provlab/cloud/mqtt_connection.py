@@ -72,6 +72,7 @@ class MqttConnection(asyncio.Protocol):
         self._next_id = 0
         self._qos2_open: set[int] = set()  # QoS 2 packet ids applied, PUBREL not seen yet
         self._out: list[bytes] | None = None  # while packets are handled: what they answer, written at the end
+        self._write_paused = False
 
     # --- asyncio.Protocol ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -93,6 +94,18 @@ class MqttConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return False  # close our side too
+
+    def pause_writing(self) -> None:
+        """The device does not read what the stub answers: stop reading what it sends until it does."""
+        self._write_paused = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        held = self._connect_seen and not self.online  # a login still waiting keeps reading paused
+        if self.transport is not None and not self.transport.is_closing() and not held:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broker.connections.discard(self)
@@ -301,8 +314,14 @@ class MqttConnection(asyncio.Protocol):
         idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
         self._watchdog = IdleWatchdog(lambda: self.last_rx, idle, partial(self.close, CloseReason.HEARTBEAT_TIMEOUT))
         self._watchdog.start()
-        if self.transport is not None and not self.transport.is_reading() and not self.transport.is_closing():
-            self.transport.resume_reading()
+        transport = self.transport
+        if (
+            transport is not None
+            and not transport.is_reading()
+            and not transport.is_closing()
+            and not self._write_paused
+        ):
+            transport.resume_reading()
         self._read()  # what the device sent right after its CONNECT
 
     def _hold(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 from cloud_helpers import WAIT_S, PahoDevice, committed_device_tokens, device_online, run, running_cloud, until
@@ -175,9 +176,7 @@ def test_typed_datastreams_and_bad_uplinks_answer_on_diag(tmp_path: Path) -> Non
             _, diag = await asyncio.to_thread(paho.next_message, "downlink/diag")
             assert b"no datastream named 'Humidity'" in diag
             await asyncio.to_thread(paho.publish, "ds/Temperature", "21.25")
-            await until(
-                lambda: cloud.stub.store.pins.read(device_id, "v1") == "21.25", "the good value is stored"
-            )
+            await until(lambda: cloud.stub.store.pins.read(device_id, "v1") == "21.25", "the good value is stored")
             paho.close()
 
     run(body())
@@ -271,5 +270,39 @@ def test_connack_to_a_first_login_comes_after_the_device_is_committed(tmp_path: 
                 assert await asyncio.to_thread(paho.connect) == "Success"
                 assert token in committed_device_tokens(tmp_path / "cloud.db")
                 await asyncio.to_thread(paho.close)
+
+    run(body())
+
+
+def test_a_device_that_never_reads_is_not_read_either(tmp_path: Path) -> None:
+    """PINGREQs from a device that reads none of the PINGRESPs: once the stub's send buffer for it is full the
+    stub stops reading that socket (the answers do not pile up in its memory); other devices are served."""
+
+    async def body() -> None:
+        from provlab.protocol import mqtt_packets as mp
+
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            port = cloud.endpoints.mqtt_port
+            assert port is not None and cloud.stub.mqtt is not None
+            token = cloud.token()
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(mp.connect("device", token.encode(), keep_alive=600))
+            assert await asyncio.wait_for(reader.readexactly(4), WAIT_S) == mp.connack(mp.ACCEPTED)
+            device_id = await device_online(cloud, token)
+            conn = cloud.stub.mqtt.connection(device_id)
+            assert conn is not None and conn.transport is not None
+            transport = conn.transport
+            # Small kernel buffers on both ends, so a little data reaches the stub's own buffer limit.
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            writer.write(mp.PINGREQ_PACKET * 1_000_000)  # 2 MB of PINGREQs, never a read
+            await until(lambda: not transport.is_reading(), "the stub stops reading the device")
+            assert transport.get_write_buffer_size() < 1_000_000
+            other = PahoDevice(port, cloud.token())
+            assert await asyncio.to_thread(other.connect) == "Success"
+            other.close()
+            writer.transport.abort()
 
     run(body())
