@@ -14,9 +14,7 @@ from provlab.protocol.internal import parse_info
 
 PING = bytes.fromhex("aa bc 67 01 01 02 00 70 bb")
 PING_RESULT = bytes.fromhex("aa 12 a5 02 00 00 91 bb")
-INITIALIZE = bytes.fromhex(
-    "aa bc 67 01 03 06 00 54 4d 50 4c 30 76 46 6b 46 6d 4a 4d 37 00 51 50 6f 77 65 72 00 68 bb"
-)
+INITIALIZE = bytes.fromhex("aa bc 67 01 03 06 00 54 4d 50 4c 30 76 46 6b 46 6d 4a 4d 37 00 51 50 6f 77 65 72 00 68 bb")
 INITIALIZE_RESULT = bytes.fromhex("aa 12 a5 06 00 00 01 a1 bb")
 
 
@@ -34,7 +32,7 @@ def test_initialize_and_its_result_are_the_documented_frames() -> None:
 
 
 def test_decoder_reads_the_documented_frames_through_line_garbage() -> None:
-    """"any data after END and before BEG should be discarded" (the MCU's boot messages)."""
+    """ "any data after END and before BEG should be discarded" (the MCU's boot messages)."""
     decoder = ncp.FrameDecoder()
     got = decoder.feed(b"ets Jun  8 2016 00:22:57\r\n" + INITIALIZE[:7]) + decoder.feed(INITIALIZE[7:] + b"\xff")
     message = ncp.parse_message(got[0])
@@ -46,7 +44,7 @@ def test_decoder_reads_the_documented_frames_through_line_garbage() -> None:
 
 @pytest.mark.parametrize(("raw", "escaped"), [(0x11, 0xEE), (0x13, 0xEC), (0xAA, 0x55), (0xBB, 0x44), (0xCC, 0x33)])
 def test_reserved_bytes_are_escaped_as_documented(raw: int, escaped: int) -> None:
-    """"XON => ESC 0xEE, XOFF => ESC 0xEC, BEG => ESC 0x55, END => ESC 0x44, ESC => ESC 0x33"; the CRC is of the
+    """ "XON => ESC 0xEE, XOFF => ESC 0xEC, BEG => ESC 0x55, END => ESC 0x44, ESC => ESC 0x33"; the CRC is of the
     raw payload and is escaped too."""
     payload = bytes((0x01, raw))
     wire = ncp.frame(payload)
