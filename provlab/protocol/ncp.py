@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from provlab.protocol.internal import render_info
+from provlab.protocol.states import EdgentState
 
 # --- UART framing (spec doc "UART transport layer") ------------------------------------------------------
 
@@ -196,6 +197,22 @@ _STATE_TEXT = {
     BlynkState.OTA_UPGRADE: "NCP Upgrade",
     BlynkState.ERROR: "Error",
 }
+
+
+STATE_BY_TEXT: dict[str, BlynkState] = {state.text: state for state in BlynkState if state.text != "Unknown"}
+"""The NCP state a host line `State: <text>` names."""
+
+EDGENT_STATE: dict[BlynkState, EdgentState] = {
+    BlynkState.NOT_INITIALIZED: EdgentState.INIT,
+    BlynkState.CONFIG: EdgentState.WAIT_CONFIG,
+    BlynkState.CONNECTING_NET: EdgentState.CONNECTING_NET,
+    BlynkState.CONNECTING_CLOUD: EdgentState.CONNECTING_CLOUD,
+    BlynkState.CONNECTED: EdgentState.RUNNING,
+    BlynkState.OTA_UPGRADE: EdgentState.OTA_UPGRADE,
+    BlynkState.ERROR: EdgentState.ERROR,
+}
+"""The legacy Edgent state a scenario names for each NCP state (the lab's one vocabulary of states). IDLE (the
+NCP skipped configuration too often and waits) has no legacy counterpart."""
 
 
 class Event(IntEnum):
