@@ -41,6 +41,9 @@ class NcpProfile(FirmwareProfile):
     """`ncpConfigure()`'s `rpc_hw_initRGB(r, g, b, common_anode)`; None: the build configures no LED."""
     wired: frozenset[Capability] = frozenset({Capability.RESET, Capability.POWER})
     """What the lab can do to the board: no button (neither the sketch nor `ncpConfigure()` sets one up)."""
+    serial_lacks: frozenset[Capability] = frozenset({Capability.CONSOLE, Capability.EDGENT_LOG})
+    """What the board's USB serial does not show: `Edgent_NCP.ino` reads no console, and the provisioning
+    firmware's log goes to the NINA's UART0, which these boards do not route to USB."""
 
     def make_firmware(
         self, hardware: BoardHardware, *, behaviour: Behaviour, tls: ssl.SSLContext | None
