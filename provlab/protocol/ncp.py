@@ -348,6 +348,9 @@ INIT_NCP_TIMEOUT_MS = 10_000  # `initNCP(uint32_t timeout = 10000)`
 INIT_RETRY_DELAY_MS = 100  # `delay(100)` between `ncpConnect()` rounds
 BAUD_SWITCH_DELAY_MS = 20  # `delay(20)` after `SerialNCP.begin(targetBaud)`
 IDLE_CHECK_MS = 30_000  # `rpc_get_last_rx() > 30000` in `run()`: then `getState` each pass
+PING_FAILS_BEFORE_REINIT = 10  # `++_pingFails >= 10` in `run()`
+LOOP_DELAY_MS = 1  # Edgent_NCP.ino loop(): `delay(1)`
+PUBLISH_INTERVAL_MS = 10_000  # Edgent_NCP.ino: `timer.setInterval(10000, …virtualWrite(V0, millis() / 1000))`
 SERIAL_MONITOR_DELAY_MS = 3000  # Edgent_NCP.ino: "Give Serial Monitor some time to connect"
 SKETCH_CONFIG_TIMEOUT_S = 30 * 60  # Edgent_NCP.ino: `Blynk.setConfigTimeout(30 * 60)`
 LOG_BUFFER = 128

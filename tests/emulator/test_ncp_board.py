@@ -203,3 +203,52 @@ def test_ncp_reboot_after_error_is_reinitialized_by_the_host(tmp_path: Path) -> 
         await rig.shutdown()
 
     run(body())
+
+
+def test_ncp_lost_at_runtime_is_reinitialized_until_it_answers_again(tmp_path: Path) -> None:
+    """`Blynk.run()` (BlynkEdgentNCP.h:416-436): 30 s after the NCP last spoke the host asks `getState` on each
+    pass; 10 unanswered asks (1 s RPC timeout each) re-initialize it (`Reinitializing NCP...`, 10 s of
+    `ncpConnect()`), again and again while it stays silent. Back, it boots NOT_INITIALIZED at 38400 and the round
+    under way sets it up; its state is CONFIG as before, so the host prints no new state line."""
+
+    async def body() -> None:
+        rig = await ncp_rig(tmp_path)
+        await rig.wait_ap()
+        firmware = rig.board.firmware
+        assert isinstance(firmware, NcpFirmware)
+        await firmware.unplug_ncp()
+        assert rig.air.find(rig.board.ssid) is None
+        await rig.wait_log("Reinitializing NCP...", count=2)
+        reinits = [ms for ms, line in stamped(rig.capture.text) if line == "Reinitializing NCP..."]
+        assert reinits[1] - reinits[0] >= 20_000  # 10 s of ncpConnect(), then 10 more 1 s asks
+        firmware.plug_ncp()  # while the second round tries: that round gets it
+        await rig.wait_ap()
+        tail = [line for _, line in stamped(rig.capture.text)][-3:]
+        assert tail == [
+            "Reinitializing NCP...",
+            "NCP responding (baud 38400, 4727 us)",
+            "NCP responding (baud 2000000, 385 us)",
+        ]
+        await rig.shutdown()
+
+    run(body())
+
+
+def test_sketch_publishes_uptime_to_v0_every_10_s_through_the_ncp(tmp_path: Path) -> None:
+    """Edgent_NCP.ino:88-90 `timer.setInterval(10000, …virtualWrite(V0, millis() / 1000))`, sent as the
+    `blynk.virtualWrite` ONEWAY (vpin UInt16, value Binary) and forwarded by the NCP as HARDWARE `vw 0 <s>`."""
+
+    async def body() -> None:
+        cloud = MiniCloud()
+        port = await cloud.start()
+        rig = await ncp_rig(tmp_path)
+        await provision(rig, port)
+        await rig.wait_log("Connected to Blynk 🙌")
+        await cloud.wait(lambda: len(cloud.of(Command.HARDWARE)) >= 2)
+        bodies = [f.body.split(b"\0") for f in cloud.of(Command.HARDWARE)[:2]]
+        assert [b[:2] for b in bodies] == [[b"vw", b"0"], [b"vw", b"0"]]
+        assert int(bodies[1][2]) - int(bodies[0][2]) == 10
+        await rig.shutdown()
+        await cloud.stop()
+
+    run(body())

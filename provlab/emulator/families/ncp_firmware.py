@@ -16,6 +16,7 @@ What the NCP does beyond the protocol is chosen in `provlab.protocol.choices` (t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Coroutine
@@ -24,7 +25,7 @@ from typing import Any
 from provlab.emulator.banner import logo_text
 from provlab.emulator.defects import Behaviour
 from provlab.emulator.families.ncp import NcpProfile
-from provlab.emulator.firmware import EdgentFirmware, TransitionRecord
+from provlab.emulator.firmware import MIN_POLL_WALL_S, EdgentFirmware, TransitionRecord
 from provlab.emulator.flash import PowerLost
 from provlab.emulator.hardware import BoardHardware
 from provlab.emulator.settings import WIFI_CLOUD_MAX_RETRIES
@@ -59,17 +60,29 @@ def wire_micros(frame_bytes: int, baud: int) -> int:
 class NcpLink:
     """The host's `SerialNina` and the NCP's UART: bytes cross when both ends run at the same speed."""
 
-    def __init__(self, to_ncp: Callable[[bytes], bytes], to_host: Callable[[rpc.Message], None]) -> None:
+    def __init__(
+        self, to_ncp: Callable[[bytes], bytes], to_host: Callable[[rpc.Message], None], millis: Callable[[], int]
+    ) -> None:
         self._to_ncp = to_ncp
         self._to_host = to_host
+        self._millis = millis
         self._host_rx = rpc.FrameDecoder()
         self.host_baud = 0
         self.ncp_baud = 0  # 0: nothing listens (the NCP is absent or not running)
         self.seq = 0
+        self.last_rx_ms = 0
+        """`rpc_get_last_rx()`'s reference: when the host last received a message."""
+
+    def _received(self, data: bytes) -> list[rpc.Message]:
+        messages = [rpc.parse_message(payload) for payload in self._host_rx.feed(data)]
+        if messages:
+            self.last_rx_ms = self._millis()
+        return messages
 
     def reset(self, ncp_baud: int) -> None:
         self.host_baud, self.ncp_baud, self.seq = 0, ncp_baud, 0
         self._host_rx = rpc.FrameDecoder()
+        self.last_rx_ms = self._millis()
 
     @property
     def in_sync(self) -> bool:
@@ -78,8 +91,13 @@ class NcpLink:
     def send_to_host(self, payload: bytes) -> None:
         """A ONEWAY from the NCP: the host's `rpc_run()` handles it (if it can read the line at all)."""
         if self.in_sync:
-            for received in self._host_rx.feed(rpc.frame(payload)):
-                self._to_host(rpc.parse_message(received))
+            for message in self._received(rpc.frame(payload)):
+                self._to_host(message)
+
+    def oneway(self, uid: int, args: bytes = b"") -> None:
+        """A ONEWAY from the host (`virtualWrite`): delivered if the NCP can read the line, never answered."""
+        if self.in_sync:
+            self._to_ncp(rpc.frame(rpc.oneway(uid, args)))
 
     def invoke(self, uid: int, args: bytes = b"") -> tuple[int, rpc.Message | None, int]:
         """One INVOKE: (status, the RESULT or None, microseconds it took on the wire when it was answered)."""
@@ -89,8 +107,7 @@ class NcpLink:
             return rpc.Status.ERROR_TIMEOUT, None, 0
         baud = self.host_baud
         answer = self._to_ncp(out)
-        for received in self._host_rx.feed(answer):
-            message = rpc.parse_message(received)
+        for message in self._received(answer):
             if message.op is rpc.Op.RESULT and message.seq == self.seq:
                 micros = wire_micros(len(out) + len(answer), baud) + choices.NCP_PING_TURNAROUND_US
                 return message.status or 0, message, micros
@@ -116,7 +133,7 @@ class NcpFirmware(EdgentFirmware):
         hardware.serial.on_receive = self._host_serial_input  # the sketch never reads Serial
         self.ncp_log = bytearray()
         """What the NCP printed on its own UART0 (not on the board's USB serial)."""
-        self.link = NcpLink(self._ncp_receive, self._host_receive)
+        self.link = NcpLink(self._ncp_receive, self._host_receive, self.clock.millis)
         self.host_state = rpc.BlynkState.UNKNOWN
         self.ncp_running = False
         """The NCP got `blynk.initialize` and runs its state machine."""
@@ -124,6 +141,9 @@ class NcpFirmware(EdgentFirmware):
         self._ncp_reported: rpc.BlynkState | None = None
         self._ncp_reboot = False
         self._host_reinit = False
+        self._host_wake = asyncio.Event()
+        self.ncp_plugged = profile.ncp_present
+        """The module answers at all (a fault may pull it: `unplug_ncp()`)."""
         self.firmware_info: tuple[str, str, str, str] = (
             profile.firmware_type,
             profile.fw_version,
@@ -156,6 +176,8 @@ class NcpFirmware(EdgentFirmware):
                 message = rpc.parse_message(payload)
             except rpc.MessageError:
                 continue  # "messages with an unknown opcode should be ignored"
+            if message.op is rpc.Op.ONEWAY and message.uid == rpc.Uid.BLYNK_VIRTUAL_WRITE:
+                self._ncp_virtual_write(rpc.Reader(message.body))
             if message.op is rpc.Op.INVOKE and message.seq is not None and message.uid is not None:
                 status, rets, after = self._ncp_call(message.uid, rpc.Reader(message.body))
                 out += rpc.frame(rpc.result(message.seq, status, rets))
@@ -195,6 +217,15 @@ class NcpFirmware(EdgentFirmware):
         except rpc.MessageError:
             return rpc.Status.ERROR_ARGS_R, b"", None
         return rpc.Status.ERROR_UID, b"", None
+
+    def _ncp_virtual_write(self, args: rpc.Reader) -> None:
+        """`blynk.virtualWrite`: to the cloud while connected (dropped otherwise, UNCONFIRMED)."""
+        try:
+            pin, value = args.u16(), args.binary()
+        except rpc.MessageError:
+            return
+        if self.ncp_running and self.client.connected:
+            self.client.virtual_write(pin, *(v.decode("utf-8", "replace") for v in value.split(b"\0")))
 
     def _ncp_initialize(self, template_id: str, template_name: str) -> None:
         """`blynk.initialize`: the NCP loads its config and starts provisioning or connecting."""
@@ -255,6 +286,7 @@ class NcpFirmware(EdgentFirmware):
                 self.host_log(rpc.CONNECTED)
         elif message.uid == rpc.Uid.CLIENT_PROCESS_EVENT and reader.u8() == rpc.Event.NCP_REBOOTING:
             self._host_reinit = True
+            self._host_wake.set()
 
     async def _call(
         self, uid: int, args: bytes = b"", timeout_ms: int = rpc.RPC_TIMEOUT_DEFAULT_MS
@@ -345,7 +377,7 @@ class NcpFirmware(EdgentFirmware):
         self.ncp_running = False
         self._ncp_reported = None
         self._ncp_rx = rpc.FrameDecoder()
-        self.link.reset(self.profile.ncp_initial_baud if self.profile.ncp_present else 0)
+        self.link.ncp_baud = self.profile.ncp_initial_baud if self.ncp_plugged else 0  # its UART restarts too
         self.client.reset()
 
     async def _board_lifetime(self) -> None:
@@ -354,17 +386,17 @@ class NcpFirmware(EdgentFirmware):
             self.clock.reboot()
             self.host_state = rpc.BlynkState.UNKNOWN
             self._ncp_reboot = self._host_reinit = False
+            self.link.reset(0)
             self._ncp_power_up()
             self._refresh_led()
-            if not await self._host_setup():
-                await asyncio.Event().wait()  # loop() goes on; nothing answers, nothing is printed
-            while self.hw.running:
-                if self._ncp_reboot:
-                    await self._reboot_ncp()
-                elif self.ncp_running:
-                    await self._run_state()
-                else:
-                    await self._wait(None)
+            configured = await self._host_setup()
+            # the two CPUs: the NCP's loop is this power-up's main task (the firmware's waits check that), the
+            # host's loop a task that ends with it
+            host = asyncio.get_running_loop().create_task(self._host_loop(configured), name=f"{self.hw.name}-host")
+            try:
+                await self._ncp_loop()
+            finally:
+                host.cancel()
         except asyncio.CancelledError:
             raise
         except PowerLost:
@@ -374,16 +406,85 @@ class NcpFirmware(EdgentFirmware):
             self.write_serial("\r\nHardFault: emulated firmware raised an exception\r\n")
             raise
 
+    # --- the host's loop(): `timer.run(); Blynk.run();` -----------------------------------------------------
+    async def _host_loop(self, configured: bool) -> None:
+        """`Blynk.run()` (BlynkEdgentNCP.h:416-436) and the sketch's 10 s `virtualWrite(V0, millis() / 1000)`.
+
+        After 30 s without anything from the NCP the host asks `getState` on every pass; an answer of
+        NOT_INITIALIZED, or 10 unanswered asks in a row, re-initializes the NCP (which only works once `begin()`
+        ran: a board whose setup returned early never re-initializes). `RPC_EVENT_NCP_REBOOTING` does too.
+        """
+        fails = 0
+        next_publish = self.clock.millis() + rpc.PUBLISH_INTERVAL_MS if configured else None
+        while True:
+            if self._host_reinit:
+                self._host_reinit = False
+                await self._ncp_reinit(configured)
+                fails = 0
+                continue
+            now = self.clock.millis()
+            if next_publish is not None and now >= next_publish:
+                next_publish += rpc.PUBLISH_INTERVAL_MS
+                value = rpc.binary(str(now // 1000).encode())
+                self.link.oneway(rpc.Uid.BLYNK_VIRTUAL_WRITE, rpc.u16(0) + value)
+                continue
+            if now - self.link.last_rx_ms > rpc.IDLE_CHECK_MS:
+                status, rets = await self._call(rpc.Uid.BLYNK_GET_STATE)
+                if status == rpc.Status.OK:
+                    fails = 0
+                    if rpc.Reader(rets).u8() == rpc.BlynkState.NOT_INITIALIZED:
+                        await self._ncp_reinit(configured)
+                else:
+                    fails += 1
+                    if fails >= rpc.PING_FAILS_BEFORE_REINIT:
+                        await self._ncp_reinit(configured)
+                        fails = 0
+                await self.clock.sleep(rpc.LOOP_DELAY_MS / 1000)
+                continue
+            due = [self.link.last_rx_ms + rpc.IDLE_CHECK_MS + 1]
+            if next_publish is not None:
+                due.append(next_publish)
+            self._host_wake.clear()
+            wall = self.clock.lab_clock.loop_seconds((min(due) - now) / 1000, MIN_POLL_WALL_S)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._host_wake.wait(), wall)
+
+    async def _ncp_reinit(self, configured: bool) -> None:
+        """`ncpReinit()`: nothing without a template (setup returned early); else 10 s of `ncpConnect()`."""
+        if not configured:
+            return
+        self.host_log(rpc.REINITIALIZING)
+        if await self._ncp_connect_within(rpc.INIT_NCP_TIMEOUT_MS):
+            await self._ncp_setup()
+
+    # --- the NCP's loop ------------------------------------------------------------------------------------
+    async def _ncp_loop(self) -> None:
+        while self.hw.running:
+            if self._ncp_reboot:
+                await self._reboot_ncp()
+            elif self.ncp_running:
+                await self._run_state()
+            else:
+                await self._wait(None)
+
     async def _reboot_ncp(self) -> None:
-        """The NCP restarts alone: it tells the host, the host re-initializes it (`Blynk.run()` -> `ncpReinit()`)."""
+        """The NCP restarts alone: it tells the host (`RPC_EVENT_NCP_REBOOTING`), which re-initializes it."""
         self._ncp_reboot = False
         self.link.send_to_host(rpc.oneway(rpc.Uid.CLIENT_PROCESS_EVENT, rpc.u8(rpc.Event.NCP_REBOOTING)))
         await self._wifi_off()
         self._ncp_power_up()
         self._refresh_led()
-        if not self._host_reinit:
-            return
-        self._host_reinit = False
-        self.host_log(rpc.REINITIALIZING)
-        if await self._ncp_connect_within(rpc.INIT_NCP_TIMEOUT_MS):
-            await self._ncp_setup()
+
+    # --- faults -------------------------------------------------------------------------------------------
+    async def unplug_ncp(self) -> None:
+        """The module stops answering (pulled, hung, held in reset): its radio goes, the host hears nothing."""
+        self.ncp_plugged = False
+        await self._wifi_off()
+        self._ncp_power_up()
+        self._refresh_led()
+        self._poke()
+
+    def plug_ncp(self) -> None:
+        """The module is back: it boots NOT_INITIALIZED at its initial baud and waits for the host."""
+        self.ncp_plugged = True
+        self._ncp_power_up()
