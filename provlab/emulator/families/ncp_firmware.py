@@ -38,6 +38,7 @@ from provlab.protocol.states import EdgentState
 log = logging.getLogger("provlab.emulator.ncp")
 
 S = EdgentState
+NCP_LOG_KEPT = 64 * 1024  # bytes of the NCP's own log kept (its tail), for tests and evidence
 
 NCP_STATE: dict[EdgentState, rpc.BlynkState] = {
     S.WAIT_CONFIG: rpc.BlynkState.CONFIG,
@@ -161,6 +162,8 @@ class NcpFirmware(EdgentFirmware):
     def log(self, text: str) -> None:
         """The NCP's `BLYNK_LOG`: on the NINA's UART0, which these boards do not route anywhere."""
         self.ncp_log += format_log_line(self.clock.millis(), text)
+        if len(self.ncp_log) > NCP_LOG_KEPT:
+            del self.ncp_log[: len(self.ncp_log) - NCP_LOG_KEPT]
 
     def _host_serial_input(self, data: bytes) -> None:
         """`Edgent_NCP.ino` has no console: what is typed is never read."""
@@ -377,6 +380,7 @@ class NcpFirmware(EdgentFirmware):
         self.ncp_running = False
         self._ncp_reported = None
         self._ncp_rx = rpc.FrameDecoder()
+        self.led_config.clear()
         self.link.ncp_baud = self.profile.ncp_initial_baud if self.ncp_plugged else 0  # its UART restarts too
         self.client.reset()
 
