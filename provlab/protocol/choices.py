@@ -163,3 +163,13 @@ NCP_INFO_USES_HOST_FIRMWARE_INFO = True
 # NOT_INITIALIZED at boot is not sent. A NCP reboot (after `Restarting after error.`) sends
 # `RPC_EVENT_NCP_REBOOTING` first, so the host re-initializes it (`Reinitializing NCP...`).
 NCP_REPORTS_STATES_AFTER_INITIALIZE = True
+
+# UNCONFIRMED: where and how the NCP keeps its configuration. We keep the legacy 212-byte blob (spec §3) in the
+# NINA's flash, with the same load/save/last_error rules; Edgent-Arduino 0.9 keeps Preferences keys instead
+# (spec §3.5). Nothing of it is visible on the host's serial port, so only `/board_info.json` shows the difference.
+NCP_CONFIG_STORE_LEGACY_BLOB = True
+
+# UNCONFIRMED: a Blynk.Air `ota` INTERNAL reaching the NCP updates the NCP itself (the host prints
+# `State: NCP Upgrade`, then `Reinitializing NCP...` after its reboot). The host MCU's own update
+# (`client.otaUpdateAvailable/Write/Finish`, src/utility/BlynkNcpOtaImpl.h) is not emulated.
+NCP_OTA_UPDATES_THE_NCP = True
