@@ -91,6 +91,10 @@ class Capability(Enum):
     """Commands typed on the serial console: `ConsoleProtocol`."""
     SERIAL_LOG = "serial log"
     """What the board prints: `SerialLogProtocol`."""
+    EDGENT_LOG = "Edgent log"
+    """The provisioning firmware's own lines on this serial port (`AP URL:`, `Connecting to WiFi:`, `Last error
+    code:`, its banner rows): `SerialLogProtocol`. A board whose provisioning runs on a network co-processor
+    (Blynk.NCP) shows only its host sketch's lines."""
 
     @property
     def protocol(self) -> type:
@@ -103,6 +107,7 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.BUTTON: ButtonProtocol,
     Capability.CONSOLE: ConsoleProtocol,
     Capability.SERIAL_LOG: SerialLogProtocol,
+    Capability.EDGENT_LOG: SerialLogProtocol,
 }
 
 WIRED = frozenset({Capability.RESET, Capability.POWER, Capability.BUTTON})
@@ -112,6 +117,8 @@ MARKER_CAPABILITIES: dict[str, Capability] = {
     "needs_reset": Capability.RESET,
     "needs_power": Capability.POWER,
     "needs_button": Capability.BUTTON,
+    "needs_console": Capability.CONSOLE,
+    "needs_edgent_log": Capability.EDGENT_LOG,
 }
 """Scenario markers and the capability each one needs."""
 

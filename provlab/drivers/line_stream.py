@@ -29,6 +29,7 @@ from provlab.protocol.serial_log import (
     LibraryBanner,
     LogEvent,
     LogLine,
+    NcpState,
     RomBoot,
     StateChange,
     parse_event,
@@ -92,8 +93,11 @@ class LineStream:
     def add(self, raw: str, now: float, shown: str | None = None) -> ReceivedLine:
         """Add one complete line (terminator removed); `shown` is its masked form for the tail."""
         line = parse_line(raw)
-        item = ReceivedLine(now, line, parse_event(line))
+        event = parse_event(line)
         with self._cond:
+            if isinstance(event, NcpState) and event.edgent is not None:  # the line names only the new state
+                event = StateChange(self.state or EdgentState.INIT, event.edgent, line=line)
+            item = ReceivedLine(now, line, event)
             index = len(self._lines)
             if raw.startswith(">") and (not self._prompts or self._prompts[-1] != index):
                 self._prompts.append(index)

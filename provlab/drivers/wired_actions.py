@@ -31,7 +31,7 @@ class WiredActions(ProvidesCapabilities):
     def implementation(self, capability: Capability) -> object | None:
         """The console and the serial log are the driver's own; reset, power and button its sideband's (a
         sideband with power but no reset line resets by a power cycle)."""
-        if capability in (Capability.CONSOLE, Capability.SERIAL_LOG):
+        if capability in (Capability.CONSOLE, Capability.SERIAL_LOG, Capability.EDGENT_LOG):
             return self
         found = self.sideband.capability(capability)
         if found is None and capability is Capability.RESET:

@@ -54,7 +54,13 @@ class EmulatedBoard:
     ) -> None:
         self.hardware = BoardHardware(mac, radio, flash_path, serial, clock=clock, name=name, flash_model=flash_model)
         tls = client_context(tls_ca) if isinstance(tls_ca, (str, Path)) else tls_ca
-        self.firmware = EdgentFirmware(self.hardware, profile, behaviour=behaviour_for(defects), tls=tls)
+        behaviour = behaviour_for(defects)
+        family = getattr(profile, "make_firmware", None)  # a family's own firmware (families/), else the sketch
+        self.firmware: EdgentFirmware = (
+            family(self.hardware, behaviour=behaviour, tls=tls)
+            if family is not None
+            else EdgentFirmware(self.hardware, profile, behaviour=behaviour, tls=tls)
+        )
         self.hardware.load(self.firmware)
 
     # --- the hardware -------------------------------------------------------------------------------

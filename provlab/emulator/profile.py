@@ -97,3 +97,9 @@ class ProfileFactory(Protocol):
 PROFILES: Registry[ProfileFactory] = Registry("firmware profile")
 PROFILES.register("edgent-esp32", edgent_esp32)
 PROFILES.register("edgent-esp32-mqtt", edgent_esp32_mqtt)
+
+
+from provlab.emulator.families import ncp  # noqa: E402  (the family module subclasses FirmwareProfile)
+
+PROFILES.register("edgent-ncp-nano33iot", ncp.nano33iot)
+PROFILES.register("edgent-ncp-mkr1010", ncp.mkr1010)

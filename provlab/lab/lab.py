@@ -26,6 +26,7 @@ from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import PtySerial
+from provlab.emulator.sideband import ALL as ALL_WIRED
 from provlab.emulator.sideband import EmulatedSideband
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.attached import inventory_entry, open_attached
@@ -202,7 +203,7 @@ class Lab:
             clock=self.clock,
             rx_channel=board_out,
             tx_channel=board_in,
-            sideband=EmulatedSideband(emulated, self._run_on_loop),
+            sideband=EmulatedSideband(emulated, self._run_on_loop, capabilities=getattr(profile, "wired", ALL_WIRED)),
         )
         self._ports.append(port)
         self._board_ports[f"board-{index}"] = port

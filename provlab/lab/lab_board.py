@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from provlab.lab.lab import Lab
 
 E = TypeVar("E", bound=LogEvent)
+AP_URL_LINE = "AP URL:  blynk.setup"
+AP_POLL_S = 0.05  # device seconds between looks at an emulated board's web server (no log line says it is up)
 
 
 class LabBoard(ProvidesCapabilities):
@@ -82,10 +84,24 @@ class LabBoard(ProvidesCapabilities):
     def implementation(self, capability: Capability) -> object | None:
         """What the board's driver has: its console and serial log, and what its wiring allows (reset, power,
         button); `capability(Capability.BUTTON)` is None on a board without a wired button."""
+        if capability in self._not_on_serial:
+            return None
         return self.serial.capability(capability)
 
+    @property
+    def _not_on_serial(self) -> frozenset[Capability]:
+        """What this board's firmware does not show on its serial port (an emulated NCP board: no console, no
+        Edgent log; the profile's `serial_lacks`)."""
+        profile = self.emulated.profile if self.emulated is not None else None
+        lacks: object = getattr(profile, "serial_lacks", None)
+        return frozenset(c for c in lacks if isinstance(c, Capability)) if isinstance(lacks, frozenset) else frozenset()
+
     def describe_wiring(self) -> str:
-        return self.serial.describe_wiring()
+        wiring = self.serial.describe_wiring()
+        if self._not_on_serial:
+            lacking = ", ".join(sorted(c.value for c in self._not_on_serial))
+            return f"{wiring}; {self.profile_name} shows no {lacking} on its serial port"
+        return wiring
 
     @property
     def profile_name(self) -> str:
@@ -156,6 +172,28 @@ class LabBoard(ProvidesCapabilities):
     ) -> LogLine:
         """The first line (from `since`) containing `text` as it is (no regular expression)."""
         return self.serial.expect_exact(text, timeout, since, not_matching=not_matching)
+
+    @step("expect_ap")
+    def expect_ap(self, timeout: float = 30.0) -> None:
+        """Wait until the board's access point and its web server are up: its `AP URL:  blynk.setup` line where
+        the board shows the Edgent log, else (a Blynk.NCP board, whose host prints no such line) the emulated
+        board's SoftAP web server listening."""
+        if self.capability(Capability.EDGENT_LOG) is not None:
+            self.expect(AP_URL_LINE, timeout)
+            return
+        emulated = self.emulated
+        if emulated is None:
+            raise BoardOutOfReach(
+                f"{self.name} shows no Edgent log on its serial port, so the lab cannot see its access point start"
+            )
+        clock = self.lab.clock
+        deadline = clock.now() + timeout
+        while not emulated.web_server_up:
+            if clock.now() >= deadline:
+                raise AssertionError(
+                    f"{self.name}: its access point's web server did not come up within {timeout} s (device time)"
+                )
+            clock.sleep(AP_POLL_S)
 
     @step("expect_event")
     def expect_event(

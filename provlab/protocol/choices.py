@@ -124,3 +124,52 @@ WIFI_JOIN_RETRY_S = 0.5
 
 # Spec §5.3 (UNCONFIRMED): the OTA download's HTTPClient timeout.
 OTA_HTTP_TIMEOUT_S = 30.0
+
+# --- Blynk.NCP (Nano 33 IoT / MKR WiFi 1010 host + NINA-W102 NCP, provlab.emulator.families.ncp) ---------
+# The host side is public (blynk-library src/BlynkEdgentNCP.h, Edgent_NCP.ino); the NCP firmware is
+# proprietary, so everything below is UNCONFIRMED. What would settle each: a serial capture of a real board
+# (host USB + the NINA's UART0 through `Blynk.passthrough()`), and the phone's exchanges with a real NCP.
+
+# UNCONFIRMED: the version string `rpc_blynk_getNcpVersion()` answers. The example project pins none by
+# default and names `v0.6.3` as the one to pin (platformio.ini `custom_ncp.firmware_ver`).
+NCP_FIRMWARE_VERSION = "0.6.3"
+
+# UNCONFIRMED: the NCP's UART speed after its boot. The protocol document says "38400 8N1 (or 115200 in some
+# variants)"; the host tries 38400 first, so a 38400 NCP answers the first ping.
+NCP_INITIAL_BAUD = 38400
+
+# UNCONFIRMED: the `%u us` of `NCP responding (baud B, N us)`: micros() around one ping. We count the ping and
+# its result on the wire (9 + 8 bytes, 10 bits each) plus this much NCP turnaround.
+NCP_PING_TURNAROUND_US = 300
+
+# UNCONFIRMED: the provisioning transport. Real NINA-W102 builds provision over BLE (README table of
+# Blynk-NCP-Example-Arduino: Nano 33 IoT / MKR WiFi 1010 "BLE"); the lab's phone is Wi-Fi only, so the
+# emulated NCP offers the Wi-Fi AP transport its builds for modules without BLE use (e.g. pico_esp8266).
+NCP_PROVISIONING_OVER_WIFI_AP = True
+
+# UNCONFIRMED: what the NCP's access point serves. The NCP's states match Edgent-Arduino 0.9's (spec §2.6:
+# IDLE, CONFIG, CONNECTING NET/CLOUD, RUNNING, OTA, ERROR), which suggests its Blynk.Inject Wi-Fi AP code, but
+# no capture exists; we serve the legacy Edgent API and SSID rule (spec §2.2-§2.5), which the lab's phone
+# speaks, with `fw_type`/`fw_ver` of the host firmware (`rpc_blynk_setFirmwareInfo`). Settle with a capture of
+# a Blynk.NCP AP's `/board_info.json`, its SSID and the app's `/config` request.
+NCP_SERVES_LEGACY_EDGENT_API = True
+
+# UNCONFIRMED: the NCP's info message. BlynkApiArduino.h:24-28 puts `ncp <BLYNK_NCP_VERSION>` where others put
+# `mcu`; we fill `fw-type`, `build` and `blynk` with what the host sent in `setFirmwareInfo` (the reason that
+# call exists) and `dev` with the NCP's own `BLYNK_INFO_DEVICE` ("ESP32").
+NCP_INFO_USES_HOST_FIRMWARE_INFO = True
+
+# UNCONFIRMED: the NCP reports state changes (`client.blynkStateChange`) only once `blynk.initialize` ran; its
+# NOT_INITIALIZED at boot is not sent. A NCP reboot (after `Restarting after error.`) sends
+# `RPC_EVENT_NCP_REBOOTING` first, so the host re-initializes it (`Reinitializing NCP...`).
+NCP_REPORTS_STATES_AFTER_INITIALIZE = True
+
+# UNCONFIRMED: where and how the NCP keeps its configuration. We keep the legacy 212-byte blob (spec §3) in the
+# NINA's flash, with the same load/save/last_error rules; Edgent-Arduino 0.9 keeps Preferences keys instead
+# (spec §3.5). Nothing of it is visible on the host's serial port, so only `/board_info.json` shows the difference.
+NCP_CONFIG_STORE_LEGACY_BLOB = True
+
+# UNCONFIRMED: a Blynk.Air `ota` INTERNAL reaching the NCP updates the NCP itself (the host prints
+# `State: NCP Upgrade`, then `Reinitializing NCP...` after its reboot). The host MCU's own update
+# (`client.otaUpdateAvailable/Write/Finish`, src/utility/BlynkNcpOtaImpl.h) is not emulated.
+NCP_OTA_UPDATES_THE_NCP = True

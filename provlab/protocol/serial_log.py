@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from provlab.protocol.ncp import EDGENT_STATE, STATE_BY_TEXT, BlynkState
 from provlab.protocol.states import EdgentState
 
 # ------------------------------------------------------------------------------------------------------------
@@ -183,6 +184,17 @@ class StateChange(LogEvent):
 
     old: EdgentState
     new: EdgentState
+
+
+@dataclass(frozen=True)
+class NcpState(LogEvent):
+    """`State: Configuration`: a Blynk.NCP host sketch reporting its NCP's state (`provlab.protocol.ncp`).
+
+    The line names only the new state; a reader that knows the previous one (the line stream) turns it into a
+    `StateChange` when `edgent` is not None."""
+
+    state: BlynkState
+    edgent: EdgentState | None
 
 
 @dataclass(frozen=True)
@@ -486,6 +498,10 @@ _BANNER_KEYS = (
 # Tried in order against the message (anchored at its start); first match wins.
 _RULES: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     _rule(r"Ready \(ping: (\d+) ?ms\)", lambda m, ln: Ready(int(m[1]), line=ln)),
+    _rule(
+        rf"State: ({'|'.join(STATE_BY_TEXT)})$",
+        lambda m, ln: NcpState(STATE_BY_TEXT[m[1]], EDGENT_STATE.get(STATE_BY_TEXT[m[1]]), line=ln),
+    ),
     _rule(r"Invalid (?:auth )?token$", lambda m, ln: InvalidToken(line=ln)),
     _rule(r"Connect failed\. code: (-?\d+)", lambda m, ln: ConnectFailed(int(m[1]), line=ln)),
     _rule(r"Login timeout\b", lambda m, ln: LoginTimeout(line=ln)),
@@ -529,7 +545,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     _rule(r"(Update failed\.?|Error #-?\d+)", lambda m, ln: OtaFailed(m[1], line=ln)),
     _rule(r"Server: (.*)", lambda m, ln: ServerMessage(m[1], line=ln)),
     _rule(
-        r"(?:/_+/|Blynk) +v(\d+\.\d+\.\d+\S*) on (\S+)$",
+        r"(?:/_+/|Blynk) +v(\d+\.\d+\.\d+\S*) on (\S.*?)$",  # BLYNK_INFO_DEVICE may have spaces: "Nano 33 IoT"
         lambda m, ln: LibraryBanner(m[1], m[2], line=ln),
     ),
     _rule(rf"((?i:{_BANNER_KEYS})) *: *(.*)$", lambda m, ln: DeviceBanner(m[1], m[2], line=ln)),

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provlab.protocol import serial_log
+from provlab.protocol.ncp import BlynkState
 from provlab.protocol.serial_log import (
     NO_LINE,
     TRUNCATED_MARK,
@@ -41,6 +42,7 @@ from provlab.protocol.serial_log import (
     LogEvent,
     LoginTimeout,
     LogLine,
+    NcpState,
     OtaFailed,
     OtaSuccess,
     OtaUrl,
@@ -581,6 +583,9 @@ ONE_LINE_EVENTS: list[tuple[str, LogEvent]] = [
         "[E][WiFiClient.cpp:258] connect(): socket error",
         PlatformLog("arduino", "E", "WiFiClient.cpp:258", "connect(): socket error"),
     ),
+    # Blynk.NCP host sketch (Edgent_NCP.ino:74; banner as in Blynk-Technologies/Blynk-NCP-Example-Arduino#7)
+    ("[3032] State: Configuration", NcpState(BlynkState.CONFIG, S.WAIT_CONFIG)),
+    ("[3462]         /___/ v1.3.0 on Nano 33 IoT", LibraryBanner("1.3.0", "Nano 33 IoT")),
 ]
 
 

@@ -53,7 +53,7 @@ def test_an_emulated_board_implements_every_protocol(rig: EmulatedRig) -> None:
 def test_a_replayed_recording_has_its_log_and_no_wiring(tmp_path: Path) -> None:
     with ReplayBoard(Recording.from_text(RECORDED, name="bench"), time_scale=0) as board:
         board.expect_state("WAIT_CONFIG", timeout=60)
-        assert board.capabilities == {Capability.CONSOLE, Capability.SERIAL_LOG}
+        assert board.capabilities == {Capability.CONSOLE, Capability.SERIAL_LOG, Capability.EDGENT_LOG}
         assert all(board.capability(c) is None for c in WIRED)
         with pytest.raises(CapabilityMissing, match=r"cannot hold the button: .*\(none: serial data only\)"):
             board.hold_button(11)

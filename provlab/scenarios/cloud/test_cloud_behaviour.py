@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
 
@@ -14,6 +16,7 @@ def test_unused_token_stays_unactivated_with_a_7_day_expiry(lab: Lab, phone: Lab
     assert lab.cloud_call(lambda cloud: cloud.device_for_token(token)) is None
 
 
+@pytest.mark.needs_edgent_log
 def test_deleted_device_goes_back_to_config_mode(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C2: the device is deleted while it holds the token: `Invalid auth token`, back to WAIT_CONFIG."""
     enrollment = phone.provision(board)
@@ -25,6 +28,7 @@ def test_deleted_device_goes_back_to_config_mode(lab: Lab, board: LabBoard, phon
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
 
 
+@pytest.mark.needs_edgent_log
 def test_refreshed_token_kicks_the_live_session(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C4: the token is refreshed while the device is connected: kicked, and the old token is refused."""
     enrollment = phone.provision(board)
@@ -35,6 +39,7 @@ def test_refreshed_token_kicks_the_live_session(lab: Lab, board: LabBoard, phone
     board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
 
 
+@pytest.mark.needs_edgent_log
 def test_redirect_is_followed(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C6: the cloud answers REDIRECT host:port; the device logs `Redirecting to …` and logs in there."""
     enrollment = phone.provision(board)
@@ -70,6 +75,7 @@ def test_cloud_restart_mid_session(lab: Lab, board: LabBoard, phone: LabPhone) -
     assert lab.is_online(device.id)
 
 
+@pytest.mark.needs_edgent_log
 def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C7: the lab rotates to a new CA; the board (trusting the old one) cannot reconnect and says so."""
     enrollment = phone.provision(board)

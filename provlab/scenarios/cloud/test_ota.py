@@ -99,6 +99,7 @@ def test_ota_with_a_corrupt_image_fails_into_error_and_keeps_the_old_version(
     assert lab.is_online(device_id)
 
 
+@pytest.mark.needs_edgent_log
 def test_ota_to_an_offline_device_is_refused(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """Blynk.Air needs the device online: a push to a device that went offline says so, nothing is sent."""
     device_id, _ = provisioned_device(board, phone)

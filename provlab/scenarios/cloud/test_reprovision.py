@@ -7,6 +7,7 @@ import pytest
 from provlab.fixtures import DeviceOffline, Lab, LabBoard, LabPhone
 
 
+@pytest.mark.needs_console
 def test_reprovision_token_keeps_the_device_id_and_data(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """The app re-provisions a reset board with a re-provision token for the existing device: the device
     keeps its id and data, the new token works, the old one is refused from then on."""

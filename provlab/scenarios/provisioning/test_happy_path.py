@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
 
+@pytest.mark.needs_edgent_log
 def test_happy_path(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     board.expect_state("WAIT_CONFIG", timeout=30)
-    board.expect("AP URL:  blynk.setup", timeout=30)
+    board.expect_ap(timeout=30)
 
     enrollment = phone.provision(board)
 

@@ -7,6 +7,7 @@ import pytest
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
 
+@pytest.mark.needs_edgent_log
 def test_save_stores_config_before_connecting(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """With save=1 the board answers `Configuration saved` and writes flash before it leaves the AP."""
     board.expect_state("WAIT_CONFIG", timeout=30)
@@ -22,6 +23,7 @@ def test_save_stores_config_before_connecting(lab: Lab, board: LabBoard, phone: 
     board.expect_state("RUNNING", timeout=60)
 
 
+@pytest.mark.needs_edgent_log
 def test_ssid_manual_wins_over_ssid(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P2: the phone sends a picked `ssid` and a typed `ssidManual`; the typed one is used."""
     board.expect_state("WAIT_CONFIG", timeout=30)
@@ -31,7 +33,7 @@ def test_ssid_manual_wins_over_ssid(lab: Lab, board: LabBoard, phone: LabPhone) 
 
 
 def test_phone_discovers_the_board_by_its_ssid(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
-    board.expect("AP URL:  blynk.setup", timeout=30)
+    board.expect_ap(timeout=30)
     found = {b.ssid: b for b in phone.discover()}
     assert board.ssid in found
     assert found[board.ssid].template_name == lab.config.template_name
@@ -41,7 +43,7 @@ def test_phone_discovers_the_board_by_its_ssid(lab: Lab, board: LabBoard, phone:
 def test_long_template_name_is_truncated_and_still_found(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P5: the SSID keeps 20 chars of the template name so it fits in 31; the phone still finds it."""
     assert board.ssid.startswith("Blynk Kitchen Thermostat P-") and len(board.ssid) <= 31
-    board.expect("AP URL:  blynk.setup", timeout=30)
+    board.expect_ap(timeout=30)
     assert any(b.ssid == board.ssid for b in phone.discover())
     assert phone.provision(board).ok
 
@@ -57,6 +59,7 @@ def test_one_phone_enrolls_two_boards(lab: Lab, boards: list[LabBoard], phone: L
         b.expect_state("RUNNING", timeout=60)
 
 
+@pytest.mark.needs_edgent_log
 def test_power_cycle_keeps_the_enrollment(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """A provisioned board that loses power boots straight to CONNECTING_NET and logs in with the same token."""
     enrollment = phone.provision(board)
@@ -73,6 +76,7 @@ def test_power_cycle_keeps_the_enrollment(lab: Lab, board: LabBoard, phone: LabP
     assert device is not None and lab.is_online(device.id)
 
 
+@pytest.mark.needs_console
 def test_reprovision_after_factory_reset_gets_a_new_token(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     first = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
@@ -91,7 +95,7 @@ def test_reprovision_after_factory_reset_gets_a_new_token(lab: Lab, board: LabBo
 
 def test_two_phones_configure_the_same_board_at_once(lab: Lab, board: LabBoard) -> None:
     """P11: two phones race; one `/config` wins, the board ends with exactly one token, the cloud one device."""
-    board.expect("AP URL:  blynk.setup", timeout=30)
+    board.expect_ap(timeout=30)
     phones = [lab.phone(), lab.phone()]
     results = lab.concurrently(*(lambda p=p: p.provision(board, check=False, online_timeout=60) for p in phones))
     board.expect_state("RUNNING", timeout=120)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from provlab.fixtures import FailureKind, Lab, LabBoard, LabPhone
 
 
@@ -13,6 +15,7 @@ def test_wrong_password_is_diagnosed_as_701_from_board_info(lab: Lab, board: Lab
     assert lab.cloud_events("token_activated") == []  # the issued token was never used
 
 
+@pytest.mark.needs_edgent_log
 def test_router_that_boots_late_is_joined_when_it_appears(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """P9: with save=1 the board keeps retrying (500 × 50 s) and comes online when the home AP appears."""
     home = lab.config.home.ssid

@@ -9,11 +9,12 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 @pytest.mark.emulated_only  # arming a cut at a byte of a flash write needs the emulator's flash
 @pytest.mark.needs_power
+@pytest.mark.needs_edgent_log
 def test_power_cut_in_the_middle_of_the_config_write(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """ESP32 NVS writes are atomic: a cut at byte 100 of the 212-byte blob leaves the old (empty) config;
     the board boots into WAIT_CONFIG, not with half a token, and can be provisioned again."""
     assert board.emulated is not None
-    board.expect("AP URL:  blynk.setup", timeout=30)
+    board.expect_ap(timeout=30)
     board.emulated.flash.cut_power_at(100)
     failed = phone.provision(board, save=True, check=False, online_timeout=5)  # save=1 writes at /config
     assert not failed.ok
