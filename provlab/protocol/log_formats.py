@@ -188,7 +188,9 @@ class LogFormat:
     arduino: bool
     """Reads `[millis] text` lines (and everything else the Arduino grammar knows)."""
     idf_edgent: bool
-    """Reads ESP-IDF Edgent's own lines as Edgent's (state changes, `initialized`, Wi-Fi, OTA)."""
+    """Reads ESP-IDF Edgent's own lines with its grammar (IDLE, `initialized`, Wi-Fi, OTA, `nm_wifi.c`'s states
+    kept apart); without it they are platform lines whose message the Arduino grammar may still read (a `State:`
+    line between two legacy state names)."""
 
     def parse(self, line: LogLine) -> LogEvent | None:
         """The event `line` states in this format, or None."""

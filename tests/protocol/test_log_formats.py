@@ -171,7 +171,9 @@ def test_esp_idf_edgent_lines(raw: str, event: object) -> None:
     assert ESP_IDF.parse(parse_line(raw)) == event
 
 
-def test_the_arduino_format_does_not_read_esp_idf_edgent_lines_as_edgent() -> None:
+def test_the_arduino_format_knows_no_idle() -> None:
+    """The Arduino profile is the legacy grammar: an ESP-IDF line with legacy state names is still a state change
+    there, but IDLE is not a legacy state."""
     line = parse_line("I (771) edgent.c: State: IDLE => CONNECTING_NET")
     assert isinstance(ARDUINO.parse(line), PlatformLog)
     assert parse_event(line) == ARDUINO.parse(line)  # the Arduino profile is the existing grammar
