@@ -233,6 +233,7 @@ def test_banners_with_spaces_in_the_platform_and_forum_damage() -> None:
         ("        /___/ v1.3.0 on Nano 33 IoT", "Nano 33 IoT"),
         ("        /___/ v1.3.0 on Nano 33 IoT  ", "Nano 33 IoT"),
         ("Blynk v1.3.0 on MKR Vidor 4000", "MKR Vidor 4000"),
+        ("        /___/ v1.4.0 on TI CC3220", "TI CC3220"),  # BlynkDetectDevice.h's name for TI_CC3220
         ("        /___/ v1.4.0 on ESP32", "ESP32"),
     ],
 )
