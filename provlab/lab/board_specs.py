@@ -2,7 +2,8 @@
 
 * `emu:N`: N emulated boards (the count adds up over several `emu:` items);
 * `inv:NAME`: the inventory's board NAME, found by USB serial number, location or port, wired as it says;
-* `replay:FILE`: a recorded serial session (or a pasted log) replayed as a read-only board;
+* `replay:FILE`: a recorded serial session (or a pasted log) replayed as a read-only board, read in the log format
+  it shows (`replay:FILE?format=esp-idf` chooses one: `drivers.replay.ReplayTarget`);
 * `labgrid:PLACE`: a board farm's place, acquired through its labgrid coordinator (`LG_COORDINATOR`) for the
   run and released after it: its serial port, and its power, reset and button (`provlab.drivers.farm`);
 * `/dev/ttyUSB0`, `COM3`, `rfc2217://host:4001`, `socket://…`, `port:URL`: a board on that serial port,

@@ -36,13 +36,15 @@ class LogLine:
     millis: int | None
     """The Blynk `[millis]` stamp; None for lines without one (banner, ROM text, ESP-IDF `E (123)` lines)."""
     host_stamp: str | None
-    """A serial monitor's `HH:MM:SS.mmm -> ` prefix, without the arrow."""
+    """A serial monitor's `HH:MM:SS.mmm -> ` (Arduino IDE) or `HH:MM:SS.mmm > ` (PlatformIO) prefix, without the
+    arrow."""
 
 
 NO_LINE = LogLine(raw="", text="", millis=None, host_stamp=None)
 """The `line` of an event built by hand (an expectation) rather than parsed."""
 
-_HOST_STAMP = re.compile(r"(\d{1,2}:\d{2}:\d{2}\.\d{3}) ?->(?: |$)")
+# Arduino IDE's `HH:MM:SS.mmm -> `, PlatformIO's `time` filter `HH:MM:SS.mmm > `
+_HOST_STAMP = re.compile(r"(\d{1,2}:\d{2}:\d{2}\.\d{3}) ?-?>(?: |$)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Up to 16 stray non-alphanumeric characters (`+`, the console prompt `>`, boot garbage, a pasted bullet),
 # then `[digits]` followed by a space, the end, or an arduino-esp32 / Edgent-2 `[L]` level tag.

@@ -266,3 +266,18 @@ def test_a_wrapped_platform_is_only_taken_right_after_an_unstamped_banner() -> N
     assert reader.read("        /___/ v1.3.0 on Nano 33").kind is LineKind.BANNER
     assert reader.read("").kind is LineKind.KNOWN
     assert reader.read("IoT").kind is LineKind.UNKNOWN  # a blank line in between: not a continuation
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        ("18:46:51.156 -> [2296346] RUNNING => OTA_UPGRADE", LineKind.STATE_CHANGE),  # Arduino IDE
+        ("18:46:51.156 > [2296346] RUNNING => OTA_UPGRADE", LineKind.STATE_CHANGE),  # PlatformIO `time` filter
+        ("18:46:51.156 > I (771) edgent.c: State: IDLE => CONNECTING_NET", LineKind.STATE_CHANGE),
+        ("18:46:51.156 >         /___/ v1.3.0 on Nano 33 IoT", LineKind.BANNER),
+        ("18:46:51.156 > ", LineKind.KNOWN),
+    ],
+)
+def test_serial_monitor_stamps_of_either_ide(raw: str, kind: LineKind) -> None:
+    read_line = LogReader().read(raw)
+    assert read_line.kind is kind and read_line.line.host_stamp == "18:46:51.156"
