@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from provlab.drivers.replay import ReplayTarget
+
 
 class BoardSource(str, Enum):
     PORT = "port"
@@ -67,6 +69,11 @@ def parse_item(item: str) -> int | AttachedBoard:
             target = text[len(prefix) :].strip()
             if not target:
                 raise BoardSpecError(f"{text!r}: nothing after {prefix!r}")
+            if source is BoardSource.REPLAY:
+                try:
+                    ReplayTarget.parse(target)
+                except ValueError as exc:
+                    raise BoardSpecError(str(exc)) from None
             return AttachedBoard(source, target)
     if text.startswith("/") or _URL.match(text) or _COM.match(text):
         return AttachedBoard(BoardSource.PORT, text)
