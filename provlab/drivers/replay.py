@@ -187,10 +187,8 @@ class ReplayBoard(SerialBoard):
         else:
             target = ReplayTarget.parse(recording)
             fmt = log_format or target.log_format
-            if fmt is None:
-                fmt = detect_format(split_lines(target.path.read_bytes().decode("utf-8", "replace")))
-            loaded = Recording.load(target.path, millis_of=fmt.device_millis)
-        if fmt is None:
+            loaded = Recording.load(target.path, millis_of=(fmt or AUTO).device_millis)
+        if fmt is None:  # from what the board printed (a recording file's records, a log's lines)
             fmt = detect_format(split_lines(loaded.received().decode("utf-8", "replace")))
         self.replay = ReplayPort(loaded, time_scale=time_scale)
         try:

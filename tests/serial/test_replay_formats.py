@@ -58,6 +58,13 @@ def test_a_chosen_format_wins_over_detection() -> None:
         board.expect_state("RUNNING", timeout=600)
 
 
+def test_an_esp_idf_recording_file_is_detected_from_what_the_board_printed(tmp_path: Path) -> None:
+    saved = Recording.from_text(IDF_LOG.read_bytes(), millis_of=ESP_IDF.device_millis).save(tmp_path / "r.jsonl")
+    with ReplayBoard(saved, time_scale=0) as board:
+        assert board.stream.log_format is ESP_IDF
+        board.expect_state("RUNNING", timeout=600)
+
+
 def test_an_esp_idf_log_is_timed_by_its_own_millis() -> None:
     def at(recording: Recording, text: str) -> float:
         return next(recording.device_seconds(c) for c in recording.chunks if text.encode() in c.data)
