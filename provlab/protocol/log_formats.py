@@ -160,17 +160,19 @@ _STAND_WITH = re.compile(r"#StandWithUkraine\b")
 
 
 def _undo_forum_damage(line: LogLine) -> LogLine:
-    """`line` with a forum's quote markers before an unstamped line and its smart quotes undone."""
-    text = line.text.translate(_SMART)
+    """`line` without a forum's quote markers before an unstamped line. Smart quotes are left alone here (an
+    iPhone hotspot's SSID has a real `’`); only the logo's are read as plain ones (`is_logo_art`)."""
     if line.millis is None:
-        text = _QUOTE_MARKS.sub("", text)
-    return line if text == line.text else replace(line, text=text)
+        text = _QUOTE_MARKS.sub("", line.text)
+        if text != line.text:
+            return replace(line, text=text)
+    return line
 
 
 def is_logo_art(text: str) -> bool:
-    """One of the ASCII-art lines of the Blynk logo (spec §5.2), also with its backslashes lost or its spaces
-    collapsed: only logo characters, at least two underscores."""
-    body = text.strip()
+    """One of the ASCII-art lines of the Blynk logo (spec §5.2), also with its backslashes lost, its spaces
+    collapsed or its quote made typographic: only logo characters, at least two underscores."""
+    body = text.translate(_SMART).strip()
     return body.count("_") >= 2 and set(body) <= _LOGO_CHARS
 
 
@@ -327,8 +329,7 @@ def _kind_of(event: LogEvent | None, line: LogLine) -> tuple[LineKind, str]:
         return LineKind.BANNER, type(event).__name__
     if event is not None:
         return LineKind.KNOWN, type(event).__name__
-    text = line.text.translate(_SMART)
-    body = _QUOTE_MARKS.sub("", text).strip() if line.millis is None else text.strip()
+    body = _QUOTE_MARKS.sub("", line.text).strip() if line.millis is None else line.text.strip()
     if not body:
         return LineKind.KNOWN, "blank"
     if is_logo_art(body) or _STAND_WITH.match(body):

@@ -281,3 +281,10 @@ def test_a_wrapped_platform_is_only_taken_right_after_an_unstamped_banner() -> N
 def test_serial_monitor_stamps_of_either_ide(raw: str, kind: LineKind) -> None:
     read_line = LogReader().read(raw)
     assert read_line.kind is kind and read_line.line.host_stamp == "18:46:51.156"
+
+
+def test_smart_quotes_outside_the_logo_are_kept() -> None:
+    """An iPhone hotspot's name has a typographic apostrophe: the SSID stays as the board printed it."""
+    event = AUTO.parse(parse_line("[35262] Connecting to WiFi: Bob’s iPhone"))
+    assert event == ConnectingWifi("Bob’s iPhone")
+    assert LogReader().read("  / _  / / // / _ \\/  ’_/").kind is LineKind.BANNER
