@@ -219,4 +219,5 @@ def skip_reason(board_name: str, board: Capable | None, marker_names: Iterable[s
     wired = board.describe_wiring() if board is not None else "no control sideband"
     markers = ", ".join(name for name, cap in MARKER_CAPABILITIES.items() if cap in missing)
     what = ", ".join(c.value for c in missing)
-    return f"{board_name} has no {what} control ({wired}); the scenario is marked {markers}"
+    noun = "" if missing == [Capability.CONSOLE] else " control"
+    return f"{board_name} has no {what}{noun} ({wired}); the scenario is marked {markers}"

@@ -1,11 +1,11 @@
 """A board's serial output as a waitable stream of parsed lines, and what that stream says about the board.
 
 Producers (a serial reader thread, an emulated board's in-memory port) call `add()` with each complete line;
-the stream parses it with the protocol grammar, keeps `state`, `last_error`, `info`, `boots` and the console
-prompt positions current, and wakes everyone waiting. `wait_until` waits in device time (scaled by
-the lab clock) and reports what was awaited, the tail and the log file on timeout. A waiter is woken by the
-producer that hands over a line, so on a virtual lab clock no device time passes between the line and the
-driver going on.
+the stream reads it in its log format (`protocol.log_formats`: `auto` unless a board says which family it
+runs), keeps `state`, `last_error`, `info`, `boots` and the console prompt positions current, and wakes
+everyone waiting. `wait_until` waits in device time (scaled by the lab clock) and reports what was awaited, the
+tail and the log file on timeout. A waiter is woken by the producer that hands over a line, so on a virtual lab
+clock no device time passes between the line and the driver going on.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from provlab.clock.wall import WallClock
 from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.serial_errors import ExpectTimeout
 from provlab.protocol.console import ConsoleReplyError, parse_devinfo
+from provlab.protocol.log_formats import AUTO, EdgentStarted, LogFormat, LogReader
 from provlab.protocol.serial_log import (
+    ApSsid,
     DeviceBanner,
     LastError,
     LibraryBanner,
@@ -32,8 +34,6 @@ from provlab.protocol.serial_log import (
     NcpState,
     RomBoot,
     StateChange,
-    parse_event,
-    parse_line,
 )
 from provlab.protocol.states import EdgentState
 
@@ -67,7 +67,14 @@ MIN_WALL_WAIT_S = 2.0
 class LineStream:
     """Every line a board printed since the driver opened it, with the facts they state."""
 
-    def __init__(self, *, time_scale: float = 1.0, log_path: Path | None = None, clock: LabClock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        time_scale: float = 1.0,
+        log_path: Path | None = None,
+        clock: LabClock | None = None,
+        log_format: LogFormat = AUTO,
+    ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.clock: LabClock = clock or WallClock(time_scale)
@@ -88,16 +95,27 @@ class LineStream:
         self.bytes_received = 0
         self.boot_index: int | None = None
         """Index of the first line of the latest boot seen (None: no boot seen since opening)."""
+        self._reader = LogReader(log_format)
+
+    @property
+    def log_format(self) -> LogFormat:
+        """How lines are read (`auto`: Arduino and ESP-IDF Edgent lines alike)."""
+        return self._reader.format
+
+    @log_format.setter
+    def log_format(self, fmt: LogFormat) -> None:
+        with self._cond:
+            self._reader.format = fmt
 
     # --- producing ---------------------------------------------------------------------------------
     def add(self, raw: str, now: float, shown: str | None = None) -> ReceivedLine:
         """Add one complete line (terminator removed); `shown` is its masked form for the tail."""
-        line = parse_line(raw)
-        event = parse_event(line)
         with self._cond:
+            read = self._reader.read(raw)
+            event = read.event
             if isinstance(event, NcpState) and event.edgent is not None:  # the line names only the new state
-                event = StateChange(self.state or EdgentState.INIT, event.edgent, line=line)
-            item = ReceivedLine(now, line, event)
+                event = StateChange(self.state or EdgentState.INIT, event.edgent, line=read.line)
+            item = ReceivedLine(now, read.line, event)
             index = len(self._lines)
             if raw.startswith(">") and (not self._prompts or self._prompts[-1] != index):
                 self._prompts.append(index)
@@ -159,6 +177,9 @@ class LineStream:
             self.info = self.info.with_library_banner(event)
         elif isinstance(event, DeviceBanner):
             self.info = self.info.with_banner_row(event)
+        elif isinstance(event, (EdgentStarted, ApSsid)):  # ESP-IDF Edgent's start line; old firmware's AP SSID
+            name = event.device if isinstance(event, EdgentStarted) else event.ssid
+            self.info = self.info.with_banner_row(DeviceBanner("Device", name, line=event.line))
         elif isinstance(event, StateChange):
             self._in_rom = False
             self.state = event.new

@@ -20,12 +20,13 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Literal
 
-from provlab.protocol.serial_log import mask_line, parse_line
+from provlab.protocol.serial_log import LogLine, mask_line, parse_line
 
 FORMAT = "provlab-serial-recording"
 VERSION = 1
@@ -104,8 +105,9 @@ class Recording:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Recording:
-        """A recording file, a SerialBoard log file, or a plain text log (chosen by looking at it)."""
+    def load(cls, path: str | Path, millis_of: Callable[[LogLine], int | None] | None = None) -> Recording:
+        """A recording file, a SerialBoard log file, or a plain text log (chosen by looking at it); `millis_of`
+        reads a plain log's device stamps (see `from_text`)."""
         path = Path(path)
         raw = path.read_bytes()
         head = raw[:4096].decode("utf-8", "replace").lstrip()
@@ -114,7 +116,7 @@ class Recording:
         first = next((ln for ln in head.splitlines() if ln.strip()), "")
         if _BOARD_LOG.match(first):
             return cls.from_board_log(raw.decode("utf-8", "replace"), name=path.stem)
-        return cls.from_text(raw, name=path.stem)
+        return cls.from_text(raw, name=path.stem, millis_of=millis_of)
 
     @classmethod
     def from_jsonl(cls, text: str, source: str = "recording") -> Recording:
@@ -170,15 +172,23 @@ class Recording:
         return recording
 
     @classmethod
-    def from_text(cls, text: str | bytes, name: str = "log", line_gap: float = 0.001) -> Recording:
-        """A plain log; lines are timed by their `[millis]` stamps where those go forward, else `line_gap`
-        device seconds apart. Line endings and bytes are kept as they are."""
+    def from_text(
+        cls,
+        text: str | bytes,
+        name: str = "log",
+        line_gap: float = 0.001,
+        millis_of: Callable[[LogLine], int | None] | None = None,
+    ) -> Recording:
+        """A plain log; lines are timed by their device stamps where those go forward (`[millis]`, or what
+        `millis_of` reads, e.g. a log format's `device_millis` for ESP-IDF's `(millis)`), else `line_gap` device
+        seconds apart. Line endings and bytes are kept as they are."""
         data = text.encode("utf-8") if isinstance(text, str) else text
         recording = cls(name=name, masked=False)
         t = 0.0
         last_millis: int | None = None
         for piece in split_keeping_ends(data):
-            millis = parse_line(piece.decode("utf-8", "replace")).millis
+            line = parse_line(piece.decode("utf-8", "replace"))
+            millis = millis_of(line) if millis_of is not None else line.millis
             if millis is not None and last_millis is not None and millis >= last_millis:
                 t += (millis - last_millis) / 1000
             else:

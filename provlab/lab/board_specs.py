@@ -2,7 +2,8 @@
 
 * `emu:N`: N emulated boards (the count adds up over several `emu:` items);
 * `inv:NAME`: the inventory's board NAME, found by USB serial number, location or port, wired as it says;
-* `replay:FILE`: a recorded serial session (or a pasted log) replayed as a read-only board;
+* `replay:FILE`: a recorded serial session (or a pasted log) replayed as a read-only board, read in the log format
+  it shows (`replay:FILE?format=esp-idf` chooses one: `drivers.replay.ReplayTarget`);
 * `labgrid:PLACE`: a board farm's place, acquired through its labgrid coordinator (`LG_COORDINATOR`) for the
   run and released after it: its serial port, and its power, reset and button (`provlab.drivers.farm`);
 * `/dev/ttyUSB0`, `COM3`, `rfc2217://host:4001`, `socket://…`, `port:URL`: a board on that serial port,
@@ -19,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+
+from provlab.drivers.replay import ReplayTarget
 
 
 class BoardSource(str, Enum):
@@ -66,6 +69,11 @@ def parse_item(item: str) -> int | AttachedBoard:
             target = text[len(prefix) :].strip()
             if not target:
                 raise BoardSpecError(f"{text!r}: nothing after {prefix!r}")
+            if source is BoardSource.REPLAY:
+                try:
+                    ReplayTarget.parse(target)
+                except ValueError as exc:
+                    raise BoardSpecError(str(exc)) from None
             return AttachedBoard(source, target)
     if text.startswith("/") or _URL.match(text) or _COM.match(text):
         return AttachedBoard(BoardSource.PORT, text)

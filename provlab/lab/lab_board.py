@@ -12,7 +12,7 @@ from provlab.drivers.expecting import NotMatching, Pattern
 from provlab.drivers.line_stream import ReceivedLine
 from provlab.drivers.serial_board import SerialBoard
 from provlab.emulator.board import EmulatedBoard
-from provlab.lab.board_specs import AttachedBoard
+from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.capabilities import BoardOutOfReach
 from provlab.lab.steps import StepJournal, step
 from provlab.protocol.console import DevInfo
@@ -58,19 +58,33 @@ class LabBoard(ProvidesCapabilities):
         self._profile = profile
 
     @property
+    def replayed(self) -> bool:
+        """Whether this board is a replayed recording (`replay:FILE`): it prints, and does nothing else."""
+        return self.attached is not None and self.attached.source is BoardSource.REPLAY
+
+    @property
     def on_air(self) -> bool:
         """Whether the lab's phones can reach this board's access point: an emulated board's is on the air the lab
         builds; a real board's is on the real air, which a lab reaches when its phone is a real adapter
-        (`wifi = wpa:IFACE`)."""
-        return self.emulated is not None or self.lab.on_real_air
+        (`wifi = wpa:IFACE`); a replayed recording has none."""
+        return self.emulated is not None or (self.lab.on_real_air and not self.replayed)
+
+    def out_of_reach(self, step: str) -> str:
+        """Why the phone cannot `step` on this board (for a skip reason)."""
+        if self.replayed:
+            return (
+                f"{self.name} ({self.attached}) is a replayed recording: it has no access point, so the phone cannot "
+                f"{step}. Phone steps need a live board (emulated, or real with --wifi wpa:IFACE or nm:IFACE)."
+            )
+        return (
+            f"{self.name} ({self.attached or self.serial.url}) is attached by serial; its access point is not "
+            f"on this lab's {self.lab.config.wifi!r} air, so the phone cannot {step}. Phone steps on real boards "
+            "need a real adapter as the phone's radio: --wifi wpa:IFACE or nm:IFACE (see provlab doctor)."
+        )
 
     def require_on_air(self, step: str) -> None:
         if not self.on_air:
-            raise BoardOutOfReach(
-                f"{self.name} ({self.attached or self.serial.url}) is attached by serial; its access point is not "
-                f"on this lab's {self.lab.config.wifi!r} air, so the phone cannot {step}. Phone steps on real boards "
-                "need a real adapter as the phone's radio: --wifi wpa:IFACE or nm:IFACE (see provlab doctor)."
-            )
+            raise BoardOutOfReach(self.out_of_reach(step))
 
     @property
     def name(self) -> str:
@@ -112,9 +126,13 @@ class LabBoard(ProvidesCapabilities):
 
     @property
     def ssid(self) -> str:
-        """The board's SoftAP SSID: the emulated firmware's, or what a real board says in `devinfo`."""
+        """The board's SoftAP SSID: the emulated firmware's, or what a real board says in `devinfo`; a board without
+        a console (a replayed recording) says it only in its log (banner `Device:`, `AP SSID:`, ESP-IDF Edgent's
+        `initialized (device: …)`), and raises `CapabilityMissing` when it has not."""
         if self.emulated is not None:
             return self.emulated.ssid
+        if self.capability(Capability.CONSOLE) is None and self.info.name is not None:
+            return self.info.name
         return self.devinfo(timeout=5.0).name
 
     # --- what the board printed -----------------------------------------------------------------------

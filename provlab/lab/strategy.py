@@ -164,9 +164,7 @@ class BoardStrategy:
     def _provision(self) -> str:
         board = self.board
         if not board.on_air:
-            raise StateUnreachable(
-                f"{board.name}'s access point is not on this lab's air, so the lab's phone cannot provision it"
-            )
+            raise StateUnreachable(board.out_of_reach("provision it"))
         self._phone().provision(board)
         board.expect_state(EdgentState.RUNNING, timeout=ONLINE_S)
         return "provisioned by the lab's phone"

@@ -173,3 +173,19 @@ NCP_CONFIG_STORE_LEGACY_BLOB = True
 # `State: NCP Upgrade`, then `Reinitializing NCP...` after its reboot). The host MCU's own update
 # (`client.otaUpdateAvailable/Write/Finish`, src/utility/BlynkNcpOtaImpl.h) is not emulated.
 NCP_OTA_UPDATES_THE_NCP = True
+
+# --- ESP-IDF Edgent log format (protocol/log_formats.py) ---------------------------------------------------
+# Read from Blynk-Technologies/Edgent-ESP-IDF v1.0.0 (`lib/edgent_core_esp32_v5.5.2.a`, `edgent.c.obj` strings:
+# `I (%lu) %s: State: \x1b[1m%s => %s\x1b[0m`) and its README's "Expected device log".
+
+# ESP-IDF Edgent's `IDLE` (initialised, not started; or config window over with nothing configured) has no state in
+# the legacy machine. We read it as INIT: like INIT it is "no mode yet", its first line at boot is
+# `IDLE => CONNECTING_NET` as the legacy `INIT => CONNECTING_NET`, and a board resting in it is `booted` to the
+# lab's strategy. The printed names stay on the event (`StateChange.printed`).
+IDF_IDLE_STATE = "INIT"
+
+# UNCONFIRMED: the log tag is the source file's name (`edgent.c`, `nm_wifi.c`): the README's example log shows
+# those tags and each object carries only its `./components/blynk__edgent/src_lib/<file>.c` path as a string, but
+# the code that derives the tag is closed (a precompiled library). We also accept a tag with a path before the
+# file name.
+IDF_TAG_IS_SOURCE_FILE_NAME = True

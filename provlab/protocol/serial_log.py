@@ -37,13 +37,15 @@ class LogLine:
     millis: int | None
     """The Blynk `[millis]` stamp; None for lines without one (banner, ROM text, ESP-IDF `E (123)` lines)."""
     host_stamp: str | None
-    """A serial monitor's `HH:MM:SS.mmm -> ` prefix, without the arrow."""
+    """A serial monitor's `HH:MM:SS.mmm -> ` (Arduino IDE) or `HH:MM:SS.mmm > ` (PlatformIO) prefix, without the
+    arrow."""
 
 
 NO_LINE = LogLine(raw="", text="", millis=None, host_stamp=None)
 """The `line` of an event built by hand (an expectation) rather than parsed."""
 
-_HOST_STAMP = re.compile(r"(\d{1,2}:\d{2}:\d{2}\.\d{3}) ?->(?: |$)")
+# Arduino IDE's `HH:MM:SS.mmm -> `, PlatformIO's `time` filter `HH:MM:SS.mmm > `
+_HOST_STAMP = re.compile(r"(\d{1,2}:\d{2}:\d{2}\.\d{3}) ?-?>(?: |$)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Up to 16 stray non-alphanumeric characters (`+`, the console prompt `>`, boot garbage, a pasted bullet),
 # then `[digits]` followed by a space, the end, or an arduino-esp32 / Edgent-2 `[L]` level tag.
@@ -180,10 +182,15 @@ class LogEvent:
 
 @dataclass(frozen=True)
 class StateChange(LogEvent):
-    """`OLD => NEW` (also `State: …`, `State transition: …` and Edgent-2's spaced names)."""
+    """`OLD => NEW` (also `State: …`, `State transition: …` and Edgent-2's spaced names).
+
+    `printed` is the pair of names as the firmware printed them when a log format mapped a name the legacy
+    machine does not have (ESP-IDF Edgent's `IDLE`, see `log_formats`); None when the names are the states'.
+    """
 
     old: EdgentState
     new: EdgentState
+    printed: tuple[str, str] | None = field(default=None, compare=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -422,7 +429,8 @@ class ServerMessage(LogEvent):
 
 @dataclass(frozen=True)
 class LibraryBanner(LogEvent):
-    """The logo's `/___/ v1.4.0 on ESP32` (or `Blynk v1.4.0 on ESP32` without the fancy logo)."""
+    """The logo's `/___/ v1.4.0 on ESP32` (or `Blynk v1.4.0 on ESP32` without the fancy logo); the platform is
+    `BLYNK_INFO_DEVICE` and may have spaces (`Nano 33 IoT`)."""
 
     version: str
     platform: str
@@ -544,8 +552,8 @@ _RULES: tuple[tuple[re.Pattern[str], _Builder], ...] = (
     _rule(r"(?:=+ *)?Update (?:successfully completed|Success)\b", lambda m, ln: OtaSuccess(line=ln)),
     _rule(r"(Update failed\.?|Error #-?\d+)", lambda m, ln: OtaFailed(m[1], line=ln)),
     _rule(r"Server: (.*)", lambda m, ln: ServerMessage(m[1], line=ln)),
-    _rule(
-        r"(?:/_+/|Blynk) +v(\d+\.\d+\.\d+\S*) on (\S.*?)$",  # BLYNK_INFO_DEVICE may have spaces: "Nano 33 IoT"
+    _rule(  # the platform may have spaces (`v1.3.0 on Nano 33 IoT`, `on MKR Vidor 4000`)
+        r"(?:/_+/|Blynk) +v(\d+\.\d+\.\d+\S*) on (\S.*?)\s*$",
         lambda m, ln: LibraryBanner(m[1], m[2], line=ln),
     ),
     _rule(rf"((?i:{_BANNER_KEYS})) *: *(.*)$", lambda m, ln: DeviceBanner(m[1], m[2], line=ln)),

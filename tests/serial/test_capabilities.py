@@ -50,18 +50,28 @@ def test_an_emulated_board_implements_every_protocol(rig: EmulatedRig) -> None:
         assert skip_reason(board.name, board, ["needs_power", "needs_reset", "needs_button"]) is None
 
 
-def test_a_replayed_recording_has_its_log_and_no_wiring(tmp_path: Path) -> None:
+def test_a_replayed_recording_has_its_log_and_nothing_else(tmp_path: Path) -> None:
+    """A recording prints; it answers no console command (nothing would type the reply) and has no wiring."""
     with ReplayBoard(Recording.from_text(RECORDED, name="bench"), time_scale=0) as board:
         board.expect_state("WAIT_CONFIG", timeout=60)
-        assert board.capabilities == {Capability.CONSOLE, Capability.SERIAL_LOG, Capability.EDGENT_LOG}
+        assert board.capabilities == {Capability.SERIAL_LOG, Capability.EDGENT_LOG}
         assert all(board.capability(c) is None for c in WIRED)
-        with pytest.raises(CapabilityMissing, match=r"cannot hold the button: .*\(none: serial data only\)"):
+        wiring = r"\(none: a replayed recording, its serial log only\)"
+        with pytest.raises(CapabilityMissing, match=rf"cannot hold the button: .*{wiring}"):
             board.hold_button(11)
         with pytest.raises(CapabilityMissing, match="cannot reset the board"):
             board.reset()
+        with pytest.raises(CapabilityMissing, match=r"cannot type 'help' on the console: .* replayed recording"):
+            board.console("help")
+        with pytest.raises(CapabilityMissing, match="cannot ask devinfo on the console"):
+            board.devinfo()
         assert skip_reason("replay-1", board, ["needs_button", "needs_reset"]) == (
-            "replay-1 has no button, reset control (none: serial data only); "
+            "replay-1 has no button, reset control (none: a replayed recording, its serial log only); "
             "the scenario is marked needs_reset, needs_button"
+        )
+        assert skip_reason("replay-1", board, ["needs_console"]) == (
+            "replay-1 has no console (none: a replayed recording, its serial log only); "
+            "the scenario is marked needs_console"
         )
 
 
