@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import sqlite3
 import ssl
 import time
 from dataclasses import dataclass, replace
@@ -43,6 +42,7 @@ from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Tr
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.cloud.records import Device, IssuedToken, User
 from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
+from provlab.cloud.store.backend import backend_name, sqlite_path
 from provlab.cloud.tenancy import OrgTree
 from provlab.cloud.tenancy_api import TenancyServices
 from provlab.protocol.internal import DeviceInfo, compile_stamp
@@ -109,7 +109,11 @@ class CloudStub:
     ) -> None:
         """`smtp`: where invitation mail goes — "sink" (a mail sink the stub runs on loopback, read it
         through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused).
-        `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`)."""
+        `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`).
+        `db_path`: a SQLite file (or `sqlite:PATH`) or a `postgresql://…` URL (see `store.backend`); the TLS
+        folder defaults to `certs/` next to a SQLite file and must be given (`certs`) with PostgreSQL."""
+        if certs is None and backend_name(db_path) != "sqlite":
+            raise ValueError("a cloud stub on PostgreSQL needs a certificate folder (certs=…): its store has no folder")
         self.store = Store(db_path)
         self.smtp = smtp
         self.mail_sink: MailSink | None = None
@@ -133,7 +137,7 @@ class CloudStub:
         if isinstance(certs, LabCertificates):
             self.certs = certs
         else:
-            self.certs = LabCertificates(Path(certs) if certs else Path(db_path).parent / "certs")
+            self.certs = LabCertificates(Path(certs) if certs else Path(sqlite_path(db_path)).parent / "certs")
         self.external_mqtt = external_mqtt
         self.binary = BinaryServer(self.gateway)
         self.binary_tls: BinaryServer | None = None
@@ -274,7 +278,7 @@ class CloudStub:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:
                 self.store.flush()
-            except sqlite3.Error as exc:  # locked or full: the buffer keeps everything; try again next tick
+            except StoreError as exc:  # locked, full, gone: the buffer keeps everything; try again next tick
                 self.flush_failures += 1
                 if self.flush_failures == 1 or self.flush_failures % 100 == 0:
                     _log.warning(
@@ -499,7 +503,5 @@ class CloudStub:
         self.store.events.add(kind, None, {"at": time.time(), **detail})
 
     def stats(self) -> dict[str, int]:
-        connections = len(self.binary.connections) + (
-            len(self.binary_tls.connections) if self.binary_tls else 0
-        )
+        connections = len(self.binary.connections) + (len(self.binary_tls.connections) if self.binary_tls else 0)
         return {**self.gateway.counters, "online": len(self.presence), "binary_connections": connections}
