@@ -102,7 +102,14 @@ def _sqlite(target: str) -> Backend:
 
 
 def _postgres(target: str) -> Backend:
-    module = import_module("provlab.cloud.store.postgres_backend")  # psycopg is optional: imported on use
+    try:
+        module = import_module("provlab.cloud.store.postgres_backend")  # psycopg is optional: imported on use
+    except ImportError as exc:
+        from provlab.cloud.store.errors import StoreError
+
+        raise StoreError(
+            f"a PostgreSQL store needs psycopg ({exc}): python3 -m pip install 'provlab[postgres]'"
+        ) from exc
     backend: Backend = module.PostgresBackend(target)
     return backend
 
