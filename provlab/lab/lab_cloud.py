@@ -153,12 +153,14 @@ class EmbeddedCloud(LabCloud):
         self._loop.run(stub.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
     def close(self) -> None:
-        if self._loop.alive:
-            self._loop.run(self._stub.stop(), 30)
-        if isinstance(self._database, str):  # the lab's own PostgreSQL schema: its journal is in cloud.jsonl
-            from provlab.cloud.store.postgres_backend import drop_schema
+        try:
+            if self._loop.alive:
+                self._loop.run(self._stub.stop(), 30)
+        finally:
+            if isinstance(self._database, str):  # the lab's own PostgreSQL schema: its journal is in cloud.jsonl
+                from provlab.cloud.store.postgres_backend import drop_schema
 
-            drop_schema(self._database)
+                drop_schema(self._database)
 
 
 class RemoteLabCloud(LabCloud):

@@ -78,6 +78,7 @@ def drop_schema(url: str) -> None:
         raise StoreError(f"{masked_url(url)} names no schema of its own to drop")
     try:
         with psycopg.connect(bare, autocommit=True) as raw:
+            raw.execute("SET lock_timeout = '10s'")  # a stub that never let go must not hang the lab's end
             raw.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
     except psycopg.Error as exc:
         raise StoreError(f"cannot drop schema {schema!r} of {masked_url(url)}: {str(exc).strip()}") from exc
