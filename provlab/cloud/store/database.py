@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from provlab.cloud.store.backend import Connection, Row, backend_name, open_backend
+from provlab.cloud.store.backend import Connection, Row, open_backend
 from provlab.cloud.store.errors import StoreConflict, StoreUnavailable
 from provlab.cloud.store.schema import MIGRATIONS
 from provlab.cloud.store.write_behind import WriteBehind
@@ -28,7 +28,6 @@ class Database:
     """One database connection with its lock and write-behind buffer; repositories share it."""
 
     def __init__(self, target: str | Path) -> None:
-        self.backend_name = backend_name(target)
         self._backend = open_backend(target)
         self.path = self._backend.describe  # a file's path, or a URL without its password
         self.lock = threading.RLock()
