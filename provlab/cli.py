@@ -369,14 +369,24 @@ def _port(value: int) -> int | None:
 
 
 @cloud.command("serve")
-@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file (default: a temp file)")
+@click.option(
+    "--db",
+    metavar="PATH|URL",
+    help="SQLite file (PATH or sqlite:PATH) or PostgreSQL (postgresql://user:pass@host:port/db[?schema=name]); "
+    "default: a temp SQLite file",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--binary-port", default=8080, show_default=True, help="Blynk binary protocol, plain TCP (0 = any)")
 @click.option("--tls-port", default=9443, show_default=True, help="Blynk binary protocol over TLS (-1 = off)")
 @click.option("--http-port", default=8000, show_default=True, help="REST API and device HTTP API (0 = any)")
 @click.option("--mqtt-port", default=1883, show_default=True, help="MQTT device API, plain (-1 = off)")
 @click.option("--mqtts-port", default=8883, show_default=True, help="MQTT device API over TLS (-1 = off)")
-@click.option("--certs", "certs_dir", type=click.Path(file_okay=False), help="TLS folder (default: next to --db)")
+@click.option(
+    "--certs",
+    "certs_dir",
+    type=click.Path(file_okay=False),
+    help="TLS folder (default: next to a SQLite --db; a temp folder with PostgreSQL)",
+)
 @click.option(
     "--mqtt-broker",
     metavar="URL",
@@ -408,10 +418,22 @@ def cloud_serve(
     as_json: bool,
 ) -> None:
     """Run the cloud stub standalone until Ctrl-C or SIGTERM; seeds an admin, a root org and a template when
-    new. Without --db the database (and the TLS folder next to it) lives in a temp folder removed at exit."""
-    temp = None if db else Path(tempfile.mkdtemp(prefix="provlab-cloud-"))
-    db_path = temp / "cloud.db" if temp is not None else Path(str(db))
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    new. Without --db the database (and the TLS folder next to it) lives in a temp folder removed at exit;
+    with a PostgreSQL --db and no --certs, the TLS folder does."""
+    from provlab.cloud.store import StoreError
+    from provlab.cloud.store.backend import backend_name, sqlite_path
+
+    on_postgres = db is not None and backend_name(db) != "sqlite"
+    temp = None
+    if db is None or (on_postgres and certs_dir is None):
+        temp = Path(tempfile.mkdtemp(prefix="provlab-cloud-"))
+    target: str | Path
+    if on_postgres:
+        target = str(db)
+        certs_dir = certs_dir or str(Path(str(temp)) / "certs")
+    else:
+        target = Path(sqlite_path(db)) if db is not None else Path(str(temp)) / "cloud.db"
+        target.parent.mkdir(parents=True, exist_ok=True)
     ports = {
         "binary_port": binary_port,
         "http_port": http_port,
@@ -424,21 +446,25 @@ def cloud_serve(
         click.echo(warning, err=True)
     try:
         try:
-            stub = CloudStub(db_path, host=host, time_scale=time_scale, certs=certs_dir, mqtt_broker=mqtt_broker)
+            stub = CloudStub(target, host=host, time_scale=time_scale, certs=certs_dir, mqtt_broker=mqtt_broker)
         except MqttBridgeError as exc:
             raise click.BadParameter(str(exc), param_hint="--mqtt-broker") from None
-        asyncio.run(_serve(stub, db_path, ports, as_json, admin_password))
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+        asyncio.run(_serve(stub, ports, as_json, admin_password))
+        where = stub.store.path
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
-            click.echo(f"removed the temporary database folder {temp}", err=True)
-        else:
-            click.echo(f"database kept at {db_path} (--db; mode 0600)", err=True)
+            what = "TLS" if on_postgres else "database"
+            click.echo(f"removed the temporary {what} folder {temp}", err=True)
+    if on_postgres:
+        click.echo(f"data kept in {where} (--db)", err=True)
+    elif db is not None:
+        click.echo(f"database kept at {where} (--db; mode 0600)", err=True)
 
 
-async def _serve(
-    stub: CloudStub, db_path: Path, ports: dict[str, int | None], as_json: bool, admin_password: str | None
-) -> None:
+async def _serve(stub: CloudStub, ports: dict[str, int | None], as_json: bool, admin_password: str | None) -> None:
     admin = stub.seed(admin_password=admin_password or DEFAULT_ADMIN_PASSWORD)
     try:
         endpoints = await stub.start(
@@ -458,7 +484,7 @@ async def _serve(
     ca = str(stub.certs.ca_file) if tls else None
     if as_json:
         summary = {
-            "database": str(db_path),
+            "database": stub.store.path,
             "host": endpoints.host,
             "binary_port": endpoints.binary_port,
             "tls_port": endpoints.tls_port,
@@ -474,7 +500,7 @@ async def _serve(
         }
         click.echo(json.dumps(summary))
     else:
-        console.print(f"[bold]provlab cloud stub[/] — database {db_path}")
+        console.print(f"[bold]provlab cloud stub[/] — database {stub.store.path}")
         console.print(f"  binary protocol  tcp://{endpoints.host}:{endpoints.binary_port}")
         if endpoints.tls_port is not None:
             console.print(f"  binary over TLS  tls://{endpoints.host}:{endpoints.tls_port}")
@@ -504,15 +530,21 @@ async def _serve(
 
 
 @cloud.command("token")
-@click.option("--db", type=click.Path(dir_okay=False, exists=True), required=True)
+@click.option("--db", metavar="PATH|URL", required=True, help="the stub's database: SQLite file or postgresql:// URL")
 @click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True)
 @click.option("--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True)
 @click.option("--ttl-days", type=float, default=7.0, show_default=True, help="unactivated token lifetime")
 def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
     """Issue a dynamic token as USER (what the phone does); prints the token."""
     from provlab.cloud.store import Store, StoreError
+    from provlab.cloud.store.backend import backend_name, sqlite_path
 
-    store = Store(db)
+    if backend_name(db) == "sqlite" and not Path(sqlite_path(db)).is_file():
+        raise click.BadParameter(f"no database file {db!r}", param_hint="--db")
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         account = store.users.by_email(user)
         if account is None:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import sqlite3
 import ssl
 import time
 from dataclasses import dataclass, replace
@@ -44,6 +43,7 @@ from provlab.cloud.presence import CloseReason, DeviceLink, PresenceRegistry, Tr
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.cloud.records import Device, IssuedToken, User
 from provlab.cloud.store import DEFAULT_TOKEN_TTL_S, Store, StoreError
+from provlab.cloud.store.backend import backend_name, sqlite_path
 from provlab.cloud.tenancy import OrgTree
 from provlab.cloud.tenancy_api import TenancyServices
 from provlab.protocol.internal import DeviceInfo, compile_stamp
@@ -112,9 +112,13 @@ class CloudStub:
         through `mail_sink`), an `smtp://host:port` server, or None (invitations are refused).
         `credential_limits`: session and OAuth2 bearer lifetimes and login throttles (`credentials.py`).
         `mqtt_broker`: `mqtt://host:port` of an external broker (Mosquitto) the MQTT device API fronts: devices
-        still log in here, their traffic is relayed through it (`mqtt_bridge.py`)."""
+        still log in here, their traffic is relayed through it (`mqtt_bridge.py`).
+        `db_path`: a SQLite file (or `sqlite:PATH`) or a `postgresql://…` URL (see `store.backend`); the TLS
+        folder defaults to `certs/` next to a SQLite file and must be given (`certs`) with PostgreSQL."""
         if mqtt_broker is not None:
             broker_address(mqtt_broker)  # a bad URL fails here, before the store is opened
+        if certs is None and backend_name(db_path) != "sqlite":
+            raise ValueError("a cloud stub on PostgreSQL needs a certificate folder (certs=…): its store has no folder")
         self.store = Store(db_path)
         self.smtp = smtp
         self.mail_sink: MailSink | None = None
@@ -138,7 +142,7 @@ class CloudStub:
         if isinstance(certs, LabCertificates):
             self.certs = certs
         else:
-            self.certs = LabCertificates(Path(certs) if certs else Path(db_path).parent / "certs")
+            self.certs = LabCertificates(Path(certs) if certs else Path(sqlite_path(db_path)).parent / "certs")
         self.mqtt_broker = mqtt_broker
         self.bridge: MqttBridge | None = None
         self.binary = BinaryServer(self.gateway)
@@ -291,7 +295,7 @@ class CloudStub:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:
                 self.store.flush()
-            except sqlite3.Error as exc:  # locked or full: the buffer keeps everything; try again next tick
+            except StoreError as exc:  # locked, full, gone: the buffer keeps everything; try again next tick
                 self.flush_failures += 1
                 if self.flush_failures == 1 or self.flush_failures % 100 == 0:
                     _log.warning(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -354,7 +353,7 @@ def _wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespo
             result = await handler(request, request.app[SERVICES_KEY], user)
         except TenancyError as exc:
             return error_response(exc.status, str(exc))
-        except (StoreError, sqlite3.IntegrityError) as exc:  # a store rule (unique id, no owner, …)
+        except StoreError as exc:  # a store rule (unique id, no owner, …; the schema's own: StoreConflict)
             return error_response(400, str(exc))
         return result if isinstance(result, web.StreamResponse) else _json(result)
 

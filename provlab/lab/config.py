@@ -36,6 +36,8 @@ internet = true
 host = "blynk.cloud"       # the name boards are given for the cloud; resolves to the embedded stub
 tls = true                 # boards log in over TLS trusting the lab CA (false: plain TCP)
 url = "http://127.0.0.1:8080"  # optional: use this running `provlab cloud serve` instead of an embedded stub
+db = "postgresql://lab:pw@127.0.0.1/provlab"  # optional, not with url: the embedded stub's store on PostgreSQL,
+                           # a schema of its own per lab (dropped at its end); default: SQLite in each test's folder
 admin_email = "admin@provlab.test"  # the stub's admin (the lab logs in as it; default: provlab's)
 admin_password = "provlab-admin"
 
@@ -63,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from provlab.cloud.mqtt_bridge import MqttBridgeError, broker_address
+from provlab.cloud.store.backend import backend_name
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
@@ -212,6 +215,9 @@ class LabConfig:
     """`mqtt://host:port` of an MQTT broker (Mosquitto, loopback) the embedded stub's MQTT device API fronts."""
     cloud_admin_email: str = DEFAULT_ADMIN_EMAIL
     cloud_admin_password: str = field(default=DEFAULT_ADMIN_PASSWORD, repr=False)
+    cloud_db: str | None = field(default=None, repr=False)
+    """The embedded stub's store on PostgreSQL (`postgresql://…`): each lab gets a schema of its own there,
+    dropped when the lab closes. None: a SQLite file (`cloud.db`) in each test's artifact folder."""
     defects: tuple[str, ...] = ()
     """Named firmware defects switched on in every emulated board (to prove scenarios catch them)."""
     seed_orgs: tuple[SeedOrg, ...] = ()
@@ -283,9 +289,25 @@ class LabConfig:
                 broker_address(self.mqtt_broker)
             except MqttBridgeError as exc:
                 raise LabConfigError("lab config", "cloud.mqtt_broker", str(exc)) from None
+        self._check_cloud_db()
         if any(board.source is BoardSource.INVENTORY for board in self.attached) and self.inventory is None:
             raise LabConfigError(
                 "lab config", "boards.inventory", "inv:NAME boards need an inventory file (boards.inventory)"
+            )
+
+    def _check_cloud_db(self) -> None:
+        if self.cloud_db is None:
+            return
+        if backend_name(self.cloud_db) != "postgresql":
+            raise LabConfigError(
+                "lab config",
+                "cloud.db",
+                "a postgresql://user:pass@host:port/db URL (without it the embedded stub keeps SQLite in each "
+                "test's folder)",
+            )
+        if self.cloud_url is not None:
+            raise LabConfigError(
+                "lab config", "cloud.db", "the stub at cloud.url has its own database (provlab cloud serve --db)"
             )
 
     def _check_real_air(self) -> None:
@@ -540,13 +562,14 @@ def config_from_mapping(
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
     check.known(
-        cloud, "cloud.", ("host", "tls", "url", "mqtt_broker", "admin_email", "admin_password", "orgs", "users")
+        cloud, "cloud.", ("host", "tls", "url", "mqtt_broker", "db", "admin_email", "admin_password", "orgs", "users")
     )
     cloud_keys: tuple[tuple[str, str, type], ...] = (
         ("host", "cloud_host", str),
         ("tls", "cloud_tls", bool),
         ("url", "cloud_url", str),
         ("mqtt_broker", "mqtt_broker", str),
+        ("db", "cloud_db", str),
         ("admin_email", "cloud_admin_email", str),
         ("admin_password", "cloud_admin_password", str),
     )

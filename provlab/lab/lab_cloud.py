@@ -10,6 +10,7 @@ store, fault knobs, restarts) comes from `stub()`, which a remote cloud answers 
 from __future__ import annotations
 
 import json
+import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,10 @@ class EmbeddedCloud(LabCloud):
         self._loop = loop
         self._clock = clock
         self._mqtt_broker = config.mqtt_broker
-        stub = CloudStub(folder / "cloud.db", time_scale=clock.scale, mqtt_broker=config.mqtt_broker)
+        self._database = self._database_for(config, folder)
+        stub = CloudStub(
+            self._database, time_scale=clock.scale, certs=folder / "certs", mqtt_broker=config.mqtt_broker
+        )
         self._stub = stub
         self.admin = stub.seed(
             admin_email=config.cloud_admin_email,
@@ -102,6 +106,15 @@ class EmbeddedCloud(LabCloud):
             stub.seed_user(user.email, user.password, user.org, user.role)
         self.endpoints = loop.run(stub.start(), 30)
         self.ca_file = stub.certs.ca_file
+
+    @staticmethod
+    def _database_for(config: LabConfig, folder: Path) -> Path | str:
+        """`cloud.db` in the folder, or a schema of this lab's own in the PostgreSQL of `cloud.db`."""
+        if config.cloud_db is None:
+            return folder / "cloud.db"
+        from provlab.cloud.store.postgres_backend import with_schema  # psycopg is optional: imported on use
+
+        return with_schema(config.cloud_db, f"provlab_lab_{secrets.token_hex(6)}")
 
     def describe(self) -> str:
         return "the embedded cloud stub"
@@ -139,14 +152,20 @@ class EmbeddedCloud(LabCloud):
         assert endpoints is not None
         self._loop.run(old.stop(), 30)
         stub = CloudStub(
-            self._folder / "cloud.db", time_scale=self._clock.scale, certs=old.certs, mqtt_broker=self._mqtt_broker
+            self._database, time_scale=self._clock.scale, certs=old.certs, mqtt_broker=self._mqtt_broker
         )
         self._stub = stub
         self._loop.run(stub.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)
 
     def close(self) -> None:
-        if self._loop.alive:
-            self._loop.run(self._stub.stop(), 30)
+        try:
+            if self._loop.alive:
+                self._loop.run(self._stub.stop(), 30)
+        finally:
+            if isinstance(self._database, str):  # the lab's own PostgreSQL schema: its journal is in cloud.jsonl
+                from provlab.cloud.store.postgres_backend import drop_schema
+
+                drop_schema(self._database)
 
 
 class RemoteLabCloud(LabCloud):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import ssl
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from store_backends import CloudDb, committed_rows, on_postgres
 
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.protocol.commands import Command
@@ -45,15 +45,19 @@ class Cloud:
 
 
 @contextlib.asynccontextmanager
-async def running_cloud(db: Path, **kw: Any) -> AsyncIterator[Cloud]:
+async def running_cloud(db: CloudDb, **kw: Any) -> AsyncIterator[Cloud]:
+    """A seeded stub on `db` (a SQLite file or a PostgreSQL URL; there the TLS folder is a temp folder)."""
     start_kw = {k: kw.pop(k) for k in ("tls_port", "mqtt_port", "mqtts_port") if k in kw}
-    stub = CloudStub(db, **kw)
-    stub.seed()
-    endpoints = await stub.start(**start_kw)
-    try:
-        yield Cloud(stub, endpoints)
-    finally:
-        await stub.stop()
+    with contextlib.ExitStack() as cleanup:
+        if on_postgres(db) and "certs" not in kw:
+            kw["certs"] = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="provlab-certs-"))
+        stub = CloudStub(db, **kw)
+        stub.seed()
+        endpoints = await stub.start(**start_kw)
+        try:
+            yield Cloud(stub, endpoints)
+        finally:
+            await stub.stop()
 
 
 class RawDevice:
@@ -162,10 +166,9 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-def committed_device_tokens(db: Path) -> set[str]:
-    """The tokens devices hold in `db` as another SQLite connection sees them: committed rows only."""
-    with sqlite3.connect(db) as other:
-        return {r[0] for r in other.execute("SELECT token FROM devices WHERE token IS NOT NULL")}
+def committed_device_tokens(db: CloudDb) -> set[str]:
+    """The tokens devices hold in `db` as another client of the database sees them: committed rows only."""
+    return {r[0] for r in committed_rows(db, "SELECT token FROM devices WHERE token IS NOT NULL")}
 
 
 def frame_bytes(command: int, msg_id: int, body: bytes = b"") -> bytes:

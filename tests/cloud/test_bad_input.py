@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-from pathlib import Path
 
 from cloud_helpers import Cloud, RawDevice, device_online, run, running_cloud, until
+from store_backends import CloudDb
 
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.frames import HEADER, encode_frame
@@ -26,9 +26,9 @@ async def assert_still_serving(cloud: Cloud) -> None:
     await device.close()
 
 
-def test_truncated_frame_then_close(tmp_path: Path) -> None:
+def test_truncated_frame_then_close(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.send_raw(encode_frame(Command.HW_LOGIN, 1, cloud.token().encode())[:20])
             await device.close()
@@ -41,9 +41,9 @@ def test_truncated_frame_then_close(tmp_path: Path) -> None:
     run(body())
 
 
-def test_header_split_across_segments_is_reassembled(tmp_path: Path) -> None:
+def test_header_split_across_segments_is_reassembled(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             data = encode_frame(Command.HW_LOGIN, 1, cloud.token().encode())
             for part in (
@@ -59,9 +59,9 @@ def test_header_split_across_segments_is_reassembled(tmp_path: Path) -> None:
     run(body())
 
 
-def test_oversize_length_closes_before_the_body_arrives(tmp_path: Path) -> None:
+def test_oversize_length_closes_before_the_body_arrives(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             for logged_in in (False, True):
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
                 if logged_in:
@@ -75,9 +75,9 @@ def test_oversize_length_closes_before_the_body_arrives(tmp_path: Path) -> None:
     run(body())
 
 
-def test_msg_id_zero_closes_the_connection(tmp_path: Path) -> None:
+def test_msg_id_zero_closes_the_connection(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(cloud.token()) == Status.SUCCESS
             await device.send_raw(HEADER.pack(Command.PING, 0, 0))
@@ -88,9 +88,9 @@ def test_msg_id_zero_closes_the_connection(tmp_path: Path) -> None:
     run(body())
 
 
-def test_frames_before_a_fault_in_the_same_segment_are_still_handled(tmp_path: Path) -> None:
+def test_frames_before_a_fault_in_the_same_segment_are_still_handled(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(token) == Status.SUCCESS
@@ -104,9 +104,9 @@ def test_frames_before_a_fault_in_the_same_segment_are_still_handled(tmp_path: P
     run(body())
 
 
-def test_unknown_commands_get_illegal_command_and_the_session_goes_on(tmp_path: Path) -> None:
+def test_unknown_commands_get_illegal_command_and_the_session_goes_on(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             stranger = await RawDevice.connect(cloud.endpoints.binary_port)
             await stranger.send(99, b"x")  # before login: not a Blynk client, closed
             assert await stranger.closed_by_peer()
@@ -127,9 +127,9 @@ def test_unknown_commands_get_illegal_command_and_the_session_goes_on(tmp_path: 
     run(body())
 
 
-def test_non_utf8_bodies(tmp_path: Path) -> None:
+def test_non_utf8_bodies(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.request(Command.HW_LOGIN, b"\xff\xfe" * 16) == Status.INVALID_TOKEN
             assert cloud.stub.events("login_failed")[0]["reason"] == "login body is not UTF-8 text"
@@ -151,9 +151,9 @@ def test_non_utf8_bodies(tmp_path: Path) -> None:
     run(body())
 
 
-def test_slow_client_one_byte_at_a_time_still_logs_in_while_others_are_served(tmp_path: Path) -> None:
+def test_slow_client_one_byte_at_a_time_still_logs_in_while_others_are_served(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             slow = await RawDevice.connect(cloud.endpoints.binary_port)
             data = encode_frame(Command.HW_LOGIN, 1, cloud.token().encode())
 
@@ -171,10 +171,10 @@ def test_slow_client_one_byte_at_a_time_still_logs_in_while_others_are_served(tm
     run(body())
 
 
-def test_slow_client_one_byte_a_device_second_is_closed_at_the_login_timeout(tmp_path: Path) -> None:
+def test_slow_client_one_byte_a_device_second_is_closed_at_the_login_timeout(cloud_db: CloudDb) -> None:
     async def body() -> None:
         # time_scale 0.05: 50 ms wall = 1 device second; the login timeout is 10 device seconds (0.5 s).
-        async with running_cloud(tmp_path / "cloud.db", time_scale=0.05) as cloud:
+        async with running_cloud(cloud_db, time_scale=0.05) as cloud:
             slow = await RawDevice.connect(cloud.endpoints.binary_port)
             data = encode_frame(Command.HW_LOGIN, 1, cloud.token().encode())
 
@@ -192,9 +192,9 @@ def test_slow_client_one_byte_a_device_second_is_closed_at_the_login_timeout(tmp
     run(body())
 
 
-def test_random_garbage_is_closed(tmp_path: Path) -> None:
+def test_random_garbage_is_closed(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             rng = random.Random(1234)
             for _ in range(20):
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -227,9 +227,9 @@ def _connect_packet(protocol: bytes, level: int, client_id: bytes = b"") -> byte
     return bytes([0x10, len(body)]) + body
 
 
-def test_mqtt_garbage_is_closed_and_the_broker_keeps_serving(tmp_path: Path) -> None:
+def test_mqtt_garbage_is_closed_and_the_broker_keeps_serving(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", time_scale=0.05) as cloud:  # CONNECT timeout 0.5 s
+        async with running_cloud(cloud_db, time_scale=0.05) as cloud:  # CONNECT timeout 0.5 s
             port = cloud.endpoints.mqtt_port
             assert port is not None
             cases = [

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 from cloud_helpers import WAIT_S, RawDevice, committed_device_tokens, device_online, run, running_cloud, until
+from store_backends import CloudDb, write_lock_held
 
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.protocol import choices
@@ -17,9 +16,9 @@ from provlab.protocol.internal import hardware_vw, meta_set_body, parse_redirect
 SCALE = 0.05  # lab-like time scale, with wall timeouts well above scheduling jitter
 
 
-def test_hw_login_and_legacy_login_answer_200_with_the_same_msg_id(tmp_path: Path) -> None:
+def test_hw_login_and_legacy_login_answer_200_with_the_same_msg_id(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             for command in (Command.HW_LOGIN, Command.LOGIN):
                 token = cloud.token()
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -31,9 +30,9 @@ def test_hw_login_and_legacy_login_answer_200_with_the_same_msg_id(tmp_path: Pat
     run(body())
 
 
-def test_bad_token_gets_invalid_token_and_the_connection_stays_open(tmp_path: Path) -> None:
+def test_bad_token_gets_invalid_token_and_the_connection_stays_open(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login("X" * 32) == Status.INVALID_TOKEN
             # Still open: the same connection can log in with a good token.
@@ -46,9 +45,9 @@ def test_bad_token_gets_invalid_token_and_the_connection_stays_open(tmp_path: Pa
     run(body())
 
 
-def test_info_message_is_answered_and_parsed_into_metadata(tmp_path: Path) -> None:
+def test_info_message_is_answered_and_parsed_into_metadata(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token, heartbeat=40)
@@ -66,9 +65,9 @@ def test_info_message_is_answered_and_parsed_into_metadata(tmp_path: Path) -> No
     run(body())
 
 
-def test_template_mismatch_in_the_info_message_is_journaled(tmp_path: Path) -> None:
+def test_template_mismatch_in_the_info_message_is_journaled(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(cloud.token()) == 200
             info = render_info([("mcu", "1.0"), ("tmpl", "TMPLOTHER")])
@@ -81,9 +80,9 @@ def test_template_mismatch_in_the_info_message_is_journaled(tmp_path: Path) -> N
     run(body())
 
 
-def test_ping_rtc_and_utc_are_answered(tmp_path: Path) -> None:
+def test_ping_rtc_and_utc_are_answered(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(cloud.token()) == 200
             assert await device.request(Command.PING) == Status.SUCCESS
@@ -99,9 +98,9 @@ def test_ping_rtc_and_utc_are_answered(tmp_path: Path) -> None:
     run(body())
 
 
-def test_anything_but_login_before_login_is_not_authenticated(tmp_path: Path) -> None:
+def test_anything_but_login_before_login_is_not_authenticated(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.request(Command.PING) == Status.NOT_AUTHENTICATED
             assert await device.request(Command.HARDWARE, hardware_vw(1, 5)) == Status.NOT_AUTHENTICATED
@@ -110,9 +109,9 @@ def test_anything_but_login_before_login_is_not_authenticated(tmp_path: Path) ->
     run(body())
 
 
-def test_virtual_pin_writes_are_stored_and_api_writes_go_down(tmp_path: Path) -> None:
+def test_virtual_pin_writes_are_stored_and_api_writes_go_down(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -133,9 +132,9 @@ def test_virtual_pin_writes_are_stored_and_api_writes_go_down(tmp_path: Path) ->
     run(body())
 
 
-def test_hardware_sync_sends_stored_values_back(tmp_path: Path) -> None:
+def test_hardware_sync_sends_stored_values_back(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -147,9 +146,9 @@ def test_hardware_sync_sends_stored_values_back(tmp_path: Path) -> None:
     run(body())
 
 
-def test_meta_set_and_event_log_are_stored(tmp_path: Path) -> None:
+def test_meta_set_and_event_log_are_stored(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -168,9 +167,9 @@ def test_meta_set_and_event_log_are_stored(tmp_path: Path) -> None:
     run(body())
 
 
-def test_newest_connection_for_a_token_wins_and_the_old_one_is_closed(tmp_path: Path) -> None:
+def test_newest_connection_for_a_token_wins_and_the_old_one_is_closed(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             first = await RawDevice.connect(cloud.endpoints.binary_port)
             await first.login_esp32(token)
@@ -188,10 +187,10 @@ def test_newest_connection_for_a_token_wins_and_the_old_one_is_closed(tmp_path: 
     run(body())
 
 
-def test_heartbeat_x_1_5_without_traffic_means_offline(tmp_path: Path) -> None:
+def test_heartbeat_x_1_5_without_traffic_means_offline(cloud_db: CloudDb) -> None:
     async def body() -> None:
         # h-beat 10 device s x 1.5 = 15 device s = 0.75 wall s at this scale; the device goes silent.
-        async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
+        async with running_cloud(cloud_db, time_scale=SCALE) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token, heartbeat=10)
@@ -204,9 +203,9 @@ def test_heartbeat_x_1_5_without_traffic_means_offline(tmp_path: Path) -> None:
     run(body())
 
 
-def test_a_connection_that_never_logs_in_is_closed(tmp_path: Path) -> None:
+def test_a_connection_that_never_logs_in_is_closed(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
+        async with running_cloud(cloud_db, time_scale=SCALE) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.closed_by_peer()
             assert cloud.stub.events("login_timeout")
@@ -214,10 +213,10 @@ def test_a_connection_that_never_logs_in_is_closed(tmp_path: Path) -> None:
     run(body())
 
 
-def test_failed_logins_are_rate_limited_per_source(tmp_path: Path) -> None:
+def test_failed_logins_are_rate_limited_per_source(cloud_db: CloudDb) -> None:
     async def body() -> None:
         limits = LoginLimits(failures=3, window_s=3600)
-        async with running_cloud(tmp_path / "cloud.db", login_limits=limits) as cloud:
+        async with running_cloud(cloud_db, login_limits=limits) as cloud:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             statuses = [await device.login(f"{n:032d}") for n in range(3)]
             assert statuses == [Status.INVALID_TOKEN] * 3
@@ -231,10 +230,10 @@ def test_failed_logins_are_rate_limited_per_source(tmp_path: Path) -> None:
     run(body())
 
 
-def test_flooding_device_gets_quota_limit_once_and_is_throttled(tmp_path: Path) -> None:
+def test_flooding_device_gets_quota_limit_once_and_is_throttled(cloud_db: CloudDb) -> None:
     async def body() -> None:
         quota = QuotaLimits(messages=20, notice_s=3600)
-        async with running_cloud(tmp_path / "cloud.db", quota_limits=quota) as cloud:
+        async with running_cloud(cloud_db, quota_limits=quota) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(token) == 200
@@ -251,9 +250,9 @@ def test_flooding_device_gets_quota_limit_once_and_is_throttled(tmp_path: Path) 
     run(body())
 
 
-def test_redirect_replaces_the_login_answer(tmp_path: Path) -> None:
+def test_redirect_replaces_the_login_answer(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             cloud.stub.faults.redirect(token, "fra1.blynk.cloud", 8080)
             device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -267,9 +266,9 @@ def test_redirect_replaces_the_login_answer(tmp_path: Path) -> None:
     run(body())
 
 
-def test_redirect_after_login_variant(tmp_path: Path) -> None:
+def test_redirect_after_login_variant(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             cloud.stub.faults.redirect(token, "127.0.0.1", 9999, replaces_login_answer=False)
             device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -280,9 +279,9 @@ def test_redirect_after_login_variant(tmp_path: Path) -> None:
     run(body())
 
 
-def test_live_redirect_and_ping_to_an_online_device(tmp_path: Path) -> None:
+def test_live_redirect_and_ping_to_an_online_device(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -296,9 +295,9 @@ def test_live_redirect_and_ping_to_an_online_device(tmp_path: Path) -> None:
     run(body())
 
 
-def test_latency_knob_delays_the_login_answer_but_keeps_order(tmp_path: Path) -> None:
+def test_latency_knob_delays_the_login_answer_but_keeps_order(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
+        async with running_cloud(cloud_db, time_scale=SCALE) as cloud:
             cloud.stub.faults.latency_s = 5.0  # device seconds
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -310,9 +309,9 @@ def test_latency_knob_delays_the_login_answer_but_keeps_order(tmp_path: Path) ->
     run(body())
 
 
-def test_refuse_logins_knob(tmp_path: Path) -> None:
+def test_refuse_logins_knob(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             cloud.stub.faults.refuse_logins = Status.SERVER_EXCEPTION
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(cloud.token()) == Status.SERVER_EXCEPTION
@@ -322,9 +321,9 @@ def test_refuse_logins_knob(tmp_path: Path) -> None:
     run(body())
 
 
-def test_drop_connections_knob_takes_every_device_offline(tmp_path: Path) -> None:
+def test_drop_connections_knob_takes_every_device_offline(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             devices = []
             for _ in range(3):
                 token = cloud.token()
@@ -342,9 +341,9 @@ def test_drop_connections_knob_takes_every_device_offline(tmp_path: Path) -> Non
     run(body())
 
 
-def test_revoke_and_delete_kick_the_live_session(tmp_path: Path) -> None:
+def test_revoke_and_delete_kick_the_live_session(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -362,9 +361,9 @@ def test_revoke_and_delete_kick_the_live_session(tmp_path: Path) -> None:
     run(body())
 
 
-def test_many_devices_at_once(tmp_path: Path) -> None:
+def test_many_devices_at_once(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tokens = [cloud.token() for _ in range(50)]
 
             async def one(index: int, token: str) -> None:
@@ -383,23 +382,23 @@ def test_many_devices_at_once(tmp_path: Path) -> None:
     run(body())
 
 
-def test_a_first_login_is_answered_only_after_its_device_is_committed(tmp_path: Path) -> None:
+def test_a_first_login_is_answered_only_after_its_device_is_committed(cloud_db: CloudDb) -> None:
     # Group commit: first logins are buffered and committed together, but never answered before that.
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             for _ in range(5):
                 token = cloud.token()
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
                 assert await device.login(token) == Status.SUCCESS
-                assert token in committed_device_tokens(tmp_path / "cloud.db")
+                assert token in committed_device_tokens(cloud_db)
                 await device.close()
 
     run(body())
 
 
-def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(tmp_path: Path) -> None:
+def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             info = render_info([("mcu", "0.1.0"), ("h-beat", "40")])
@@ -421,29 +420,24 @@ def test_frames_sent_behind_a_first_login_are_answered_after_it_in_order(tmp_pat
 
 
 def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once_the_store_recovers(
-    tmp_path: Path,
+    cloud_db: CloudDb,
 ) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             cloud.stub.store.set_busy_timeout(0.01)
-            blocker = sqlite3.connect(tmp_path / "cloud.db", isolation_level=None)
-            blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: commits fail
-            try:
+            with write_lock_held(cloud_db):  # another writer holds the database: commits fail
                 device = await RawDevice.connect(cloud.endpoints.binary_port)
                 await device.send(Command.HW_LOGIN, token.encode(), msg_id=1)
                 assert await device.closed_by_peer()
                 assert not [f for f in device.inbox if f.command == Command.RESPONSE]  # never told "200"
                 assert not cloud.stub.online()
-            finally:
-                blocker.execute("ROLLBACK")
-                blocker.close()
             again = await RawDevice.connect(cloud.endpoints.binary_port)  # the device retries 5 s later
             assert await again.login(token) == Status.SUCCESS
-            assert token in committed_device_tokens(tmp_path / "cloud.db")
+            assert token in committed_device_tokens(cloud_db)
             assert [e["reason"] for e in cloud.stub.events("login_not_committed")] == [
                 "the store could not commit the token activation"
             ]
-            assert cloud.stub.events("commit_failed")[0]["error"].startswith("OperationalError: database is locked")
+            assert cloud.stub.events("commit_failed")[0]["error"].startswith("StoreUnavailable: ")
 
     run(body())

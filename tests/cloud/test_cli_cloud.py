@@ -12,16 +12,18 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 from cloud_helpers import WAIT_S, RawDevice, run
+from store_backends import CloudDb, on_postgres
 
 from provlab.cli import main
+from provlab.cloud.store.postgres_backend import masked_url
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.internal import hardware_vw
 
 SERVE = "import sys; from provlab.cli import main; sys.argv[0] = 'provlab'; main()"
 
 
-def test_serve_seeds_prints_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    db = tmp_path / "cloud.db"
+def test_serve_seeds_prints_endpoints_and_stops_on_ctrl_c(cloud_db: CloudDb) -> None:
+    db = cloud_db
     ports = [
         "--binary-port",
         "0",
@@ -44,6 +46,8 @@ def test_serve_seeds_prints_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         assert serve.stdout is not None
         endpoints = json.loads(serve.stdout.readline())
         assert endpoints["admin"] == "admin@provlab.test" and endpoints["template"] == "TMPL0PROVLAB"
+        # the database as given, a PostgreSQL URL without its password
+        assert endpoints["database"] == (masked_url(str(db)) if on_postgres(db) else str(db))
         assert Path(endpoints["ca_file"]).exists() and endpoints["mqtt_url"].startswith("mqtt://127.0.0.1:")
         issued = CliRunner().invoke(main, ["cloud", "token", "--db", str(db)])  # while the stub runs
         assert issued.exit_code == 0, issued.output

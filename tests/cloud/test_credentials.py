@@ -7,12 +7,12 @@ without wall time.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TypeVar
 
 import httpx
 from cloud_helpers import TEMPLATE_ID, running_cloud
 from lab_time_helpers import run_virtual
+from store_backends import CloudDb
 from tenancy_helpers import Api, add_user, build_tree, login
 
 from provlab.cloud.credentials import CredentialLimits
@@ -42,9 +42,9 @@ def message(response: httpx.Response) -> str:
     return str(body["error"]["message"] if isinstance(body.get("error"), dict) else body["error"])
 
 
-def test_a_deleted_admins_client_and_bearers_stop_working_at_once(tmp_path: Path) -> None:
+def test_a_deleted_admins_client_and_bearers_stop_working_at_once(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             gone = add_user(cloud, "gone@x.test", cloud.stub.admin().org_id)
             add_user(cloud, "other-admin@x.test", cloud.stub.admin().org_id)
             async with cloud.http() as http:
@@ -67,9 +67,9 @@ def test_a_deleted_admins_client_and_bearers_stop_working_at_once(tmp_path: Path
     run_virtual(body())
 
 
-def test_a_demoted_admins_client_stops_and_the_admin_cannot_climb_back(tmp_path: Path) -> None:
+def test_a_demoted_admins_client_stops_and_the_admin_cannot_climb_back(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             root_org = cloud.stub.admin().org_id
             demoted = add_user(cloud, "demoted@x.test", root_org)
             add_user(cloud, "peer@x.test", root_org)
@@ -95,9 +95,9 @@ def test_a_demoted_admins_client_stops_and_the_admin_cannot_climb_back(tmp_path:
     run_virtual(body())
 
 
-def test_a_bearer_acts_with_at_most_its_owners_current_permissions(tmp_path: Path) -> None:
+def test_a_bearer_acts_with_at_most_its_owners_current_permissions(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             add_user(cloud, "a-admin@x.test", tree.a)
             add_user(cloud, "a1-admin@x.test", tree.a1)
@@ -124,9 +124,9 @@ def test_a_bearer_acts_with_at_most_its_owners_current_permissions(tmp_path: Pat
     run_virtual(body())
 
 
-def test_sessions_and_bearers_expire_on_the_lab_clock(tmp_path: Path) -> None:
+def test_sessions_and_bearers_expire_on_the_lab_clock(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", credential_limits=SHORT) as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db, credential_limits=SHORT) as cloud, cloud.http() as http:
             answer = await http.post(
                 "/api/v1/auth/login", json={"email": DEFAULT_ADMIN_EMAIL, "password": DEFAULT_ADMIN_PASSWORD}
             )
@@ -153,9 +153,9 @@ def test_sessions_and_bearers_expire_on_the_lab_clock(tmp_path: Path) -> None:
     run_virtual(body())
 
 
-def test_logout_revoke_and_client_revocation_end_keys(tmp_path: Path) -> None:
+def test_logout_revoke_and_client_revocation_end_keys(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
             creds = await new_client(root)
             first, second = bearer(await mint(http, creds)), bearer(await mint(http, creds))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 from cloud_helpers import RawDevice, device_online, run, running_cloud
+from store_backends import CloudDb
 
 from provlab.cloud.records import Datastream, DataType, MetaField
 from provlab.protocol.commands import Command
@@ -20,9 +19,9 @@ def assert_error(response: httpx.Response, message: str) -> None:
     assert (response.status_code, response.json()) == (400, error(message)), response.text
 
 
-def test_token_errors(tmp_path: Path) -> None:
+def test_token_errors(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             for path in ("get", "getAll", "update", "isHardwareConnected", "logEvent", "device/meta"):
                 assert_error(await http.get(f"/external/api/{path}"), "No token provided.")
                 assert_error(
@@ -36,9 +35,9 @@ def test_token_errors(tmp_path: Path) -> None:
     run(body())
 
 
-def test_get_update_and_get_all_on_an_open_template(tmp_path: Path) -> None:
+def test_get_update_and_get_all_on_an_open_template(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -88,9 +87,9 @@ def test_get_update_and_get_all_on_an_open_template(tmp_path: Path) -> None:
     run(body())
 
 
-def test_declared_datastreams_are_typed_and_checked(tmp_path: Path) -> None:
+def test_declared_datastreams_are_typed_and_checked(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             admin = cloud.stub.admin()
             streams = [
                 Datastream(1, "v1", "Temperature", DataType.DOUBLE),
@@ -137,9 +136,9 @@ def test_declared_datastreams_are_typed_and_checked(tmp_path: Path) -> None:
     run(body())
 
 
-def test_is_hardware_connected_follows_presence(tmp_path: Path) -> None:
+def test_is_hardware_connected_follows_presence(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(token)
@@ -152,9 +151,9 @@ def test_is_hardware_connected_follows_presence(tmp_path: Path) -> None:
     run(body())
 
 
-def test_provision_activates_a_dynamic_token_over_http(tmp_path: Path) -> None:
+def test_provision_activates_a_dynamic_token_over_http(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             token = cloud.token()
             wrong = await http.get(f"/external/api/provision?token={token}&templateId=TMPLWRONG")
             assert_error(wrong, "Request with incorrect parameters")
@@ -172,9 +171,9 @@ def test_provision_activates_a_dynamic_token_over_http(tmp_path: Path) -> None:
     run(body())
 
 
-def test_phone_api_and_its_fault_knobs(tmp_path: Path) -> None:
+def test_phone_api_and_its_fault_knobs(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", time_scale=0.05) as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db, time_scale=0.05) as cloud, cloud.http() as http:
             login = await http.post(
                 "/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "provlab-admin"}
             )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+
+from store_backends import CloudDb
 
 from provlab.cloud.faults import FaultKnobs
 from provlab.cloud.gateway import DeviceGateway, LoginVerdict
@@ -14,16 +15,16 @@ from provlab.protocol import choices
 from provlab.protocol.commands import Status
 
 
-def gateway(tmp_path: Path, **kw: object) -> DeviceGateway:
-    store = Store(tmp_path / "cloud.db")
+def gateway(cloud_db: CloudDb, **kw: object) -> DeviceGateway:
+    store = Store(cloud_db)
     org = store.orgs.create("Root")
     store.templates.create("TMPL0PROVLAB", "Device", org)
     store.users.create("admin@provlab.test", "pw", org)
     return DeviceGateway(store, PresenceRegistry(), FaultKnobs(), **kw)  # type: ignore[arg-type]
 
 
-def test_a_bad_token_is_throttled_from_every_source(tmp_path: Path) -> None:
-    gw = gateway(tmp_path, login_limits=LoginLimits(failures=3, window_s=3600))
+def test_a_bad_token_is_throttled_from_every_source(cloud_db: CloudDb) -> None:
+    gw = gateway(cloud_db, login_limits=LoginLimits(failures=3, window_s=3600))
     bad = "B" * 32
     verdicts = [gw.login(bad, f"10.0.0.{n}", f"10.0.0.{n}:1", Transport.TCP).verdict for n in range(1, 5)]
     assert verdicts == [LoginVerdict.REFUSED] * 3 + [LoginVerdict.THROTTLED]
@@ -34,8 +35,8 @@ def test_a_bad_token_is_throttled_from_every_source(tmp_path: Path) -> None:
     assert gw.login(good, "10.0.0.9", "10.0.0.9:1", Transport.TCP).verdict is LoginVerdict.ACCEPTED
 
 
-def test_the_allowance_comes_back_with_time(tmp_path: Path) -> None:
-    gw = gateway(tmp_path, login_limits=LoginLimits(failures=2, window_s=0.05))
+def test_the_allowance_comes_back_with_time(cloud_db: CloudDb) -> None:
+    gw = gateway(cloud_db, login_limits=LoginLimits(failures=2, window_s=0.05))
     for _ in range(2):
         gw.login("C" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP)
     assert gw.login("D" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP).verdict is LoginVerdict.THROTTLED
@@ -43,8 +44,8 @@ def test_the_allowance_comes_back_with_time(tmp_path: Path) -> None:
     assert gw.login("D" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP).verdict is LoginVerdict.REFUSED
 
 
-def test_knobs_come_before_the_store(tmp_path: Path) -> None:
-    gw = gateway(tmp_path)
+def test_knobs_come_before_the_store(cloud_db: CloudDb) -> None:
+    gw = gateway(cloud_db)
     gw.faults.refuse_logins = Status.SERVER_EXCEPTION
     outcome = gw.login("E" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP)
     assert (outcome.verdict, outcome.status) == (LoginVerdict.REFUSED, Status.SERVER_EXCEPTION)
@@ -57,8 +58,8 @@ def test_knobs_come_before_the_store(tmp_path: Path) -> None:
     assert (outcome.redirect.host, outcome.redirect.port) == ("sgp1.blynk.cloud", 80)
 
 
-def test_device_seconds_scale_to_wall_seconds(tmp_path: Path) -> None:
-    gw = gateway(tmp_path, time_scale=0.01, quota_limits=QuotaLimits(messages=50))
+def test_device_seconds_scale_to_wall_seconds(cloud_db: CloudDb) -> None:
+    gw = gateway(cloud_db, time_scale=0.01, quota_limits=QuotaLimits(messages=50))
     assert gw.login_timeout == 10.0 * 0.01
     assert gw.idle_timeout(40.0) == 40.0 * 1.5 * 0.01
     assert gw.idle_timeout(None) == 45.0 * 1.5 * 0.01

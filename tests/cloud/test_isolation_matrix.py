@@ -7,10 +7,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from cloud_helpers import TEMPLATE_ID, Cloud, run, running_cloud
+from store_backends import CloudDb
 from tenancy_helpers import Api, Tree, add_user, build_tree, login
 
 from provlab.cloud.tenancy import DEFAULT_MATRIX, Permission, Role
@@ -124,9 +124,9 @@ def targets(tree: Tree) -> dict[str, int]:
     return {"own": tree.a, "ancestor": tree.root, "descendant": tree.a1, "sibling": tree.b, "unrelated": tree.b1}
 
 
-def test_every_role_relation_and_action(tmp_path: Path) -> None:
+def test_every_role_relation_and_action(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", smtp="sink") as cloud:
+        async with running_cloud(cloud_db, smtp="sink") as cloud:
             tree = build_tree(cloud.stub)
             for org in (tree.root, tree.a, tree.a1, tree.b, tree.b1):
                 add_user(cloud, f"admin-{org}@x.test", org)
@@ -162,9 +162,9 @@ def test_every_role_relation_and_action(tmp_path: Path) -> None:
     run(body())
 
 
-def test_listings_never_show_what_is_out_of_sight(tmp_path: Path) -> None:
+def test_listings_never_show_what_is_out_of_sight(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             for org in (tree.root, tree.a, tree.a1, tree.b, tree.b1):
                 add_user(cloud, f"admin-{org}@x.test", org)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from cloud_helpers import WAIT_S, running_cloud
 from lab_time_helpers import run_virtual
+from store_backends import CloudDb
 
 from provlab.cloud.credentials import CredentialLimits
 from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning, is_loopback
@@ -34,11 +35,11 @@ async def attempt(http: httpx.AsyncClient, email: str, password: str) -> int:
     return (await http.post("/api/v1/auth/login", json={"email": email, "password": password})).status_code
 
 
-def test_failed_logins_throttle_the_account_then_the_window_refills(tmp_path: Path) -> None:
+def test_failed_logins_throttle_the_account_then_the_window_refills(cloud_db: CloudDb) -> None:
     limits = CredentialLimits(failures_per_account=3, failures_per_source=1000, login_window_s=60)
 
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", credential_limits=limits) as cloud:
+        async with running_cloud(cloud_db, credential_limits=limits) as cloud:
             cloud.stub.seed_user("victim@x.test", PASSWORD)
             cloud.stub.seed_user("bystander@x.test", PASSWORD)
             async with client(cloud.endpoints.http_url, "127.0.0.1") as http:
@@ -54,11 +55,11 @@ def test_failed_logins_throttle_the_account_then_the_window_refills(tmp_path: Pa
     run_virtual(body())
 
 
-def test_failed_logins_throttle_the_source_address(tmp_path: Path) -> None:
+def test_failed_logins_throttle_the_source_address(cloud_db: CloudDb) -> None:
     limits = CredentialLimits(failures_per_account=1000, failures_per_source=3, login_window_s=60)
 
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", credential_limits=limits) as cloud:
+        async with running_cloud(cloud_db, credential_limits=limits) as cloud:
             cloud.stub.seed_user("someone@x.test", PASSWORD)
             url = cloud.endpoints.http_url
             async with client(url, "127.0.0.1") as attacker, client(url, "127.0.0.2") as other:
@@ -73,12 +74,12 @@ def test_failed_logins_throttle_the_source_address(tmp_path: Path) -> None:
     run_virtual(body())
 
 
-def test_wrong_client_secrets_are_throttled_too(tmp_path: Path) -> None:
+def test_wrong_client_secrets_are_throttled_too(cloud_db: CloudDb) -> None:
     limits = CredentialLimits(failures_per_account=2, failures_per_source=1000)
 
     async def body() -> None:
         async with (
-            running_cloud(tmp_path / "cloud.db", credential_limits=limits) as cloud,
+            running_cloud(cloud_db, credential_limits=limits) as cloud,
             client(cloud.endpoints.http_url, "127.0.0.1") as http,
         ):
             login = await http.post(

@@ -8,12 +8,12 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from cloud_helpers import TEMPLATE_ID, WAIT_S, Cloud, PahoDevice, RawDevice, device_online, run, running_cloud, until
+from store_backends import CloudDb
 
 from provlab.cloud.gateway import DeviceOffline
 from provlab.cloud.ota import OtaPush, OtaStatus
@@ -50,9 +50,9 @@ async def esp32_online(cloud: Cloud, *, buff_in: int = 1024) -> tuple[RawDevice,
     return device, token, await device_online(cloud, token)
 
 
-def test_push_over_the_binary_protocol_serves_the_image_and_follows_the_update(tmp_path: Path) -> None:
+def test_push_over_the_binary_protocol_serves_the_image_and_follows_the_update(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device, token, device_id = await esp32_online(cloud)
             push = cloud.stub.push_ota(device_id, version="0.2.0", build="Mar  5 2026 18:29:27")
             assert (push.device_id, push.version, push.transport) == (device_id, "0.2.0", "tcp")
@@ -102,9 +102,9 @@ def test_push_over_the_binary_protocol_serves_the_image_and_follows_the_update(t
     run(body())
 
 
-def test_push_over_mqtt_sends_the_ota_json_and_a_failed_update_is_reported(tmp_path: Path) -> None:
+def test_push_over_mqtt_sends_the_ota_json_and_a_failed_update_is_reported(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             assert cloud.endpoints.mqtt_port is not None
             paho = PahoDevice(cloud.endpoints.mqtt_port, token)
@@ -149,9 +149,9 @@ def test_push_over_mqtt_sends_the_ota_json_and_a_failed_update_is_reported(tmp_p
     run(body())
 
 
-def test_download_needs_the_device_token_and_a_known_file(tmp_path: Path) -> None:
+def test_download_needs_the_device_token_and_a_known_file(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device, token, device_id = await esp32_online(cloud)
             other, _, _ = await esp32_online(cloud)
             push = cloud.stub.push_ota(device_id, version="0.3.0")
@@ -177,9 +177,9 @@ def test_download_needs_the_device_token_and_a_known_file(tmp_path: Path) -> Non
     run(body())
 
 
-def test_push_to_an_offline_or_unknown_device_is_refused(tmp_path: Path) -> None:
+def test_push_to_an_offline_or_unknown_device_is_refused(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device, _, device_id = await esp32_online(cloud)
             await device.close()
             assert await cloud.stub.wait_offline(device_id, WAIT_S)
@@ -194,9 +194,9 @@ def test_push_to_an_offline_or_unknown_device_is_refused(tmp_path: Path) -> None
     run(body())
 
 
-def test_bad_images_and_a_url_over_buff_in_are_refused_before_sending(tmp_path: Path) -> None:
+def test_bad_images_and_a_url_over_buff_in_are_refused_before_sending(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             device, _, device_id = await esp32_online(cloud, buff_in=64)
             with pytest.raises(ValueError, match="not an ESP app image"):
                 cloud.stub.push_ota(device_id, b"PK\x03\x04 a zip", version="0.2.0")

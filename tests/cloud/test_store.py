@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: schema, token lifecycle (C1, C3, C4, C2), persistence (C12), masking."""
+"""The store on a real SQLite file and a real PostgreSQL database (the same tests on both): schema, token
+lifecycle (C1, C3, C4, C2), persistence (C12), masking, group commit, a failed flush."""
 
 from __future__ import annotations
 
@@ -10,28 +11,26 @@ from pathlib import Path
 
 import pytest
 from cloud_helpers import committed_device_tokens
+from store_backends import CloudDb, database_at_schema, set_schema_version, table_names, write_lock_held
 
 from provlab.cloud.records import Datastream, DataType, TokenKind, User
-from provlab.cloud.store import Store, StoreError, TokenRefusal, TokenRefused
+from provlab.cloud.store import Store, StoreError, StoreUnavailable, TokenRefusal, TokenRefused
 from provlab.cloud.store.schema import MIGRATIONS
 
 TEMPLATE = "TMPL0PROVLAB"
 
 
-def seeded(path: Path) -> tuple[Store, User]:
+def seeded(path: CloudDb) -> tuple[Store, User]:
     store = Store(path)
     org = store.orgs.create("Lab Root")
     store.templates.create(TEMPLATE, "Device", org)
     return store, store.users.create("admin@provlab.test", "pw", org)
 
 
-def test_new_file_is_wal_at_the_latest_schema(tmp_path: Path) -> None:
-    store, _ = seeded(tmp_path / "cloud.db")
+def test_a_new_database_is_at_the_latest_schema(cloud_db: CloudDb) -> None:
+    store, _ = seeded(cloud_db)
     assert store.schema_version == len(MIGRATIONS)
     store.close()
-    db = sqlite3.connect(tmp_path / "cloud.db")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {
         "orgs",
         "users",
@@ -41,31 +40,39 @@ def test_new_file_is_wal_at_the_latest_schema(tmp_path: Path) -> None:
         "events",
         "datastreams",
         "device_log",
-    } <= tables
+    } <= table_names(cloud_db)
 
 
-def test_a_foundation_file_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version=1;\nCOMMIT;")
-    db.execute("INSERT INTO orgs (name) VALUES ('Old Org')")
-    db.execute("INSERT INTO templates (id, name, org_id) VALUES ('TMPLOLD', 'Old', 1)")
-    db.close()
-    store = Store(path)
+def test_a_new_sqlite_file_is_wal(tmp_path: Path) -> None:
+    Store(tmp_path / "cloud.db").close()
+    db = sqlite3.connect(tmp_path / "cloud.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_foundation_database_migrates_and_keeps_its_rows(cloud_db: CloudDb) -> None:
+    database_at_schema(
+        cloud_db,
+        1,
+        (
+            "INSERT INTO orgs (name) VALUES ('Old Org')",
+            "INSERT INTO templates (id, name, org_id) VALUES ('TMPLOLD', 'Old', 1)",
+        ),
+    )
+    store = Store(cloud_db)
     assert store.schema_version == len(MIGRATIONS)
     template = store.templates.get("TMPLOLD")
     assert template is not None and template.name == "Old" and template.datastreams == ()
 
 
-def test_a_file_from_a_newer_provlab_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    sqlite3.connect(path).execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+def test_a_database_from_a_newer_provlab_is_refused(cloud_db: CloudDb) -> None:
+    Store(cloud_db).close()
+    set_schema_version(cloud_db, len(MIGRATIONS) + 1)
     with pytest.raises(StoreError, match="newer provlab"):
-        Store(path)
+        Store(cloud_db)
 
 
-def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     issued = [store.tokens.issue(admin, TEMPLATE) for _ in range(200)]
     tokens = {t.token for t in issued}
     assert len(tokens) == 200
@@ -75,8 +82,8 @@ def test_dynamic_tokens_are_32_url_safe_unique_and_unactivated(tmp_path: Path) -
     assert first.expires_at - first.issued_at == pytest.approx(7 * 24 * 3600)
 
 
-def test_first_login_activates_and_binds_to_the_requesting_user_and_org(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_first_login_activates_and_binds_to_the_requesting_user_and_org(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     other_org = store.orgs.create("Customer")
     customer = store.users.create("c@example.test", "pw", other_org, role="User")
     token = store.tokens.issue(customer, TEMPLATE).token
@@ -89,8 +96,8 @@ def test_first_login_activates_and_binds_to_the_requesting_user_and_org(tmp_path
     assert admin.org_id != other_org
 
 
-def test_an_unused_token_expires_and_never_logs_in(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_an_unused_token_expires_and_never_logs_in(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE, ttl_s=-1).token
     with pytest.raises(TokenRefused, match="expired before its first login") as refused:
         store.devices.login(token)
@@ -98,25 +105,25 @@ def test_an_unused_token_expires_and_never_logs_in(tmp_path: Path) -> None:
     assert token[:4] in str(refused.value) and token not in str(refused.value)
 
 
-def test_an_activated_token_does_not_expire(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_an_activated_token_does_not_expire(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE, ttl_s=0.05).token
     device = store.devices.login(token)
     time.sleep(0.06)
-    store2 = Store(tmp_path / "cloud.db")  # no cache: the database alone decides
+    store2 = Store(cloud_db)  # no cache: the database alone decides
     assert store2.devices.login(token).id == device.id
 
 
-def test_unknown_and_malformed_tokens_are_refused(tmp_path: Path) -> None:
-    store, _ = seeded(tmp_path / "cloud.db")
+def test_unknown_and_malformed_tokens_are_refused(cloud_db: CloudDb) -> None:
+    store, _ = seeded(cloud_db)
     for token in ("A" * 32, "short", "", "é" * 32):
         with pytest.raises(TokenRefused) as refused:
             store.devices.login(token)
         assert refused.value.reason is TokenRefusal.UNKNOWN
 
 
-def test_reprovision_keeps_device_id_and_data_and_retires_the_old_token(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_reprovision_keeps_device_id_and_data_and_retires_the_old_token(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     old = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(old)
     store.pins.write(device.id, "v1", "42")
@@ -130,8 +137,8 @@ def test_reprovision_keeps_device_id_and_data_and_retires_the_old_token(tmp_path
         store.devices.login(old)
 
 
-def test_refresh_replaces_the_token_at_once(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_refresh_replaces_the_token_at_once(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     old = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(old)
     new = store.tokens.refresh(device.id)
@@ -141,8 +148,8 @@ def test_refresh_replaces_the_token_at_once(tmp_path: Path) -> None:
     assert store.devices.login(new.token).id == device.id
 
 
-def test_revoke_and_delete(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_revoke_and_delete(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(token)
     assert store.tokens.revoke(token) == device.id
@@ -160,8 +167,8 @@ def test_revoke_and_delete(tmp_path: Path) -> None:
         store.tokens.revoke("B" * 32)
 
 
-def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "cloud.db"
+def test_state_survives_reopening_the_file(cloud_db: CloudDb) -> None:
+    path = cloud_db
     store, admin = seeded(path)
     token = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(token)
@@ -180,8 +187,8 @@ def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
     assert reopened.users.by_email("admin@provlab.test") == admin
 
 
-def test_buffered_writes_are_visible_to_readers_at_once(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_buffered_writes_are_visible_to_readers_at_once(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     device = store.devices.login(store.tokens.issue(admin, TEMPLATE).token)
     for value in range(1000):
         store.pins.write(device.id, "v1", str(value))
@@ -191,8 +198,8 @@ def test_buffered_writes_are_visible_to_readers_at_once(tmp_path: Path) -> None:
     assert store.pending_writes == 0  # a read through SQL flushed the buffer first
 
 
-def test_events_never_hold_a_whole_token(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_events_never_hold_a_whole_token(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(token)
     store.tokens.refresh(device.id)
@@ -203,69 +210,65 @@ def test_events_never_hold_a_whole_token(tmp_path: Path) -> None:
     assert store.events.entries("custom")[0]["token"] == token[:4] + "…"
 
 
-def test_templates_declare_datastreams(tmp_path: Path) -> None:
-    store = Store(tmp_path / "cloud.db")
+def test_templates_declare_datastreams(cloud_db: CloudDb) -> None:
+    store = Store(cloud_db)
     org = store.orgs.create("Root")
     streams = [Datastream(1, "V1", "Temperature", DataType.DOUBLE), Datastream(2, "v2", "Label")]
-    template = store.templates.create(
-        "TMPLSENSOR", "Sensor", org, datastreams=streams, event_codes=["overheat"]
-    )
+    template = store.templates.create("TMPLSENSOR", "Sensor", org, datastreams=streams, event_codes=["overheat"])
     assert [d.pin for d in template.datastreams] == ["v1", "v2"]
     assert template.event_codes == ("overheat",)
     with pytest.raises(StoreError, match="must start with 'TMPL'"):
         store.templates.create("sensor", "Sensor", org)
 
 
-def test_a_buffered_activation_is_committed_by_the_next_flush_with_the_device_id_it_was_given(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_a_buffered_activation_is_committed_by_the_next_flush_with_the_device_id_it_was_given(
+    cloud_db: CloudDb,
+) -> None:
+    store, admin = seeded(cloud_db)
     tokens = [store.tokens.issue(admin, TEMPLATE).token for _ in range(3)]
     devices = [store.devices.login(t, commit=False) for t in tokens]
     assert store.uncommitted_activations == 3
     assert [d.id for d in devices] == [1, 2, 3]
-    assert committed_device_tokens(tmp_path / "cloud.db") == set()  # nothing is visible before the commit
+    assert committed_device_tokens(cloud_db) == set()  # nothing is visible before the commit
     assert store.devices.login(tokens[0], commit=False) == devices[0]  # a re-login finds the buffered device
     store.flush()
     assert store.uncommitted_activations == 0
-    assert committed_device_tokens(tmp_path / "cloud.db") == set(tokens)
+    assert committed_device_tokens(cloud_db) == set(tokens)
     assert all(store.tokens.get(t).activated for t in tokens)  # type: ignore[union-attr]
     assert [d.id for d in store.devices.all()] == [1, 2, 3]
 
 
-def test_a_default_login_commits_its_activation_before_it_returns(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_a_default_login_commits_its_activation_before_it_returns(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE).token
     store.devices.login(token)
     assert store.uncommitted_activations == 0
-    assert committed_device_tokens(tmp_path / "cloud.db") == {token}
+    assert committed_device_tokens(cloud_db) == {token}
 
 
-def test_device_ids_stay_unique_across_buffered_activations_and_other_transactions(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_device_ids_stay_unique_across_buffered_activations_and_other_transactions(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     first = store.devices.login(store.tokens.issue(admin, TEMPLATE).token, commit=False)
     store.devices.delete(first.id)  # a transaction of its own: commits the buffer first
     second = store.devices.login(store.tokens.issue(admin, TEMPLATE).token, commit=False)
     store.flush()
     assert second.id == first.id + 1  # deleted ids are never reused
-    reopened = Store(tmp_path / "cloud.db")
+    reopened = Store(cloud_db)
     third = reopened.devices.login(reopened.tokens.issue(admin, TEMPLATE).token)
     assert third.id == second.id + 1
 
 
-def test_a_failed_flush_loses_nothing_and_the_next_one_writes_it_all(tmp_path: Path) -> None:
-    store, admin = seeded(tmp_path / "cloud.db")
+def test_a_failed_flush_loses_nothing_and_the_next_one_writes_it_all(cloud_db: CloudDb) -> None:
+    store, admin = seeded(cloud_db)
     token = store.tokens.issue(admin, TEMPLATE).token
     device = store.devices.login(token, commit=False)
     store.pins.write(device.id, "v1", "42")
     store.events.add("custom", device.id, {"n": 1})
     store.set_busy_timeout(0.01)  # do not wait 30 s for the lock below
-    blocker = sqlite3.connect(tmp_path / "cloud.db", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
+    with write_lock_held(cloud_db), pytest.raises(StoreUnavailable):  # another writer holds the database
         store.flush()
     assert store.uncommitted_activations == 1 and store.pending_writes >= 3
-    blocker.execute("ROLLBACK")
-    blocker.close()
     store.flush()
-    assert committed_device_tokens(tmp_path / "cloud.db") == {token}
+    assert committed_device_tokens(cloud_db) == {token}
     assert store.pins.read(device.id, "v1") == "42"
     assert [e["n"] for e in store.events.entries("custom")] == [1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 from cloud_helpers import WAIT_S, PahoDevice, RawDevice, device_online, run, running_cloud
+from store_backends import CloudDb
 
 from provlab.cloud.presence import Transport
 from provlab.protocol.commands import Command, Status
@@ -15,9 +15,9 @@ from provlab.protocol.internal import hardware_vw
 SCALE = 0.05  # lab-like time scale, with wall timeouts well above scheduling jitter
 
 
-def test_issue_as_a_user_wait_online_and_see_who_is_online(tmp_path: Path) -> None:
+def test_issue_as_a_user_wait_online_and_see_who_is_online(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
+        async with running_cloud(cloud_db, time_scale=SCALE) as cloud:
             store = cloud.stub.store
             org = store.orgs.create("Customer A")
             user = store.users.create("qa@customer.test", "pw", org, role="User")
@@ -37,9 +37,9 @@ def test_issue_as_a_user_wait_online_and_see_who_is_online(tmp_path: Path) -> No
     run(body())
 
 
-def test_unused_token_expires(tmp_path: Path) -> None:  # C1
+def test_unused_token_expires(cloud_db: CloudDb) -> None:  # C1
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.stub.issue_token(ttl_s=-1).token
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(token) == Status.INVALID_TOKEN
@@ -50,9 +50,9 @@ def test_unused_token_expires(tmp_path: Path) -> None:  # C1
     run(body())
 
 
-def test_reprovision_keeps_the_device_and_retires_the_old_token(tmp_path: Path) -> None:  # C3
+def test_reprovision_keeps_the_device_and_retires_the_old_token(cloud_db: CloudDb) -> None:  # C3
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             old = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.login_esp32(old)
@@ -71,9 +71,9 @@ def test_reprovision_keeps_the_device_and_retires_the_old_token(tmp_path: Path) 
     run(body())
 
 
-def test_two_clients_share_a_token_across_transports_newest_wins(tmp_path: Path) -> None:  # C9
+def test_two_clients_share_a_token_across_transports_newest_wins(cloud_db: CloudDb) -> None:  # C9
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             token = cloud.token()
             binary = await RawDevice.connect(cloud.endpoints.binary_port)
             await binary.login_esp32(token)
@@ -91,9 +91,9 @@ def test_two_clients_share_a_token_across_transports_newest_wins(tmp_path: Path)
     run(body())
 
 
-def test_cloud_restart_mid_session(tmp_path: Path) -> None:  # C12
+def test_cloud_restart_mid_session(cloud_db: CloudDb) -> None:  # C12
     async def body() -> None:
-        db = tmp_path / "cloud.db"
+        db = cloud_db
         async with running_cloud(db) as cloud:
             token = cloud.token()
             device = await RawDevice.connect(cloud.endpoints.binary_port)
@@ -115,9 +115,9 @@ def test_cloud_restart_mid_session(tmp_path: Path) -> None:  # C12
     run(body())
 
 
-def test_event_journal_is_json_and_masked(tmp_path: Path) -> None:
+def test_event_journal_is_json_and_masked(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tokens = [cloud.token() for _ in range(3)]
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             for token in tokens:

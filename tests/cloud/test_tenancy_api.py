@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from cloud_helpers import TEMPLATE_ID, WAIT_S, Cloud, RawDevice, run, running_cloud
+from store_backends import CloudDb
 from tenancy_helpers import PASSWORD, add_user, build_tree, login
 
 from provlab.cloud.mail import MailSink
@@ -14,9 +15,9 @@ from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.protocol.commands import Command
 
 
-def test_permission_gated_provisioning(tmp_path: Path) -> None:  # C14
+def test_permission_gated_provisioning(cloud_db: CloudDb) -> None:  # C14
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             add_user(cloud, "a-user@x.test", tree.a, "User")
             add_user(cloud, "a-admin@x.test", tree.a, "Admin")
@@ -62,9 +63,9 @@ def test_permission_gated_provisioning(tmp_path: Path) -> None:  # C14
     run(body())
 
 
-def test_device_transfer_rules_and_errors(tmp_path: Path) -> None:  # C13
+def test_device_transfer_rules_and_errors(cloud_db: CloudDb) -> None:  # C13
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             client = add_user(cloud, "client@x.test", tree.a, "User")
             async with cloud.http() as http:
@@ -115,9 +116,9 @@ def test_device_transfer_rules_and_errors(tmp_path: Path) -> None:  # C13
     run(body())
 
 
-def test_user_and_org_transfers(tmp_path: Path) -> None:
+def test_user_and_org_transfers(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             moved_id = add_user(cloud, "mover@x.test", tree.a, "Staff")
             add_user(cloud, "b-admin@x.test", tree.b, "Admin")
@@ -150,9 +151,9 @@ def test_user_and_org_transfers(tmp_path: Path) -> None:
     run(body())
 
 
-def test_oauth2_client_credentials_act_as_any_visible_user(tmp_path: Path) -> None:
+def test_oauth2_client_credentials_act_as_any_visible_user(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             add_user(cloud, "client@x.test", tree.a, "User")
             async with cloud.http() as http:
@@ -191,9 +192,9 @@ def test_oauth2_client_credentials_act_as_any_visible_user(tmp_path: Path) -> No
     run(body())
 
 
-def test_invitation_by_mail_sets_a_password_once(tmp_path: Path) -> None:
+def test_invitation_by_mail_sets_a_password_once(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             sink = cloud.stub.mail_sink
             assert sink is not None and cloud.endpoints.smtp_url == sink.url
@@ -225,9 +226,9 @@ def test_invitation_by_mail_sets_a_password_once(tmp_path: Path) -> None:
     run(body())
 
 
-def test_openapi_document_lists_every_route(tmp_path: Path) -> None:
+def test_openapi_document_lists_every_route(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             doc = (await http.get("/api/v1/openapi.json")).json()
             assert doc["openapi"].startswith("3.")
             paths = doc["paths"]
@@ -246,9 +247,9 @@ def test_openapi_document_lists_every_route(tmp_path: Path) -> None:
     run(body())
 
 
-def test_edit_delete_users_and_refresh_tokens_need_their_permissions(tmp_path: Path) -> None:
+def test_edit_delete_users_and_refresh_tokens_need_their_permissions(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             staff_id = add_user(cloud, "staff@x.test", tree.a, "Staff")
             user_id = add_user(cloud, "user@x.test", tree.a, "User")
@@ -279,12 +280,12 @@ def test_edit_delete_users_and_refresh_tokens_need_their_permissions(tmp_path: P
     run(body())
 
 
-def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) -> None:
+def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path, cloud_db: CloudDb) -> None:
     async def body() -> None:
         external = MailSink()
         await external.start()
         try:
-            async with running_cloud(tmp_path / "cloud.db", smtp=external.url) as cloud:
+            async with running_cloud(cloud_db, smtp=external.url) as cloud:
                 assert cloud.stub.mail_sink is None and cloud.endpoints.smtp_url == external.url
                 async with cloud.http() as http:
                     root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
@@ -312,9 +313,9 @@ def test_invitations_through_a_configured_smtp_server_or_none(tmp_path: Path) ->
     run(body())
 
 
-def test_rest_refuses_a_fifth_level_and_bad_names(tmp_path: Path) -> None:
+def test_rest_refuses_a_fifth_level_and_bad_names(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud, cloud.http() as http:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
             parent = root_org(cloud)
             for level in (2, 3, 4):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
+from store_backends import CloudDb, database_at_schema
 
 from provlab.cloud.store import Store
 from provlab.cloud.store.schema import MIGRATIONS
@@ -14,16 +12,16 @@ from provlab.cloud.tenancy import DEFAULT_MATRIX, OrgTree, Permission, Role, Ten
 TEMPLATE = "TMPL0PROVLAB"
 
 
-def tree_with_root(tmp_path: Path) -> tuple[OrgTree, int]:
-    store = Store(tmp_path / "cloud.db")
+def tree_with_root(cloud_db: CloudDb) -> tuple[OrgTree, int]:
+    store = Store(cloud_db)
     tree = OrgTree(store)
     root = tree.create_org("Lab Root", None)
     store.templates.create(TEMPLATE, "Device", root.id)
     return tree, root.id
 
 
-def test_tree_is_at_most_four_levels_deep(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_tree_is_at_most_four_levels_deep(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     two = tree.create_org("Level 2", root)
     three = tree.create_org("Level 3", two.id)
     four = tree.create_org("Level 4", three.id)
@@ -44,22 +42,22 @@ def test_tree_is_at_most_four_levels_deep(tmp_path: Path) -> None:
         (" Acme", "1..80"),
     ],
 )
-def test_bad_org_names_are_refused(tmp_path: Path, name: str, why: str) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_bad_org_names_are_refused(cloud_db: CloudDb, name: str, why: str) -> None:
+    tree, root = tree_with_root(cloud_db)
     with pytest.raises(TenancyError, match=why):
         tree.create_org(name, root)
 
 
-def test_org_names_are_unique_and_may_hold_dot_dash_apostrophe(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_org_names_are_unique_and_may_hold_dot_dash_apostrophe(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     tree.create_org("O'Neil Bros. - East 2", root)
     assert len("x" * 80) == 80 and tree.create_org("x" * 80, root)
     with pytest.raises(TenancyError, match="already taken"):
         tree.create_org("o'neil bros. - east 2", root)
 
 
-def test_can_create_suborgs_flag(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_can_create_suborgs_flag(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     leaf = tree.create_org("Client", root, can_create_suborgs=False)
     with pytest.raises(TenancyError, match="cannot create sub-organizations"):
         tree.create_org("Client Branch", leaf.id)
@@ -67,8 +65,8 @@ def test_can_create_suborgs_flag(tmp_path: Path) -> None:
     assert tree.create_org("Client Branch", leaf.id).parent_id == leaf.id
 
 
-def test_new_suborg_copies_the_parents_matrix_at_creation_only(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_new_suborg_copies_the_parents_matrix_at_creation_only(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     assert tree.matrix(root) == DEFAULT_MATRIX
     staff = DEFAULT_MATRIX[Role.STAFF] - {Permission.PROVISION_DEVICES}
     tree.set_permissions(root, Role.STAFF, staff)
@@ -79,8 +77,8 @@ def test_new_suborg_copies_the_parents_matrix_at_creation_only(tmp_path: Path) -
     assert tree.permissions(root, "Staff") == frozenset()
 
 
-def test_overwrite_replaces_every_matrix_below(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_overwrite_replaces_every_matrix_below(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     a = tree.create_org("A", root)
     a1 = tree.create_org("A1", a.id)
     b = tree.create_org("B", root)
@@ -95,8 +93,8 @@ def test_overwrite_replaces_every_matrix_below(tmp_path: Path) -> None:
     assert tree.permissions(root, "User") == DEFAULT_MATRIX[Role.USER]
 
 
-def test_templates_live_in_the_root_and_are_enabled_per_suborg(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_templates_live_in_the_root_and_are_enabled_per_suborg(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     child = tree.create_org("Client", root)
     assert tree.template_enabled(root, TEMPLATE)
     assert not tree.template_enabled(child.id, TEMPLATE)
@@ -107,8 +105,8 @@ def test_templates_live_in_the_root_and_are_enabled_per_suborg(tmp_path: Path) -
         tree.enable_template(child.id, "TMPLnope")
 
 
-def test_org_move_keeps_the_depth_limit_and_refuses_cycles(tmp_path: Path) -> None:
-    tree, root = tree_with_root(tmp_path)
+def test_org_move_keeps_the_depth_limit_and_refuses_cycles(cloud_db: CloudDb) -> None:
+    tree, root = tree_with_root(cloud_db)
     a = tree.create_org("A", root)
     a1 = tree.create_org("A1", a.id)
     tree.create_org("A11", a1.id)
@@ -122,16 +120,16 @@ def test_org_move_keeps_the_depth_limit_and_refuses_cycles(tmp_path: Path) -> No
     assert tree.depth(a1.id) == 3
 
 
-def test_a_schema_2_file_upgrades_and_its_orgs_use_the_default_matrix(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    db = sqlite3.connect(path)
-    for number, script in enumerate(MIGRATIONS[:2], start=1):
-        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-    db.execute("INSERT INTO orgs (name) VALUES ('Old Root')")
-    db.execute("INSERT INTO users (email, password_hash, org_id) VALUES ('old@x.test', 'x', 1)")
-    db.commit()
-    db.close()
-    store = Store(path)
+def test_a_schema_2_database_upgrades_and_its_orgs_use_the_default_matrix(cloud_db: CloudDb) -> None:
+    database_at_schema(
+        cloud_db,
+        2,
+        (
+            "INSERT INTO orgs (name) VALUES ('Old Root')",
+            "INSERT INTO users (email, password_hash, org_id) VALUES ('old@x.test', 'x', 1)",
+        ),
+    )
+    store = Store(cloud_db)
     assert store.schema_version == len(MIGRATIONS)
     tree = OrgTree(store)
     assert tree.matrix(1) == DEFAULT_MATRIX

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cloud_helpers import TEMPLATE_ID, run, running_cloud
+from store_backends import CloudDb
 from tenancy_helpers import add_user, build_tree, login
 
 from provlab.cloud.ids import BadId, parse_id
@@ -14,9 +13,9 @@ from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 BAD_IDS = ["+1", " 1", "1 ", "1_0", "١", "٠١", "²", "-1", str(2**63), "1e999", "Infinity", "NaN", "0x1", "1.0", ""]
 
 
-def test_emptying_the_root_admin_role_is_refused_with_409_and_a_reason(tmp_path: Path) -> None:
+def test_emptying_the_root_admin_role_is_refused_with_409_and_a_reason(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             root_org = cloud.stub.admin().org_id
             tree = build_tree(cloud.stub)
             async with cloud.http() as http:
@@ -47,9 +46,9 @@ def test_emptying_the_root_admin_role_is_refused_with_409_and_a_reason(tmp_path:
     run(body())
 
 
-def test_a_suborg_enables_only_templates_its_parent_has(tmp_path: Path) -> None:
+def test_a_suborg_enables_only_templates_its_parent_has(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub, enable=False)
             async with cloud.http() as http:
                 root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
@@ -79,9 +78,9 @@ def test_good_ids_parse() -> None:
     assert [parse_id(v, "id") for v in ("0", "7", "0012", str(2**63 - 1), 5)] == [0, 7, 12, 2**63 - 1, 5]
 
 
-def test_no_odd_id_names_another_object_or_fails_with_500(tmp_path: Path) -> None:
+def test_no_odd_id_names_another_object_or_fails_with_500(cloud_db: CloudDb) -> None:
     async def body() -> None:
-        async with running_cloud(tmp_path / "cloud.db") as cloud:
+        async with running_cloud(cloud_db) as cloud:
             tree = build_tree(cloud.stub)
             async with cloud.http() as http:
                 root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)

@@ -73,6 +73,11 @@ def test_full_table_is_read() -> None:
         ({"home": [{"passphrase": "p"}]}, "x: home[0].ssid: is required"),
         ({"home": [{"ssid": "A", "internet": "yes"}]}, "x: home[0].internet: expected bool, got 'yes'"),
         ({"template": {"id": "abc"}}, "x: template.id: must start with 'TMPL', got 'abc'"),
+        ({"cloud": {"db": "cloud.db"}}, "x: cloud.db: a postgresql://user:pass@host:port/db URL"),
+        (
+            {"cloud": {"db": "postgresql://127.0.0.1/lab", "url": "http://127.0.0.1:8080"}},
+            "x: cloud.db: the stub at cloud.url has its own database",
+        ),
         ({"cloud": {"orgs": [{"parent": "Lab Root"}]}}, "x: cloud.orgs[0].name: is required"),
         (
             {"cloud": {"orgs": [{"name": "B", "parent": "A"}, {"name": "A"}]}},

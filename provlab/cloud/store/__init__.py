@@ -1,9 +1,11 @@
-"""The cloud stub's store: one SQLite file (WAL), schema migrations in code, hot writes behind a buffer.
+"""The cloud stub's store: one SQLite file (WAL) or a PostgreSQL database, schema migrations in code, hot writes
+behind a buffer.
 
 Everything the stub knows lives here and survives a restart: orgs, users, templates (with their
 datastreams, event codes and metafields), dynamic tokens, devices, pin values, the device event log and
 the stub's own event journal. `Store` owns the connection, the schema and the write-behind buffer
-(`database.py`, `write_behind.py`); each aggregate has a repository of its own, reached as an attribute,
+(`database.py`, `write_behind.py`; which database is `backend.py`: a file path or `sqlite:PATH` opens SQLite,
+a `postgresql://` URL PostgreSQL); each aggregate has a repository of its own, reached as an attribute,
 so a caller says what it touches: `store.orgs`, `store.users`, `store.sessions`, `store.invitations`, `store.templates`,
 `store.tokens`, `store.devices`, `store.pins`, `store.device_log`, `store.events`. All SQL lives in this
 package: code built on the store (the org tree, access checks, invitations) keeps the rules and asks the
@@ -22,7 +24,7 @@ from pathlib import Path
 from provlab.cloud.store.database import Database
 from provlab.cloud.store.device_log import DeviceLogRepository
 from provlab.cloud.store.devices import DeviceRepository
-from provlab.cloud.store.errors import StoreError, TokenRefusal, TokenRefused
+from provlab.cloud.store.errors import StoreConflict, StoreError, StoreUnavailable, TokenRefusal, TokenRefused
 from provlab.cloud.store.events import EventRepository
 from provlab.cloud.store.invitations import InvitationRepository
 from provlab.cloud.store.orgs import OrgRepository
@@ -37,17 +39,19 @@ __all__ = [
     "DEFAULT_TOKEN_TTL_S",
     "SessionRow",
     "Store",
+    "StoreConflict",
     "StoreError",
+    "StoreUnavailable",
     "TokenRefusal",
     "TokenRefused",
 ]
 
 
 class Store:
-    """All cloud state in one SQLite file: the file's lifecycle and buffer here, the aggregates in the
-    repositories."""
+    """All cloud state in one database: its lifecycle and buffer here, the aggregates in the repositories."""
 
     def __init__(self, path: str | Path) -> None:
+        """`path`: a SQLite file (or `sqlite:PATH`), or a `postgresql://user:pass@host:port/db[?schema=name]` URL."""
         self._database = Database(path)
         cache = TokenCache()
         self.events = EventRepository(self._database)
@@ -63,10 +67,11 @@ class Store:
 
     @property
     def path(self) -> str:
+        """Where the data is: the SQLite file, or the PostgreSQL URL without its password."""
         return self._database.path
 
     def close(self) -> None:
-        """Write what is buffered and close the file (a second call does nothing)."""
+        """Write what is buffered and close the database (a second call does nothing)."""
         self._database.close()
 
     @property
@@ -90,8 +95,8 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return int(self._database.query("PRAGMA user_version")[0][0])
+        return self._database.schema_version
 
     def set_busy_timeout(self, seconds: float) -> None:
-        """How long a write waits for another writer of the file before it fails (30 s unless set)."""
+        """How long a write waits for another writer of the database before it fails (30 s unless set)."""
         self._database.set_busy_timeout(seconds)

@@ -11,6 +11,16 @@ class StoreError(Exception):
     """A request the store refuses (unknown template, bad credentials, unknown device, …)."""
 
 
+class StoreConflict(StoreError):
+    """A write the database refused by a rule of the schema (a unique name or id taken, a row referring to
+    one that does not exist); the database's own words are the message."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot do it now: locked by another writer past the busy timeout, disk full, connection
+    lost. Nothing buffered is lost (a failed flush keeps it); the database's own words are the message."""
+
+
 class TokenRefusal(str, Enum):
     """Why a device token does not log in."""
 

@@ -23,10 +23,10 @@ class InvitationRepository:
         now = time.time()
         with self._database.transaction() as db:
             cur = db.execute(
-                "INSERT INTO users (email, password_hash, org_id, role, active) VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO users (email, password_hash, org_id, role, active) VALUES (?, ?, ?, ?, 0) RETURNING id",
                 (email, hash_password(secrets.token_urlsafe(16)), org_id, role),
             )
-            user_id = int(cur.lastrowid or 0)
+            user_id = int(cur.fetchone()[0])
             db.execute(
                 "INSERT INTO invitations (token, user_id, invited_by, created_at) VALUES (?, ?, ?, ?)",
                 (token, user_id, invited_by, now),

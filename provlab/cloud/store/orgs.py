@@ -6,10 +6,10 @@ Rows only: the rules (names, depth, copy-on-create, who may do what) are `cloud/
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 
 from provlab.cloud.records import Org
+from provlab.cloud.store.backend import Connection
 from provlab.cloud.store.database import Database
 
 Matrix = Mapping[str, Iterable[str]]  # role name -> permission names
@@ -27,10 +27,10 @@ class OrgRepository:
         """A new org, with `matrix` stored as its own (none: the org uses the default matrix)."""
         with self._database.transaction() as db:
             cur = db.execute(
-                "INSERT INTO orgs (name, parent_id, can_create_suborgs) VALUES (?, ?, ?)",
+                "INSERT INTO orgs (name, parent_id, can_create_suborgs) VALUES (?, ?, ?) RETURNING id",
                 (name, parent_id, int(can_create_suborgs)),
             )
-            org_id = int(cur.lastrowid or 0)
+            org_id = int(cur.fetchone()[0])
             if matrix is not None:
                 _write_matrix(db, org_id, matrix)
             return org_id
@@ -78,7 +78,10 @@ class OrgRepository:
 
     def enable_template(self, org_id: int, template_id: str) -> None:
         with self._database.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO org_templates (org_id, template_id) VALUES (?, ?)", (org_id, template_id))
+            db.execute(
+                "INSERT INTO org_templates (org_id, template_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (org_id, template_id),
+            )
 
     def template_enabled(self, org_id: int, template_id: str) -> bool:
         """Whether the template was enabled in the org (its own root org needs no row)."""
@@ -89,7 +92,7 @@ class OrgRepository:
         )
 
 
-def _write_matrix(db: sqlite3.Connection, org_id: int, matrix: Matrix) -> None:
+def _write_matrix(db: Connection, org_id: int, matrix: Matrix) -> None:
     db.executemany(
         "INSERT INTO role_permissions (org_id, role, permission) VALUES (?, ?, ?)",
         [(org_id, role, permission) for role, permissions in matrix.items() for permission in sorted(permissions)],

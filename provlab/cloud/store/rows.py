@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from provlab.cloud.records import Device, IssuedToken, TokenKind, User
+from provlab.cloud.store.backend import Connection, Row
 from provlab.cloud.store.database import Database
 from provlab.cloud.store.errors import StoreError
 
 USER_COLUMNS = "id, email, org_id, role, active"
 
 
-def user_from_row(row: sqlite3.Row) -> User:
+def user_from_row(row: Row) -> User:
     return User(row["id"], row["email"], row["org_id"], row["role"], bool(row["active"]))
 
 
-def device_from_row(row: sqlite3.Row) -> Device:
+def device_from_row(row: Row) -> Device:
     return Device(
         id=row["id"],
         name=row["name"],
@@ -28,7 +28,7 @@ def device_from_row(row: sqlite3.Row) -> Device:
     )
 
 
-def issued_from_row(row: sqlite3.Row) -> IssuedToken:
+def issued_from_row(row: Row) -> IssuedToken:
     return IssuedToken(
         token=row["token"],
         template_id=row["template_id"],
@@ -57,7 +57,7 @@ def live_device_or_fail(database: Database, device_id: int) -> Device:
     return device
 
 
-def revoke_in(db: sqlite3.Connection, token: str, reason: str, now: float) -> None:
+def revoke_in(db: Connection, token: str, reason: str, now: float) -> None:
     """Mark `token` revoked inside the caller's transaction (a token revoked before keeps its first reason)."""
     db.execute(
         "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE token = ? AND revoked_at IS NULL",

@@ -1,6 +1,12 @@
-"""The cloud store's schema: SQLite migrations, applied in order and counted in `PRAGMA user_version`.
+"""The cloud store's schema: migrations, applied in order and counted (SQLite: `PRAGMA user_version`;
+PostgreSQL: the `provlab_schema` table).
 
-Never edit a migration that has shipped; append a new one. `Store` applies the ones a file has not seen.
+Never edit a migration that has shipped; append a new one. `Store` applies the ones a database has not seen.
+Migrations are written once, for both databases, in SQLite's words from this subset: `INTEGER`,
+`INTEGER PRIMARY KEY` (a generated id), `REAL` (a float, 64-bit), `TEXT`, `COLLATE NOCASE`, `REFERENCES`,
+`UNIQUE`, `PRIMARY KEY (…)`, `DEFAULT`, `CREATE INDEX`, `ALTER TABLE … ADD COLUMN`. The PostgreSQL backend
+maps the type names (`postgres_backend.mapped_migration`); `tests/cloud/test_store_backends.py` proves both
+databases end with the same tables and columns.
 """
 
 from __future__ import annotations

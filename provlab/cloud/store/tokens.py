@@ -6,10 +6,10 @@ A token is activated by the first login with it (`DeviceRepository.login`).
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 
 from provlab.cloud.records import IssuedToken, TokenKind, User
+from provlab.cloud.store.backend import Connection
 from provlab.cloud.store.database import Database
 from provlab.cloud.store.errors import StoreError
 from provlab.cloud.store.events import EventRepository
@@ -147,7 +147,7 @@ class TokenRepository:
         return found
 
 
-def _new_token(db: sqlite3.Connection) -> str:
+def _new_token(db: Connection) -> str:
     while True:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         if not db.execute("SELECT 1 FROM tokens WHERE token = ?", (token,)).fetchone():

@@ -20,10 +20,10 @@ class UserRepository:
     def create(self, email: str, password: str, org_id: int, role: str = "Admin") -> User:
         with self._database.transaction() as db:
             cur = db.execute(
-                "INSERT INTO users (email, password_hash, org_id, role) VALUES (?, ?, ?, ?)",
+                "INSERT INTO users (email, password_hash, org_id, role) VALUES (?, ?, ?, ?) RETURNING id",
                 (email, hash_password(password), org_id, role),
             )
-            return User(int(cur.lastrowid or 0), email, org_id, role)
+            return User(int(cur.fetchone()[0]), email, org_id, role)
 
     def get(self, user_id: int) -> User | None:
         rows = self._database.query(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))

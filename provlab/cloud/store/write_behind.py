@@ -1,7 +1,7 @@
-"""The store's write-behind buffer: hot writes held in memory, then written in one SQLite transaction.
+"""The store's write-behind buffer: hot writes held in memory, then written in one transaction.
 
 Device traffic (pin values, login times, info messages, the event journal) arrives thousands of times a
-second; committing each one would make SQLite the bottleneck. The buffer keeps only the newest value of
+second; committing each one would make the database the bottleneck. The buffer keeps only the newest value of
 each pin, and `Store` flushes it on a timer, when it grows large, before every read and on close, so
 readers always see their own writes and a clean stop loses nothing.
 
@@ -13,8 +13,9 @@ rows may refer to the devices they create.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from provlab.cloud.store.backend import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class WriteBehind:
         self.device_log.clear()
         self.events.clear()
 
-    def write_into(self, db: sqlite3.Connection) -> int:
+    def write_into(self, db: Connection) -> int:
         """Write everything pending with `db` (inside a transaction the caller holds) and keep it, so a
         rolled-back transaction loses nothing; returns the count."""
         count = len(self)
