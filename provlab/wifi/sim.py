@@ -134,6 +134,8 @@ class SimNetwork(HostedAccessPoint):
         self.max_stations: int | None = None  # None: no limit
         self._next_host = itertools.count(2)
         self._free_hosts: deque[int] = deque()
+        self.last_host = size - 2
+        """The highest host number a station gets (below the subnet's broadcast address)."""
         self._access_point: AccessPoint | None = None
         self.up = True
         """False once the network is removed for good."""
@@ -201,8 +203,8 @@ class SimNetwork(HostedAccessPoint):
 
     def _attach(self, station: str) -> SimLink:
         host = self._free_hosts.popleft() if self._free_hosts else next(self._next_host)
-        if host >= self.block - 1:  # the subnet's broadcast address, or past the loopback block
-            raise LinkDown(f"{self.ssid!r}: no free address for {station} (all {self.block - 3} in use)")
+        if host > self.last_host:  # the subnet's broadcast address, or past the loopback block
+            raise LinkDown(f"{self.ssid!r}: no free address for {station} (all up to host {self.last_host} in use)")
         link = SimLink(
             self,
             station,
@@ -259,6 +261,8 @@ class SimLink(Link):
         self._local = local
         self.host_index = 0
         self._up = True
+        self.on_down: Callable[[], None] | None = None
+        """Told once when the link goes down (the shared air tells the station's process: `sim_shared`)."""
 
     @property
     def up(self) -> bool:
@@ -270,6 +274,8 @@ class SimLink(Link):
         was, self._up = self._up, value
         if was and not value:  # the radio link is gone: its connections fall silent at this instant (C11)
             self.network.air.relays.cut(self)
+            if self.on_down is not None:
+                self.on_down()
 
     @property
     def is_up(self) -> bool:
@@ -297,7 +303,7 @@ class SimLink(Link):
             return mapped
         if host == self.network.gateway or _in_subnet(host, self.network.virtual_net):
             raise ConnectionRefusedError(f"{host}:{port} on {self.ssid!r}: connection refused")
-        if is_loopback_host(host) and self.network.internet:
+        if (is_loopback_host(host) or host in self.network.air.internet_hosts) and self.network.internet:
             return self.network.air.relays.door(self, host, port)
         raise LinkDown(f"{host}:{port} is not reachable from network {self.ssid!r}")
 
@@ -327,6 +333,9 @@ class SimAir:
         """Where the networks' loopback blocks come from (a fleet's workers each get a part of 127.64.0.0/10)."""
         self.scan_work = 0
         """Networks looked at by scans and joins so far: what a scan costs, counted (O(networks in range))."""
+        self.internet_hosts: set[str] = set()
+        """Addresses beyond loopback a router carries stations to: only the cloud host a user named
+        (`provlab emulate --cloud-url https://HOST:PORT` on another machine); empty in every lab."""
         self.keep_events = keep_events
         """False for a large fleet nobody records: events go to listeners and the capture only."""
         self._stations: dict[str, SimStation] = {}
@@ -370,6 +379,7 @@ class SimAir:
         on_air: bool = True,
         place: str | None = None,
         max_stations: int | None = None,
+        hosts: tuple[int, int] | None = None,
     ) -> SimNetwork:
         """A network on the air. `place`: where it stands (None: heard everywhere, as a home router is by
         every station of a lab); `virtual_subnet` up to a /16 (65,534 stations)."""
@@ -396,6 +406,9 @@ class SimAir:
                 place=place,
             )
             network.max_stations = max_stations
+            if hosts is not None:  # this process's slice of a network shared by several (`sim_shared`)
+                network._next_host = itertools.count(max(hosts[0], 2))
+                network.last_host = min(hosts[1], network.last_host)
             network.on_air = on_air
             self._networks[index] = network
             self._by_place.setdefault(place, {})[index] = network

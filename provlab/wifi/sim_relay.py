@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 
 from provlab.clock.loop_thread import LoopThread
 from provlab.wifi.backend import LinkDown
+from provlab.wifi.guard import is_loopback_host
 
 if TYPE_CHECKING:
     from provlab.wifi.sim import SimLink
@@ -240,7 +241,8 @@ class Relay:
         """A socket to the server, bound to the station's address: the server sees the station as its peer."""
         sock = tcp_socket()
         try:
-            sock.bind((self.link.local_address, 0))
+            if is_loopback_host(host):  # a host of another machine sees the router's own address (NAT)
+                sock.bind((self.link.local_address, 0))
             await self.loop.sock_connect(sock, (host, port))
         except BaseException:
             sock.close()

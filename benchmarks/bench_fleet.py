@@ -1,0 +1,260 @@
+"""Fleet enrollment: N emulated boards enrolled end to end by phones on one air, with workers over processes.
+
+Starts `provlab cloud serve` (one stub, its own process) and `provlab emulate --count N --workers W
+--serial memory --no-bridges --cloud-url …` (the boards, spread over worker processes, one air). Then
+P phones in this process (`SharedAir`: they see every worker's part of the air) enroll every board, each
+the whole way: walk up to the board's bench, join its SoftAP, `board_info.json`, a token from the stub,
+`wifi_scan.json`, `/config` (home Wi-Fi + cloud), leave, and poll the stub until the board has logged in
+over the home network and is online. Then, with the fleet idle, it reads each worker's RSS and
+descriptors, and asks the stub once more whether every enrolled device is still online.
+
+Targets (issue 17, point 1): ≤ 60 s wall for 10,000 boards, ≤ 1 MiB RSS per idle board, 0 boards lost.
+Timings taken while other work shares the cores are not the machine's: rerun on a quiet machine.
+
+    python3 benchmarks/bench_fleet.py                          # 10,000 boards, --workers auto
+    python3 benchmarks/bench_fleet.py --count 300 --workers 2  # quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
+from provlab.lab.phone import Phone
+from provlab.wifi.sim_shared import SharedAir
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ("FleetHome", "fleet-home-pass")
+TARGET_WALL_S = 60.0
+TARGET_RSS_PER_BOARD = 1 << 20
+ONLINE_TIMEOUT_S = 120.0  # device seconds
+
+
+@dataclass
+class Outcome:
+    board: str
+    ok: bool
+    seconds: float
+    device_id: int | None
+    failure: str = ""
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def _read_json_lines(stream: IO[bytes], count: int, timeout: float) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(lines) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(lines)} of {count} lines")
+        raw = stream.readline()
+        if not raw:
+            raise RuntimeError(f"the process ended after {len(lines)} of {count} lines")
+        lines.append(json.loads(raw))
+    return lines
+
+
+@contextmanager
+def process(command: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=_env(), cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def enroll_all(
+    air_file: Path, boards: list[dict[str, Any]], cloud_url: str, cloud_port: int, phones: int, time_scale: float
+) -> tuple[list[Outcome], float]:
+    air = SharedAir.from_file(air_file)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for board in boards:
+        queue.put_nowait(board)
+    outcomes: list[Outcome] = []
+    crew = []
+    for n in range(phones):
+        station = air.station(f"phone-{n}")
+        crew.append(
+            Phone(station, cloud_url, email=DEFAULT_ADMIN_EMAIL, password=DEFAULT_ADMIN_PASSWORD, time_scale=time_scale)
+        )
+    await asyncio.gather(*(phone.login() for phone in crew))  # the app was logged in long before
+
+    async def work(phone: Phone) -> None:
+        station = phone.radio
+        assert hasattr(station, "move_to")
+        while not queue.empty():
+            board = queue.get_nowait()
+            station.move_to(board["place"])
+            started = time.perf_counter()
+            enrollment = await phone.provision(
+                board["ssid"],
+                *HOME,
+                cloud_host="blynk.cloud",
+                cloud_port=cloud_port,
+                online_timeout=ONLINE_TIMEOUT_S,
+                diagnose=False,
+                check=False,
+            )
+            failure = (
+                ""
+                if enrollment.ok
+                else f"{enrollment.failure}: {enrollment.steps[-1].name if enrollment.steps else ''}"
+            )
+            outcomes.append(
+                Outcome(board["name"], enrollment.ok, time.perf_counter() - started, enrollment.device_id, failure)
+            )
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(work(phone) for phone in crew))
+    finally:
+        wall = time.perf_counter() - t0
+        for phone in crew:
+            await phone.close()
+        await air.close()
+    return outcomes, wall
+
+
+async def still_online(cloud_url: str, device_ids: list[int]) -> int:
+    """How many of `device_ids` the stub says are online now."""
+    async with httpx.AsyncClient(base_url=cloud_url, timeout=30.0) as http:
+        login = await http.post(
+            "/api/v1/auth/login", json={"email": DEFAULT_ADMIN_EMAIL, "password": DEFAULT_ADMIN_PASSWORD}
+        )
+        http.headers["Authorization"] = f"Bearer {login.json()['accessToken']}"
+        gate = asyncio.Semaphore(32)
+
+        async def online(device_id: int) -> bool:
+            async with gate:
+                response = await http.get(f"/api/v1/lab/devices/{device_id}")
+                return response.status_code == 200 and bool(response.json().get("online"))
+
+        return sum(await asyncio.gather(*(online(d) for d in device_ids)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--workers", default="auto", help="auto or a number (provlab emulate --workers)")
+    parser.add_argument("--phones", type=int, default=200, help="phones enrolling at once")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="device seconds per wall second (wall clock)")
+    parser.add_argument("--tls", action="store_true", help="boards log in over TLS (the stub's TLS port)")
+    parser.add_argument("--idle-s", type=float, default=3.0, help="wall seconds idle before RSS is read")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="provlab-bench-fleet-"))
+    try:
+        stub_cmd = [sys.executable, "-m", "provlab", "cloud", "serve", "--db", str(folder / "cloud.db"), "--json"]
+        stub_cmd += ["--binary-port", "0", "--http-port", "0", "--mqtt-port", "-1", "--mqtts-port", "-1"]
+        stub_cmd += ["--tls-port", "0" if args.tls else "-1"]
+        with process(stub_cmd) as stub:
+            assert stub.stdout is not None
+            endpoints = _read_json_lines(stub.stdout, 1, 60)[0]
+            cloud_url = str(endpoints["http_url"])
+            cloud_port = int(endpoints["tls_port"] if args.tls else endpoints["binary_port"])
+            fleet_cmd = [sys.executable, "-m", "provlab", "emulate", "--count", str(args.count), "--json"]
+            fleet_cmd += ["--workers", args.workers, "--serial", "memory", "--no-bridges", "--cloud-url", cloud_url]
+            fleet_cmd += ["--time-scale", str(args.time_scale), "--network", ":".join(HOME)]
+            fleet_cmd += ["--air-dir", str(folder / "air"), "--state-dir", str(folder / "state")]
+            t_start = time.perf_counter()
+            with process(fleet_cmd) as fleet:
+                assert fleet.stdout is not None
+                lines = _read_json_lines(fleet.stdout, args.count + 1, 1200)
+                boards, note = lines[:-1], lines[-1]
+                if "air" not in note:  # one worker: no shared air file; the bench needs --workers >= 2 or auto > 1
+                    raise SystemExit("bench_fleet needs the fleet on more than one worker (--workers 2 or more)")
+                workers = note["workers"]
+                started_s = time.perf_counter() - t_start
+                print(f"fleet: {args.count} boards on {len(workers)} workers, up in {started_s:.1f} s (not timed)")
+                outcomes, wall = asyncio.run(
+                    enroll_all(Path(note["air"]), boards, cloud_url, cloud_port, args.phones, args.time_scale)
+                )
+                time.sleep(args.idle_s)
+                device_ids = [o.device_id for o in outcomes if o.ok and o.device_id is not None]
+                online = asyncio.run(still_online(cloud_url, device_ids))
+                per_worker = []
+                for w in workers:
+                    count = sum(1 for b in boards if b["worker"] == w["name"])
+                    per_worker.append((w["name"], count, rss_bytes(w["pid"]), descriptors(w["pid"])))
+                stub_rss = rss_bytes(stub.pid)
+        enrolled = sum(1 for o in outcomes if o.ok)
+        lost = args.count - online
+        total_rss = sum(rss for _, _, rss, _ in per_worker)
+        per_board = total_rss / args.count
+        load = os.getloadavg()[0]
+        print(
+            f"host: {os.cpu_count()} cores, load average {load:.2f} at the end "
+            "(on a busy host the timings are not the machine's)"
+        )
+        print(
+            f"phones: {args.phones} at once, time scale {args.time_scale}, login {'TLS' if args.tls else 'plain TCP'}"
+        )
+        print(f"{'worker':8s}{'boards':>8s}{'RSS MiB':>10s}{'RSS/board KiB':>15s}{'fds':>8s}{'fds/board':>11s}")
+        for name, count, rss, fds in per_worker:
+            each = max(count, 1)
+            print(f"{name:8s}{count:>8d}{rss / 2**20:>10.1f}{rss / each / 1024:>15.1f}{fds:>8d}{fds / each:>11.2f}")
+        print(f"stub RSS {stub_rss / 2**20:.1f} MiB (its own process, not counted per board)")
+        durations = sorted(o.seconds for o in outcomes)
+        if durations:
+            print(
+                f"one enrollment (wall, phone's view): median {durations[len(durations) // 2] * 1000:.0f} ms, "
+                f"p99 {durations[int(len(durations) * 0.99) - 1] * 1000:.0f} ms"
+            )
+        failures = [o for o in outcomes if not o.ok]
+        for failed in failures[:5]:
+            print(f"  failed {failed.board}: {failed.failure}")
+        verdict = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
+        print(f"enrolled end to end: {enrolled}/{args.count} in {wall:.1f} s wall ({args.count / wall:.0f} boards/s)")
+        print(
+            f"  target ≤ {TARGET_WALL_S:.0f} s for 10,000 boards: {verdict(wall <= TARGET_WALL_S * args.count / 10_000)}"
+            f" (scaled to {args.count}: ≤ {TARGET_WALL_S * args.count / 10_000:.1f} s)"
+        )
+        print(
+            f"  target ≤ 1 MiB RSS per idle board: {verdict(per_board <= TARGET_RSS_PER_BOARD)} "
+            f"({per_board / 1024:.0f} KiB, worker RSS / boards, interpreters included)"
+        )
+        print(
+            f"  target 0 boards lost: {verdict(lost == 0)} ({lost} lost: {args.count - enrolled} not enrolled, "
+            f"{enrolled - online} enrolled but offline at the end)"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
