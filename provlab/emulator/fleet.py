@@ -27,7 +27,7 @@ from provlab.emulator.clock import DeviceClock
 from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import BoardSerial, MemorySerial, PtySerial
-from provlab.protocol.ssid import format_mac
+from provlab.protocol.ssid import format_mac, softap_ssid
 from provlab.wifi.backend import Link, WifiError
 from provlab.wifi.sim import LOCAL_BASE, LOCAL_END, LoopbackPlan, SimAir, SimBoardRadio
 from provlab.wifi.sim_shared import AirPort
@@ -297,12 +297,10 @@ class Fleet:
         if self.air_port_path is not None:
             self.air_port = AirPort(self.air, self.air_port_path)
             await self.air_port.start()
+        macs = self.macs()
         for index in range(self.first_board, self.first_board + self.count):
             name = f"board-{index}"
-            # Espressif gives each chip four MACs (STA, AP, BT, ETH): boards are 4 apart, so the SoftAP's
-            # MAC (STA + 1) never equals another board's.
-            base = int.from_bytes(self.mac_base[3:], "big")
-            mac = self.mac_base[:3] + ((base + 4 * index) % (1 << 24)).to_bytes(3, "big")
+            mac = macs[index - 1]
             serial: BoardSerial
             if self.memory_serial:
                 serial = MemorySerial()
@@ -332,6 +330,27 @@ class Fleet:
             self.info.append(FleetBoardInfo(name, board.ssid, format_mac(mac), serial.path, address, place))
             await board.power_on()
         return self.info
+
+    def macs(self) -> list[bytes]:
+        """The MACs of boards 1 .. first_board + count - 1 of the whole fleet (every worker computes the same).
+
+        Espressif gives each chip four MACs (STA, AP, BT, ETH): boards are 4 apart, so the SoftAP's MAC
+        (STA + 1) never equals another board's. The SSID suffix is 4 base-24 characters from a CRC of the MAC:
+        among thousands of boards two would share a SoftAP SSID (as they may in a factory), and the phone
+        could not tell which one it joined; a MAC whose SSID an earlier board has is skipped.
+        """
+        base = int.from_bytes(self.mac_base[3:], "big")
+        seen: set[str] = set()
+        found: list[bytes] = []
+        slot = 0
+        while len(found) < self.first_board - 1 + self.count:
+            slot += 1
+            mac = self.mac_base[:3] + ((base + 4 * slot) % (1 << 24)).to_bytes(3, "big")
+            ssid = softap_ssid(self.profile.template_name, mac, self.profile.chip, self.profile.vendor_prefix)
+            if ssid not in seen:
+                seen.add(ssid)
+                found.append(mac)
+        return found
 
     def place_of(self, index: int) -> str:
         """Where board `index` stands: a bench of `place_size` boards, named after its worker (`sim_shared`)."""
