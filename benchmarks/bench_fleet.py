@@ -13,6 +13,7 @@ Timings taken while other work shares the cores are not the machine's: rerun on 
 
     python3 benchmarks/bench_fleet.py                          # 10,000 boards, --workers auto
     python3 benchmarks/bench_fleet.py --count 300 --workers 2  # quick run
+    python3 benchmarks/bench_fleet.py --cloud-url http://stub-host:8000 --ca lab-ca.pem --tls   # one of several fleets
 """
 
 from __future__ import annotations
@@ -173,6 +174,24 @@ async def still_online(cloud_url: str, device_ids: list[int]) -> int:
         return sum(await asyncio.gather(*(online(d) for d in device_ids)))
 
 
+@contextmanager
+def cloud(args: argparse.Namespace, folder: Path) -> Iterator[tuple[str, int, int | None]]:
+    """(REST URL, the port boards log in on, the stub's pid): a stub of its own, or the one `--cloud-url` names."""
+    if args.cloud_url:
+        verify: Any = args.ca or True
+        info = httpx.get(args.cloud_url.rstrip("/") + "/api/v1/lab/info", verify=verify, timeout=30).json()
+        yield args.cloud_url.rstrip("/"), int(info["tlsPort"] if args.tls else info["binaryPort"]), None
+        return
+    command = [sys.executable, "-m", "provlab", "cloud", "serve", "--db", str(folder / "cloud.db"), "--json"]
+    command += ["--binary-port", "0", "--http-port", "0", "--mqtt-port", "-1", "--mqtts-port", "-1"]
+    command += ["--tls-port", "0" if args.tls else "-1"]
+    with process(command) as stub:
+        assert stub.stdout is not None
+        endpoints = _read_json_lines(stub.stdout, 1, 60)[0]
+        port = int(endpoints["tls_port"] if args.tls else endpoints["binary_port"])
+        yield str(endpoints["http_url"]), port, stub.pid
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -180,23 +199,19 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=200, help="phones enrolling at once")
     parser.add_argument("--time-scale", type=float, default=1.0, help="device seconds per wall second (wall clock)")
     parser.add_argument("--tls", action="store_true", help="boards log in over TLS (the stub's TLS port)")
+    parser.add_argument("--cloud-url", help="a running `provlab cloud serve` (maybe on another machine) instead of one")
+    parser.add_argument("--ca", help="with --cloud-url: the lab CA of that stub (the boards' TLS logins trust it)")
     parser.add_argument("--idle-s", type=float, default=3.0, help="wall seconds idle before RSS is read")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="provlab-bench-fleet-"))
     try:
-        stub_cmd = [sys.executable, "-m", "provlab", "cloud", "serve", "--db", str(folder / "cloud.db"), "--json"]
-        stub_cmd += ["--binary-port", "0", "--http-port", "0", "--mqtt-port", "-1", "--mqtts-port", "-1"]
-        stub_cmd += ["--tls-port", "0" if args.tls else "-1"]
-        with process(stub_cmd) as stub:
-            assert stub.stdout is not None
-            endpoints = _read_json_lines(stub.stdout, 1, 60)[0]
-            cloud_url = str(endpoints["http_url"])
-            cloud_port = int(endpoints["tls_port"] if args.tls else endpoints["binary_port"])
+        with cloud(args, folder) as (cloud_url, cloud_port, stub_pid):
             fleet_cmd = [sys.executable, "-m", "provlab", "emulate", "--count", str(args.count), "--json"]
             fleet_cmd += ["--workers", args.workers, "--serial", "memory", "--no-bridges", "--cloud-url", cloud_url]
             fleet_cmd += ["--time-scale", str(args.time_scale), "--network", ":".join(HOME)]
             fleet_cmd += ["--air-dir", str(folder / "air"), "--state-dir", str(folder / "state")]
+            fleet_cmd += ["--ca", args.ca] if args.ca else []
             t_start = time.perf_counter()
             with process(fleet_cmd) as fleet:
                 assert fleet.stdout is not None
@@ -206,7 +221,7 @@ def main() -> None:
                     raise SystemExit("bench_fleet needs the fleet on more than one worker (--workers 2 or more)")
                 workers = note["workers"]
                 started_s = time.perf_counter() - t_start
-                pids = {"stub": stub.pid, **{w["name"]: int(w["pid"]) for w in workers}}
+                pids = {w["name"]: int(w["pid"]) for w in workers} | ({"stub": stub_pid} if stub_pid else {})
                 cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 own_before = sum(os.times()[:2])
                 print(f"fleet: {args.count} boards on {len(workers)} workers, up in {started_s:.1f} s (not timed)")
@@ -222,7 +237,7 @@ def main() -> None:
                 for w in workers:
                     count = sum(1 for b in boards if b["worker"] == w["name"])
                     per_worker.append((w["name"], count, rss_bytes(w["pid"]), descriptors(w["pid"])))
-                stub_rss = rss_bytes(stub.pid)
+                stub_rss = rss_bytes(stub_pid) if stub_pid else 0
         enrolled = sum(1 for o in outcomes if o.ok)
         lost = args.count - online
         total_rss = sum(rss for _, _, rss, _ in per_worker)
@@ -239,7 +254,8 @@ def main() -> None:
         for name, count, rss, fds in per_worker:
             each = max(count, 1)
             print(f"{name:8s}{count:>8d}{rss / 2**20:>10.1f}{rss / each / 1024:>15.1f}{fds:>8d}{fds / each:>11.2f}")
-        print(f"stub RSS {stub_rss / 2**20:.1f} MiB (its own process, not counted per board)")
+        if stub_pid:
+            print(f"stub RSS {stub_rss / 2**20:.1f} MiB (its own process, not counted per board)")
         shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
         print(f"CPU during enrollment: {shown}; {sum(cpu.values()) / args.count * 1000:.1f} ms per board")
         durations = sorted(o.seconds for o in outcomes)
