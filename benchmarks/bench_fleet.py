@@ -119,7 +119,11 @@ async def enroll_all(
         crew.append(
             Phone(station, cloud_url, email=DEFAULT_ADMIN_EMAIL, password=DEFAULT_ADMIN_PASSWORD, time_scale=time_scale)
         )
-    await asyncio.gather(*(phone.login() for phone in crew))  # the app was logged in long before
+    gate = asyncio.Semaphore(4)  # a password check costs the stub ~12 ms of CPU: not all at once
+
+    async def login(phone: Phone) -> None:
+        async with gate:
+            await phone.login()
 
     async def work(phone: Phone) -> None:
         station = phone.radio
@@ -148,6 +152,8 @@ async def enroll_all(
 
     t0 = time.perf_counter()
     try:
+        await asyncio.gather(*(login(phone) for phone in crew))  # the app was logged in long before: not timed
+        t0 = time.perf_counter()
         await asyncio.gather(*(work(phone) for phone in crew))
     finally:
         wall = time.perf_counter() - t0

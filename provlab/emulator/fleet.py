@@ -4,6 +4,11 @@ Each board gets a real pty, a flash file, a MAC from a base, and a host bridge: 
 127.0.0.1 that joins the board's SoftAP as a station (as a laptop would) and forwards each connection to
 192.168.4.1:80, so `curl http://127.0.0.1:<port>/board_info.json` talks to the board's own web server.
 The bridge stays joined for a while after its last connection, like a laptop that stays on the AP.
+
+Boards stand at benches of `PLACE_SIZE` (`SimAir` places): a board's scan, and a phone's at that bench, hear
+those boards and the home network, not the whole fleet. A fleet may be one worker of several
+(`fleet_workers`): it then takes its share of the boards, its part of the loopback addresses and BSSIDs,
+its slice of the home network's pool, and answers for its part of the air on a Unix socket (`sim_shared`).
 """
 
 from __future__ import annotations
