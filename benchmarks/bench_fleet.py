@@ -2,7 +2,8 @@
 
 Starts `provlab cloud serve` (one stub, its own process) and `provlab emulate --count N --workers W
 --serial memory --no-bridges --cloud-url …` (the boards, spread over worker processes, one air). Then
-P phones in this process (`SharedAir`: they see every worker's part of the air) enroll every board, each
+P phones (in `--phone-processes` processes; `SharedAir`: they see every worker's part of the air; no phone
+journal) enroll every board, each
 the whole way: walk up to the board's bench, join its SoftAP, `board_info.json`, a token from the stub,
 `wifi_scan.json`, `/config` (home Wi-Fi + cloud), leave, and poll the stub until the board has logged in
 over the home network and is online. Then, with the fleet idle, it reads each worker's RSS and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +39,9 @@ from typing import IO, Any
 import httpx
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
+from provlab.lab.journal import Journal
 from provlab.lab.phone import Phone
-from provlab.wifi.sim_shared import SharedAir
+from provlab.wifi.sim_shared import SharedAir, SharedStation
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ("FleetHome", "fleet-home-pass")
@@ -105,31 +108,48 @@ def descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-async def enroll_all(
-    air_file: Path, boards: list[dict[str, Any]], cloud_url: str, cloud_port: int, phones: int, time_scale: float
-) -> tuple[list[Outcome], float]:
+class QuietJournal(Journal):
+    """No phone journal: a fleet run keeps no evidence per exchange (masking 10,000 runs' records costs CPU)."""
+
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {}
+
+
+async def enroll_share(
+    name: str,
+    air_file: str,
+    boards: list[dict[str, Any]],
+    cloud: tuple[str, int],
+    phones: int,
+    time_scale: float,
+    go: Callable[[], Awaitable[None]],
+) -> tuple[list[Outcome], float, float]:
+    """`phones` phones enroll `boards`, each board the whole way; (outcomes, wall start, wall end) after `go`."""
+    cloud_url, cloud_port = cloud
     air = SharedAir.from_file(air_file)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for board in boards:
-        queue.put_nowait(board)
+    todo = list(reversed(boards))
     outcomes: list[Outcome] = []
     crew = []
     for n in range(phones):
-        station = air.station(f"phone-{n}")
-        crew.append(
-            Phone(station, cloud_url, email=DEFAULT_ADMIN_EMAIL, password=DEFAULT_ADMIN_PASSWORD, time_scale=time_scale)
+        station = air.station(f"{name}-phone-{n}")
+        phone = Phone(
+            station,
+            cloud_url,
+            email=DEFAULT_ADMIN_EMAIL,
+            password=DEFAULT_ADMIN_PASSWORD,
+            time_scale=time_scale,
+            journal=QuietJournal(None),
         )
+        crew.append((station, phone))
     gate = asyncio.Semaphore(4)  # a password check costs the stub ~12 ms of CPU: not all at once
 
     async def login(phone: Phone) -> None:
         async with gate:
             await phone.login()
 
-    async def work(phone: Phone) -> None:
-        station = phone.radio
-        assert hasattr(station, "move_to")
-        while not queue.empty():
-            board = queue.get_nowait()
+    async def work(station: SharedStation, phone: Phone) -> None:
+        while todo:
+            board = todo.pop()
             station.move_to(board["place"])
             started = time.perf_counter()
             enrollment = await phone.provision(
@@ -141,26 +161,75 @@ async def enroll_all(
                 diagnose=False,
                 check=False,
             )
-            failure = (
-                ""
-                if enrollment.ok
-                else f"{enrollment.failure}: {enrollment.steps[-1].name if enrollment.steps else ''}"
-            )
-            outcomes.append(
-                Outcome(board["name"], enrollment.ok, time.perf_counter() - started, enrollment.device_id, failure)
-            )
+            last = enrollment.steps[-1].name if enrollment.steps else "start"
+            failure = "" if enrollment.ok else f"{enrollment.failure} at {last}"
+            took = time.perf_counter() - started
+            outcomes.append(Outcome(board["name"], enrollment.ok, took, enrollment.device_id, failure))
 
-    t0 = time.perf_counter()
+    t0 = t1 = time.time()
     try:
-        await asyncio.gather(*(login(phone) for phone in crew))  # the app was logged in long before: not timed
-        t0 = time.perf_counter()
-        await asyncio.gather(*(work(phone) for phone in crew))
+        await asyncio.gather(*(login(phone) for _, phone in crew))  # the app was logged in long before: not timed
+        await go()
+        t0 = time.time()
+        await asyncio.gather(*(work(station, phone) for station, phone in crew))
+        t1 = time.time()
     finally:
-        wall = time.perf_counter() - t0
-        for phone in crew:
+        for _, phone in crew:
             await phone.close()
         await air.close()
-    return outcomes, wall
+    return outcomes, t0, t1
+
+
+def phone_process(k: int, share: list[dict[str, Any]], setup: dict[str, Any], ready: Any, go: Any, out: Any) -> None:
+    """One process of phones (`--phone-processes`): logs in, says ready, waits for the start, enrolls its share."""
+
+    async def wait_for_go() -> None:
+        ready.put(k)
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+
+    cpu0 = sum(os.times()[:2])
+    outcomes, t0, t1 = asyncio.run(
+        enroll_share(
+            f"p{k}", setup["air"], share, (setup["cloud_url"], setup["port"]), setup["phones"], setup["scale"],
+            wait_for_go,
+        )
+    )  # fmt: skip
+    out.put((outcomes, t0, t1, sum(os.times()[:2]) - cpu0))
+
+
+def enroll_all(
+    air_file: str, boards: list[dict[str, Any]], cloud: tuple[str, int], args: argparse.Namespace
+) -> tuple[list[Outcome], float, float]:
+    """Every board enrolled by `args.phones` phones over `args.phone_processes` processes: (outcomes, wall s,
+    the phones' CPU s during enrollment)."""
+    context = multiprocessing.get_context("spawn")
+    ready, out, go = context.Queue(), context.Queue(), context.Event()
+    count = args.phone_processes
+    setup = {
+        "air": air_file,
+        "cloud_url": cloud[0],
+        "port": cloud[1],
+        "phones": args.phones // count,
+        "scale": args.time_scale,
+    }
+    procs = [
+        context.Process(target=phone_process, args=(k, boards[k::count], setup, ready, go, out)) for k in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=600)
+        go.set()
+        results = [out.get(timeout=3600) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    outcomes = [o for result in results for o in result[0]]
+    wall = max(r[2] for r in results) - min(r[1] for r in results)
+    return outcomes, wall, sum(r[3] for r in results)
 
 
 async def still_online(cloud_url: str, device_ids: list[int]) -> int:
@@ -202,7 +271,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--workers", default="auto", help="auto or a number (provlab emulate --workers)")
-    parser.add_argument("--phones", type=int, default=200, help="phones enrolling at once")
+    parser.add_argument("--phones", type=int, default=400, help="phones enrolling at once")
+    parser.add_argument(
+        "--phone-processes", type=int, default=os.cpu_count() or 1, help="processes the phones run in (default: cores)"
+    )
     parser.add_argument("--time-scale", type=float, default=1.0, help="device seconds per wall second (wall clock)")
     parser.add_argument("--tls", action="store_true", help="boards log in over TLS (the stub's TLS port)")
     parser.add_argument("--cloud-url", help="a running `provlab cloud serve` (maybe on another machine) instead of one")
@@ -229,13 +301,10 @@ def main() -> None:
                 started_s = time.perf_counter() - t_start
                 pids = {w["name"]: int(w["pid"]) for w in workers} | ({"stub": stub_pid} if stub_pid else {})
                 cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-                own_before = sum(os.times()[:2])
                 print(f"fleet: {args.count} boards on {len(workers)} workers, up in {started_s:.1f} s (not timed)")
-                outcomes, wall = asyncio.run(
-                    enroll_all(Path(note["air"]), boards, cloud_url, cloud_port, args.phones, args.time_scale)
-                )
+                outcomes, wall, phones_cpu = enroll_all(note["air"], boards, (cloud_url, cloud_port), args)
                 cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-                cpu["phones"] = sum(os.times()[:2]) - own_before
+                cpu["phones"] = phones_cpu
                 time.sleep(args.idle_s)
                 device_ids = [o.device_id for o in outcomes if o.ok and o.device_id is not None]
                 online = asyncio.run(still_online(cloud_url, device_ids))
@@ -254,7 +323,8 @@ def main() -> None:
             "(on a busy host the timings are not the machine's)"
         )
         print(
-            f"phones: {args.phones} at once, time scale {args.time_scale}, login {'TLS' if args.tls else 'plain TCP'}"
+            f"phones: {args.phones} at once in {args.phone_processes} processes (no phone journal), "
+            f"time scale {args.time_scale}, board logins over {'TLS' if args.tls else 'plain TCP'}"
         )
         print(f"{'worker':8s}{'boards':>8s}{'RSS MiB':>10s}{'RSS/board KiB':>15s}{'fds':>8s}{'fds/board':>11s}")
         for name, count, rss, fds in per_worker:
