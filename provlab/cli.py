@@ -343,7 +343,7 @@ def emulate(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--workers") from None
     if worker is None and planned > 1:
-        _emulate_workers(count, planned, air_dir, state_dir, as_json)
+        _emulate_workers(count, planned, air_dir, state_dir, as_json, click.get_current_context().params)
         return
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
     ports: tuple[int, ...] = ()
@@ -389,7 +389,9 @@ def emulate(
             click.echo(fleet.remove_state(), err=True)
 
 
-def _emulate_workers(count: int, planned: int, air_dir: str | None, state_dir: str | None, as_json: bool) -> None:
+def _emulate_workers(
+    count: int, planned: int, air_dir: str | None, state_dir: str | None, as_json: bool, params: dict[str, Any]
+) -> None:
     """`provlab emulate --workers`: the same command in `planned` processes, each with its share of the boards."""
     import shutil
 
@@ -399,7 +401,7 @@ def _emulate_workers(count: int, planned: int, air_dir: str | None, state_dir: s
     air = Path(air_dir) if air_dir else Path(tempfile.mkdtemp(prefix="provlab-air-"))
     air.mkdir(parents=True, exist_ok=True)
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
-    common = _worker_arguments(sys.argv)
+    common = _worker_arguments(params)
     common += ["--mac-base", random_mac_base().hex()]
     common += ["--home-subnet", HOME_SUBNET_SMALL if count <= 250 else HOME_SUBNET_LARGE]
 
@@ -433,24 +435,17 @@ def _board_line(board: dict[str, Any]) -> str:
     )
 
 
-WORKER_DROPS = {"--count": 1, "--workers": 1, "--air-dir": 1, "--state-dir": 1, "--json": 0}
-
-
-def _worker_arguments(argv: list[str]) -> list[str]:
-    """The `provlab emulate` options a worker takes as given (its count, air and state folders are its own)."""
-    args = argv[argv.index("emulate") + 1 :] if "emulate" in argv else []
-    kept: list[str] = []
-    skip = 0
-    for arg in args:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in WORKER_DROPS:
-            skip = WORKER_DROPS[name] if "=" not in arg else 0
-            continue
-        kept.append(arg)
-    return kept
+def _worker_arguments(params: dict[str, Any]) -> list[str]:
+    """The `provlab emulate` options a worker takes as the user gave them (its count, air and state folders, and
+    the output format, are its own)."""
+    args: list[str] = []
+    for name in ("profile", "network", "time_scale", "cloud_url", "ca_file", "serial"):
+        if params.get(name) is not None:
+            flag = "--ca" if name == "ca_file" else "--" + name.replace("_", "-")
+            args += [flag, str(params[name])]
+    args += [arg for defect in params.get("defects") or () for arg in ("--defect", defect)]
+    args += [] if params.get("bridges", True) else ["--no-bridges"]
+    return args
 
 
 def _cloud_device_ports(
