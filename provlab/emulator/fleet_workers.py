@@ -36,6 +36,9 @@ RESERVED_FDS = 512
 """Kept free in each worker for its event loop, air port, stub connections during enrollment, logs."""
 BOARDS_PER_CORE = 1000
 """Below this many boards a second process costs more than it brings."""
+MAX_WORKERS = 16
+"""Each worker gets 1/16 of the sim's loopback addresses at least (a /16 home network plus 131,072 SoftAPs)
+and 2^20 BSSIDs of the 2^24 the sim hands out."""
 READY_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 60.0
 
@@ -63,14 +66,20 @@ def plan_workers(count: int, requested: str, *, pty: bool, bridge: bool, limit: 
     out of descriptors, and one per core once there are more than BOARDS_PER_CORE boards per core."""
     if requested != "auto":
         workers = int(requested)
-        if workers < 1:
-            raise ValueError(f"--workers must be auto or >= 1, got {requested}")
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be auto or 1..{MAX_WORKERS}, got {requested}")
         return min(workers, count)
     limit = limit if limit is not None else raise_descriptor_limit()
     per_process = max((limit - RESERVED_FDS) // board_descriptors(pty=pty, bridge=bridge), 1)
     by_descriptors = math.ceil(count / per_process)
     by_cores = min(os.cpu_count() or 1, math.ceil(count / BOARDS_PER_CORE))
-    return max(1, by_descriptors, by_cores)
+    workers = max(1, by_descriptors, by_cores)
+    if workers > MAX_WORKERS:
+        raise ValueError(
+            f"{count} boards need {workers} processes at {limit} descriptors each (more than {MAX_WORKERS}): "
+            "raise the descriptor limit (ulimit -n) or run fleets on several machines"
+        )
+    return workers
 
 
 def shares(count: int, workers: int) -> list[int]:

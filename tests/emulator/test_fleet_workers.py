@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import pytest
 
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.emulator.fleet_workers import plan_workers, shares
@@ -132,3 +133,7 @@ def test_auto_spreads_the_fleet_when_descriptors_or_cores_run_out() -> None:
     assert plan_workers(1_200, "auto", pty=True, bridge=True, limit=4_096) == max(3, min(cores, 2))
     assert plan_workers(10, "4", pty=True, bridge=True) == 4 and plan_workers(3, "8", pty=True, bridge=True) == 3
     assert shares(301, 2) == [151, 150]
+    with pytest.raises(ValueError, match="ulimit -n"):  # beyond 16 processes: a clear answer, not a broken air
+        plan_workers(100_000, "auto", pty=False, bridge=False, limit=4_096)
+    with pytest.raises(ValueError, match=r"1\.\.16"):
+        plan_workers(100, "17", pty=False, bridge=False)
