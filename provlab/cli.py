@@ -273,7 +273,7 @@ def _require_a_board(boards: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per board")
 @click.option(
     "--workers",
-    default="1",
+    default="auto",
     show_default=True,
     help="processes the boards spread over, all on one air: a number, or auto (enough that no process runs out of "
     "descriptors, one per core for large fleets); with more than one, the phone's view of the air is AIR-DIR/air.json",
