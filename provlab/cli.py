@@ -7,6 +7,7 @@ import contextlib
 import datetime as _dt
 import difflib
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -14,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -270,6 +272,35 @@ def _require_a_board(boards: str) -> None:
     help="the lab CA the boards trust for TLS (default: the one --cloud-url serves)",
 )
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per board")
+@click.option(
+    "--workers",
+    default="auto",
+    show_default=True,
+    help="processes the boards spread over, all on one air: a number, or auto (enough that no process runs out of "
+    "descriptors, one per core for large fleets); with more than one, the phone's view of the air is AIR-DIR/air.json",
+)
+@click.option(
+    "--serial",
+    type=click.Choice(["pty", "memory"]),
+    default="pty",
+    show_default=True,
+    help="each board's UART: a real pty (2 descriptors a board), or kept in memory for a fleet nobody watches",
+)
+@click.option(
+    "--bridges/--no-bridges",
+    default=True,
+    show_default=True,
+    help="a loopback port per board that reaches its SoftAP web server (`provlab provision --target`)",
+)
+@click.option(
+    "--air-dir",
+    type=click.Path(file_okay=False),
+    help="with --workers: where the workers' air sockets and air.json go (default: a temp folder, removed at exit)",
+)
+@click.option("--worker", hidden=True, help="K/N: run as worker K of N (started by --workers)")
+@click.option("--first-board", type=int, default=1, hidden=True)
+@click.option("--mac-base", hidden=True)
+@click.option("--home-subnet", hidden=True)
 def emulate(
     count: int,
     profile: str,
@@ -280,20 +311,48 @@ def emulate(
     cloud_url: str | None,
     ca_file: str | None,
     as_json: bool,
+    workers: str,
+    serial: str,
+    bridges: bool,
+    air_dir: str | None,
+    worker: str | None,
+    first_board: int,
+    mac_base: str | None,
+    home_subnet: str | None,
 ) -> None:
     """Start emulated boards (sim air) and keep them running until Ctrl-C.
 
     Each board gets a pty, a SoftAP SSID of its own (a fresh MAC per run) and a SoftAP address on the host;
-    `provlab provision --target SSID|PORT|URL` provisions one of them.
+    `provlab provision --target SSID|PORT|URL` provisions one of them. `--cloud-url https://HOST:PORT --ca FILE`
+    may name a `provlab cloud serve` on another machine: several fleets can share one stub.
     """
-    from provlab.emulator.fleet import Fleet, FleetError, print_fleet, run_fleet
+    from provlab.emulator.fleet import (
+        HOME_SUBNET_LARGE,
+        HOME_SUBNET_SMALL,
+        Fleet,
+        FleetBoardInfo,
+        FleetError,
+        print_fleet,
+        run_fleet,
+    )
+    from provlab.emulator.fleet_workers import plan_workers, raise_descriptor_limit
 
     _check_defects(defects)
+    raise_descriptor_limit()
+    try:
+        planned = plan_workers(count, workers, pty=serial == "pty", bridge=bridges) if worker is None else 1
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--workers") from None
+    if worker is None and planned > 1:
+        _emulate_workers(count, planned, air_dir, state_dir, as_json, click.get_current_context().params)
+        return
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
     ports: tuple[int, ...] = ()
+    address = "127.0.0.1"
     if cloud_url is not None:
-        ports, served_ca = _cloud_device_ports(cloud_url, state)
+        ports, served_ca, address = _cloud_device_ports(cloud_url, state, ca_file)
         ca_file = ca_file or served_ca
+    index, of = (int(part) for part in worker.split("/")) if worker else (0, 1)
     try:
         fleet = Fleet(
             count,
@@ -305,26 +364,115 @@ def emulate(
             defects=defects,
             cloud_ports=ports,
             tls_ca=ca_file,
+            cloud_address=address,
+            memory_serial=serial == "memory",
+            bridges=bridges,
+            worker=index,
+            workers=of,
+            first_board=first_board,
+            mac_base=bytes.fromhex(mac_base) if mac_base else None,
+            home_subnet=home_subnet or (HOME_SUBNET_SMALL if count <= 250 else HOME_SUBNET_LARGE),
+            air_port=Path(air_dir) / f"w{index}.sock" if worker and air_dir else None,
         )
     except (FleetError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+
+    def ready(boards: list[FleetBoardInfo]) -> None:
+        print_fleet(boards, as_json, click.echo, footer=worker is None)
+        if worker is not None:  # the parent waits for this line
+            click.echo(json.dumps({"air_port": fleet.air_port_path, "pid": os.getpid()}))
+        sys.stdout.flush()
+
     try:
-        run_fleet(fleet, lambda boards: print_fleet(boards, as_json, click.echo))
+        run_fleet(fleet, ready)
     finally:
-        click.echo(fleet.remove_state(), err=True)
+        if worker is None:
+            click.echo(fleet.remove_state(), err=True)
 
 
-def _cloud_device_ports(cloud_url: str, folder: Path) -> tuple[tuple[int, ...], str | None]:
-    """The device ports of the stub at `cloud_url` and its CA (written into `folder`), from its lab info."""
+def _emulate_workers(
+    count: int, planned: int, air_dir: str | None, state_dir: str | None, as_json: bool, params: dict[str, Any]
+) -> None:
+    """`provlab emulate --workers`: the same command in `planned` processes, each with its share of the boards."""
+    import shutil
+
+    from provlab.emulator.fleet import HOME_SUBNET_LARGE, HOME_SUBNET_SMALL, random_mac_base
+    from provlab.emulator.fleet_workers import WorkerError, serve_workers
+
+    air = Path(air_dir) if air_dir else Path(tempfile.mkdtemp(prefix="provlab-air-"))
+    air.mkdir(parents=True, exist_ok=True)
+    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
+    common = _worker_arguments(params)
+    common += ["--mac-base", random_mac_base().hex()]
+    common += ["--home-subnet", HOME_SUBNET_SMALL if count <= 250 else HOME_SUBNET_LARGE]
+
+    def ready(started: list[Any], air_file: Path) -> None:
+        for one in started:
+            for board in one.boards:
+                board["worker"] = one.name
+                click.echo(json.dumps(board) if as_json else _board_line(board))
+        listed = [{"name": w.name, "pid": w.pid, "boards": len(w.boards)} for w in started]
+        note = {"air": str(air_file), "workers": listed}
+        click.echo(json.dumps(note) if as_json else f"{planned} workers, one air: {air_file}. Ctrl-C stops the boards.")
+        sys.stdout.flush()
+
+    try:
+        code = serve_workers(common, count, planned, air, state, ready)
+    except WorkerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if not air_dir:
+            shutil.rmtree(air, ignore_errors=True)
+        if not state_dir:
+            shutil.rmtree(state, ignore_errors=True)
+    if code:
+        sys.exit(code)
+
+
+def _board_line(board: dict[str, Any]) -> str:
+    return (
+        f"{board['name']}  ssid={board['ssid']!r}  mac={board['mac']}  pty={board['pty']}  "
+        f"softap_http={board['softap_http']}  worker={board.get('worker')}"
+    )
+
+
+def _worker_arguments(params: dict[str, Any]) -> list[str]:
+    """The `provlab emulate` options a worker takes as the user gave them (its count, air and state folders, and
+    the output format, are its own)."""
+    args: list[str] = []
+    for name in ("profile", "network", "time_scale", "cloud_url", "ca_file", "serial"):
+        if params.get(name) is not None:
+            flag = "--ca" if name == "ca_file" else "--" + name.replace("_", "-")
+            args += [flag, str(params[name])]
+    args += [arg for defect in params.get("defects") or () for arg in ("--defect", defect)]
+    args += [] if params.get("bridges", True) else ["--no-bridges"]
+    return args
+
+
+def _cloud_device_ports(
+    cloud_url: str, folder: Path, ca_file: str | None = None
+) -> tuple[tuple[int, ...], str | None, str]:
+    """The device ports of the stub at `cloud_url`, its CA (written into `folder`) and its address, from its
+    lab info. The stub may run on another machine (several fleets, one stub): the boards' home network then
+    routes to that address; over https it is checked against `ca_file` (the lab CA of that stub)."""
+    import socket as socket_module
+
     import httpx
 
-    from provlab.lab.remote_cloud import check_cloud_url
-
-    problem = check_cloud_url(cloud_url)
-    if problem is not None:
-        raise click.BadParameter(problem, param_hint="--cloud-url")
+    parts = urlsplit(cloud_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"expected http(s)://HOST:PORT of `provlab cloud serve`, got {cloud_url!r}")
     try:
-        info = httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0).raise_for_status().json()
+        address = socket_module.gethostbyname(parts.hostname)
+    except OSError as exc:
+        raise click.BadParameter(f"{parts.hostname}: {exc}", param_hint="--cloud-url") from None
+    verify: Any = ca_file if ca_file else True
+    try:
+        info = (
+            httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0, verify=verify)
+            .raise_for_status()
+            .json()
+        )
     except (httpx.HTTPError, ValueError) as exc:
         raise click.ClickException(
             f"--cloud-url {cloud_url}: {exc} (is `provlab cloud serve` running there?)"
@@ -339,7 +487,7 @@ def _cloud_device_ports(cloud_url: str, folder: Path) -> tuple[tuple[int, ...], 
         folder.mkdir(parents=True, exist_ok=True)
         ca_path.write_text(str(info["caPem"]))
         ca = str(ca_path)
-    return ports, ca
+    return ports, ca, address
 
 
 @main.command()

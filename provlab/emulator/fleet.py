@@ -4,12 +4,18 @@ Each board gets a real pty, a flash file, a MAC from a base, and a host bridge: 
 127.0.0.1 that joins the board's SoftAP as a station (as a laptop would) and forwards each connection to
 192.168.4.1:80, so `curl http://127.0.0.1:<port>/board_info.json` talks to the board's own web server.
 The bridge stays joined for a while after its last connection, like a laptop that stays on the AP.
+
+Boards stand at benches of `PLACE_SIZE` (`SimAir` places): a board's scan, and a phone's at that bench, hear
+those boards and the home network, not the whole fleet. A fleet may be one worker of several
+(`fleet_workers`): it then takes its share of the boards, its part of the loopback addresses and BSSIDs,
+its slice of the home network's pool, and answers for its part of the air on a Unix socket (`sim_shared`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -26,14 +32,38 @@ from provlab.emulator.clock import DeviceClock
 from provlab.emulator.defects import Defect
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import BoardSerial, MemorySerial, PtySerial
-from provlab.protocol.ssid import format_mac
+from provlab.protocol.ssid import format_mac, softap_ssid
 from provlab.wifi.backend import Link, WifiError
-from provlab.wifi.sim import SimAir, SimBoardRadio
+from provlab.wifi.sim import LOCAL_BASE, LOCAL_END, LoopbackPlan, SimAir, SimBoardRadio
+from provlab.wifi.sim_shared import AirPort
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
 ESPRESSIF_OUI = MAC_BASE[:3]
 BRIDGE_LINGER_S = 30.0  # device seconds the bridge stays joined after its last connection
 SOFTAP_HTTP = ("192.168.4.1", 80)
+
+
+PLACE_SIZE = 8
+"""Boards per place (a bench): a board's scan hears its bench and the home network, not the whole fleet."""
+HOME_SUBNET_SMALL = "192.168.1.0/24"
+HOME_SUBNET_LARGE = "192.168.0.0/16"
+"""A fleet of more than 250 boards meets on a /16 home network (65,534 addresses)."""
+HOME_BSSID = "02:50:4C:FF:FF:FE"
+
+
+def worker_plan(worker: int, workers: int) -> LoopbackPlan:
+    """Worker `worker`'s part of the sim's loopback addresses: an equal share, /16 aligned."""
+    share = ((LOCAL_END - LOCAL_BASE) // workers) & ~0xFFFF
+    return LoopbackPlan(LOCAL_BASE + worker * share, LOCAL_BASE + (worker + 1) * share)
+
+
+def home_hosts(subnet: str, worker: int, workers: int) -> tuple[int, int] | None:
+    """The host numbers worker `worker` hands out on the shared home network (a slice of its DHCP pool)."""
+    if workers == 1:
+        return None
+    usable = ipaddress.IPv4Network(subnet).num_addresses - 3  # .0, the router's .1, broadcast
+    share = usable // workers
+    return 2 + worker * share, 1 + (worker + 1) * share
 
 
 class FleetError(ValueError):
@@ -49,9 +79,17 @@ class FleetBoardInfo:
     mac: str
     pty: str | None
     softap_http: str
+    place: str = ""
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"name": self.name, "ssid": self.ssid, "mac": self.mac, "pty": self.pty, "softap_http": self.softap_http}
+        return {
+            "name": self.name,
+            "ssid": self.ssid,
+            "mac": self.mac,
+            "pty": self.pty,
+            "softap_http": self.softap_http,
+            "place": self.place,
+        }
 
 
 def random_mac_base() -> bytes:
@@ -203,6 +241,13 @@ class Fleet:
         tls_ca: str | Path | None = None,
         cloud_host: str = "blynk.cloud",
         keep_state: bool | None = None,
+        cloud_address: str = "127.0.0.1",
+        place_size: int = PLACE_SIZE,
+        worker: int = 0,
+        workers: int = 1,
+        first_board: int = 1,
+        home_subnet: str | None = None,
+        air_port: str | Path | None = None,
     ) -> None:
         if count < 1:
             raise FleetError(f"--count must be >= 1, got {count}")
@@ -224,7 +269,17 @@ class Fleet:
         """Loopback ports of the cloud the boards may reach through their home network's router."""
         self.tls_ca = tls_ca
         self.cloud_host = cloud_host
-        self.air = SimAir()
+        self.cloud_address = cloud_address
+        """Where the home network's DNS sends `cloud_host`: loopback, or the stub's machine (`--cloud-url`)."""
+        self.place_size = place_size
+        self.worker, self.workers, self.first_board = worker, workers, first_board
+        total = count if workers == 1 else count * workers
+        self.home_subnet = home_subnet or (HOME_SUBNET_SMALL if total <= 250 else HOME_SUBNET_LARGE)
+        self.air_port_path = str(air_port) if air_port is not None else None
+        self.air = SimAir(plan=worker_plan(worker, workers), first_index=worker << 20, keep_events=False)
+        if not ipaddress.ip_address(cloud_address).is_loopback:
+            self.air.internet_hosts.add(cloud_address)
+        self.air_port: AirPort | None = None
         self.boards: list[EmulatedBoard] = []
         self.serials: list[BoardSerial] = []
         self.bridges: list[SoftApBridge] = []
@@ -236,13 +291,21 @@ class Fleet:
             self.air.open_internet_port(port)
         if self.network is not None:
             ssid, passphrase = self.network
-            self.air.add_network(ssid, passphrase=passphrase, dns={self.cloud_host: "127.0.0.1"})
-        for index in range(1, self.count + 1):
+            self.air.add_network(
+                ssid,
+                bssid=HOME_BSSID,  # one network, whichever worker's part of the air a board meets it in
+                passphrase=passphrase,
+                virtual_subnet=self.home_subnet,
+                dns={self.cloud_host: self.cloud_address},
+                hosts=home_hosts(self.home_subnet, self.worker, self.workers),
+            )
+        if self.air_port_path is not None:
+            self.air_port = AirPort(self.air, self.air_port_path)
+            await self.air_port.start()
+        macs = self.macs()
+        for index in range(self.first_board, self.first_board + self.count):
             name = f"board-{index}"
-            # Espressif gives each chip four MACs (STA, AP, BT, ETH): boards are 4 apart, so the SoftAP's
-            # MAC (STA + 1) never equals another board's.
-            base = int.from_bytes(self.mac_base[3:], "big")
-            mac = self.mac_base[:3] + ((base + 4 * index) % (1 << 24)).to_bytes(3, "big")
+            mac = macs[index - 1]
             serial: BoardSerial
             if self.memory_serial:
                 serial = MemorySerial()
@@ -253,7 +316,7 @@ class Fleet:
             board = EmulatedBoard(
                 self.profile,
                 mac,
-                SimBoardRadio(self.air, name),
+                SimBoardRadio(self.air, name, place=self.place_of(index)),
                 self.state_dir / f"{name}.nvs",
                 serial,
                 clock=DeviceClock(self.time_scale),
@@ -268,11 +331,39 @@ class Fleet:
                 self.bridges.append(bridge)
             self.boards.append(board)
             self.serials.append(serial)
-            self.info.append(FleetBoardInfo(name, board.ssid, format_mac(mac), serial.path, address))
+            place = self.place_of(index)
+            self.info.append(FleetBoardInfo(name, board.ssid, format_mac(mac), serial.path, address, place))
             await board.power_on()
         return self.info
 
+    def macs(self) -> list[bytes]:
+        """The MACs of boards 1 .. first_board + count - 1 of the whole fleet (every worker computes the same).
+
+        Espressif gives each chip four MACs (STA, AP, BT, ETH): boards are 4 apart, so the SoftAP's MAC
+        (STA + 1) never equals another board's. The SSID suffix is 4 base-24 characters from a CRC of the MAC:
+        among thousands of boards two would share a SoftAP SSID (as they may in a factory), and the phone
+        could not tell which one it joined; a MAC whose SSID an earlier board has is skipped.
+        """
+        base = int.from_bytes(self.mac_base[3:], "big")
+        seen: set[str] = set()
+        found: list[bytes] = []
+        slot = 0
+        while len(found) < self.first_board - 1 + self.count:
+            slot += 1
+            mac = self.mac_base[:3] + ((base + 4 * slot) % (1 << 24)).to_bytes(3, "big")
+            ssid = softap_ssid(self.profile.template_name, mac, self.profile.chip, self.profile.vendor_prefix)
+            if ssid not in seen:
+                seen.add(ssid)
+                found.append(mac)
+        return found
+
+    def place_of(self, index: int) -> str:
+        """Where board `index` stands: a bench of `place_size` boards, named after its worker (`sim_shared`)."""
+        return f"w{self.worker}/bench-{(index - 1) // self.place_size}"
+
     async def stop(self) -> None:
+        if self.air_port is not None:
+            await self.air_port.stop()
         for bridge in self.bridges:
             await bridge.stop()
         for board in self.boards:
@@ -318,7 +409,9 @@ def run_fleet(fleet: Fleet, on_ready: Callable[[list[FleetBoardInfo]], None]) ->
     asyncio.run(serve_fleet(fleet, on_ready))
 
 
-def print_fleet(boards: list[FleetBoardInfo], as_json: bool, echo: Callable[[str], None]) -> None:
+def print_fleet(
+    boards: list[FleetBoardInfo], as_json: bool, echo: Callable[[str], None], *, footer: bool = True
+) -> None:
     """Per board: SSID, MAC, pty path, SoftAP HTTP address (`--json`: one object per line)."""
     if as_json:
         for board in boards:
@@ -326,4 +419,5 @@ def print_fleet(boards: list[FleetBoardInfo], as_json: bool, echo: Callable[[str
         return
     for board in boards:
         echo(f"{board.name}  ssid={board.ssid!r}  mac={board.mac}  pty={board.pty}  softap_http={board.softap_http}")
-    echo("Ctrl-C stops the boards.")
+    if footer:
+        echo("Ctrl-C stops the boards.")

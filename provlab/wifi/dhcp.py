@@ -10,6 +10,7 @@ so they run inside network namespaces or on a real Wi-Fi interface alike.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
 import os
 import socket
@@ -164,6 +165,11 @@ class DhcpServer(asyncio.DatagramProtocol):
         self.dns = dns
         self.lease_s = lease_s
         self.leases: dict[bytes, str] = {}
+        self._holders: dict[str, bytes] = {}
+        """address -> MAC: the pool's in-use side, so a lease costs O(1) on a /16 as on a /24."""
+        self._next_offset = first_host
+        self._released: list[int] = []
+        """Offsets of released addresses (a heap): the lowest free one goes out first."""
         self.transport: asyncio.DatagramTransport | None = None
         self.log: list[tuple[str, str, str]] = []
         """(message type, client MAC, address) for every message answered."""
@@ -172,15 +178,29 @@ class DhcpServer(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def _address_for(self, mac: bytes) -> str | None:
+        """The MAC's lease, else the lowest free address (released ones first when lower): O(log n) on a /16."""
         if mac in self.leases:
             return self.leases[mac]
-        taken = set(self.leases.values())
-        for offset in range(self.first_host, self.net.num_addresses - 1):
-            candidate = str(self.net.network_address + offset)
-            if candidate not in taken and candidate != self.server_ip:
-                self.leases[mac] = candidate
-                return candidate
-        return None
+        candidate: str | None = None
+        while candidate is None:
+            if self._released and self._released[0] < self._next_offset:
+                offset = heapq.heappop(self._released)
+            elif self._next_offset < self.net.num_addresses - 1:
+                offset, self._next_offset = self._next_offset, self._next_offset + 1
+            else:
+                return None  # pool exhausted
+            address = str(self.net.network_address + offset)
+            if address not in self._holders and address != self.server_ip:
+                candidate = address
+        self.leases[mac] = candidate
+        self._holders[candidate] = mac
+        return candidate
+
+    def release(self, mac: bytes) -> None:
+        address = self.leases.pop(mac, None)
+        if address is not None and self._holders.pop(address, None) is not None:
+            offset = int(ipaddress.IPv4Address(address)) - int(self.net.network_address)
+            heapq.heappush(self._released, offset)
 
     def _options(self) -> dict[int, bytes]:
         options = {
@@ -199,7 +219,7 @@ class DhcpServer(asyncio.DatagramProtocol):
             return None
         mac = request.chaddr
         if request.kind is MessageType.RELEASE:
-            self.leases.pop(mac, None)
+            self.release(mac)
             self.log.append(("RELEASE", mac.hex(":"), request.ciaddr))
             return None
         if request.kind not in (MessageType.DISCOVER, MessageType.REQUEST):

@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,8 +54,41 @@ if TYPE_CHECKING:
 from provlab.wifi.faults import Faults
 
 LOCAL_BASE = int(ipaddress.IPv4Address("127.64.0.0"))
-MAX_NETWORKS = 1 << 14  # 127.64.0.0 - 127.127.255.255
+LOCAL_END = int(ipaddress.IPv4Address("127.128.0.0"))
+"""The sim's loopback addresses: 127.64.0.0/10, 4 Mi addresses, carved into one block per network."""
+MAX_NETWORKS = 1 << 14  # networks with a /24 each; fewer when some are larger, far more for SoftAPs (8 each)
 SOFTAP_MAX_STATIONS = 4  # arduino-esp32 `softAP(..., max_connection = 4)` (audit #19)
+
+
+class LoopbackPlan:
+    """Loopback blocks for networks, from `[start, end)`: one aligned block per network, as large as its subnet
+    (a /16 home network gets 65,536 addresses, a SoftAP with at most 4 stations 8). A removed network's block
+    goes back to a queue of its size and is handed out again, oldest first. O(1) per network."""
+
+    def __init__(self, start: int = LOCAL_BASE, end: int = LOCAL_END) -> None:
+        self.start, self.end = start, end
+        self._cursor = start
+        self._free: dict[int, deque[int]] = {}
+
+    def take(self, size: int) -> int:
+        queue = self._free.get(size)
+        if queue:
+            return queue.popleft()
+        base = -(-self._cursor // size) * size  # aligned to its size, so base + host never crosses into the next
+        if base + size > self.end:
+            raise RuntimeError(f"sim air: out of loopback addresses for a block of {size}")
+        self._cursor = base + size
+        return base
+
+    def give_back(self, base: int, size: int) -> None:
+        self._free.setdefault(size, deque()).append(base)
+
+
+def block_size(subnet: ipaddress.IPv4Network, max_stations: int | None) -> int:
+    """Loopback addresses a network needs: its subnet's, or (few stations) gateway + stations, a power of two."""
+    if max_stations is None:
+        return subnet.num_addresses
+    return min(subnet.num_addresses, 1 << (max_stations + 2).bit_length())
 
 
 class SimNetwork(HostedAccessPoint):
@@ -73,6 +107,9 @@ class SimNetwork(HostedAccessPoint):
         virtual_subnet: str,
         dns: dict[str, str],
         internet: bool,
+        base: int,
+        size: int,
+        place: str | None = None,
     ) -> None:
         self.air = air
         self.index = index
@@ -85,14 +122,21 @@ class SimNetwork(HostedAccessPoint):
         self.dns = dict(dns)
         self.virtual_net = ipaddress.IPv4Network(virtual_subnet)
         self.gateway = str(self.virtual_net.network_address + 1)
-        base = LOCAL_BASE + index * 256
         self.local_gateway = str(ipaddress.IPv4Address(base + 1))
         self._base = base
+        self.block = size
+        """Loopback addresses of this network: `base` .. `base + block - 1` (gateway at +1, stations above)."""
+        self.place = place
+        """Where the AP stands (`SimAir`: a station hears the networks of its place and those of no place)."""
         self._services: dict[tuple[str, int], tuple[str, int]] = {}
         self._links: dict[str, SimLink] = {}
+        self._by_address: dict[str, SimLink] = {}
         self.max_stations: int | None = None  # None: no limit
         self._next_host = itertools.count(2)
-        self._free_hosts: list[int] = []
+        self._free_hosts: deque[int] = deque()
+        self.last_host = size - 2
+        """The highest host number a station gets (below the subnet's broadcast address)."""
+        self._access_point: AccessPoint | None = None
         self.up = True
         """False once the network is removed for good."""
         self.on_air = True
@@ -133,7 +177,7 @@ class SimNetwork(HostedAccessPoint):
         return self._services.get((host, port))
 
     def is_station_address(self, local_ip: str) -> bool:
-        return any(link.local_address == local_ip for link in self._links.values())
+        return local_ip in self._by_address
 
     async def serve(self, port: int, handler: ClientHandler) -> ApServer:
         """A server on this network's gateway (its own loopback address), open to its stations only."""
@@ -151,12 +195,16 @@ class SimNetwork(HostedAccessPoint):
         return SimApServer(self, port, server)
 
     def access_point(self) -> AccessPoint:
-        return AccessPoint(self.ssid, self.bssid, self.channel, self.rssi, self.security)
+        """What a scan reports; one object per network, made again only after a fault changed it."""
+        ap = self._access_point
+        if ap is None or ap.channel != self.channel or ap.rssi != self.rssi or ap.security is not self.security:
+            ap = self._access_point = AccessPoint(self.ssid, self.bssid, self.channel, self.rssi, self.security)
+        return ap
 
     def _attach(self, station: str) -> SimLink:
-        host = self._free_hosts.pop(0) if self._free_hosts else next(self._next_host)
-        if host > 254:
-            raise LinkDown(f"{self.ssid!r}: no free address for {station}")
+        host = self._free_hosts.popleft() if self._free_hosts else next(self._next_host)
+        if host > self.last_host:  # the subnet's broadcast address, or past the loopback block
+            raise LinkDown(f"{self.ssid!r}: no free address for {station} (all up to host {self.last_host} in use)")
         link = SimLink(
             self,
             station,
@@ -165,11 +213,13 @@ class SimNetwork(HostedAccessPoint):
         )
         link.host_index = host
         self._links[station] = link
+        self._by_address[link.local_address] = link
         return link
 
     def _detach(self, station: str) -> SimLink | None:
         link = self._links.pop(station, None)
         if link is not None:
+            self._by_address.pop(link.local_address, None)
             link.up = False
             self._free_hosts.append(link.host_index)  # DHCP hands a released address out again
         return link
@@ -211,6 +261,8 @@ class SimLink(Link):
         self._local = local
         self.host_index = 0
         self._up = True
+        self.on_down: Callable[[], None] | None = None
+        """Told once when the link goes down (the shared air tells the station's process: `sim_shared`)."""
 
     @property
     def up(self) -> bool:
@@ -222,6 +274,8 @@ class SimLink(Link):
         was, self._up = self._up, value
         if was and not value:  # the radio link is gone: its connections fall silent at this instant (C11)
             self.network.air.relays.cut(self)
+            if self.on_down is not None:
+                self.on_down()
 
     @property
     def is_up(self) -> bool:
@@ -249,7 +303,7 @@ class SimLink(Link):
             return mapped
         if host == self.network.gateway or _in_subnet(host, self.network.virtual_net):
             raise ConnectionRefusedError(f"{host}:{port} on {self.ssid!r}: connection refused")
-        if is_loopback_host(host) and self.network.internet:
+        if (is_loopback_host(host) or host in self.network.air.internet_hosts) and self.network.internet:
             return self.network.air.relays.door(self, host, port)
         raise LinkDown(f"{host}:{port} is not reachable from network {self.ssid!r}")
 
@@ -260,12 +314,30 @@ class SimAir:
     kind = "sim"
     hosted = True
 
-    def __init__(self, clock: LabClock | None = None) -> None:
+    def __init__(
+        self,
+        clock: LabClock | None = None,
+        *,
+        plan: LoopbackPlan | None = None,
+        first_index: int = 0,
+        keep_events: bool = True,
+    ) -> None:
         self.clock: LabClock = clock or WallClock()
         """The lab clock the air's fault timers run on."""
         self._lock = threading.RLock()
         self._networks: dict[int, SimNetwork] = {}
-        self._free = itertools.count(0)
+        self._by_place: dict[str | None, dict[int, SimNetwork]] = {None: {}}
+        self._by_ssid: dict[str, dict[int, SimNetwork]] = {}
+        self._free = itertools.count(first_index)
+        self.plan = plan or LoopbackPlan()
+        """Where the networks' loopback blocks come from (a fleet's workers each get a part of 127.64.0.0/10)."""
+        self.scan_work = 0
+        """Networks looked at by scans and joins so far: what a scan costs, counted (O(networks in range))."""
+        self.internet_hosts: set[str] = set()
+        """Addresses beyond loopback a router carries stations to: only the cloud host a user named
+        (`provlab emulate --cloud-url https://HOST:PORT` on another machine); empty in every lab."""
+        self.keep_events = keep_events
+        """False for a large fleet nobody records: events go to listeners and the capture only."""
         self._stations: dict[str, SimStation] = {}
         self.events: list[AirEvent] = []
         self.listeners: list[Callable[[AirEvent], None]] = []
@@ -287,7 +359,8 @@ class SimAir:
             security=network.security.value,
             detail=detail,
         )
-        self.events.append(event)
+        if self.keep_events:
+            self.events.append(event)
         for listener in list(self.listeners):
             listener(event)
         return event
@@ -304,11 +377,19 @@ class SimAir:
         dns: dict[str, str] | None = None,
         internet: bool = True,
         on_air: bool = True,
+        place: str | None = None,
+        max_stations: int | None = None,
+        hosts: tuple[int, int] | None = None,
     ) -> SimNetwork:
+        """A network on the air. `place`: where it stands (None: heard everywhere, as a home router is by
+        every station of a lab); `virtual_subnet` up to a /16 (65,534 stations)."""
+        subnet = ipaddress.IPv4Network(virtual_subnet)
+        if subnet.prefixlen < 16:
+            raise ValueError(f"sim air: {virtual_subnet} is larger than a /16")
+        size = block_size(subnet, max_stations)
         with self._lock:
             index = next(self._free)
-            if index >= MAX_NETWORKS:
-                raise RuntimeError("sim air: out of loopback subnets")
+            base = self.plan.take(size)
             network = SimNetwork(
                 self,
                 index,
@@ -320,16 +401,25 @@ class SimAir:
                 virtual_subnet=virtual_subnet,
                 dns=dns or {},
                 internet=internet,
+                base=base,
+                size=size,
+                place=place,
             )
+            network.max_stations = max_stations
+            if hosts is not None:  # this process's slice of a network shared by several (`sim_shared`)
+                network._next_host = itertools.count(max(hosts[0], 2))
+                network.last_host = min(hosts[1], network.last_host)
             network.on_air = on_air
             self._networks[index] = network
+            self._by_place.setdefault(place, {})[index] = network
+            self._by_ssid.setdefault(ssid, {})[index] = network
         if on_air:
             self.record("beacon_start", network)
         return network
 
-    def start_softap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
+    def start_softap(self, ssid: str, bssid: str, channel: int, *, place: str | None = None) -> SimNetwork:
         """An Edgent SoftAP: open, 192.168.4.1/24, DNS that answers only `blynk.setup`, no internet."""
-        network = self.add_network(
+        return self.add_network(
             ssid,
             bssid=bssid,
             channel=channel,
@@ -337,13 +427,21 @@ class SimAir:
             virtual_subnet="192.168.4.0/24",
             dns={"blynk.setup": "192.168.4.1", "www.blynk.setup": "192.168.4.1"},  # DNSServer strips `www.`
             internet=False,
+            place=place,
+            max_stations=SOFTAP_MAX_STATIONS,
         )
-        network.max_stations = SOFTAP_MAX_STATIONS
-        return network
 
     def remove_network(self, network: SimNetwork) -> None:
         with self._lock:
-            self._networks.pop(network.index, None)
+            if self._networks.pop(network.index, None) is not None:
+                self._by_place[network.place].pop(network.index, None)
+                same = self._by_ssid[network.ssid]
+                same.pop(network.index, None)
+                if not same:
+                    del self._by_ssid[network.ssid]
+                if network.place is not None and not self._by_place[network.place]:
+                    del self._by_place[network.place]
+                self.plan.give_back(network._base, network.block)
         was_on_air = network.on_air
         network.shut_down()
         if was_on_air:
@@ -358,25 +456,48 @@ class SimAir:
         with self._lock:
             return [n for n in self._networks.values() if n.up]
 
+    def named(self, ssid: str) -> list[SimNetwork]:
+        """The networks called `ssid` (up, on the air or not): a dict look-up, not a walk over the air."""
+        with self._lock:
+            return [n for n in self._by_ssid.get(ssid, {}).values() if n.up]
+
+    def in_range(self, place: str | None) -> list[SimNetwork]:
+        """The networks on the air a station at `place` could hear: those standing there and those of no place
+        (a station of no place hears them all). Costs O(networks in range), counted in `scan_work`."""
+        with self._lock:
+            if place is None:
+                found = list(self._networks.values())
+            else:
+                found = [*self._by_place[None].values(), *self._by_place.get(place, {}).values()]
+            self.scan_work += len(found)
+        return [n for n in found if n.up and n.on_air]
+
     def network(self, ssid: str) -> SimNetwork:
         """The network called `ssid`, on the air or not (for faults)."""
-        matches = [n for n in self.all_networks() if n.ssid == ssid]
+        matches = self.named(ssid)
         if not matches:
             raise UnknownNetwork(ssid, [n.ssid for n in self.all_networks()])
         return max(matches, key=lambda n: n.rssi)
 
     def find(self, ssid: str) -> SimNetwork | None:
-        matches = [n for n in self.networks() if n.ssid == ssid]
+        matches = [n for n in self.named(ssid) if n.on_air]
         return max(matches, key=lambda n: n.rssi) if matches else None
 
-    def station(self, name: str, *, mac: str | None = None, channels: frozenset[int] = ANY_CHANNEL) -> SimStation:
-        station = SimStation(self, name, mac=mac, channels=channels)
+    def station(
+        self,
+        name: str,
+        *,
+        mac: str | None = None,
+        channels: frozenset[int] = ANY_CHANNEL,
+        place: str | None = None,
+    ) -> SimStation:
+        station = SimStation(self, name, mac=mac, channels=channels, place=place)
         with self._lock:
             self._stations[name] = station
         return station
 
-    def board_radio(self, name: str, *, mac: str | None = None) -> SimBoardRadio:
-        return SimBoardRadio(self, name, mac=mac)
+    def board_radio(self, name: str, *, mac: str | None = None, place: str | None = None) -> SimBoardRadio:
+        return SimBoardRadio(self, name, mac=mac, place=place)
 
     def open_internet_port(self, port: int, loopback_host: str = "127.0.0.1") -> None:
         """Nothing to do in `sim`: a station on a network with internet reaches any loopback port (relayed)."""
@@ -425,11 +546,14 @@ class SimStation(WifiBackend):
         *,
         mac: str | None = None,
         channels: frozenset[int] = ANY_CHANNEL,
+        place: str | None = None,
     ) -> None:
         self.air = air
         self.name = name
         self.mac = mac or station_mac_for(name)
         self.channels = channels
+        self.place = place
+        """Where the station is: it hears the networks standing there and those of no place (None: all)."""
         self._link: SimLink | None = None
 
     @property
@@ -438,11 +562,16 @@ class SimStation(WifiBackend):
             self._link = None
         return self._link
 
+    def move_to(self, place: str | None) -> None:
+        """Carry the station to `place` (a phone walking up to a board); a joined link stays as it is."""
+        self.place = place
+
     def _hears(self, network: SimNetwork) -> bool:
-        return network.reachable and network.channel in self.channels
+        here = self.place is None or network.place in (None, self.place)
+        return here and network.reachable and network.channel in self.channels
 
     async def scan(self) -> list[AccessPoint]:
-        heard = [n for n in self.air.networks() if self._hears(n)]
+        heard = [n for n in self.air.in_range(self.place) if self._hears(n)]
         if self.air.listeners or self.air._capture is not None:
             for network in heard:
                 self.air.record("probe_resp", network, self.name)
@@ -450,7 +579,8 @@ class SimStation(WifiBackend):
 
     async def join(self, ssid: str, passphrase: str | None = None) -> SimLink:
         await self.leave()
-        matches = [n for n in self.air.networks() if n.ssid == ssid and self._hears(n)]
+        matches = [n for n in self.air.named(ssid) if self._hears(n)]
+        self.air.scan_work += len(matches)
         network = max(matches, key=lambda n: n.rssi) if matches else None
         if network is None:
             raise NetworkNotFound(ssid)
@@ -481,9 +611,11 @@ class SimStation(WifiBackend):
 class SimBoardRadio(BoardRadio):
     """A board's radio on the virtual air: an ESP32, so its station hears 2.4 GHz channels 1-13 only."""
 
-    def __init__(self, air: SimAir, name: str, *, mac: str | None = None) -> None:
+    def __init__(self, air: SimAir, name: str, *, mac: str | None = None, place: str | None = None) -> None:
         self.air = air
-        self._station = air.station(f"{name}-sta", mac=mac, channels=ESP32_CHANNELS)
+        self.place = place
+        """Where the board stands: its SoftAP is heard there, its station hears that place's networks."""
+        self._station = air.station(f"{name}-sta", mac=mac, channels=ESP32_CHANNELS, place=place)
         self._ap: SimNetwork | None = None
 
     @property
@@ -496,7 +628,7 @@ class SimBoardRadio(BoardRadio):
 
     async def start_ap(self, ssid: str, bssid: str, channel: int) -> SimNetwork:
         await self.stop_ap()
-        self._ap = self.air.start_softap(ssid, bssid, channel)
+        self._ap = self.air.start_softap(ssid, bssid, channel, place=self.place)
         return self._ap
 
     async def stop_ap(self) -> None:

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 
 from provlab.clock.loop_thread import LoopThread
 from provlab.wifi.backend import LinkDown
+from provlab.wifi.guard import is_loopback_host
 
 if TYPE_CHECKING:
     from provlab.wifi.sim import SimLink
@@ -240,7 +241,8 @@ class Relay:
         """A socket to the server, bound to the station's address: the server sees the station as its peer."""
         sock = tcp_socket()
         try:
-            sock.bind((self.link.local_address, 0))
+            if is_loopback_host(host):  # a host of another machine sees the router's own address (NAT)
+                sock.bind((self.link.local_address, 0))
             await self.loop.sock_connect(sock, (host, port))
         except BaseException:
             sock.close()
@@ -365,6 +367,8 @@ class SimRelays:
         self._lock = threading.Lock()
         self._doors: dict[SimLink, dict[tuple[str, int], Door]] = {}
         self._relays: set[Relay] = set()
+        self._by_link: dict[SimLink, set[Relay]] = {}
+        """The same relays by link: a link going down costs its own relays, not every relay of the air."""
         self.closed = False
         self.carried = 0
         """Connections carried so far."""
@@ -402,7 +406,7 @@ class SimRelays:
         online = link.network.internet
         with self._lock:
             doors = list(self._doors.pop(link, {}).values())
-            relays = [relay for relay in self._relays if relay.link is link]
+            relays = list(self._by_link.get(link, ()))
             for relay in relays:
                 relay.take_cut(online)
         for door in doors:
@@ -482,6 +486,7 @@ class SimRelays:
             if self.closed or not relay.link.up:
                 return False
             self._relays.add(relay)
+            self._by_link.setdefault(relay.link, set()).add(relay)
             self.carried += 1
             return True
 
@@ -495,6 +500,11 @@ class SimRelays:
             relay.finish()
             with self._lock:
                 self._relays.discard(relay)
+                same = self._by_link.get(relay.link)
+                if same is not None:
+                    same.discard(relay)
+                    if not same:
+                        del self._by_link[relay.link]
 
     def _shutdown_now(self, doors: list[Door], relays: list[Relay]) -> None:
         for door in doors:
