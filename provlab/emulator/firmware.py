@@ -599,11 +599,11 @@ class EdgentFirmware:
         url, self._ota_url = self._ota_url or "", None
         link = self.sta_link
         try:
-            if link is None:
+            if link is None:  # `http.GET()` fails without a network: the same line as a refused connection
                 self.log(f"Firmware update URL: {url}")
-                self.log("Update failed.")
+                self.log("HTTP response should be 200")
                 raise OtaFailed("no Wi-Fi link")
-            image = await download_update(link, url, self.clock, self.log, self.tls)
+            image = await download_update(link, url, self.clock, self.log)
         except OtaFailed:
             self.transition(Trigger.OTA_FAILED, S.ERROR)
             return
@@ -644,11 +644,15 @@ class EdgentFirmware:
             self.console.run_remote(value)
 
     def _start_ota(self, url: str) -> None:
-        if self.state is not S.RUNNING:
+        """The 2 s `edgentTimer` callback of `BLYNK_WRITE(InternalPinOTA)` (`OTA.h:13-20`): `logEvent`, then
+        `Blynk.disconnect()` (its `Disconnected` comes before the state line), then OTA_UPGRADE, from whatever
+        state the timer fires in (audit #13: every state's loop runs `app_loop()`). `enterOTA()` blocks the
+        loop, so a timer due while an update runs is not emulated: it is dropped."""
+        if not self.powered or self.state in (S.INIT, S.OTA_UPGRADE):
             return
         self._ota_url = url
         self.client.log_event("sys_ota", "OTA started")
-        self.hw.spawn(self.client.disconnect())
+        self.client.disconnect_now()
         self.transition(Trigger.OTA_REQUESTED, S.OTA_UPGRADE)
 
     # --- what the console shows -----------------------------------------------------------------

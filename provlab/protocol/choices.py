@@ -72,9 +72,16 @@ LINK_CHECK_S = 1.0
 # `Behaviour.static_ip_configurable`.
 STATIC_IP_CONFIG_SUCCEEDS = True
 
-# Spec §6 (UNCONFIRMED): `Disconnected` is logged by `Blynk.disconnect()` only when a socket was open. The
-# library logs it every time (audit #5); that belongs with the OTA order, which another branch owns.
-DISCONNECTED_ONLY_WITH_SOCKET = True
+# #5: `BlynkProtocol::disconnect()` logs `Disconnected` every time it runs, with or without a socket
+# (`src/Blynk/BlynkProtocol.h:62-66`), so the emulator does too: e.g. twice when the OTA timer fires in
+# CONNECTING_CLOUD (the timer's own call, then `enterConnectCloud()`'s). True restores the old rule (only when a
+# socket was open). A connection the server drops (`internalReconnect()`) logs nothing either way.
+DISCONNECTED_ONLY_WITH_SOCKET = False
+
+# #2 (core-dependent): an OTA image whose first byte is not 0xE9. arduino-esp32 2.x (the profile's SDK v4.4.x)
+# `Update.writeStream()` peeks that byte and returns 0, so `OTA.h` logs `OTA written 0 / <n> bytes`; 3.x fails
+# later and logs a larger `<w>`. We follow 2.x. The SoftAP `/update` path prints `Wrong Magic Byte` either way.
+OTA_BAD_MAGIC_WRITES_NOTHING = True
 
 # #10: `/reboot` restarts the chip; we abort the phone's socket (a TCP RST at once) instead of leaving it
 # hanging until the client's own timeout or the AP's loss: a dead peer would stall every lab phone for its

@@ -206,6 +206,33 @@ def parse_app_image(data: bytes, source: str = "image") -> AppImage:
     )
 
 
+ESP32_CHIP_ID = 0  # esp_chip_id_t ESP_CHIP_ID_ESP32 in the extended header
+
+
+def verify_app_image(data: bytes) -> str | None:
+    """Why ESP-IDF's `esp_image_verify()` (run by `esp_ota_set_boot_partition()` inside arduino-esp32's
+    `Update.end()`) would reject `data` as an ESP32 app, or None when it would accept it: the magic byte, a
+    header and segments that read to the end, the extended header's chip id, the checksum byte and, when the
+    header says one is appended, the SHA-256. Bytes after the image are ignored, as on the chip. No version is
+    required (that is `parse_app_image`'s extra rule for files the lab flashes)."""
+    from esptool.bin_image import LoadFirmwareImage
+    from esptool.util import FatalError
+
+    if not data or data[0] != ESP_IMAGE_MAGIC:
+        return "wrong magic byte"
+    try:
+        image = LoadFirmwareImage("esp32", data)
+    except (FatalError, struct.error, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        return f"not a readable ESP32 app image: {exc}"
+    if image.chip_id != ESP32_CHIP_ID:
+        return f"image is for chip id {image.chip_id}, not ESP32"
+    if image.checksum != image.calculate_checksum():
+        return f"checksum 0x{image.checksum:02x}, the segments give 0x{image.calculate_checksum():02x}"
+    if image.append_digest and image.stored_digest != image.calc_digest:
+        return "appended SHA-256 does not match the image"
+    return None
+
+
 def app_version(data: bytes) -> str | None:
     """The version an app image boots as (`blnkinf` `mcu`, else its `esp_app_desc_t`), or None when it names none
     or is not a valid app image."""
