@@ -2,7 +2,9 @@
 
 Blynk firmware embeds the same key/value block it sends after login (`blnkinf\\0k\\0v\\0…\\0`, spec §6.4)
 so an OTA package can be identified. The emulated board reads its new `fw_ver` (`mcu`) from this tag.
-`build_image()` makes a small synthetic test image: the ESP image magic byte 0xE9, padding, the tag, padding.
+`build_image()` makes a small synthetic image: the ESP image magic byte 0xE9, padding, the tag, padding. A real
+ESP32 refuses it at `Update.end()` (`verify_app_image`), so it is only for "bad image" tests; OTA and `/update`
+images that should install are `build_app_image()`s.
 `build_app_image()` / `parse_app_image()` make and read real-format ESP32 app images (esptool's format), what
 `--flash FILE` writes to a board and what the emulated board boots.
 """

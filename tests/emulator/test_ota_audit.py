@@ -8,7 +8,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from devrig import Connection, FileServer, MiniCloud, Rig, run
+from devrig import Connection, FileServer, MiniCloud, Rig, http, join_ap, run, start_rig
 from test_board_transitions import running_rig
 
 from provlab.cloud.certs import LabCertificates
@@ -208,3 +208,51 @@ def test_ota_timer_firing_in_connecting_cloud_still_starts_the_update(tmp_path: 
             await server.stop()
 
     run(go())
+
+
+# --- row 3 on the SoftAP `/update` upload: the same image check, `Update.errorString()` as a log line ----
+
+
+def upload(tmp_path: Path, image: bytes) -> tuple[Rig, int, bytes]:
+    async def go() -> tuple[Rig, int, bytes]:
+        rig = await start_rig(tmp_path)
+        try:
+            await rig.wait_ap()
+            _, link = await join_ap(rig)
+            boundary = "XyZ"
+            body = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="update"; filename="fw.bin"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                ).encode()
+                + image
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            reply = await http(
+                link, "POST", "/update", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            )
+            assert reply is not None
+            await rig.wait_log("INIT => WAIT_CONFIG", count=2)  # it reboots either way
+            return rig, reply.status, reply.body
+        finally:
+            await rig.shutdown()
+
+    return run(go())
+
+
+def test_update_upload_of_a_synthetic_image_fails_activation(tmp_path: Path) -> None:
+    rig, status, body = upload(tmp_path, build_image({"mcu": "0.3.0"}, 3000))
+    assert (status, body) == (500, b"FAIL")
+    texts = rig.capture.log_texts()
+    start = texts.index("Update: fw.bin")
+    assert texts[start : start + 3] == ["Update: fw.bin", "Finishing...", "Could Not Activate The Firmware"]
+    assert rig.board.profile.fw_version == "0.1.0"
+
+
+def test_update_upload_of_a_real_image_installs_it(tmp_path: Path) -> None:
+    rig, status, body = upload(tmp_path, GOOD)
+    assert (status, body) == (200, b"OK")
+    texts = rig.capture.log_texts()
+    start = texts.index("Update: fw.bin")
+    assert texts[start : start + 3] == ["Update: fw.bin", "Finishing...", "Update Success. Rebooting"]
+    assert rig.board.profile.fw_version == "0.3.0"
