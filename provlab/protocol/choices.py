@@ -83,6 +83,14 @@ DISCONNECTED_ONLY_WITH_SOCKET = False
 # later and logs a larger `<w>`. We follow 2.x. The SoftAP `/update` path prints `Wrong Magic Byte` either way.
 OTA_BAD_MAGIC_WRITES_NOTHING = True
 
+# #10 (UNCONFIRMED lengths): the ROM and second-stage bootloader text an ESP32 prints at every reset before the
+# app (`ets Jun  8 2016 00:22:57`, `rst:0x1 (POWERON_RESET)` at power-up or EN, `rst:0xc (SW_CPU_RESET)` after
+# `ESP.restart()`, `boot:0x13 (SPI_FAST_FLASH_BOOT)`, the SPI lines, `load:`/`entry` lines). The `load:` lengths
+# and the entry point depend on the bootloader build; these are an arduino-esp32 2.0.x one. Then `setup()`'s
+# `Serial.begin(115200); delay(100);` puts the first Edgent line at `millis()` >= 100.
+ROM_BOOT_LOADS: tuple[tuple[int, int], ...] = ((0x3FFF0030, 1184), (0x40078000, 13232), (0x40080400, 3028))
+ROM_BOOT_ENTRY = 0x400805E4
+
 # #10: `/reboot` restarts the chip; we abort the phone's socket (a TCP RST at once) instead of leaving it
 # hanging until the client's own timeout or the AP's loss: a dead peer would stall every lab phone for its
 # full timeout. Phone code must not rely on either; the lab's phone treats both as "board rebooting".
