@@ -29,7 +29,7 @@ from enum import Enum
 
 from provlab.cloud.records import Device
 from provlab.cloud.store import Store
-from provlab.protocol.firmware_image import FirmwareImageError, build_image, check_magic, md5_hex, read_info
+from provlab.protocol.firmware_image import FirmwareImageError, build_app_image, check_magic, md5_hex, read_info
 
 OTA_PATH_PREFIX = "/static/ota/"
 DEFAULT_IMAGE_SIZE = 16 * 1024  # bytes of an image `firmware_image` makes
@@ -116,9 +116,11 @@ class OtaPackage:
 def firmware_image(
     version: str, *, fw_type: str, build: str, template_id: str | None = None, size: int = DEFAULT_IMAGE_SIZE
 ) -> bytes:
-    """A valid ESP app image whose `blnkinf` tag says `mcu` = `version` (what the emulated board boots as)."""
+    """A real-format ESP32 app image (header, segments, checksum, SHA-256: what `Update.end()` on a real ESP32
+    accepts) of about `size` bytes, whose `blnkinf` tag says `mcu` = `version` (what the board boots as)."""
     info = {"mcu": version, "fw-type": fw_type, "build": build, "tmpl": template_id or fw_type}
-    return build_image(info, size)
+    overhead = len(build_app_image(version, info, code_size=4)) - 4
+    return build_app_image(version, info, code_size=max(4, size - overhead))
 
 
 def image_version(image: bytes) -> str | None:

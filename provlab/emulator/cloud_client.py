@@ -10,8 +10,9 @@ Commands the library does not handle end the connection (`internalReconnect()`, 
 like HARDWARE, a server HW_LOGIN gets RESPONSE 200, a `vw` logs `No handler for writing to pin N` (the
 sketch defines no `BLYNK_WRITE`), and of the INTERNAL sub-commands only `ota` and `dbg` reach the firmware.
 
-Decisions where the spec is silent: `Disconnected` is logged by `disconnect()` only when a socket was open
-(a connection the server drops is `internalReconnect()`, which logs nothing); the plain-port 80 <-> 8080
+Decisions where the spec is silent: `Disconnected` is logged by every `disconnect()`, socket or not (audit #5,
+`choices.DISCONNECTED_ONLY_WITH_SOCKET`; a connection the server drops is `internalReconnect()`, which logs
+nothing); the plain-port 80 <-> 8080
 fallback of `BlynkArduinoClient` is not emulated; HARDWARE `dw`/`aw` are stored, `dr`/`ar` answered from
 them, `pm` accepted silently.
 """

@@ -35,6 +35,7 @@ from provlab.emulator.mqtt_client import CloudClient
 from provlab.emulator.ota import OtaFailed, download_update
 from provlab.emulator.portal import ConfigPortal
 from provlab.emulator.profile import FirmwareProfile
+from provlab.emulator.rom_loader import esp32_app_boot_text
 from provlab.emulator.settings import (
     AP_MODE_OFF_DELAY_S,
     AP_MODE_ON_DELAY_S,
@@ -44,6 +45,7 @@ from provlab.emulator.settings import (
     ERROR_REBOOT_DELAY_S,
     LINK_CHECK_S,
     OTA_START_DELAY_S,
+    SETUP_SERIAL_DELAY_S,
     STA_MODE_DELAY_S,
     SWITCH_TO_STA_DELAY_S,
     WIFI_CLOUD_CONNECT_TIMEOUT_S,
@@ -60,7 +62,7 @@ from provlab.protocol.config_blob import ConfigBlob, ConfigBlobError, ConfigFlag
 from provlab.protocol.firmware_image import app_version, md5_hex, read_info
 from provlab.protocol.internal import INTERNAL_DBG, INTERNAL_OTA, arduino_atol, as_uint16, esp32_info, internal_op
 from provlab.protocol.serial_log import format_log_line
-from provlab.protocol.ssid import format_mac, softap_ssid
+from provlab.protocol.ssid import Chip, format_mac, softap_ssid
 from provlab.protocol.states import EdgentState, ProvError
 from provlab.wifi.backend import AccessPoint, Link, WifiError
 
@@ -376,9 +378,19 @@ class EdgentFirmware:
             self.write_serial("\r\nGuru Meditation Error: emulated firmware raised an exception\r\n")
             raise
 
+    def rom_boot_text(self) -> bytes:
+        """What the chip's ROM and bootloader print before this app starts (audit #10); a family whose serial
+        port shows another chip (an NCP board's host) or another ROM overrides it."""
+        if self.profile.chip is not Chip.ESP32:
+            return b""
+        return esp32_app_boot_text(self.hw.reset_cause)
+
     async def _boot(self) -> None:
         self.boots += 1
+        self.write_uart(self.rom_boot_text())
         self.clock.reboot()
+        while self.clock.now() < SETUP_SERIAL_DELAY_S:  # setup(): Serial.begin(115200); delay(100)
+            await self.clock.sleep(SETUP_SERIAL_DELAY_S - self.clock.now())  # (a loop timer may fire a hair early)
         self.state = S.INIT
         self._refresh_led()
         self.client.reset()
@@ -599,11 +611,11 @@ class EdgentFirmware:
         url, self._ota_url = self._ota_url or "", None
         link = self.sta_link
         try:
-            if link is None:
+            if link is None:  # `http.GET()` fails without a network: the same line as a refused connection
                 self.log(f"Firmware update URL: {url}")
-                self.log("Update failed.")
+                self.log("HTTP response should be 200")
                 raise OtaFailed("no Wi-Fi link")
-            image = await download_update(link, url, self.clock, self.log, self.tls)
+            image = await download_update(link, url, self.clock, self.log)
         except OtaFailed:
             self.transition(Trigger.OTA_FAILED, S.ERROR)
             return
@@ -644,11 +656,15 @@ class EdgentFirmware:
             self.console.run_remote(value)
 
     def _start_ota(self, url: str) -> None:
-        if self.state is not S.RUNNING:
+        """The 2 s `edgentTimer` callback of `BLYNK_WRITE(InternalPinOTA)` (`OTA.h:13-20`): `logEvent`, then
+        `Blynk.disconnect()` (its `Disconnected` comes before the state line), then OTA_UPGRADE, from whatever
+        state the timer fires in (audit #13: every state's loop runs `app_loop()`). `enterOTA()` blocks the
+        loop, so a timer due while an update runs is not emulated: it is dropped."""
+        if not self.powered or self.state in (S.INIT, S.OTA_UPGRADE):
             return
         self._ota_url = url
         self.client.log_event("sys_ota", "OTA started")
-        self.hw.spawn(self.client.disconnect())
+        self.client.disconnect_now()
         self.transition(Trigger.OTA_REQUESTED, S.OTA_UPGRADE)
 
     # --- what the console shows -----------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.flash import Flash, WriteModel
 from provlab.emulator.indicator import LedPattern, StatusLed
-from provlab.emulator.rom_loader import ROM_DOWNLOAD_BOOT, RomLoader
+from provlab.emulator.rom_loader import POWERON_RESET, ROM_DOWNLOAD_BOOT, SW_CPU_RESET, RomLoader
 from provlab.emulator.serial_port import BoardSerial
 from provlab.protocol.ssid import format_mac
 from provlab.wifi.backend import AccessPoint, BoardRadio, HostedAccessPoint
@@ -79,6 +79,8 @@ class BoardHardware:
         self.rom: RomLoader | None = None
         """The ROM serial downloader while the chip came out of reset with IO0 low (download mode), else None."""
         self._app_receiver: Callable[[bytes], None] | None = None
+        self.reset_cause = POWERON_RESET
+        """What the ROM's `rst:` line says about the last reset: power-up/EN, or `ESP.restart()`."""
 
     def load(self, program: Program) -> None:
         """Flash the app the CPU runs from the next power-up on."""
@@ -151,6 +153,7 @@ class BoardHardware:
         program = self._loaded()
         self.powered = True
         self._rebooting = False
+        self.reset_cause = POWERON_RESET if sample_strapping else SW_CPU_RESET
         if self.io0_low and sample_strapping:
             self._enter_download_mode()
             return

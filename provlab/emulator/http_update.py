@@ -42,7 +42,9 @@ def parse_upload(content_type: str, body: bytes) -> Upload:
 def install_upload(upload: Upload, write: Callable[[str], None], log: Callable[[str], None]) -> bool:
     """Run the upload handler's steps on `upload`: `Update: <file>`, dots, `Finishing...`, the verdict.
 
-    `write` prints raw serial text, `log` a `[millis]` line. True when the image was accepted.
+    `write` prints raw serial text, `log` a `[millis]` line. True when the image was accepted: the 0xE9 magic
+    byte, then `Update.end()`'s full ESP32 image check (`Could Not Activate The Firmware`, error 9, otherwise).
+    The real handler repeats a write error once per later chunk; we print it once (choices.py #11).
     """
     log(f"Update: {upload.filename}")
     chunks = max(1, -(-len(upload.data) // UPLOAD_CHUNK))
@@ -50,8 +52,8 @@ def install_upload(upload: Upload, write: Callable[[str], None], log: Callable[[
     write("\r\n")
     log("Finishing...")
     error = check_image(upload.data, None)
-    if error:
-        write(UPDATE_ERROR_STRINGS[error] + "\r\n")
+    if error:  # `DEBUG_PRINT(Update.errorString())`: a `[ms]` line; an image the chip refuses is error 9
+        log(UPDATE_ERROR_STRINGS[error])
         return False
     log("Update Success. Rebooting")
     return True

@@ -104,6 +104,10 @@ class CloudClient(Protocol):
 
     async def disconnect(self) -> None: ...
 
+    def disconnect_now(self) -> asyncio.Task[None] | None:
+        """`Blynk.disconnect()` up to its `Disconnected` line, without waiting for the driver to end."""
+        ...
+
     def reset(self) -> None: ...
 
     def send_meta(self, field: str, value: str) -> None: ...
@@ -111,6 +115,8 @@ class CloudClient(Protocol):
     def log_event(self, code: str, description: str | None = None) -> None: ...
 
     def virtual_write(self, pin: int | str, *values: str) -> None: ...
+
+
 def info_mcu_payload(info_body: bytes, rxbuff: int) -> bytes:
     """`info/mcu` (spec §7) from the library's info message: Arduino sample key order, compact JSON."""
     info = parse_info(info_body)

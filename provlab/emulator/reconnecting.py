@@ -62,18 +62,27 @@ class ReconnectingClient(ABC):
         """Runs first in `disconnect()` while the connection is still there."""
 
     async def disconnect(self) -> None:
-        """`Blynk.disconnect()`: close the connection; logs `Disconnected` when one was open."""
+        """`Blynk.disconnect()`: close the connection and log `Disconnected`; returns once the driver has ended."""
+        driver = self.disconnect_now()
+        if driver is not None and driver is not asyncio.current_task():
+            # wait for it to end without taking on its outcome, but let our own cancellation through
+            await asyncio.wait({driver})
+
+    def disconnect_now(self) -> asyncio.Task[None] | None:
+        """The synchronous part of `Blynk.disconnect()`, for callers that must log `Disconnected` before their
+        next line (the OTA timer): stop the driver, close the socket, log. Returns the (cancelled) driver.
+
+        `BlynkProtocol::disconnect()` logs `Disconnected` every time, with or without a socket (audit #5);
+        `choices.DISCONNECTED_ONLY_WITH_SOCKET` brings back the old "only with a socket" rule."""
         had_socket = self._has_socket()
         driver = self._stop_driver()
         self._before_disconnect()
         self._close_socket()
-        if driver is not None and driver is not asyncio.current_task():
-            # wait for it to end without taking on its outcome, but let our own cancellation through
-            await asyncio.wait({driver})
         if self.state is not ClientState.TOKEN_INVALID:
             self._set_state(ClientState.DISCONNECTED)
         if had_socket or not choices.DISCONNECTED_ONLY_WITH_SOCKET:
             self.log("Disconnected")
+        return driver
 
     def reset(self) -> None:
         """A reboot: no connection, no memory of a refused token or a redirect."""

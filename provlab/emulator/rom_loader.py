@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Callable
 from enum import IntEnum
 
+from provlab.protocol import choices
 from provlab.protocol.firmware_image import APP_OFFSET, image_length
 
 ROM_DOWNLOAD_BOOT = (
@@ -30,6 +31,25 @@ ROM_DOWNLOAD_BOOT = (
     b"waiting for download\r\n"
 )
 """What an ESP32 prints on UART0 when it comes out of reset into the serial downloader."""
+
+POWERON_RESET = "0x1 (POWERON_RESET)"  # power-up, and the EN pin (the board's RESET button, esptool's RTS)
+SW_CPU_RESET = "0xc (SW_CPU_RESET)"  # `ESP.restart()`
+
+
+def esp32_app_boot_text(reset_cause: str) -> bytes:
+    """What the ESP32 ROM and the second-stage bootloader print before the app starts (IO0 high): the ROM's
+    date line, the reset cause, the SPI flash setup and the bootloader's segment loads. The load lengths and
+    the entry point are those of an arduino-esp32 2.0.x bootloader (`choices.ROM_BOOT_TEXT`)."""
+    return (
+        b"ets Jun  8 2016 00:22:57\r\n\r\n"
+        + f"rst:{reset_cause},boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n".encode()
+        + b"configsip: 0, SPIWP:0xee\r\n"
+        b"clk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\r\n"
+        b"mode:DIO, clock div:1\r\n"
+        + "".join(f"load:0x{address:08x},len:{length}\r\n" for address, length in choices.ROM_BOOT_LOADS).encode()
+        + f"entry 0x{choices.ROM_BOOT_ENTRY:08x}\r\n".encode()
+    )
+
 
 CHIP_DETECT_MAGIC_REG = 0x40001000
 ESP32_MAGIC = 0x00F01D83

@@ -14,7 +14,8 @@ BUTTON_HOLD_TIME_INDICATION_S = 3.0
 BUTTON_HOLD_TIME_ACTION_S = 10.0
 BUTTON_PRESS_TIME_ACTION_S = 0.05
 
-# ConfigMode.h / BlynkEdgent.h delays
+# Edgent_ESP32.ino / ConfigMode.h / BlynkEdgent.h delays
+SETUP_SERIAL_DELAY_S = 0.1  # setup(): Serial.begin(115200); delay(100) before BlynkEdgent.begin()
 AP_MODE_OFF_DELAY_S = 0.1  # WiFi.mode(WIFI_OFF); delay(100)
 AP_MODE_ON_DELAY_S = 2.0  # WiFi.mode(WIFI_AP); delay(2000)
 AP_START_DELAY_S = 0.5  # softAP(); delay(500)

@@ -2,7 +2,9 @@
 
 Blynk firmware embeds the same key/value block it sends after login (`blnkinf\\0k\\0v\\0…\\0`, spec §6.4)
 so an OTA package can be identified. The emulated board reads its new `fw_ver` (`mcu`) from this tag.
-`build_image()` makes a small synthetic test image: the ESP image magic byte 0xE9, padding, the tag, padding.
+`build_image()` makes a small synthetic image: the ESP image magic byte 0xE9, padding, the tag, padding. A real
+ESP32 refuses it at `Update.end()` (`verify_app_image`), so it is only for "bad image" tests; OTA and `/update`
+images that should install are `build_app_image()`s.
 `build_app_image()` / `parse_app_image()` make and read real-format ESP32 app images (esptool's format), what
 `--flash FILE` writes to a board and what the emulated board boots.
 """
@@ -204,6 +206,33 @@ def parse_app_image(data: bytes, source: str = "image") -> AppImage:
         app_desc_version=desc[0] if desc else None,
         segments=len(image.segments),
     )
+
+
+ESP32_CHIP_ID = 0  # esp_chip_id_t ESP_CHIP_ID_ESP32 in the extended header
+
+
+def verify_app_image(data: bytes) -> str | None:
+    """Why ESP-IDF's `esp_image_verify()` (run by `esp_ota_set_boot_partition()` inside arduino-esp32's
+    `Update.end()`) would reject `data` as an ESP32 app, or None when it would accept it: the magic byte, a
+    header and segments that read to the end, the extended header's chip id, the checksum byte and, when the
+    header says one is appended, the SHA-256. Bytes after the image are ignored, as on the chip. No version is
+    required (that is `parse_app_image`'s extra rule for files the lab flashes)."""
+    from esptool.bin_image import LoadFirmwareImage
+    from esptool.util import FatalError
+
+    if not data or data[0] != ESP_IMAGE_MAGIC:
+        return "wrong magic byte"
+    try:
+        image = LoadFirmwareImage("esp32", data)
+    except (FatalError, struct.error, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        return f"not a readable ESP32 app image: {exc}"
+    if image.chip_id != ESP32_CHIP_ID:
+        return f"image is for chip id {image.chip_id}, not ESP32"
+    if image.checksum != image.calculate_checksum():
+        return f"checksum 0x{image.checksum:02x}, the segments give 0x{image.calculate_checksum():02x}"
+    if image.append_digest and image.stored_digest != image.calc_digest:
+        return "appended SHA-256 does not match the image"
+    return None
 
 
 def app_version(data: bytes) -> str | None:

@@ -364,9 +364,13 @@ async def provision(rig: Rig, port: int, *, token: str = TOKEN, save: bool = Fal
 
 
 class FileServer:
-    """A plain HTTP server on loopback that answers every GET with one fixed response (an OTA host)."""
+    """An HTTP (or, with `tls`, HTTPS) server on loopback answering every GET with one fixed response (an OTA
+    host). `headers` replace the default `Content-Length` of the body."""
 
-    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.tls = tls
         self.status = status
         self.body = body
         self.headers = headers if headers is not None else {"Content-Length": str(len(body))}
@@ -375,7 +379,7 @@ class FileServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 

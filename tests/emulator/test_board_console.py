@@ -158,7 +158,8 @@ def test_a_real_pty_that_pyserial_opens(tmp_path: Path) -> None:
             port.write(b"reboot\r")
             answer = read_until(port, b"INIT => WAIT_CONFIG\r\n")
             # `delay(100); restartMCU()` inside the handler: no prompt before the next boot's text
-            assert answer.startswith(b'reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n[')
+            reply = b'reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n'
+            assert answer.startswith(reply + b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0xc (SW_CPU_RESET)")
         # the port survives the host closing it, as a USB bridge's node does
         with serial.Serial(pty.path, 115200, timeout=0.05) as port:
             port.write(b"help\r")

@@ -11,7 +11,7 @@ from test_board_console import HELP, typed
 from test_board_transitions import running_rig, type_line
 
 from provlab.protocol.commands import Command, Status
-from provlab.protocol.firmware_image import build_image
+from provlab.protocol.firmware_image import build_app_image
 from provlab.protocol.frames import Frame
 from provlab.protocol.internal import dbg_body, hardware_vw
 from provlab.protocol.states import EdgentState as S
@@ -180,7 +180,7 @@ def test_console_reboot_prints_no_prompt(tmp_path: Path) -> None:
             type_line(rig, "reboot")
             await rig.wait_log("INIT => WAIT_CONFIG", count=2)
             after = rig.capture.data[mark:].decode()
-            assert after.startswith('reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\n[')
+            assert after.startswith('reboot\r\n{"status":"OK","msg":"rebooting wifi module"}\nets Jun  8 2016')
         finally:
             await rig.shutdown()
 
@@ -229,13 +229,13 @@ def test_firmware_rollback_after_an_update_boots_the_previous_image(tmp_path: Pa
         rig = await start_rig(tmp_path, power=False)
         try:
             assert not rig.board.firmware.flash.rollback_app()  # factory-flashed: nothing to roll back to
-            rig.board.firmware.flash.write_app(build_image({"mcu": "0.3.0"}))
+            rig.board.firmware.flash.write_app(build_app_image("0.3.0"))
             await rig.board.power_on()
             await rig.wait_ap()
             assert rig.board.profile.fw_version == "0.3.0"
             type_line(rig, "firmware rollback")
             await rig.wait_log("INIT => WAIT_CONFIG", count=2)
-            assert '\r\n{"status":"ok"}\n[' in rig.capture.text  # the reply, then the restart: no prompt
+            assert '\r\n{"status":"ok"}\nets Jun  8 2016' in rig.capture.text  # the reply, then the restart: no prompt
             assert rig.board.profile.fw_version == "0.1.0"
             type_line(rig, "firmware rollback")  # and back again: the update's image was kept in the other slot
             await rig.wait_log("INIT => WAIT_CONFIG", count=3)

@@ -29,7 +29,7 @@ from provlab.emulator.defects import Defect
 from provlab.emulator.mqtt_client import MqttClient, info_mcu_payload, parse_broker_url
 from provlab.emulator.profile import PROFILES
 from provlab.protocol.config_blob import ConfigBlob
-from provlab.protocol.firmware_image import build_image, md5_hex
+from provlab.protocol.firmware_image import build_app_image, md5_hex
 from provlab.protocol.states import EdgentState as S
 
 OBSERVER_TOKEN = "O" * 32
@@ -374,7 +374,7 @@ def test_reboot_downlink_restarts_and_reconnects(tmp_path: Path) -> None:
 
 def test_ota_json_downlink_updates_the_firmware_and_reports_the_new_version(tmp_path: Path) -> None:
     async def body() -> None:
-        image = build_image({"mcu": "0.3.0", "build": "Dec  2 2026 11:00:00"}, 9000)
+        image = build_app_image("0.3.0", {"mcu": "0.3.0", "build": "Dec  2 2026 11:00:00"}, code_size=9000)
         files = FileServer(200, image, {"Content-Length": str(len(image)), "x-MD5": md5_hex(image)})
         file_port = await files.start()
         try:

@@ -29,7 +29,7 @@ from provlab.emulator.transitions import TRANSITIONS, IllegalTransition, Transit
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.config_blob import ConfigBlob, ConfigFlag
 from provlab.protocol.edgent_http import BoardInfo
-from provlab.protocol.firmware_image import build_image, md5_hex
+from provlab.protocol.firmware_image import build_app_image, md5_hex
 from provlab.protocol.frames import Frame
 from provlab.protocol.internal import ota_body
 from provlab.protocol.states import EdgentState as S
@@ -142,7 +142,8 @@ async def http_update(tmp: Path) -> Rig:
     rig = await start_rig(tmp)
     await rig.wait_ap()
     _, link = await join_ap(rig)
-    image = build_image({"mcu": "0.2.0", "fw-type": "TMPL0TEST01", "build": "Dec  1 2026 10:00:00"}, 5000)
+    info = {"mcu": "0.2.0", "fw-type": "TMPL0TEST01", "build": "Dec  1 2026 10:00:00"}
+    image = build_app_image("0.2.0", info, code_size=5000)
     boundary = "XyZ"
     body = (
         (
@@ -364,18 +365,27 @@ async def _ota(tmp: Path, server: FileServer) -> Rig:
 
 
 async def ota_requested(tmp: Path) -> Rig:
-    image = build_image({"mcu": "0.3.0"})
+    image = build_app_image("0.3.0")
     return await _ota(tmp, FileServer(200, image))
 
 
 async def ota_succeeded(tmp: Path) -> Rig:
-    image = build_image({"mcu": "0.3.0", "build": "Dec  2 2026 11:00:00"}, 9000)
+    image = build_app_image("0.3.0", {"mcu": "0.3.0", "build": "Dec  2 2026 11:00:00"}, code_size=9000)
     headers = {"Content-Length": str(len(image)), "x-MD5": md5_hex(image)}
     rig = await _ota(tmp, FileServer(200, image, headers))
-    await rig.wait_log(f"Expected MD5: {md5_hex(image)}")
-    await rig.wait_log(f"OTA written {len(image)} / {len(image)} bytes")
     await rig.wait_log("=== Update successfully completed. Rebooting.")
     await rig.wait_log("INIT => CONNECTING_NET")
+    texts = rig.capture.log_texts()
+    start = texts.index("RUNNING => OTA_UPGRADE")
+    url = next(t for t in texts[start:] if t.startswith("Firmware update URL: "))
+    assert url.startswith("Firmware update URL: http://ota.example:")
+    assert texts[start - 1 : start + 4] == [  # OTA.h: the timer disconnects before the state changes
+        "Disconnected",
+        "RUNNING => OTA_UPGRADE",
+        url,
+        f"Expected MD5: {md5_hex(image)}",
+        "=== Update successfully completed. Rebooting.",
+    ]
     await rig.wait_state(S.RUNNING, after=rig.states.index(S.OTA_UPGRADE))
     assert rig.board.profile.fw_version == "0.3.0"
     assert b"mcu\x000.3.0\x00" in rig.board.client.info_body
