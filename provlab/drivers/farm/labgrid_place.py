@@ -212,7 +212,7 @@ class LabgridPlace:
                 continue  # taken between our look and our request: look again
             waited = time.monotonic() - started
             if waited >= self.wait:
-                raise PlaceHeld(self.place, now.holder, now.since, round(waited, 1) if self.wait else 0.0)
+                raise PlaceHeld(self.place, now.holder, now.since, self.wait)  # the wait asked for, not the host's lag
             time.sleep(min(0.5, self.wait - waited))
 
     async def _try_acquire(self) -> bool:
