@@ -109,8 +109,10 @@ class DeviceGateway:
         `token` None means the login body was not UTF-8 text.
         """
         now = _loop_time()
-        keys = [f"source:{source}"] + ([f"token:{token}"] if token else [])
-        if any(self.limiter.throttled(key, now) for key in keys):
+        limiter = self.limiter
+        if limiter.counting and (
+            limiter.throttled(f"source:{source}", now) or (token and limiter.throttled(f"token:{token}", now))
+        ):
             self.counters["throttled"] += 1
             return LoginOutcome(
                 LoginVerdict.THROTTLED,

@@ -20,7 +20,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from provlab.cloud.gateway import LoginOutcome, LoginVerdict
-from provlab.cloud.idle_watchdog import IdleWatchdog
 from provlab.cloud.mqtt_topics import (
     MAX_MESSAGE,
     delivered_without_subscription,
@@ -47,8 +46,7 @@ MAX_PACKET_BYTES = 65_536  # after login: a PUBLISH over MAX_MESSAGE is refused 
 class MqttConnection(asyncio.Protocol):
     """A device's MQTT connection; once logged in, the session's `DeviceLink`."""
 
-    device: Device  # set at login, with the quota: read them only while `online`
-    quota: MessageQuota
+    device: Device  # set at login: read it only while `online`
 
     def __init__(self, broker: MqttBroker, kind: Transport) -> None:
         self.broker = broker
@@ -67,8 +65,11 @@ class MqttConnection(asyncio.Protocol):
         self._splitter = mp.PacketSplitter(MAX_CONNECT_BYTES)
         self._connect_seen = False
         self._received = 0
-        self._login_timer: asyncio.TimerHandle | None = None
-        self._watchdog: IdleWatchdog | None = None
+        # One timer per connection, re-armed lazily: the login timeout until CONNECT, then the idle deadline
+        # (last_rx + idle), checked when it fires (traffic moves last_rx, not the timer).
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle = 0.0  # wall seconds without traffic after which a logged-in device is offline
+        self._quota: MessageQuota | None = None
         self._next_id = 0
         self._qos2_open: set[int] = set()  # QoS 2 packet ids applied, PUBREL not seen yet
         self._out: list[bytes] | None = None  # while packets are handled: what they answer, written at the end
@@ -83,7 +84,7 @@ class MqttConnection(asyncio.Protocol):
             self.source, self.peer = str(peername[0]), f"{peername[0]}:{peername[1]}"
         loop = asyncio.get_running_loop()
         self.last_rx = loop.time()
-        self._login_timer = loop.call_later(self.gateway.login_timeout, self._login_timed_out)
+        self._timer = loop.call_at(self.last_rx + self.gateway.login_timeout, self._on_timer)
         self.broker.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -109,10 +110,9 @@ class MqttConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broker.connections.discard(self)
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._connect_seen and not self.closed and self._received:
             self._journal("bad_connect", error="closed before its CONNECT was complete")
         self.closed = True
@@ -243,10 +243,7 @@ class MqttConnection(asyncio.Protocol):
 
     # --- CONNECT and login ----------------------------------------------------------------------------
     def _on_connect(self, body: bytes) -> None:
-        self._connect_seen = True
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-            self._login_timer = None
+        self._connect_seen = True  # the timer, when it fires, now only checks the idle deadline
         packet = mp.decode_connect(body)
         if packet.protocol_name != mp.PROTOCOL_NAME:
             self._journal("bad_connect", error=f"protocol {packet.protocol_name!r}")
@@ -303,17 +300,19 @@ class MqttConnection(asyncio.Protocol):
 
     def _accept(self, packet: mp.Connect, outcome: LoginOutcome) -> None:
         assert outcome.device is not None
-        loop = asyncio.get_running_loop()
         self.device = outcome.device
-        self.quota = self.gateway.new_quota(loop.time())
         self._splitter.max_body = MAX_PACKET_BYTES
         self._write(mp.connack(mp.ACCEPTED))
         self.online = True
         self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self)
         self.broker.went_online(self)
-        idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
-        self._watchdog = IdleWatchdog(lambda: self.last_rx, idle, partial(self.close, CloseReason.HEARTBEAT_TIMEOUT))
-        self._watchdog.start()
+        self._idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
+        deadline = self.last_rx + self._idle
+        timer = self._timer
+        if timer is None or timer.when() > deadline:  # fired while the login waited, or would fire too late
+            if timer is not None:
+                timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
         transport = self.transport
         if (
             transport is not None
@@ -334,11 +333,30 @@ class MqttConnection(asyncio.Protocol):
         self._write(mp.connack(code))
         self.close(CloseReason.BAD_INPUT)
 
-    def _login_timed_out(self) -> None:
-        self._login_timer = None
-        if not self._connect_seen and not self.closed:
+    @property
+    def quota(self) -> MessageQuota:
+        """The session's message quota, made at the first uplink (a bucket starts full, so it admits the
+        same as one made at login)."""
+        if self._quota is None:
+            self._quota = self.gateway.new_quota(self.last_rx)
+        return self._quota
+
+    def _on_timer(self) -> None:
+        """Login timeout before CONNECT; after login, offline once `_idle` passed without traffic."""
+        self._timer = None
+        if self.closed:
+            return
+        if not self._connect_seen:
             self._journal("login_timeout")
             self.close(CloseReason.LOGIN_TIMEOUT)
+        elif self.online:
+            loop = asyncio.get_running_loop()
+            deadline = self.last_rx + self._idle
+            if loop.time() >= deadline:
+                self.close(CloseReason.HEARTBEAT_TIMEOUT)
+            else:
+                self._timer = loop.call_at(deadline, self._on_timer)
+        # else: the login waits (fault latency, group commit); _accept arms the idle deadline
 
     # --- DeviceLink -------------------------------------------------------------------------------------
     def subscribed(self, topic: str) -> bool:

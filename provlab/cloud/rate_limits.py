@@ -61,6 +61,11 @@ class FailedLoginLimiter:
         self._per_s = limits.failures / wall_window
         self._buckets: dict[str, TokenBucket] = {}
 
+    @property
+    def counting(self) -> bool:
+        """Whether any failure is being counted (no key can be throttled before one is)."""
+        return bool(self._buckets)
+
     def throttled(self, key: str, now: float) -> bool:
         bucket = self._buckets.get(key)
         return bucket is not None and not bucket.available(now)

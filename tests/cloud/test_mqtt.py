@@ -7,6 +7,7 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from cloud_helpers import WAIT_S, PahoDevice, committed_device_tokens, device_online, run, running_cloud, until
 
 from provlab.cloud.presence import DownlinkNotSupported, Transport
@@ -143,12 +144,13 @@ def test_one_connection_per_token_newest_wins(tmp_path: Path) -> None:
     run(body())
 
 
-def test_silent_client_is_offline_after_keepalive_x_1_5(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keepalive", [10, 2])  # idle deadline after / before the login timeout (10 device s)
+def test_silent_client_is_offline_after_keepalive_x_1_5(tmp_path: Path, keepalive: int) -> None:
     async def body() -> None:
         async with running_cloud(tmp_path / "cloud.db", time_scale=SCALE) as cloud:
             token = cloud.token()
             assert cloud.endpoints.mqtt_port is not None
-            paho = PahoDevice(cloud.endpoints.mqtt_port, token, keepalive=10)
+            paho = PahoDevice(cloud.endpoints.mqtt_port, token, keepalive=keepalive)
             assert await asyncio.to_thread(paho.connect) == "Success"
             device_id = await device_online(cloud, token)
             paho.go_silent()
