@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Protocol
 
-from provlab.emulator.http_update import UploadError, install_upload, parse_upload
+from provlab.emulator.http_update import UpdateSession, UploadError, parse_uploads, run_upload
 from provlab.emulator.settings import HTTP_UPDATE_REBOOT_DELAY_S
 from provlab.emulator.softap_http import CLOSE_WITHOUT_REPLY, CloseWithoutReply, HttpRequest, ReplyThen
 from provlab.emulator.transitions import CONFIG_MODE, Trigger
@@ -151,16 +151,20 @@ class ConfigPortal:
 
         return ReplyThen(api.HttpReply(200, api.JSON, body), switch)
 
-    def _http_update(self, request: HttpRequest) -> api.HttpReply | ReplyThen:
+    def _http_update(self, request: HttpRequest) -> api.HttpReply | ReplyThen | CloseWithoutReply:
+        """POST `/update`: every file part goes through `Update`, whatever its field name; `OK` unless `Update`
+        has an error (so also for a POST with no file part at all), then the reboot 1 s later."""
         fw = self.firmware
         try:
-            upload = parse_upload(request.content_type, request.body)
+            uploads = parse_uploads(request.content_type, request.body)
         except UploadError:
-            return ReplyThen(api.update_result_reply(False), self._reboot_after_update)
-        ok = install_upload(upload, fw.write_serial, fw.log)
-        if ok:
-            fw.install_app(upload.data)
-        return ReplyThen(api.update_result_reply(ok), self._reboot_after_update)
+            return CLOSE_WITHOUT_REPLY  # WebServer's `_parseForm()` failed: the request is dropped unanswered
+        update = UpdateSession()
+        for upload in uploads:
+            image = run_upload(update, upload, fw.write_serial, fw.log)
+            if image is not None:
+                fw.install_app(image)
+        return ReplyThen(api.update_result_reply(not update.error), self._reboot_after_update)
 
     def _reboot_after_update(self) -> None:
         self.firmware.restart_after_update(Trigger.HTTP_UPDATE, HTTP_UPDATE_REBOOT_DELAY_S)

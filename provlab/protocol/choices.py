@@ -96,11 +96,16 @@ ROM_BOOT_ENTRY = 0x400805E4
 # full timeout. Phone code must not rely on either; the lab's phone treats both as "board rebooting".
 HTTP_REBOOT_RESETS_SOCKET = True
 
-# #11: `/update` POST edge cases (a file part under another field name, a non-multipart POST answered
-# `200 OK`, the error line repeated once per failing chunk) are not emulated. Done: the image is validated as
-# `Update.end()` does (`Could Not Activate The Firmware`, error 9, for an image the chip refuses), and the
-# error is one `[ms]`-prefixed `DEBUG_PRINT` line.
-HTTP_UPDATE_EDGE_CASES_EMULATED = False
+# #11: the SoftAP `/update` POST is emulated as WebServer + the sketch's upload callback + `Update` (arduino-esp32
+# 2.0.x) run it (`provlab/emulator/http_update.py`): every file part is uploaded whatever its field name; a POST
+# with no file part (not multipart, or plain fields only) never starts `Update`, so `200 OK`, then the reboot;
+# `DEBUG_PRINT(Update.errorString())` is a `[ms]` line once per 1436-byte chunk `Update.write()` refuses, and
+# once more after `Finishing...`; a multipart body whose first line is not `--<boundary>` gets no reply (we
+# abort the socket; WebServer closes it) and no reboot. Flash is written per 4096-byte sector, so a wrong magic
+# byte shows on the third chunk; an upload whose only sector fails in `Update.end()` ends in `Flash Read
+# Failed` (`_verifyEnd()` has no stashed first bytes to write back; assumes ESP-IDF 4.4 `esp_flash_write()`
+# refuses a NULL buffer), and a whole image the chip refuses in `Could Not Activate The Firmware` (error 9).
+HTTP_UPDATE_EDGE_CASES_EMULATED = True
 
 # #15: the SoftAP HTTP server echoes the client's HTTP version in the status line (as WebServer does) but
 # has one `Connection: close` on GET /update and serves requests concurrently (the real WebServer serves

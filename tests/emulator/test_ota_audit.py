@@ -1,14 +1,17 @@
-"""Blynk.Air OTA against the real `Edgent_ESP32/OTA.h` (fidelity audit rows 1, 2, 3, 5, 12, 13): the exact log
+"""Blynk.Air OTA against the real `Edgent_ESP32/OTA.h` (fidelity audit rows 1, 2, 3, 5, 12, 13), and the SoftAP
+`/update` POST against `ConfigMode.h` with arduino-esp32 2.0.x WebServer and `Update` (row 11): the exact log
 lines of each outcome, in order, from the OTA timer's `Disconnected` to the success or ERROR line. Each test
 fails on the emulator as it was before the fix (always `OTA written n / n`, `Update failed.` after `Error #7`,
-only the 0xE9 byte checked, `Disconnected` after the state line, verified HTTPS, OTA only from RUNNING)."""
+only the 0xE9 byte checked, `Disconnected` after the state line, verified HTTPS, OTA only from RUNNING; `/update`
+only from a field named `update`, `FAIL` without one, one error line per upload, a reply to any body)."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 
-from devrig import Connection, FileServer, MiniCloud, Rig, http, join_ap, run, start_rig
+from devrig import Connection, FileServer, HttpResult, MiniCloud, Rig, http, join_ap, run, start_rig
 from test_board_transitions import running_rig
 
 from provlab.cloud.certs import LabCertificates
@@ -213,31 +216,45 @@ def test_ota_timer_firing_in_connecting_cloud_still_starts_the_update(tmp_path: 
 # --- row 3 on the SoftAP `/update` upload: the same image check, `Update.errorString()` as a log line ----
 
 
-def upload(tmp_path: Path, image: bytes) -> tuple[Rig, int, bytes]:
-    async def go() -> tuple[Rig, int, bytes]:
+def multipart(data: bytes, field: str = "update", filename: str = "fw.bin", boundary: str = "XyZ") -> bytes:
+    """A `multipart/form-data` body with one file part (Content-Type `multipart/form-data; boundary=XyZ`)."""
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+FORM = "multipart/form-data; boundary=XyZ"
+
+
+def post_update(tmp_path: Path, body: bytes, content_type: str = FORM) -> tuple[Rig, HttpResult | None]:
+    """POST `/update` to a board in config mode; its reply (None: closed without one). After a reply, wait for
+    the reboot it always follows with; without one, give it 3 device seconds (the reboot comes 1 s after a reply)."""
+
+    async def go() -> tuple[Rig, HttpResult | None]:
         rig = await start_rig(tmp_path)
         try:
             await rig.wait_ap()
             _, link = await join_ap(rig)
-            boundary = "XyZ"
-            body = (
-                (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="update"; filename="fw.bin"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n"
-                ).encode()
-                + image
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-            reply = await http(
-                link, "POST", "/update", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-            )
-            assert reply is not None
-            await rig.wait_log("INIT => WAIT_CONFIG", count=2)  # it reboots either way
-            return rig, reply.status, reply.body
+            reply = await http(link, "POST", "/update", body, {"Content-Type": content_type})
+            if reply is not None:
+                await rig.wait_log("INIT => WAIT_CONFIG", count=2)
+            else:
+                await rig.clock.sleep(3.0)
+                info = await http(link, "GET", "/board_info.json")  # the same boot still serves its pages
+                assert info is not None and info.status == 200
+            return rig, reply
         finally:
             await rig.shutdown()
 
     return run(go())
+
+
+def upload(tmp_path: Path, image: bytes) -> tuple[Rig, int, bytes]:
+    rig, reply = post_update(tmp_path, multipart(image))
+    assert reply is not None
+    return rig, reply.status, reply.body
 
 
 def test_update_upload_of_a_synthetic_image_fails_activation(tmp_path: Path) -> None:
@@ -256,3 +273,55 @@ def test_update_upload_of_a_real_image_installs_it(tmp_path: Path) -> None:
     start = texts.index("Update: fw.bin")
     assert texts[start : start + 3] == ["Update: fw.bin", "Finishing...", "Update Success. Rebooting"]
     assert rig.board.profile.fw_version == "0.3.0"
+
+
+# --- row 11: the SoftAP `/update` POST as WebServer, the sketch's upload callback and `Update` run it ---------
+
+
+def test_update_takes_a_file_part_under_any_field_name(tmp_path: Path) -> None:
+    """WebServer hands every part with a filename to the upload callback, whatever the field is called."""
+    rig, reply = post_update(tmp_path, multipart(GOOD, field="firmware", filename="new.bin"))
+    assert reply is not None and (reply.status, reply.body) == (200, b"OK")
+    texts = rig.capture.log_texts()
+    start = texts.index("Update: new.bin")
+    assert texts[start : start + 3] == ["Update: new.bin", "Finishing...", "Update Success. Rebooting"]
+    dots = -(-len(GOOD) // 1436)  # one WRITE per HTTP_UPLOAD_BUFLEN chunk
+    assert re.search(rf"\] Update: new\.bin\r\n\.{{{dots}}}\r\n\[\d+\] Finishing", rig.capture.text)
+    assert rig.board.profile.fw_version == "0.3.0"
+
+
+def test_update_post_without_a_file_part_answers_ok_and_reboots(tmp_path: Path) -> None:
+    """No file part never starts `Update`: `hasError()` is false, so `200 OK`, then the reboot; nothing flashed."""
+    rig, reply = post_update(tmp_path, b"update=fw.bin", "application/x-www-form-urlencoded")
+    assert reply is not None and (reply.status, reply.body) == (200, b"OK")
+    assert rig.board.boots == 2 and rig.board.profile.fw_version == "0.1.0"
+    assert not any(text.startswith("Update:") for text in rig.capture.log_texts())
+
+
+def test_update_multipart_with_plain_fields_only_answers_ok_and_reboots(tmp_path: Path) -> None:
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="update"\r\n\r\nfw.bin\r\n--XyZ--\r\n'
+    rig, reply = post_update(tmp_path, body)
+    assert reply is not None and (reply.status, reply.body) == (200, b"OK")
+    assert rig.board.boots == 2 and rig.board.profile.fw_version == "0.1.0"
+    assert not any(text.startswith("Update:") for text in rig.capture.log_texts())
+
+
+def test_update_logs_the_error_once_per_refused_chunk(tmp_path: Path) -> None:
+    """`DEBUG_PRINT(Update.errorString())` is a `[ms]` line for each chunk `Update.write()` did not take whole.
+    10000 bytes are 7 chunks of at most 1436; the first 4096-byte sector is written when the third chunk comes
+    and fails the magic check, the four after it are refused, and `Update.end()` reports the error once more."""
+    rig, reply = post_update(tmp_path, multipart(bytes(10_000), filename="zero.bin"))
+    assert reply is not None and (reply.status, reply.body) == (500, b"FAIL")
+    refused = r"\[\d+\] Wrong Magic Byte\r\n"
+    expected = rf"\[\d+\] Update: zero\.bin\r\n\.\.(?:{refused}\.){{5}}\r\n\[\d+\] Finishing\.\.\.\r\n{refused}"
+    assert re.search(expected, rig.capture.text), rig.capture.text[-700:]
+    assert len(re.findall(refused, rig.capture.text)) == 6  # five after dots (mid-line), one after `Finishing...`
+    assert rig.board.profile.fw_version == "0.1.0"
+
+
+def test_update_body_not_starting_with_its_boundary_gets_no_reply_and_no_reboot(tmp_path: Path) -> None:
+    """WebServer's `_parseForm()` fails when the first line is not `--<boundary>`: the request is dropped."""
+    rig, reply = post_update(tmp_path, b"\r\n" + multipart(GOOD))
+    assert reply is None
+    assert rig.board.boots == 1 and rig.board.profile.fw_version == "0.1.0"
+    assert not any(text.startswith("Update:") for text in rig.capture.log_texts())
