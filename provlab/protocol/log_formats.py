@@ -308,6 +308,12 @@ _KNOWN_TEXT: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"|Unsupported protocol: |Client not connected|Response timeout|OTA begin failed|Cannot set MD5"
             r"|Write failed\. |Update not (?:ended|finished)|Command not found\.|Available commands: )",
         ),
+        (  # arduino-esp32 `UpdateClass::errorString()` and the `/update` handler's verdict (spec §2.3, §5.3)
+            "Update library",
+            r"(?:No Error|Flash (?:Write|Erase|Read) Failed|Not Enough Space|Bad Size Given|Stream Read Timeout"
+            r"|MD5 Check Failed|Wrong Magic Byte|Could Not Activate The Firmware|Partition Could Not be Found"
+            r"|Bad Argument|Aborted|UNKNOWN|Update Success\. Rebooting)\s*$",
+        ),
         (
             "ROM loader",
             r"(?:load[: ]0x|entry 0x|Build:\w{3} |tail \d+$|chksum 0x|csum 0x|v[0-9a-f]{8}$|~ld$|configsip: "

@@ -288,3 +288,14 @@ def test_smart_quotes_outside_the_logo_are_kept() -> None:
     event = AUTO.parse(parse_line("[35262] Connecting to WiFi: Bob’s iPhone"))
     assert event == ConnectingWifi("Bob’s iPhone")
     assert LogReader().read("  / _  / / // / _ \\/  ’_/").kind is LineKind.BANNER
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Wrong Magic Byte", "Flash Read Failed", "Not Enough Space", "Could Not Activate The Firmware",
+     "MD5 Check Failed", "Update Success. Rebooting"],
+)  # fmt: skip
+def test_the_update_librarys_error_strings_are_known_lines(text: str) -> None:
+    """What `/update` prints through `DEBUG_PRINT(Update.errorString())` is a known line, not 'unknown, kept'."""
+    read = LogReader(ARDUINO).read(f"[51234] {text}")
+    assert read.kind is LineKind.KNOWN
