@@ -111,6 +111,8 @@ class CloudClient(Protocol):
     def log_event(self, code: str, description: str | None = None) -> None: ...
 
     def virtual_write(self, pin: int | str, *values: str) -> None: ...
+
+
 def info_mcu_payload(info_body: bytes, rxbuff: int) -> bytes:
     """`info/mcu` (spec §7) from the library's info message: Arduino sample key order, compact JSON."""
     info = parse_info(info_body)
