@@ -30,9 +30,7 @@ def printed(board: LabBoard, since: int) -> list[str]:
 
 def stamps_of(board: LabBoard, since: int, prefix: str) -> list[int]:
     """The `[millis]` of every line from `since` whose text starts with `prefix`."""
-    return [
-        r.line.millis for r in board.lines(since) if r.line.text.startswith(prefix) and r.line.millis is not None
-    ]
+    return [r.line.millis for r in board.lines(since) if r.line.text.startswith(prefix) and r.line.millis is not None]
 
 
 def config_query(lab: Lab, token: str, **fields: str) -> str:
@@ -42,9 +40,9 @@ def config_query(lab: Lab, token: str, **fields: str) -> str:
     return urlencode(args)
 
 
-def in_config_mode(board: LabBoard) -> int:
-    """Wait for the SoftAP to be up (`AP URL:  blynk.setup`); a mark from there."""
-    board.expect_exact(AP_URL_LINE, timeout=30)
+def in_config_mode(board: LabBoard, since: int | None = None) -> int:
+    """Wait for the SoftAP to be up (`AP URL:  blynk.setup`, printed after `since` if given); a mark from there."""
+    board.expect_exact(AP_URL_LINE, timeout=60, since=since)
     return board.mark()
 
 
