@@ -45,7 +45,7 @@ def _legacy_api(body: str) -> None:
         pytest.skip("the board serves the Edgent-Arduino 0.9 board_info (spec §2.6); this checks the legacy §2.4")
 
 
-@pytest.mark.spec("2.1", "2.2", "2.4", "1.4", "5.3", "5.5")
+@pytest.mark.spec("1.1", "2.1", "2.2", "2.4", "1.4", "5.3", "5.5")
 def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """`/board_info.json` is the §2.4 format string exactly; its fields agree with the console, the air and the
     SSID rule (§2.2); asking for it makes the board CONFIGURING, and the phone leaving makes it WAIT_CONFIG."""
