@@ -11,13 +11,15 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 from .support import in_config_mode, stamps_of
 
 BAD_ARGS = '{"status":"error","msg":"invalid arguments. expected: <auth> <ssid> <pass>"}'
+REBOOTING = '{"status":"OK","msg":"rebooting wifi module"}'
 BAD_TOKEN = '{"status":"error","msg":"invalid token size"}'
 
 
 @pytest.mark.spec("5.5", "5.1")
 def test_console_answers_exactly_and_refuses_a_bad_connect(lab: Lab, board: LabBoard) -> None:
     """`devinfo` is the §5.5 JSON in that key order; `connect` with one argument or a 31-character token is
-    refused with the exact error JSON and the board stays in config mode; an unknown command says so."""
+    refused with the exact error JSON and the board stays in config mode; an unknown command says so; `reboot`
+    answers its JSON and restarts."""
     mark = in_config_mode(board)
     reply = board.console("devinfo")
     assert len(reply) == 1 and list(json.loads(reply[0])) == ["name", "board", "tmpl_id", "fw_type", "fw_ver"]
@@ -30,6 +32,9 @@ def test_console_answers_exactly_and_refuses_a_bad_connect(lab: Lab, board: LabB
     assert not stamps_of(board, mark, "Switching to STA..."), "a refused `connect` left config mode"
     stamped = [r.line for r in board.lines(mark) if "=>" in r.line.text]
     assert all(line.raw.startswith(f"[{line.millis}] ") for line in stamped)
+    rebooted = board.mark()
+    assert REBOOTING in board.console("reboot", timeout=30)
+    board.expect_exact("INIT => WAIT_CONFIG", timeout=30, since=rebooted)
 
 
 @pytest.mark.needs_button

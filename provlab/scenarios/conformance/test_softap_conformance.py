@@ -18,6 +18,7 @@ from .support import (
     CONFIG_SAVED,
     CONFIG_TRYING,
     RESET_OK,
+    TIMER_SLACK_MS,
     expected_ssid_endings,
     in_config_mode,
     printed,
@@ -133,7 +134,10 @@ def test_config_host_and_port_ssl_are_the_ones_dialled(lab: Lab, board: LabBoard
     texts = printed(board, mark)
     assert f"WiFi SSID: {home.ssid} Pass: {home.passphrase}" in texts
     assert f"Blynk cloud: {token} @ {REGIONAL_HOST}:{port}" in texts, [t for t in texts if "Blynk cloud" in t]
-    assert stamp(board, "Switching to STA...", mark, timeout=10) >= applying
+    switching = stamp(board, "Switching to STA...", mark, timeout=10)
+    assert switching >= applying
+    switched = stamp(board, "SWITCH_TO_STA => CONNECTING_NET", mark, timeout=10)
+    assert 1000 <= switched - switching <= 1000 + TIMER_SLACK_MS, f"SWITCH_TO_STA lasted {switched - switching} ms"
     board.expect_exact(f"Connecting to WiFi: {home.ssid}", timeout=30, since=mark)
     board.expect(r"Using Dynamic IP: \d+\.\d+\.\d+\.\d+$", timeout=60, since=mark)
     board.expect_exact(f"Connecting to {REGIONAL_HOST}:{port}", timeout=60, since=mark)
