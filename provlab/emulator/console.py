@@ -143,7 +143,7 @@ class EdgentConsole:
         self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=CONSOLE_REBOOT_DELAY_S)
 
     async def _config(self, args: list[str]) -> None:
-        sub = args[0] if args else "start"
+        sub = args[0] if args else self.firmware.behaviour.console_config_default()
         if sub == "start":
             self.firmware.enter_config_mode(Trigger.CONSOLE_CONFIG)
         elif sub == "erase":

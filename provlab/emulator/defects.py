@@ -174,6 +174,10 @@ class Behaviour:
         """Console `connect` refuses a token whose length is not 32 (spec §5.5)."""
         return True
 
+    def console_config_default(self) -> str:
+        """What a bare console `config` does: `config start` (spec §5.5)."""
+        return "start"
+
 
 class AcceptsShortToken(Behaviour):
     """`/config` takes a 31-character token as valid (an off-by-one in the length check)."""
@@ -428,6 +432,21 @@ class ConsoleConnectAnyTokenSize(Behaviour):
         return False
 
 
+class IgnoresStaticIp(Behaviour):
+    """`/config` never reads `ip`/`mask`/`gw`/`dns`/`dns2`: the board always takes a DHCP address."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        static = ("ip", "mask", "gw", "dns", "dns2")
+        return {key: value for key, value in super().config_args(args).items() if key not in static}
+
+
+class BareConsoleConfigIgnored(Behaviour):
+    """A bare console `config` does nothing: only `config start` enters config mode."""
+
+    def console_config_default(self) -> str:
+        return ""
+
+
 class Defect(Enum):
     """A named firmware defect; `.value` is its name on the command line and in reports."""
 
@@ -465,6 +484,8 @@ class Defect(Enum):
     INFO_WITHOUT_TEMPLATE = "info-without-template"
     NO_HOTSPOT_META = "no-hotspot-meta"
     CONSOLE_CONNECT_ANY_TOKEN_SIZE = "console-connect-any-token-size"
+    IGNORES_STATIC_IP = "ignores-static-ip"
+    BARE_CONSOLE_CONFIG_IGNORED = "bare-console-config-ignored"
 
     @property
     def behaviour(self) -> type[Behaviour]:
@@ -520,6 +541,8 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.INFO_WITHOUT_TEMPLATE: InfoWithoutTemplate,
     Defect.NO_HOTSPOT_META: NoHotspotMeta,
     Defect.CONSOLE_CONNECT_ANY_TOKEN_SIZE: ConsoleConnectAnyTokenSize,
+    Defect.IGNORES_STATIC_IP: IgnoresStaticIp,
+    Defect.BARE_CONSOLE_CONFIG_IGNORED: BareConsoleConfigIgnored,
 }
 
 FAITHFUL = Behaviour()
