@@ -6,7 +6,7 @@ whether ERROR reboots, how `last_error` is kept, whether the AP goes down, what 
 does to the client, whether server PINGs are answered, and the conformance points below them: SoftAP fields,
 timers, error codes, log lines, the stored blob, keep-alive, reconnect spacing, button, login info, console).
 Each defect is one small mixin that overrides exactly one of those points, documented by its docstring
-(`Defect.description`, shown by `provlab run --help` users and the defect benchmark); `behaviour_for()` stacks
+(`Defect.description`); `behaviour_for()` stacks
 the chosen ones over the faithful base. `benchmarks/bench_defects.py` proves the built-in suite catches each.
 
     board = EmulatedBoard(..., defects={Defect.FORGETS_LAST_ERROR})
