@@ -315,6 +315,7 @@ class DeviceConnection(asyncio.Protocol):
                 self._hardware(frame)
             elif command == _PING:
                 self._respond(frame.msg_id, _OK)
+                self._journal("device_ping", msg_id=frame.msg_id)  # keep-alive timing is a conformance check
             elif command != _RESPONSE:
                 self._logged_in(frame)
             elif frame.msg_id in self._pings_out:

@@ -27,12 +27,14 @@ class ResetButton:
         reset: Callable[[], None],
         trigger: Callable[[], ResetTrigger],
         on_change: Callable[[], None],
+        hold_time_s: Callable[[], float] = lambda: BUTTON_HOLD_TIME_ACTION_S,
     ) -> None:
         self.clock = clock
         self._log = log
         self._reset = reset
         self._trigger = trigger
         self._on_change = on_change
+        self._hold_time_s = hold_time_s
         self.pressed_at: float | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._fired = False
@@ -57,7 +59,7 @@ class ResetButton:
         epsilon = 0.002
         self._timers = [
             self.clock.call_later(BUTTON_HOLD_TIME_INDICATION_S + epsilon, self._on_change),
-            self.clock.call_later(BUTTON_HOLD_TIME_ACTION_S + epsilon, self._hold_reached),
+            self.clock.call_later(self._hold_time_s() + epsilon, self._hold_reached),
         ]
         self._on_change()
 
@@ -73,7 +75,7 @@ class ResetButton:
         if pressed is None:
             return
         held = self.clock.now() - pressed
-        if held >= BUTTON_HOLD_TIME_ACTION_S and self._trigger() is ResetTrigger.ON_RELEASE and not self._fired:
+        if held >= self._hold_time_s() and self._trigger() is ResetTrigger.ON_RELEASE and not self._fired:
             self._reset()
         # held >= 50 ms: the sketch's "User action" placeholder does nothing.
         self._on_change()

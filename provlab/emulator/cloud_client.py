@@ -203,11 +203,12 @@ class BlynkClient(ReconnectingClient):
         if now - self._last_in > hb + HEARTBEAT_TIMEOUT_EXTRA_S:
             self.log("Heartbeat timeout")
             raise EndOfConnection
-        quiet = now - self._last_in > hb or now - self._last_out > hb
-        if quiet and now - self._last_ping > BLYNK_TIMEOUT_S:
+        ping_hb = self.behaviour.ping_quiet_s(hb)
+        quiet = now - self._last_in > ping_hb or now - self._last_out > ping_hb
+        if quiet and now - self._last_ping > BLYNK_TIMEOUT_S and self.behaviour.sends_pings():
             self.send(Command.PING)
             self._last_ping = now
-        next_ping = max(min(self._last_in, self._last_out) + hb, self._last_ping + BLYNK_TIMEOUT_S)
+        next_ping = max(min(self._last_in, self._last_out) + ping_hb, self._last_ping + BLYNK_TIMEOUT_S)
         timeout_at = self._last_in + hb + HEARTBEAT_TIMEOUT_EXTRA_S
         return min(next_ping, timeout_at) + 0.001  # the library's comparisons are strict
 

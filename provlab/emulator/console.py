@@ -14,6 +14,7 @@ from provlab.protocol import console as proto
 from provlab.protocol.config_blob import ConfigBlob
 
 if TYPE_CHECKING:
+    from provlab.emulator.defects import Behaviour
     from provlab.emulator.profile import FirmwareProfile
     from provlab.wifi.backend import Link
 
@@ -29,6 +30,8 @@ class ConsoleFirmware(Protocol):
     def powered(self) -> bool: ...
     @property
     def profile(self) -> FirmwareProfile: ...
+    @property
+    def behaviour(self) -> Behaviour: ...
     @property
     def ssid(self) -> str: ...
     @property
@@ -140,7 +143,7 @@ class EdgentConsole:
         self.firmware.request_restart(Trigger.CONSOLE_REBOOT, after_s=CONSOLE_REBOOT_DELAY_S)
 
     async def _config(self, args: list[str]) -> None:
-        sub = args[0] if args else "start"
+        sub = args[0] if args else self.firmware.behaviour.console_config_default()
         if sub == "start":
             self.firmware.enter_config_mode(Trigger.CONSOLE_CONFIG)
         elif sub == "erase":
@@ -152,6 +155,8 @@ class EdgentConsole:
 
     async def _connect(self, args: list[str]) -> None:
         reply = proto.connect_reply(args)
+        if reply == proto.CONNECT_BAD_TOKEN and not self.firmware.behaviour.console_checks_token_size():
+            reply = proto.CONNECT_OK
         self._print(reply)
         if reply != proto.CONNECT_OK:
             return

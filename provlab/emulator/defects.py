@@ -3,20 +3,32 @@
 The faithful firmware asks a `Behaviour` at a few well-defined decision points (how `/config` arguments
 are read, whether a token is acceptable, what happens before validation, when the reset button fires,
 whether ERROR reboots, how `last_error` is kept, whether the AP goes down, what an invalid-token answer
-does to the client, whether server PINGs are answered). Each defect is one small mixin that overrides
-exactly one of those points; `behaviour_for()` stacks the chosen ones over the faithful base.
+does to the client, whether server PINGs are answered, and the conformance points below them: SoftAP fields,
+timers, error codes, log lines, the stored blob, keep-alive, reconnect spacing, button, login info, console).
+Each defect is one small mixin that overrides exactly one of those points, documented by its docstring
+(`Defect.description`); `behaviour_for()` stacks
+the chosen ones over the faithful base. `benchmarks/bench_defects.py` proves the built-in suite catches each.
 
     board = EmulatedBoard(..., defects={Defect.FORGETS_LAST_ERROR})
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from provlab.emulator.settings import (
+    BUTTON_HOLD_TIME_ACTION_S,
+    ERROR_REBOOT_DELAY_S,
+    RECONNECT_INTERVAL_S,
+    WIFI_CLOUD_CONNECT_TIMEOUT_S,
+    WIFI_NET_CONNECT_TIMEOUT_S,
+)
 from provlab.protocol import choices
-from provlab.protocol.edgent_http import TOKEN_LENGTH
+from provlab.protocol.edgent_http import SCAN_MAX_NETWORKS, TOKEN_LENGTH, BoardInfo, ScanEntry, render_wifi_scan
+from provlab.protocol.states import ProvError
 
 if TYPE_CHECKING:
     from provlab.protocol.config_blob import ConfigBlob
@@ -79,6 +91,95 @@ class Behaviour:
         gateway and fails only when an esp_netif call fails, which no stored setting provokes (audit #7): a bad
         mask or an off-subnet gateway joins Wi-Fi and then fails at the cloud."""
         return choices.STATIC_IP_CONFIG_SUCCEEDS
+
+    # --- decision points of the conformance defects (issue #16, point 5) ---------------------------
+    def board_info(self, info: BoardInfo) -> BoardInfo:
+        """What `/board_info.json` reports (spec §2.4)."""
+        return info
+
+    def wifi_scan_body(self, entries: list[ScanEntry]) -> bytes:
+        """The `/wifi_scan.json` body: the 15 strongest, by RSSI descending (spec §2.5)."""
+        return render_wifi_scan(entries)
+
+    def http_reset_erases(self) -> bool:
+        """`/reset` sets `RESET_CONFIG` (spec §2.3)."""
+        return True
+
+    def net_connect_timeout_s(self) -> float:
+        """`WIFI_NET_CONNECT_TIMEOUT` (spec §1.4)."""
+        return WIFI_NET_CONNECT_TIMEOUT_S
+
+    def cloud_connect_timeout_s(self) -> float:
+        """`WIFI_CLOUD_CONNECT_TIMEOUT` (spec §1.4)."""
+        return WIFI_CLOUD_CONNECT_TIMEOUT_S
+
+    def error_reboot_delay_s(self) -> float:
+        """`enterError()`'s 10 s before `ESP.restart()` (spec §1.4)."""
+        return ERROR_REBOOT_DELAY_S
+
+    def error_waits_for_button(self) -> bool:
+        """`while (timeoutMs > millis() || g_buttonPressed)`: ERROR never reboots while the button is held (§4.1)."""
+        return True
+
+    def notices_phone_leaving(self) -> bool:
+        """CONFIGURING goes back to WAIT_CONFIG when `softAPgetStationNum() == 0` (spec §1.4)."""
+        return True
+
+    def retries_after_config(self) -> int:
+        """`/config` sets `connectNetRetries = connectBlynkRetries = 1` (spec §1.4)."""
+        return 1
+
+    def error_code(self, error: ProvError) -> ProvError:
+        """The `BLYNK_PROV_ERR_*` code stored for a failure (spec §3.3)."""
+        return error
+
+    def log_text(self, text: str) -> str | None:
+        """A `BLYNK_LOG` line's text as printed (None: not printed at all) (spec §5.3, §5.4)."""
+        return text
+
+    def persists_valid_flag(self) -> bool:
+        """The first cloud connection sets VALID and calls `config_save()` (spec §1.4)."""
+        return True
+
+    def reset_writes_flash(self) -> bool:
+        """`enterResetConfig()` writes the defaults over the stored blob (spec §3.2)."""
+        return True
+
+    def stored_config(self, config: ConfigBlob) -> ConfigBlob:
+        """The config as `config_save()` writes it (spec §3.1: `wifiPass[64]`, ...)."""
+        return config
+
+    def sends_pings(self) -> bool:
+        """The library PINGs a quiet line (spec §6.6)."""
+        return True
+
+    def ping_quiet_s(self, heartbeat_s: float) -> float:
+        """How long the line is quiet before the library PINGs: the `h-beat` it announces (spec §6.6)."""
+        return heartbeat_s
+
+    def reconnect_interval_s(self) -> float:
+        """A new connect attempt at most every 5000 ms (spec §6.4)."""
+        return RECONNECT_INTERVAL_S
+
+    def hold_time_action_s(self) -> float:
+        """`BUTTON_HOLD_TIME_ACTION` (spec §4.1)."""
+        return BUTTON_HOLD_TIME_ACTION_S
+
+    def info_body(self, body: bytes) -> bytes:
+        """The INTERNAL info message sent after login (spec §6.4)."""
+        return body
+
+    def sends_hotspot_meta(self) -> bool:
+        """The first connection sends INTERNAL `meta\\0set\\0Hotspot Name\\0<AP SSID>` (spec §1.4, §6.5)."""
+        return True
+
+    def console_checks_token_size(self) -> bool:
+        """Console `connect` refuses a token whose length is not 32 (spec §5.5)."""
+        return True
+
+    def console_config_default(self) -> str:
+        """What a bare console `config` does: `config start` (spec §5.5)."""
+        return "start"
 
 
 class AcceptsShortToken(Behaviour):
@@ -144,6 +245,211 @@ class IgnoresServerPings(Behaviour):
         return False
 
 
+# --- conformance defects (issue #16, point 5): realistic bugs a conformance scenario must catch ------------
+
+
+class IgnoresConfigHost(Behaviour):
+    """`/config` never reads `host`: the board always dials the compiled-in `blynk.cloud`."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        return {key: value for key, value in super().config_args(args).items() if key != "host"}
+
+
+class ReadsPortNotPortSsl(Behaviour):
+    """`/config` reads the plain `port` (as Blynk.Inject v0.6 did) instead of `port_ssl`."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        read = {key: value for key, value in super().config_args(args).items() if key != "port_ssl"}
+        if "port" in read:
+            read["port_ssl"] = read["port"]
+        return read
+
+
+class IgnoresSaveFlag(Behaviour):
+    """`/config` never reads `save`: `save=1` answers `Trying to connect...` and nothing is stored up front."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        return {key: value for key, value in super().config_args(args).items() if key != "save"}
+
+
+class BoardInfoBssidIsStaMac(Behaviour):
+    """`/board_info.json` reports the station MAC (`WiFi.macAddress()`) as `bssid` instead of the SoftAP's."""
+
+    def board_info(self, info: BoardInfo) -> BoardInfo:
+        return dataclasses.replace(info, bssid=info.mac)
+
+
+class WifiScanUnsorted(Behaviour):
+    """`/wifi_scan.json` lists the networks in scan order (no sort by RSSI), still at most 15."""
+
+    def wifi_scan_body(self, entries: list[ScanEntry]) -> bytes:
+        top = entries[:SCAN_MAX_NETWORKS]
+        return b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]" if top else b"[]"
+
+
+class HttpResetKeepsConfig(Behaviour):
+    """`/reset` answers `Configuration reset` but never enters RESET_CONFIG: nothing is reset."""
+
+    def http_reset_erases(self) -> bool:
+        return False
+
+
+class NetTimeout30s(Behaviour):
+    """Joining Wi-Fi gives up after 30 s (the v1.0 `WIFI_NET_CONNECT_TIMEOUT`) instead of 50 s."""
+
+    def net_connect_timeout_s(self) -> float:
+        return 30.0
+
+
+class CloudTimeout30s(Behaviour):
+    """Connecting to the cloud gives up after 30 s (the v1.0 `WIFI_CLOUD_CONNECT_TIMEOUT`) instead of 50 s."""
+
+    def cloud_connect_timeout_s(self) -> float:
+        return 30.0
+
+
+class ErrorRebootAfter1s(Behaviour):
+    """ERROR restarts after 1 s (`delay(1000)` for `10000`) instead of 10 s."""
+
+    def error_reboot_delay_s(self) -> float:
+        return 1.0
+
+
+class ErrorRebootsWhileButtonHeld(Behaviour):
+    """ERROR restarts after 10 s even while the button is held (the `g_buttonPressed` check is missing)."""
+
+    def error_waits_for_button(self) -> bool:
+        return False
+
+
+class StaysConfiguringAfterPhoneLeaves(Behaviour):
+    """CONFIGURING never goes back to WAIT_CONFIG when the phone leaves the AP."""
+
+    def notices_phone_leaving(self) -> bool:
+        return False
+
+
+class ConfigKeeps500Retries(Behaviour):
+    """`/config` does not set the retry counters to 1: a bad config is retried 500 x 50 s before ERROR."""
+
+    def retries_after_config(self) -> int:
+        return 500
+
+
+class NetworkErrorRecordedAs702(Behaviour):
+    """A Wi-Fi join that never succeeds is recorded as 702 (cloud) instead of 701 (network)."""
+
+    def error_code(self, error: ProvError) -> ProvError:
+        return ProvError.CLOUD if error is ProvError.NETWORK else super().error_code(error)
+
+
+class CloudLogWithoutPort(Behaviour):
+    """`/config` logs `Blynk cloud: <token> @ <host>` without the `:<port>`."""
+
+    def log_text(self, text: str) -> str | None:
+        shown = super().log_text(text)
+        if shown is not None and shown.startswith("Blynk cloud: ") and ":" in shown[len("Blynk cloud: ") :]:
+            return shown.rsplit(":", 1)[0]
+        return shown
+
+
+class NoButtonHintLog(Behaviour):
+    """A button press prints nothing (the `Hold the button for 10 seconds...` hint is missing)."""
+
+    def log_text(self, text: str) -> str | None:
+        shown = super().log_text(text)
+        return None if shown is not None and shown.startswith("Hold the button for 10 seconds") else shown
+
+
+class ValidFlagNotPersisted(Behaviour):
+    """The first cloud connection marks the config VALID in RAM only: after a reboot the board is unconfigured."""
+
+    def persists_valid_flag(self) -> bool:
+        return False
+
+
+class FactoryResetNotWritten(Behaviour):
+    """RESET_CONFIG clears the config in RAM but never writes flash: the old config comes back at the next boot."""
+
+    def reset_writes_flash(self) -> bool:
+        return False
+
+
+class PasswordTruncatedInFlash(Behaviour):
+    """The stored Wi-Fi password keeps 31 bytes (a `char wifiPass[32]` layout): long passwords fail after reboot."""
+
+    def stored_config(self, config: ConfigBlob) -> ConfigBlob:
+        stored = dataclasses.replace(super().stored_config(config))
+        stored.wifi_pass = stored.wifi_pass.encode("utf-8", "surrogateescape")[:31].decode("utf-8", "ignore")
+        return stored
+
+
+class NeverSendsPings(Behaviour):
+    """The library never PINGs a quiet line, so the cloud sees a silent device and drops it."""
+
+    def sends_pings(self) -> bool:
+        return False
+
+
+class PingsAfter45s(Behaviour):
+    """The library PINGs after 45 s of quiet (v1.3.2's `BLYNK_HEARTBEAT`) while announcing `h-beat` 40."""
+
+    def ping_quiet_s(self, heartbeat_s: float) -> float:
+        return 45.0
+
+
+class ReconnectsEvery1s(Behaviour):
+    """A failed cloud connection is retried after 1 s instead of 5 s (hammering the server)."""
+
+    def reconnect_interval_s(self) -> float:
+        return 1.0
+
+
+class ResetsAfter3sHold(Behaviour):
+    """A 3 s hold resets the configuration (`BUTTON_HOLD_TIME_INDICATION` used as the action time)."""
+
+    def hold_time_action_s(self) -> float:
+        return 3.0
+
+
+class InfoWithoutTemplate(Behaviour):
+    """The info message after login leaves out `tmpl` (the template id)."""
+
+    def info_body(self, body: bytes) -> bytes:
+        parts = super().info_body(body).split(b"\0")
+        pairs = [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2) if parts[i] != b"tmpl"]
+        return b"\0".join(b"\0".join(pair) for pair in pairs)
+
+
+class NoHotspotMeta(Behaviour):
+    """The first connection never sends the `Hotspot Name` metadata."""
+
+    def sends_hotspot_meta(self) -> bool:
+        return False
+
+
+class ConsoleConnectAnyTokenSize(Behaviour):
+    """Console `connect` takes a token of any length instead of answering `invalid token size`."""
+
+    def console_checks_token_size(self) -> bool:
+        return False
+
+
+class IgnoresStaticIp(Behaviour):
+    """`/config` never reads `ip`/`mask`/`gw`/`dns`/`dns2`: the board always takes a DHCP address."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        static = ("ip", "mask", "gw", "dns", "dns2")
+        return {key: value for key, value in super().config_args(args).items() if key not in static}
+
+
+class BareConsoleConfigIgnored(Behaviour):
+    """A bare console `config` does nothing: only `config start` enters config mode."""
+
+    def console_config_default(self) -> str:
+        return ""
+
+
 class Defect(Enum):
     """A named firmware defect; `.value` is its name on the command line and in reports."""
 
@@ -156,6 +462,33 @@ class Defect(Enum):
     KEEPS_AP_AFTER_CONFIG = "keeps-ap-after-config"
     RETRIES_FOREVER_ON_INVALID_TOKEN = "retries-forever-on-invalid-token"
     IGNORES_SERVER_PINGS = "ignores-server-pings"
+    IGNORES_CONFIG_HOST = "ignores-config-host"
+    READS_PORT_NOT_PORT_SSL = "reads-port-not-port-ssl"
+    IGNORES_SAVE_FLAG = "ignores-save-flag"
+    BOARD_INFO_BSSID_IS_STA_MAC = "board-info-bssid-is-sta-mac"
+    WIFI_SCAN_UNSORTED = "wifi-scan-unsorted"
+    HTTP_RESET_KEEPS_CONFIG = "http-reset-keeps-config"
+    NET_TIMEOUT_30S = "net-timeout-30s"
+    CLOUD_TIMEOUT_30S = "cloud-timeout-30s"
+    ERROR_REBOOT_AFTER_1S = "error-reboot-after-1s"
+    ERROR_REBOOTS_WHILE_BUTTON_HELD = "error-reboots-while-button-held"
+    STAYS_CONFIGURING_AFTER_PHONE_LEAVES = "stays-configuring-after-phone-leaves"
+    CONFIG_KEEPS_500_RETRIES = "config-keeps-500-retries"
+    NETWORK_ERROR_RECORDED_AS_702 = "network-error-recorded-as-702"
+    CLOUD_LOG_WITHOUT_PORT = "cloud-log-without-port"
+    NO_BUTTON_HINT_LOG = "no-button-hint-log"
+    VALID_FLAG_NOT_PERSISTED = "valid-flag-not-persisted"
+    FACTORY_RESET_NOT_WRITTEN = "factory-reset-not-written"
+    PASSWORD_TRUNCATED_IN_FLASH = "password-truncated-in-flash"
+    NEVER_SENDS_PINGS = "never-sends-pings"
+    PINGS_AFTER_45S = "pings-after-45s"
+    RECONNECTS_EVERY_1S = "reconnects-every-1s"
+    RESETS_AFTER_3S_HOLD = "resets-after-3s-hold"
+    INFO_WITHOUT_TEMPLATE = "info-without-template"
+    NO_HOTSPOT_META = "no-hotspot-meta"
+    CONSOLE_CONNECT_ANY_TOKEN_SIZE = "console-connect-any-token-size"
+    IGNORES_STATIC_IP = "ignores-static-ip"
+    BARE_CONSOLE_CONFIG_IGNORED = "bare-console-config-ignored"
 
     @property
     def behaviour(self) -> type[Behaviour]:
@@ -186,6 +519,33 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.KEEPS_AP_AFTER_CONFIG: KeepsApAfterConfig,
     Defect.RETRIES_FOREVER_ON_INVALID_TOKEN: RetriesForeverOnInvalidToken,
     Defect.IGNORES_SERVER_PINGS: IgnoresServerPings,
+    Defect.IGNORES_CONFIG_HOST: IgnoresConfigHost,
+    Defect.READS_PORT_NOT_PORT_SSL: ReadsPortNotPortSsl,
+    Defect.IGNORES_SAVE_FLAG: IgnoresSaveFlag,
+    Defect.BOARD_INFO_BSSID_IS_STA_MAC: BoardInfoBssidIsStaMac,
+    Defect.WIFI_SCAN_UNSORTED: WifiScanUnsorted,
+    Defect.HTTP_RESET_KEEPS_CONFIG: HttpResetKeepsConfig,
+    Defect.NET_TIMEOUT_30S: NetTimeout30s,
+    Defect.CLOUD_TIMEOUT_30S: CloudTimeout30s,
+    Defect.ERROR_REBOOT_AFTER_1S: ErrorRebootAfter1s,
+    Defect.ERROR_REBOOTS_WHILE_BUTTON_HELD: ErrorRebootsWhileButtonHeld,
+    Defect.STAYS_CONFIGURING_AFTER_PHONE_LEAVES: StaysConfiguringAfterPhoneLeaves,
+    Defect.CONFIG_KEEPS_500_RETRIES: ConfigKeeps500Retries,
+    Defect.NETWORK_ERROR_RECORDED_AS_702: NetworkErrorRecordedAs702,
+    Defect.CLOUD_LOG_WITHOUT_PORT: CloudLogWithoutPort,
+    Defect.NO_BUTTON_HINT_LOG: NoButtonHintLog,
+    Defect.VALID_FLAG_NOT_PERSISTED: ValidFlagNotPersisted,
+    Defect.FACTORY_RESET_NOT_WRITTEN: FactoryResetNotWritten,
+    Defect.PASSWORD_TRUNCATED_IN_FLASH: PasswordTruncatedInFlash,
+    Defect.NEVER_SENDS_PINGS: NeverSendsPings,
+    Defect.PINGS_AFTER_45S: PingsAfter45s,
+    Defect.RECONNECTS_EVERY_1S: ReconnectsEvery1s,
+    Defect.RESETS_AFTER_3S_HOLD: ResetsAfter3sHold,
+    Defect.INFO_WITHOUT_TEMPLATE: InfoWithoutTemplate,
+    Defect.NO_HOTSPOT_META: NoHotspotMeta,
+    Defect.CONSOLE_CONNECT_ANY_TOKEN_SIZE: ConsoleConnectAnyTokenSize,
+    Defect.IGNORES_STATIC_IP: IgnoresStaticIp,
+    Defect.BARE_CONSOLE_CONFIG_IGNORED: BareConsoleConfigIgnored,
 }
 
 FAITHFUL = Behaviour()

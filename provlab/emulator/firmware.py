@@ -42,16 +42,13 @@ from provlab.emulator.settings import (
     AP_START_DELAY_S,
     CONFIG_AP_URL,
     CONFIG_MODE_POLL_S,
-    ERROR_REBOOT_DELAY_S,
     LINK_CHECK_S,
     OTA_START_DELAY_S,
     SETUP_SERIAL_DELAY_S,
     STA_MODE_DELAY_S,
     SWITCH_TO_STA_DELAY_S,
-    WIFI_CLOUD_CONNECT_TIMEOUT_S,
     WIFI_CLOUD_MAX_RETRIES,
     WIFI_JOIN_RETRY_S,
-    WIFI_NET_CONNECT_TIMEOUT_S,
 )
 from provlab.emulator.softap_http import SoftApHttpServer
 from provlab.emulator.transitions import CONFIG_MODE, REBOOT, Target, Trigger, check
@@ -118,6 +115,7 @@ class EdgentFirmware:
             reset=lambda: self.from_anywhere(Trigger.BUTTON_HELD_10S, S.RESET_CONFIG),
             trigger=behaviour.reset_trigger,
             on_change=self._refresh_led,
+            hold_time_s=behaviour.hold_time_action_s,
         )
         self.config = ConfigBlob.defaults(profile.fw_version)
         self.state = S.INIT
@@ -168,7 +166,9 @@ class EdgentFirmware:
 
     def log(self, text: str) -> None:
         """`BLYNK_LOG`: `[millis] text` + CRLF on the UART."""
-        self.hw.serial.write(format_log_line(self.clock.millis(), text))
+        shown = self.behaviour.log_text(text)
+        if shown is not None:
+            self.hw.serial.write(format_log_line(self.clock.millis(), shown))
 
     def _poke(self) -> None:
         self._wake.set()
@@ -272,7 +272,7 @@ class EdgentFirmware:
     def leave_config_mode(self, trigger: Trigger) -> None:
         """After `/config` replied: still in config mode, try the new config once (one net, one cloud attempt)."""
         if self.state in CONFIG_MODE and self.powered:
-            self.net_retries = self.cloud_retries = 1
+            self.net_retries = self.cloud_retries = self.behaviour.retries_after_config()
             self.transition(trigger, S.SWITCH_TO_STA)
 
     def request_restart(self, trigger: Trigger, after_s: float | None = None) -> None:
@@ -318,7 +318,7 @@ class EdgentFirmware:
     def config_save(self, config: ConfigBlob | None = None) -> None:
         """`config_save()`: write the blob (raises PowerLost when a cut was armed and strikes)."""
         try:
-            self.flash.write((config or self.config).pack())
+            self.flash.write(self.behaviour.stored_config(config or self.config).pack())
         except PowerLost:
             self.hw.cut_power()
             raise
@@ -331,6 +331,7 @@ class EdgentFirmware:
         """Recorded only while the config is not valid: back to defaults with the error kept."""
         if self.config.is_valid or not self.behaviour.records_last_error():
             return
+        error = self.behaviour.error_code(error)
         self.config = ConfigBlob.defaults(self.profile.fw_version)
         self.config.last_error = int(error)
         self.log(f"Last error code: {int(error)}")
@@ -351,6 +352,9 @@ class EdgentFirmware:
         )
 
     def _info_body(self) -> bytes:
+        return self.behaviour.info_body(self._faithful_info_body())
+
+    def _faithful_info_body(self) -> bytes:
         p = self.profile
         return esp32_info(
             fw_ver=p.fw_version,
@@ -481,7 +485,7 @@ class EdgentFirmware:
         self.http = http
         self.serving = True
         while self.state in CONFIG_MODE:
-            if self.state is S.CONFIGURING:
+            if self.state is S.CONFIGURING and self.behaviour.notices_phone_leaving():
                 if ap.station_count == 0:
                     self.transition(Trigger.LAST_STATION_LEFT, S.WAIT_CONFIG)
                     continue
@@ -511,7 +515,7 @@ class EdgentFirmware:
             self.config_set_last_error(ProvError.CONFIG)
             self.transition(Trigger.STATIC_IP_FAILED, S.ERROR)
             return
-        deadline = self.clock.now() + WIFI_NET_CONNECT_TIMEOUT_S
+        deadline = self.clock.now() + self.behaviour.net_connect_timeout_s()
         link: Link | None = None
         while self.state is S.CONNECTING_NET:
             try:
@@ -550,7 +554,7 @@ class EdgentFirmware:
             return
         client = self.client
         client.begin(link, self.config.cloud_host, self.config.cloud_port, self.config.cloud_token)
-        deadline = self.clock.now() + WIFI_CLOUD_CONNECT_TIMEOUT_S
+        deadline = self.clock.now() + self.behaviour.cloud_connect_timeout_s()
         timed_out = False
         while not (client.connected or client.token_invalid):
             if self.state is not S.CONNECTING_CLOUD:
@@ -582,8 +586,10 @@ class EdgentFirmware:
             if not self.config.is_valid:
                 self.config.last_error = int(ProvError.NONE)
                 self.config.flags |= ConfigFlag.VALID
-                self.config_save()
-                client.send_meta("Hotspot Name", self.ssid)
+                if self.behaviour.persists_valid_flag():
+                    self.config_save()
+                if self.behaviour.sends_hotspot_meta():
+                    client.send_meta("Hotspot Name", self.ssid)
         else:
             self.cloud_retries -= 1
             if self.cloud_retries <= 0:
@@ -626,17 +632,19 @@ class EdgentFirmware:
     def _reset_config(self) -> None:
         self.log("Resetting configuration!")
         self.config = ConfigBlob.defaults(self.profile.fw_version)
-        self.config_save()
+        if self.behaviour.reset_writes_flash():
+            self.config_save()
         self.transition(Trigger.CONFIG_RESET_DONE, S.WAIT_CONFIG)
 
     async def _error(self) -> None:
         self.client.reset()
-        deadline = self.clock.now() + ERROR_REBOOT_DELAY_S
+        deadline = self.clock.now() + self.behaviour.error_reboot_delay_s()
         while self.state is S.ERROR:
             remaining = deadline - self.clock.now()
-            if remaining <= 0 and not self.button.pressed:
+            held = self.button.pressed and self.behaviour.error_waits_for_button()
+            if remaining <= 0 and not held:
                 break
-            await self._wait(None if self.button.pressed or remaining <= 0 else remaining)
+            await self._wait(None if held or remaining <= 0 else remaining)
         if self.state is not S.ERROR:
             return
         if not self.behaviour.restarts_after_error():

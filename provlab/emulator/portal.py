@@ -66,7 +66,7 @@ class ConfigPortal:
 
     def board_info(self) -> api.BoardInfo:
         fw = self.firmware
-        return api.BoardInfo(
+        info = api.BoardInfo(
             board=fw.profile.template_name,
             tmpl_id=fw.profile.template_id,
             fw_type=fw.profile.firmware_type,
@@ -76,6 +76,7 @@ class ConfigPortal:
             mac=format_mac(fw.mac),
             last_error=fw.last_error,
         )
+        return fw.behaviour.board_info(info)
 
     async def handle(self, request: HttpRequest) -> api.HttpReply | ReplyThen | CloseWithoutReply:
         fw = self.firmware
@@ -91,8 +92,9 @@ class ConfigPortal:
         if path == "/config":
             return self._apply_config(request.args)
         if path == "/reset":
-            fw.stop_serving()
-            fw.erase_config(Trigger.HTTP_RESET)
+            if fw.behaviour.http_reset_erases():
+                fw.stop_serving()
+                fw.erase_config(Trigger.HTTP_RESET)
             return api.reset_reply()
         if path == "/reboot":
             fw.stop_serving()
@@ -112,7 +114,7 @@ class ConfigPortal:
         seen = await fw.scan_networks()
         fw.log(f"Found networks: {len(seen)}")
         entries = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in seen]
-        return api.wifi_scan_reply(entries)
+        return api.HttpReply(200, api.JSON, fw.behaviour.wifi_scan_body(entries))
 
     def _apply_config(self, raw_args: dict[str, str]) -> api.HttpReply | ReplyThen:
         fw = self.firmware

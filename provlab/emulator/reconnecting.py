@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from provlab.emulator.clock import DeviceClock
-from provlab.emulator.settings import RECONNECT_INTERVAL_S
+from provlab.emulator.defects import Behaviour
 from provlab.protocol import choices
 
 
@@ -27,6 +27,7 @@ class ReconnectingClient(ABC):
     """State, driver task and the reconnect loop; subclasses say how one connection runs and closes."""
 
     clock: DeviceClock
+    behaviour: Behaviour
     log: Callable[[str], None]
     on_change: Callable[[], None] | None
     state: ClientState
@@ -111,7 +112,8 @@ class ReconnectingClient(ABC):
         try:
             while self.state is not ClientState.TOKEN_INVALID:
                 if self._last_attempt is not None:
-                    await self.clock.sleep(self._last_attempt + RECONNECT_INTERVAL_S - self.clock.now())
+                    interval = self.behaviour.reconnect_interval_s()
+                    await self.clock.sleep(self._last_attempt + interval - self.clock.now())
                 self._check_current()
                 self._last_attempt = self.clock.now()
                 try:

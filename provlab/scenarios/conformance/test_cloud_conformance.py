@@ -1,0 +1,66 @@
+"""Conformance, cloud session (spec §6.4-§6.6, §1.4): the login's info message, the Hotspot Name metadata, and
+keep-alive PINGs every announced heartbeat while the line is quiet, so an idle board stays online.
+
+What the board sends is seen by the lab's cloud stub; keep-alive timing is the lab clock's time at which the
+stub's journal shows each PING (read every 0.1 s of device time).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from provlab.fixtures import Lab, LabBoard, LabPhone
+
+PING_SLACK_S = 1.5  # the journal is read every 0.1 s; a real board's loop adds its own latency
+INFO_KEYS = {"h-beat", "buff-in", "dev", "tmpl"}
+
+
+@pytest.mark.spec("6.1", "6.2", "6.4", "6.5", "1.4")
+def test_login_announces_the_board_and_its_hotspot_name(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """After login the board sends its info (template id, heartbeat, buffer, device, firmware version and type
+    matching `devinfo`) and, on the first connection, INTERNAL `meta set "Hotspot Name" <its AP SSID>`."""
+    devinfo = board.devinfo()
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    meta = lab.wait_cloud_event("meta_set", timeout=10)
+    assert meta["field"] == "Hotspot Name"
+    device = lab.device_for(enrollment)
+    assert device is not None
+    info = device.info
+    online = lab.wait_cloud_event("device_online", timeout=10)
+    mqtt = str(online.get("transport", "")).startswith("mqtt")  # MQTT's info/mcu has no h-beat (spec §7)
+    wanted = INFO_KEYS - {"h-beat"} if mqtt else INFO_KEYS
+    assert set(info) >= wanted, f"info message lacks {wanted - set(info)}: {info}"
+    assert info["tmpl"] == lab.config.template_id
+    assert int(info["buff-in"]) > 0
+    if not mqtt:
+        assert 10 <= int(info["h-beat"]) <= 3600
+    assert info.get("mcu", info.get("fw")) == devinfo.fw_ver
+    assert info["fw-type"] == devinfo.fw_type
+    hotspot = lab.cloud_call(lambda cloud: cloud.store.devices.meta(device.id)).get("Hotspot Name")
+    assert hotspot == board.ssid
+    assert not lab.cloud_events("template_mismatch")
+
+
+@pytest.mark.spec("6.6")
+def test_idle_board_pings_every_heartbeat_and_stays_online(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """With nothing else on the line the board PINGs every `h-beat` seconds (the value it announced) and the
+    cloud never drops it."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    online = lab.wait_cloud_event("device_online", timeout=30)
+    if str(online.get("transport", "")).startswith("mqtt"):
+        pytest.skip("an MQTT board keeps alive with MQTT PINGREQ (spec §7); this measures the binary protocol's PING")
+    device = lab.device_for(enrollment)
+    assert device is not None
+    heartbeat = float(device.info["h-beat"])
+    seen: list[float] = []
+    for count in range(4):
+        lab.wait_cloud_event("device_ping", timeout=heartbeat + 10, since=count)
+        seen.append(lab.clock.now())
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert all(abs(gap - heartbeat) <= PING_SLACK_S for gap in gaps), f"PINGs {gaps} s apart; h-beat {heartbeat}"
+    assert lab.cloud_events("device_offline") == []
+    assert lab.is_online(device.id)

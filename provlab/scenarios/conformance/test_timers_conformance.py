@@ -1,0 +1,136 @@
+"""Conformance, state machine (spec §1.4, §3.3, §4.1, §6.4): each failure path's timer, error code and log lines.
+
+Durations are read off the board's own `[millis]` stamps (its device time), within one boot, so they hold on a
+real board as on an emulated one; each is checked to the spec's value within `TIMER_SLACK_MS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+
+import pytest
+
+from provlab.fixtures import Lab, LabBoard, LabPhone
+
+from .support import (
+    CONFIG_TRYING,
+    MISSING_NETWORK,
+    TIMER_SLACK_MS,
+    in_config_mode,
+    send_config,
+    stamp,
+    stamps_of,
+)
+
+CONNECT_TIMEOUT_MS = 50_000  # WIFI_NET_CONNECT_TIMEOUT, WIFI_CLOUD_CONNECT_TIMEOUT
+ERROR_REBOOT_MS = 10_000
+RECONNECT_MS = 5_000  # BlynkProtocol: a connect attempt at most every 5000 ms
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _last_error(board: LabBoard, phone: LabPhone) -> int:
+    status, body = phone.board_get(board, "/board_info.json")
+    assert status == 200, (status, body)
+    return int(json.loads(body)["last_error"])
+
+
+def _near(measured: int, expected: int, what: str) -> None:
+    assert abs(measured - expected) <= TIMER_SLACK_MS, f"{what}: {measured} ms on the board's clock, spec {expected}"
+
+
+@pytest.mark.spec("1.4", "3.3", "5.3", "2.4")
+def test_unreachable_network_fails_after_50s_with_701_and_reboots_after_10s(
+    lab: Lab, board: LabBoard, phone: LabPhone
+) -> None:
+    """`/config` naming a network that is not there: one 50 s CONNECTING_NET window (the retries are 1 after
+    `/config`), `Last error code: 701`, ERROR, `Restarting after error.` 10 s later, back in WAIT_CONFIG with
+    `last_error` 701 in `/board_info.json`."""
+    mark = in_config_mode(board)
+    _, status, body = send_config(lab, board, phone, ssid=MISSING_NETWORK)
+    assert (status, body) == (200, CONFIG_TRYING)
+    joining = stamp(board, f"Connecting to WiFi: {MISSING_NETWORK}", mark, timeout=30)
+    failed = stamp(board, "CONNECTING_NET => ERROR", mark, timeout=120)
+    _near(failed - joining, CONNECT_TIMEOUT_MS, "CONNECTING_NET timeout")
+    assert stamp(board, "Last error code: 701", mark, timeout=1) <= failed
+    restarting = stamp(board, "Restarting after error.", mark, timeout=30)
+    _near(restarting - failed, ERROR_REBOOT_MS, "ERROR -> reboot")
+    board.expect_exact("INIT => WAIT_CONFIG", timeout=30, since=mark)
+    in_config_mode(board, since=mark)
+    assert _last_error(board, phone) == 701
+
+
+@pytest.mark.spec("1.4", "3.3", "5.4", "6.4")
+def test_unreachable_cloud_is_retried_every_5s_then_fails_after_50s_with_702(
+    lab: Lab, board: LabBoard, phone: LabPhone
+) -> None:
+    """`/config` with a cloud port nobody listens on: `Connecting to host:port` at most every 5 s, `Timeout`
+    50 s after CONNECTING_CLOUD began, `Last error code: 702`, ERROR, reboot, `last_error` 702."""
+    mark = in_config_mode(board)
+    port = _closed_port()
+    _, status, body = send_config(lab, board, phone, port_ssl=str(port))
+    assert (status, body) == (200, CONFIG_TRYING)
+    began = stamp(board, "CONNECTING_NET => CONNECTING_CLOUD", mark, timeout=60)
+    timeout = stamp(board, "Timeout", mark, timeout=120)
+    _near(timeout - began, CONNECT_TIMEOUT_MS, "CONNECTING_CLOUD timeout")
+    attempts = [t for t in stamps_of(board, mark, f"Connecting to {lab.config.cloud_host}:{port}") if t <= timeout]
+    assert len(attempts) >= 3, attempts
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert min(gaps) >= RECONNECT_MS - 100, f"connect attempts closer than 5 s: {gaps} ms"
+    assert len(attempts) <= CONNECT_TIMEOUT_MS // RECONNECT_MS + 1, attempts
+    failed = stamp(board, "CONNECTING_CLOUD => ERROR", mark, timeout=10)
+    assert stamp(board, "Last error code: 702", mark, timeout=1) <= failed
+    restarting = stamp(board, "Restarting after error.", mark, timeout=30)
+    _near(restarting - failed, ERROR_REBOOT_MS, "ERROR -> reboot")
+    in_config_mode(board, since=mark)
+    assert _last_error(board, phone) == 702
+
+
+@pytest.mark.spec("1.4", "3.3", "6.3", "6.4", "5.4")
+def test_rejected_token_goes_back_to_config_mode_with_703_and_stops_dialling(
+    lab: Lab, board: LabBoard, phone: LabPhone
+) -> None:
+    """A token the cloud never issued: login answered with status 9, `Invalid auth token`, CONNECTING_CLOUD ->
+    WAIT_CONFIG with `Last error code: 703`, and no further connection attempt."""
+    mark = in_config_mode(board)
+    status, body = phone.board_get(
+        board,
+        "/config",
+        f"ssid={lab.config.home.ssid}&pass={lab.config.home.passphrase}&blynk={'Z' * 32}&port_ssl={lab.cloud_port}",
+    )
+    assert (status, body) == (200, CONFIG_TRYING)
+    refused = stamp(board, "Invalid auth token", mark, timeout=120)
+    back = stamp(board, "CONNECTING_CLOUD => WAIT_CONFIG", mark, timeout=60)
+    assert back >= refused
+    assert stamp(board, "Last error code: 703", mark, timeout=1) <= back
+    after = board.mark()
+    lab.wait(30)
+    assert not stamps_of(board, after, "Connecting to "), "the board dialled the cloud again after status 9"
+    assert _last_error(board, phone) == 703
+
+
+@pytest.mark.needs_button
+@pytest.mark.spec("4.1", "1.4", "5.3")
+def test_error_does_not_reboot_while_the_button_is_held(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """In ERROR, a button held across the 10 s mark delays the reboot until it is released; a press prints the
+    hold hint, and an 8 s hold (< 10 s) resets nothing."""
+    mark = in_config_mode(board)
+    send_config(lab, board, phone, ssid=MISSING_NETWORK)
+    board.expect_state("ERROR", timeout=120, since=mark)
+    lab.wait(5)
+    pressed = board.mark()
+    board.press_button()
+    board.expect_exact("Hold the button for 10 seconds to reset configuration...", timeout=2, since=pressed)
+    lab.wait(8)  # ERROR + 13 s: past the 10 s reboot, the button still held
+    assert not stamps_of(board, mark, "Restarting after error."), "ERROR rebooted while the button was held"
+    released = board.mark()
+    board.release_button()
+    board.expect_exact("Restarting after error.", timeout=5, since=released)
+    assert not stamps_of(board, pressed, "ERROR => RESET_CONFIG"), "an 8 s hold reset the configuration"

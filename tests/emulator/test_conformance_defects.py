@@ -1,0 +1,49 @@
+"""The conformance defects (issue #16.5): each is one decision point, documented, and they stack."""
+
+from __future__ import annotations
+
+from provlab.emulator.defects import FAITHFUL, Defect, behaviour_for
+from provlab.protocol.config_blob import ConfigBlob
+from provlab.protocol.edgent_http import ScanEntry
+from provlab.protocol.states import ProvError
+
+
+def test_at_least_25_defects_each_documented() -> None:
+    assert len(Defect) >= 25
+    assert all(defect.description for defect in Defect)
+
+
+def test_config_field_defects_stack() -> None:
+    args = {"ssid": "Home", "host": "fra1.blynk.cloud", "port": "80", "port_ssl": "443", "save": "1"}
+    read = behaviour_for(["ignores-config-host", "reads-port-not-port-ssl", "ignores-save-flag"]).config_args(args)
+    assert read == {"ssid": "Home", "port": "80", "port_ssl": "80"}
+    assert FAITHFUL.config_args(args) == args
+
+
+def test_log_defects_stack_and_leave_other_lines_alone() -> None:
+    both = behaviour_for(["cloud-log-without-port", "no-button-hint-log"])
+    assert both.log_text("Blynk cloud: abc @ blynk.cloud:443") == "Blynk cloud: abc @ blynk.cloud"
+    assert both.log_text("Hold the button for 10 seconds to reset configuration...") is None
+    assert both.log_text("AP URL:  blynk.setup") == "AP URL:  blynk.setup"
+
+
+def test_value_defects_differ_from_the_faithful_firmware() -> None:
+    assert FAITHFUL.net_connect_timeout_s() == 50 and behaviour_for(["net-timeout-30s"]).net_connect_timeout_s() == 30
+    assert behaviour_for(["network-error-recorded-as-702"]).error_code(ProvError.NETWORK) is ProvError.CLOUD
+    assert behaviour_for(["network-error-recorded-as-702"]).error_code(ProvError.TOKEN) is ProvError.TOKEN
+    config = ConfigBlob.defaults("0.1.0")
+    config.wifi_pass = "p" * 63
+    assert len(behaviour_for(["password-truncated-in-flash"]).stored_config(config).wifi_pass) == 31
+    assert len(config.wifi_pass) == 63  # RAM keeps the whole password
+
+
+def test_info_without_template_drops_only_tmpl() -> None:
+    body = b"mcu\x000.1.0\x00h-beat\x0040\x00tmpl\x00TMPL0PROVLAB"
+    assert behaviour_for(["info-without-template"]).info_body(body) == b"mcu\x000.1.0\x00h-beat\x0040"
+
+
+def test_unsorted_scan_keeps_scan_order() -> None:
+    entries = [ScanEntry(f"N{i}", "AA:BB:CC:DD:EE:0" + str(i), rssi, "WPA2", 6) for i, rssi in enumerate((-80, -40))]
+    assert FAITHFUL.wifi_scan_body(entries).index(b"N1") < FAITHFUL.wifi_scan_body(entries).index(b"N0")
+    unsorted = behaviour_for(["wifi-scan-unsorted"]).wifi_scan_body(entries)
+    assert unsorted.index(b"N0") < unsorted.index(b"N1") and unsorted.startswith(b"[\n")
