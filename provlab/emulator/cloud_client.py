@@ -160,9 +160,10 @@ class BlynkClient(ReconnectingClient):
         self.log(f"Connecting to {host}:{port}")
         try:
             reader, writer = await self._open(host, port)
-        except (OSError, WifiError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
+        except (OSError, WifiError, asyncio.TimeoutError) as exc:  # ssl.SSLError is an OSError
             if secure is not None:  # WiFiClientSecure: any failed connect or handshake
-                self.log(secure.failed)
+                untrusted = isinstance(exc, ssl.SSLCertVerificationError) and secure.untrusted is not None
+                self.log(secure.untrusted if untrusted and secure.untrusted else secure.failed)
             raise EndOfConnection from None
         if self._driver is not asyncio.current_task():
             writer.close()

@@ -96,6 +96,8 @@ class SecureClientLog:
 
     ok: str | None = "Certificate OK"
     failed: str = "Secure connection failed"
+    untrusted: str | None = None
+    """The line when the server's certificate is not trusted (ESP8266: `SSL error: <BearSSL code>`); None: `failed`."""
     clock_line: Callable[[DeviceClock], str] | None = None
     """A line before each connect (ESP8266: `Current time: <asctime>` after the NTP sync)."""
 

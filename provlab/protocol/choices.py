@@ -172,3 +172,8 @@ WIO_OTA_SPACE_KB = 248
 # Edgent_Wio_Terminal/BlynkEdgent.h: `indicator_init()` is commented out, so the emulated LED stays dark in
 # every state (the sketch never starts the indicator timer).
 WIO_LED_DARK = True
+
+# BlynkSimpleEsp8266_SSL.h: a failed TLS connect logs `SSL error: <getLastSSLError()>` when BearSSL has an error
+# code, else `Connection failed`. We log BR_ERR_X509_NOT_TRUSTED (62) when the cloud's certificate does not chain
+# to the trusted CA, and `Connection failed` for every other failure (refused, timed out, reset).
+ESP8266_UNTRUSTED_SSL_ERROR = 62

@@ -289,6 +289,11 @@ FAMILY = Family(
     builtin_update_page=False,
     ota=run_ota,
     ota_failure_restarts=True,
-    secure_log=SecureClientLog(ok=None, failed="Connection failed", clock_line=asctime_line(choices.NTP_EPOCH)),
+    secure_log=SecureClientLog(
+        ok=None,
+        failed="Connection failed",
+        untrusted=f"SSL error: {choices.ESP8266_UNTRUSTED_SSL_ERROR}",
+        clock_line=asctime_line(choices.NTP_EPOCH),
+    ),
     features=frozenset(Feature) - {Feature.ATOMIC_CONFIG_WRITE, Feature.FIRMWARE_ROLLBACK, Feature.OTA_ERROR_STATE},
 )
