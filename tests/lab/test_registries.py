@@ -93,8 +93,8 @@ def test_the_config_check_lists_registered_profiles_and_airs(plugins: PluginWorl
     with pytest.raises(LabConfigError) as profile_error:
         config_from_mapping({"boards": {"profile": "edgent-esp64"}}, "provlab.toml")
     assert str(profile_error.value) == (
-        "provlab.toml: boards.profile: 'edgent-esp64' is not one of edgent-esp32, edgent-esp32-mqtt, edgent-plugin "
-        "(did you mean 'edgent-esp32'?)"
+        "provlab.toml: boards.profile: 'edgent-esp64' is not one of edgent-esp32, edgent-esp32-mqtt, edgent-esp8266, "
+        "edgent-wio-terminal, edgent-plugin (did you mean 'edgent-esp8266'?)"
     )
     with pytest.raises(LabConfigError) as wifi_error:
         config_from_mapping({"wifi": "lte"}, "provlab.toml")
@@ -104,7 +104,8 @@ def test_the_config_check_lists_registered_profiles_and_airs(plugins: PluginWorl
 
 
 def test_unregistered_plugins_are_refused_again() -> None:
-    with pytest.raises(LabConfigError, match=r"'edgent-plugin' is not one of edgent-esp32, edgent-esp32-mqtt$"):
+    known = "edgent-esp32, edgent-esp32-mqtt, edgent-esp8266, edgent-wio-terminal"
+    with pytest.raises(LabConfigError, match=rf"'edgent-plugin' is not one of {known}$"):
         LabConfig(profile="edgent-plugin")
     with pytest.raises(LabConfigError, match=r"'sim-plugin' is not one of sim, netns, nor KIND:IFACE"):
         LabConfig(wifi="sim-plugin")
