@@ -125,6 +125,13 @@ def main() -> None:
     is_flag=True,
     help="netns air: write wifi.pcap with Wi-Fi passwords and tokens as sent (masked by default)",
 )
+@click.option(
+    "--profile",
+    "profile",
+    metavar="NAME[,NAME…]|all",
+    help="firmware profile(s) of the emulated boards; 'all' runs every scenario once per registered profile "
+    "(a profile matrix; a scenario needing what a board family lacks is skipped with the reason)",
+)
 def run(
     paths: tuple[str, ...],
     boards: str | None,
@@ -139,6 +146,7 @@ def run(
     artifacts: str | None,
     flash: str | None,
     unmasked_pcap: bool,
+    profile: str | None,
 ) -> None:
     """Run scenario suites (the built-in ones when no PATH is given). Extra args go to pytest.
 
@@ -170,6 +178,7 @@ def run(
     args += ["--cloud-url", cloud_url] if cloud_url is not None else []
     args += ["--provlab-config", config_file] if config_file is not None else []
     args += ["--unmasked-pcap"] if unmasked_pcap else []
+    args += ["--profile", profile] if profile is not None else []
     args += ["--flash", str(Path(flash).resolve())] if flash else []
     args += ["--artifacts", str(evidence.absolute())]  # JUnit's provlab_evidence property names it from anywhere
     args += ["-q", "-p", "no:cacheprovider", "-p", "no:labgrid", "--rootdir", str(Path.cwd())]

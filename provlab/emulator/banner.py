@@ -1,4 +1,4 @@
-"""The boot banner the legacy Edgent ESP32 sketch prints (spec §5.2)."""
+"""The boot banner the legacy Edgent sketches print (spec §5.2); the hardware rows come from the profile's family."""
 
 from __future__ import annotations
 
@@ -38,12 +38,5 @@ def device_banner(profile: FirmwareProfile, ssid: str, token: str | None) -> str
     ]
     if token is not None:
         rows.append(f" Token:     {token[:4]} - •••• - •••• - ••••")
-    rows += [
-        f" Platform:  {profile.platform}",
-        f" Chip rev:  {profile.chip_rev}",
-        f" SDK:       {profile.sdk}",
-        f" Flash:     {profile.flash_kb}K",
-        f" Free mem:  {profile.free_mem}",
-        RULE,
-    ]
+    rows += [*profile.family.banner_rows(profile), RULE]
     return NL.join(rows) + NL

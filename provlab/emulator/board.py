@@ -1,5 +1,5 @@
-"""The emulated Edgent board: the legacy Edgent_ESP32 firmware (`firmware.py`) loaded on simulated hardware
-(`hardware.py`).
+"""The emulated Edgent board: a legacy Edgent sketch's firmware (`firmware.py`, ESP32 or another family by
+its profile) loaded on simulated hardware (`hardware.py`).
 
 `EmulatedBoard` is the face the rest of provlab uses: power, button, what the firmware shows (state,
 config, history) and the parts a test may reach (flash, serial, LED, cloud client). The hardware knows
@@ -50,9 +50,11 @@ class EmulatedBoard:
         name: str = "board",
         defects: Iterable[Defect | str] = (),
         tls_ca: str | Path | ssl.SSLContext | None = None,
-        flash_model: WriteModel = WriteModel.NVS_ATOMIC,
+        flash_model: WriteModel | None = None,
     ) -> None:
-        self.hardware = BoardHardware(mac, radio, flash_path, serial, clock=clock, name=name, flash_model=flash_model)
+        """`flash_model`: how config writes reach the flash (default: the profile's family's)."""
+        model = flash_model or profile.family.flash_model
+        self.hardware = BoardHardware(mac, radio, flash_path, serial, clock=clock, name=name, flash_model=model)
         tls = client_context(tls_ca) if isinstance(tls_ca, (str, Path)) else tls_ca
         behaviour = behaviour_for(defects)
         family = getattr(profile, "make_firmware", None)  # a family's own firmware (families/), else the sketch

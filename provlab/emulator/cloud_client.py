@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.defects import FAITHFUL, Behaviour
+from provlab.emulator.family import SecureClientLog
 from provlab.emulator.reconnecting import ClientState, EndOfConnection, ReconnectingClient
 from provlab.emulator.settings import BLYNK_TIMEOUT_S, RECONNECT_INTERVAL_S, TLS_HANDSHAKE_TIMEOUT_S
 from provlab.protocol.commands import LOGIN_OK_STATUSES, Command, Status
@@ -42,6 +43,7 @@ from provlab.protocol.internal import (
 from provlab.wifi.backend import Link, WifiError
 
 LOGIN_MSG_ID = 1
+ESP32_SECURE_LOG = SecureClientLog()
 HEARTBEAT_TIMEOUT_EXTRA_S = 3 * BLYNK_TIMEOUT_S  # h-beat + 3 * BLYNK_TIMEOUT_MS = 58 s
 
 
@@ -59,7 +61,9 @@ class BlynkClient(ReconnectingClient):
         behaviour: Behaviour = FAITHFUL,
         tls: ssl.SSLContext | None = None,
         on_change: Callable[[], None] | None = None,
+        secure_log: SecureClientLog = ESP32_SECURE_LOG,
     ) -> None:
+        self.secure_log = secure_log  # what the family's `BlynkSimple<family>_SSL.h` logs around a TLS connect
         self.clock = clock
         self.log = log
         self.info_body = info_body
@@ -151,19 +155,23 @@ class BlynkClient(ReconnectingClient):
         host, port, token = self._target
         if self.redirect is not None:
             host, port = self.redirect
+        secure = self.secure_log if self.tls is not None else None
+        if secure is not None and secure.clock_line is not None:
+            self.log(secure.clock_line(self.clock))  # ESP8266: after the NTP sync, before the connect
         self.log(f"Connecting to {host}:{port}")
         try:
             reader, writer = await self._open(host, port)
-        except (OSError, WifiError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
-            if self.tls is not None:  # WiFiClientSecure: any failed connect or handshake
-                self.log("Secure connection failed")
+        except (OSError, WifiError, asyncio.TimeoutError) as exc:  # ssl.SSLError is an OSError
+            if secure is not None:  # WiFiClientSecure: any failed connect or handshake
+                untrusted = isinstance(exc, ssl.SSLCertVerificationError) and secure.untrusted is not None
+                self.log(secure.untrusted if untrusted and secure.untrusted else secure.failed)
             raise EndOfConnection from None
         if self._driver is not asyncio.current_task():
             writer.close()
             raise asyncio.CancelledError
         self._writer = writer
-        if self.tls is not None:
-            self.log("Certificate OK")
+        if secure is not None and secure.ok is not None:
+            self.log(secure.ok)
         started = self.clock.now()
         self.msg_id = LOGIN_MSG_ID
         self.send(Command.HW_LOGIN, token.encode("utf-8"), LOGIN_MSG_ID)

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from provlab.emulator.family import Feature
 from provlab.emulator.settings import CONSOLE_REBOOT_DELAY_S, ROLLBACK_REBOOT_DELAY_S
 from provlab.emulator.transitions import Trigger
 from provlab.protocol import choices
@@ -129,13 +130,18 @@ class EdgentConsole:
         """Run one command; False when there is none of that name (`NOT_FOUND`, printed by the caller)."""
         command, args = words[0].lower(), words[1:]
         handler = _COMMANDS.get(command)
-        if handler is None:
+        if handler is None or command not in self.commands:
             return False
         await handler(self, args)
         return True
 
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The commands the board family's sketch registers, in order (ESP32's unless the family says)."""
+        return self.firmware.profile.family.console_commands or proto.EDGENT_COMMANDS
+
     async def _help(self, args: list[str]) -> None:
-        self._print(proto.HELP, CRLF)
+        self._print(proto.render_help(self.commands), CRLF)
 
     async def _reboot(self, args: list[str]) -> None:
         self._print(proto.REBOOT_REPLY)
@@ -188,7 +194,7 @@ class EdgentConsole:
         if sub == "info":
             for line in self.firmware.firmware_info_lines():
                 self._print(line)
-        elif sub == "rollback":
+        elif sub == "rollback" and Feature.FIRMWARE_ROLLBACK in self.firmware.profile.family.features:
             if self.firmware.rollback_app():  # `Update.rollBack()` works once an update left the old image
                 self._print(proto.ROLLBACK_OK)
                 self._restarting = True

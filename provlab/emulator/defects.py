@@ -27,7 +27,7 @@ from provlab.emulator.settings import (
     WIFI_NET_CONNECT_TIMEOUT_S,
 )
 from provlab.protocol import choices
-from provlab.protocol.edgent_http import SCAN_MAX_NETWORKS, TOKEN_LENGTH, BoardInfo, ScanEntry, render_wifi_scan
+from provlab.protocol.edgent_http import SCAN_MAX_NETWORKS, TOKEN_LENGTH, BoardInfo, ScanEntry, wifi_scan_pieces
 from provlab.protocol.states import ProvError
 
 if TYPE_CHECKING:
@@ -97,9 +97,10 @@ class Behaviour:
         """What `/board_info.json` reports (spec §2.4)."""
         return info
 
-    def wifi_scan_body(self, entries: list[ScanEntry]) -> bytes:
-        """The `/wifi_scan.json` body: the 15 strongest, by RSSI descending (spec §2.5)."""
-        return render_wifi_scan(entries)
+    def wifi_scan_pieces(self, entries: list[ScanEntry]) -> list[bytes]:
+        """The `/wifi_scan.json` body, in the pieces a family may stream: the 15 strongest, by RSSI descending
+        (spec §2.5)."""
+        return wifi_scan_pieces(entries)
 
     def http_reset_erases(self) -> bool:
         """`/reset` sets `RESET_CONFIG` (spec §2.3)."""
@@ -282,9 +283,9 @@ class BoardInfoBssidIsStaMac(Behaviour):
 class WifiScanUnsorted(Behaviour):
     """`/wifi_scan.json` lists the networks in scan order (no sort by RSSI), still at most 15."""
 
-    def wifi_scan_body(self, entries: list[ScanEntry]) -> bytes:
+    def wifi_scan_pieces(self, entries: list[ScanEntry]) -> list[bytes]:
         top = entries[:SCAN_MAX_NETWORKS]
-        return b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]" if top else b"[]"
+        return [b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]" if top else b"[]"]
 
 
 class HttpResetKeepsConfig(Behaviour):

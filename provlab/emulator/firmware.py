@@ -28,6 +28,7 @@ from provlab.emulator.banner import device_banner, logo_text
 from provlab.emulator.button import ResetButton
 from provlab.emulator.console import EdgentConsole
 from provlab.emulator.defects import Behaviour
+from provlab.emulator.family import OTA_FATAL_DELAY_S
 from provlab.emulator.flash import PowerLost
 from provlab.emulator.hardware import BoardHardware
 from provlab.emulator.indicator import LED_OFF, pattern_for
@@ -38,7 +39,6 @@ from provlab.emulator.profile import FirmwareProfile
 from provlab.emulator.rom_loader import esp32_app_boot_text
 from provlab.emulator.settings import (
     AP_MODE_OFF_DELAY_S,
-    AP_MODE_ON_DELAY_S,
     AP_START_DELAY_S,
     CONFIG_AP_URL,
     CONFIG_MODE_POLL_S,
@@ -129,6 +129,7 @@ class EdgentFirmware:
         self._link: Link | None = None
         self._link_rssi = 0
         self._ota_url: str | None = None
+        self.cached_scan: bytes | None = None  # the Wio's `networks` string, scanned before its AP started
         self.serving = False  # the config-mode loop still services the web server
 
     # --- what the firmware reads of the hardware ---------------------------------------------------
@@ -174,7 +175,8 @@ class EdgentFirmware:
         self._wake.set()
 
     def _refresh_led(self) -> None:
-        pattern = pattern_for(self.state, self.button.hold_ms()) if self.powered else LED_OFF
+        shows = self.powered and self.profile.family.led  # the Wio sketch never starts its indicator
+        pattern = pattern_for(self.state, self.button.hold_ms()) if shows else LED_OFF
         self.hw.show_led(pattern)
 
     # --- what the hardware calls (`Program`) ------------------------------------------------------
@@ -305,7 +307,8 @@ class EdgentFirmware:
         blob = self.flash.read()
         defaults = ConfigBlob.defaults(self.profile.fw_version)
         if blob is None:
-            fresh = "Config read failed" if choices.FRESH_FLASH_LOGS_CONFIG_READ_FAILED else "Using default config."
+            read_fails = self.profile.family.fresh_flash_read_fails and choices.FRESH_FLASH_LOGS_CONFIG_READ_FAILED
+            fresh = "Config read failed" if read_fails else "Using default config."
             self.log(fresh)
             self.config = defaults
             return
@@ -474,9 +477,12 @@ class EdgentFirmware:
             await http.stop()
 
     async def _config_mode(self) -> None:
+        family = self.profile.family
+        if family.scan.before_ap:  # Wio: `networks = scanNetworks();` before the radio goes off
+            self.cached_scan = await self.portal.scan_for_page()
         await self._wifi_off()
         await self.clock.sleep(AP_MODE_OFF_DELAY_S)
-        await self.clock.sleep(AP_MODE_ON_DELAY_S)
+        await self.clock.sleep(family.ap_mode_delay_s)  # WIFI_AP + delay(2000); ESP8266: WIFI_AP_STA, none
         ap = await self.radio.start_ap(self.ssid, format_mac(self.softap_mac), channel=choices.SOFTAP_CHANNEL)
         await self.clock.sleep(AP_START_DELAY_S)
         self.log(f"AP URL:  {CONFIG_AP_URL}")
@@ -616,6 +622,9 @@ class EdgentFirmware:
     async def _ota_upgrade(self) -> None:
         url, self._ota_url = self._ota_url or "", None
         link = self.sta_link
+        if self.profile.family.ota is not None:
+            await self._family_ota(url, link)
+            return
         try:
             if link is None:  # `http.GET()` fails without a network: the same line as a refused connection
                 self.log(f"Firmware update URL: {url}")
@@ -624,6 +633,22 @@ class EdgentFirmware:
             image = await download_update(link, url, self.clock, self.log)
         except OtaFailed:
             self.transition(Trigger.OTA_FAILED, S.ERROR)
+            return
+        self.flash.write_app(image)
+        self.log("=== Update successfully completed. Rebooting.")
+        self.transition(Trigger.OTA_SUCCEEDED, REBOOT)
+
+    async def _family_ota(self, url: str, link: Link | None) -> None:
+        """The family's `enterOTA()` (ESP8266, Wio): success reboots into the image; a failure was logged by
+        `OTA_FATAL`, which waits 1 s and restarts (no ERROR state)."""
+        family = self.profile.family
+        assert family.ota is not None
+        image = await family.ota(self, link, url)
+        if self.state is not S.OTA_UPGRADE:
+            return
+        if image is None:
+            await self.clock.sleep(OTA_FATAL_DELAY_S)
+            self.transition(Trigger.OTA_FATAL, REBOOT)
             return
         self.flash.write_app(image)
         self.log("=== Update successfully completed. Rebooting.")
@@ -700,6 +725,9 @@ class EdgentFirmware:
 
     def firmware_info_lines(self) -> list[str]:
         p = self.profile
+        rows = p.family.firmware_info_rows
+        if rows is None:
+            return []
         image = self.flash.read_app()
         size_kb = len(image) // 1024 if image is not None else p.app_size_kb
         md5 = (
@@ -707,29 +735,14 @@ class EdgentFirmware:
             if image is not None
             else hashlib.md5(f"{p.name} {p.fw_version} {p.build}".encode()).hexdigest()
         )
-        percent = size_kb * 100 // p.partition_kb
-        return [
-            f" Version:   {p.fw_version} (build {p.build})",
-            f" Type:      {p.firmware_type}",
-            f" Platform:  {p.platform}",
-            f" SDK:       {p.sdk}",
-            f" Partition: {p.partition} ({p.partition_kb}K)",
-            f" App size:  {size_kb}K ({percent}%)",
-            f" App MD5:   {md5}",
-        ]
+        return rows(p, size_kb, md5)
 
     def status_lines(self) -> list[str]:
-        p = self.profile
+        rows = self.profile.family.status_rows
+        if rows is None:
+            return []
         seconds = int(self.clock.now())
         days, rest = divmod(seconds, 86_400)
         hours, rest = divmod(rest, 3_600)
         minutes, secs = divmod(rest, 60)
-        return [
-            f" Uptime:          {days}d {hours}h {minutes}m {secs}s",
-            f" Chip:            {p.chip_model} rev {p.chip_rev}",
-            f" Flash:           {p.flash_kb}K",
-            f" Stack unused:    {p.stack_unused}",
-            f" Heap free:       {p.free_mem} / {p.heap_size}",
-            f"      max alloc:  {p.max_alloc}",
-            f"      min free:   {p.min_free}",
-        ]
+        return rows(self.profile, f"{days}d {hours}h {minutes}m {secs}s", self.boots)

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from provlab.emulator.http_update import UpdateSession, UploadError, parse_uploads, run_upload
 from provlab.emulator.settings import HTTP_UPDATE_REBOOT_DELAY_S
-from provlab.emulator.softap_http import CLOSE_WITHOUT_REPLY, CloseWithoutReply, HttpRequest, ReplyThen
+from provlab.emulator.softap_http import (
+    CLOSE_WITHOUT_REPLY,
+    CloseWithoutReply,
+    HandlerResult,
+    HttpRequest,
+    ReplyThen,
+    StreamedReply,
+)
 from provlab.emulator.transitions import CONFIG_MODE, Trigger
 from provlab.protocol import edgent_http as api
 from provlab.protocol.config_blob import ConfigBlob, ConfigFlag
@@ -42,6 +49,8 @@ class PortalFirmware(Protocol):
     def softap_mac(self) -> bytes: ...
     @property
     def last_error(self) -> int: ...
+    @property
+    def cached_scan(self) -> bytes | None: ...
 
     def log(self, text: str) -> None: ...
     def write_serial(self, text: str) -> None: ...
@@ -78,7 +87,7 @@ class ConfigPortal:
         )
         return fw.behaviour.board_info(info)
 
-    async def handle(self, request: HttpRequest) -> api.HttpReply | ReplyThen | CloseWithoutReply:
+    async def handle(self, request: HttpRequest) -> HandlerResult:
         fw = self.firmware
         if fw.state not in CONFIG_MODE or not fw.powered or not fw.serving:
             return CLOSE_WITHOUT_REPLY  # server.stop(): the loop that serviced it has ended
@@ -86,7 +95,7 @@ class ConfigPortal:
         if path == "/board_info.json":
             fw.start_configuring(Trigger.BOARD_INFO_REQUESTED)
             fw.log("Sending board info...")
-            return api.HttpReply(200, api.JSON, self.board_info().render())
+            return api.HttpReply(200, api.JSON, self.board_info().render(fw.profile.family.board_info_extra))
         if path == "/wifi_scan.json":
             return await self._wifi_scan()
         if path == "/config":
@@ -102,19 +111,37 @@ class ConfigPortal:
             return CLOSE_WITHOUT_REPLY
         if path == "/":
             return api.root_reply()
+        family = fw.profile.family
+        if path == "/update" and family.update_page is not None:
+            return family.update_page(fw, request)
+        if path == "/update" and not family.builtin_update_page:
+            return api.not_found(path)
         if path == "/update" and request.method == "GET":
             return api.update_form_reply()
         if path == "/update" and request.method == "POST":
             return self._http_update(request)
         return api.not_found(path)
 
-    async def _wifi_scan(self) -> api.HttpReply:
+    async def _wifi_scan(self) -> api.HttpReply | StreamedReply:
+        fw = self.firmware
+        style = fw.profile.family.scan
+        if style.before_ap:  # Wio: the string scanned when config mode began, no log lines now
+            return api.HttpReply(200, api.JSON, fw.cached_scan if fw.cached_scan is not None else b"[]")
+        pieces = await self._scan_pieces()
+        if style.streamed and pieces != [b"[]"]:
+            return StreamedReply(200, api.JSON, tuple(pieces))
+        return api.HttpReply(200, api.JSON, b"".join(pieces))
+
+    async def scan_for_page(self) -> bytes:
+        """`scanNetworks()` as the Wio sketch runs it when config mode begins: logged, rendered, kept."""
+        return b"".join(await self._scan_pieces())
+
+    async def _scan_pieces(self) -> list[bytes]:
         fw = self.firmware
         fw.log("Scanning networks...")
         seen = await fw.scan_networks()
         fw.log(f"Found networks: {len(seen)}")
-        entries = [api.ScanEntry(ap.ssid, ap.bssid, ap.rssi, ap.security.value, ap.channel) for ap in seen]
-        return api.HttpReply(200, api.JSON, fw.behaviour.wifi_scan_body(entries))
+        return fw.behaviour.wifi_scan_pieces([fw.profile.family.scan.entry(ap) for ap in seen])
 
     def _apply_config(self, raw_args: dict[str, str]) -> api.HttpReply | ReplyThen:
         fw = self.firmware

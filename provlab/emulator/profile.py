@@ -1,14 +1,18 @@
 """Firmware profiles: what differs between Edgent builds (chip, template, versions, banner facts).
 
 `PROFILES` is the registry the lab config, `provlab emulate --profile` and the lab read: a new build is a
-factory (in a module of its own, or here) plus one `PROFILES.register(name, factory)`.
+factory (in a module of its own, or here) plus one `PROFILES.register(name, factory)`. A build of another
+board family names its `Family` (`provlab/emulator/families/<family>.py`, the sketch's differences) and that
+family's profile values: `PROFILES.register(name, family_profile(name, FAMILY, **PROFILE_FIELDS))`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from provlab.emulator.families import esp32, esp8266, wio_terminal
+from provlab.emulator.family import Family
 from provlab.protocol.registry import Registry
 from provlab.protocol.ssid import Chip
 
@@ -47,6 +51,13 @@ class FirmwareProfile:
     transport: str = "binary"
     """How the firmware talks to the cloud, a name in `provlab.emulator.transports.TRANSPORTS`: the Blynk
     binary protocol (§6, `binary`) or the MQTT device API (§7, `mqtt`)."""
+    family: Family = field(default=esp32.FAMILY, repr=False)
+    """The sketch's board family: what it does differently from the ESP32 one (banner rows, SoftAP pages,
+    flash, console, OTA)."""
+    core_version: str = ""
+    """`ESP.getCoreVersion()` (ESP8266 banner and `firmware info`)."""
+    wifi_fw: str = ""
+    """`rpc_system_version()`: the Wi-Fi co-processor's firmware (Wio Terminal banner)."""
 
     @property
     def firmware_type(self) -> str:
@@ -88,6 +99,26 @@ def edgent_esp32_mqtt(
     )
 
 
+def family_profile(name: str, family: Family, **fields: object) -> ProfileFactory:
+    """The factory of one build of `family`'s sketch: its `fields` (chip facts), overridable per lab."""
+
+    def factory(
+        template_id: str = "TMPL0PROVLAB", template_name: str = "Device", **overrides: object
+    ) -> FirmwareProfile:
+        values: dict[str, object] = {**fields, **overrides}
+        return FirmwareProfile(
+            name=name,
+            chip=family.chip,
+            template_id=template_id,
+            template_name=template_name,
+            family=family,
+            **values,  # type: ignore[arg-type]
+        )
+
+    factory.__doc__ = f"The legacy {family.sketch} example sketch (blynk-library 1.4.0)."
+    return factory
+
+
 class ProfileFactory(Protocol):
     """Makes one build's profile for the lab's template; `overrides` replace any other field."""
 
@@ -97,6 +128,10 @@ class ProfileFactory(Protocol):
 PROFILES: Registry[ProfileFactory] = Registry("firmware profile")
 PROFILES.register("edgent-esp32", edgent_esp32)
 PROFILES.register("edgent-esp32-mqtt", edgent_esp32_mqtt)
+PROFILES.register("edgent-esp8266", family_profile("edgent-esp8266", esp8266.FAMILY, **esp8266.PROFILE_FIELDS))
+PROFILES.register(
+    "edgent-wio-terminal", family_profile("edgent-wio-terminal", wio_terminal.FAMILY, **wio_terminal.PROFILE_FIELDS)
+)
 
 
 from provlab.emulator.families import ncp  # noqa: E402  (the family module subclasses FirmwareProfile)

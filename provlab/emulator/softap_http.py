@@ -65,7 +65,18 @@ class ReplyThen:
     after: Callable[[], None] = field(repr=False)
 
 
-HandlerResult = HttpReply | ReplyThen | CloseWithoutReply
+@dataclass(frozen=True)
+class StreamedReply:
+    """Handler result: a body sent in pieces with `CONTENT_LENGTH_UNKNOWN` (ESP8266WebServer): chunked
+    (`Accept-Ranges: none`, `Transfer-Encoding: chunked`, one chunk per piece, then the empty chunk) to an
+    HTTP/1.1 client; to an HTTP/1.0 client no length at all, the body ending with the connection."""
+
+    status: int
+    content_type: str
+    pieces: tuple[bytes, ...]
+
+
+HandlerResult = HttpReply | ReplyThen | CloseWithoutReply | StreamedReply
 Handler = Callable[[HttpRequest], Awaitable[HandlerResult]]
 
 
@@ -109,6 +120,10 @@ class SoftApHttpServer:
             result = await self.handler(request)
             if isinstance(result, CloseWithoutReply):
                 writer.transport.abort()
+                return
+            if isinstance(result, StreamedReply):
+                writer.write(render_streamed(result, request.http_version))
+                await writer.drain()
                 return
             reply = result.reply if isinstance(result, ReplyThen) else result
             writer.write(render_response(reply, request.http_version))
@@ -173,9 +188,24 @@ class SoftApHttpServer:
         return HttpRequest(head.method.decode(), parts.path or "/", args, bytes(body), peer, content_type, version)
 
 
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+
+
+def render_streamed(reply: StreamedReply, http_version: str = "1.1") -> bytes:
+    """The bytes `setContentLength(CONTENT_LENGTH_UNKNOWN)`, `send()` and `sendContent()` write, then
+    `_finalizeResponse()`'s empty chunk (ESP8266WebServer `_prepareHeader`, `sendContent`)."""
+    version = "1.0" if http_version == "1.0" else "1.1"
+    head = f"HTTP/{version} {reply.status} {REASONS.get(reply.status, '')}\r\nContent-Type: {reply.content_type}\r\n"
+    if version == "1.0":
+        return (head + "Connection: close\r\n\r\n").encode("latin-1") + b"".join(reply.pieces)
+    head += "Accept-Ranges: none\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in reply.pieces if piece)
+    return head.encode("latin-1") + chunks + b"0\r\n\r\n"
+
+
 def render_response(reply: HttpReply, http_version: str = "1.1") -> bytes:
     """The bytes `WebServer::send()` writes: status line (`HTTP/1.0` to a 1.0 client), three headers, body."""
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(reply.status, "")
+    reason = REASONS.get(reply.status, "")
     version = "1.0" if http_version == "1.0" else "1.1"
     head = (
         f"HTTP/{version} {reply.status} {reason}\r\n"

@@ -42,6 +42,7 @@ class Trigger(Enum):
     OTA_REQUESTED = "INTERNAL ota, after the 2 s timer"
     OTA_SUCCEEDED = "the update was installed"
     OTA_FAILED = "the update failed"
+    OTA_FATAL = "the update failed: OTA_FATAL (log, 1 s, restart; ESP8266, Wio Terminal)"
     CONFIG_RESET_DONE = "enterResetConfig: defaults saved"
     ERROR_TIMEOUT = "10 s in ERROR with the button released"
 
@@ -104,6 +105,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _row(ANY - {S.OTA_UPGRADE}, Trigger.OTA_REQUESTED, S.OTA_UPGRADE),
     _row(S.OTA_UPGRADE, Trigger.OTA_SUCCEEDED, REBOOT),
     _row(S.OTA_UPGRADE, Trigger.OTA_FAILED, S.ERROR),
+    _row(S.OTA_UPGRADE, Trigger.OTA_FATAL, REBOOT),
     _row(S.RESET_CONFIG, Trigger.CONFIG_RESET_DONE, S.WAIT_CONFIG),
     _row(S.ERROR, Trigger.ERROR_TIMEOUT, REBOOT),
 )

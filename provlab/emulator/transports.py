@@ -63,6 +63,7 @@ def binary_client(
         behaviour=behaviour,
         tls=tls,
         on_change=on_change,
+        secure_log=profile.family.secure_log,
     )
 
 

@@ -210,3 +210,56 @@ IDF_IDLE_STATE = "INIT"
 # the code that derives the tag is closed (a precompiled library). We also accept a tag with a path before the
 # file name.
 IDF_TAG_IS_SOURCE_FILE_NAME = True
+
+# --- Board families (issue #16): edgent-esp8266 and edgent-wio-terminal ---------------------------------
+# Each choice stands where neither the spec nor the sketch settles a fact.
+
+# §2.5, Edgent_ESP8266/ConfigMode.h: the chunked `/wifi_scan.json` follows the ESP8266WebServer of core 3.x
+# (`Accept-Ranges: none`, `Transfer-Encoding: chunked`, one chunk per `sendContent()`, the empty chunk from
+# `_finalizeResponse()`); to an HTTP/1.0 client the body has no length and ends with the connection.
+ESP8266_SCAN_CHUNKED_LIKE_CORE_3 = True
+
+# §3.2: the ESP8266 `EEPROM.commit()` (and the Wio's SFUD erase + write) rewrites the 212 bytes in order, so
+# a power cut at byte k leaves the first k new bytes and 0xFF after them (`flash.WriteModel.EEPROM_SEQUENTIAL`).
+EEPROM_CUT_LEAVES_ERASED_TAIL = True
+
+# Edgent_ESP8266/ConfigMode.h: `WiFi.softAPIP() == 0` (last_error 704) and `!WiFi.begin()` (700) are never
+# emulated: the emulated soft-AP always has its address and `WiFi.begin()` returns a non-zero status for any
+# stored SSID (core 3.x returns WL_CONNECT_FAILED = 4, which the sketch's `!` does not catch).
+ESP8266_AP_AND_BEGIN_NEVER_FAIL = True
+
+# BlynkSimpleEsp8266_SSL.h: the secure client waits for an NTP time and logs `Current time: <asctime UTC>`.
+# The emulated board's NTP time is this epoch (2026-01-01 00:00:00 UTC) plus its uptime: device time only,
+# never the host's clock.
+NTP_EPOCH = 1_767_225_600
+
+# Edgent_ESP8266/OTA.h `Update.begin(contentLength)`: the update must fit the free sketch space. We model the
+# "4MB (FS:2MB OTA:~1019KB)" layout: an update of more than 1019 KiB prints `ERROR[4]: Not Enough Space`.
+ESP8266_OTA_SPACE_KB = 1019
+
+# Edgent_ESP8266/OTA.h with https: the NTP wait before the TLS connect is not emulated (it would only delay),
+# and the OTA TLS client trusts the lab CA like the cloud client (`TLS_TRUSTS_LAB_CA`).
+ESP8266_OTA_NTP_WAIT_EMULATED = False
+
+# Edgent_ESP8266/Console.h `status`: `ESP.getResetReason()` is `Power On` on the first boot of the emulated
+# board and `Software/System restart` after any later boot (the emulator does not track EN-pin resets).
+ESP8266_RESET_REASON_FROM_BOOT_COUNT = True
+
+# ESP8266HTTPUpdateServer's page at GET /update is paraphrased (`HTTP_PAGES_PARAPHRASED`); its POST answers
+# (`Update error: ERROR[n]: …`, the success page) are exact. The upload is checked as `Update.end()` does
+# (no data, magic byte 0xE9 or gzip); the size limit is `ESP8266_OTA_SPACE_KB`.
+ESP8266_UPDATE_SERVER_CHECKS_LIKE_UPDATER = True
+
+# Edgent_Wio_Terminal: `rpc_system_version()` prints "2.1.2" (the RTL8720DN firmware Seeed's wiki asks for),
+# and InternalStorage holds 248 KiB (half of the 512 KiB flash after the 16 KiB bootloader).
+WIO_WIFI_FW = "2.1.2"
+WIO_OTA_SPACE_KB = 248
+
+# Edgent_Wio_Terminal/BlynkEdgent.h: `indicator_init()` is commented out, so the emulated LED stays dark in
+# every state (the sketch never starts the indicator timer).
+WIO_LED_DARK = True
+
+# BlynkSimpleEsp8266_SSL.h: a failed TLS connect logs `SSL error: <getLastSSLError()>` when BearSSL has an error
+# code, else `Connection failed`. We log BR_ERR_X509_NOT_TRUSTED (62) when the cloud's certificate does not chain
+# to the trusted CA, and `Connection failed` for every other failure (refused, timed out, reset).
+ESP8266_UNTRUSTED_SSL_ERROR = 62

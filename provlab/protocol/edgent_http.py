@@ -35,6 +35,8 @@ SCAN_ITEM_BUFFER = 256  # `char buff[256]` per network of the /wifi_scan.json ha
 SCAN_MAX_NETWORKS = 15
 # The firmware's format string for one network (spec §2.5).
 SCAN_ITEM_FORMAT = '  {"ssid":"%s","bssid":"%s","rssi":%i,"sec":"%s","ch":%i}'
+# The ESP8266 sketch's (spec §2.5): `,"hidden":%d` added.
+SCAN_ITEM_HIDDEN_FORMAT = '  {"ssid":"%s","bssid":"%s","rssi":%i,"sec":"%s","ch":%i,"hidden":%d}'
 
 # `wifiSecToStr` of each firmware (spec §2.5).
 SECURITY_NAMES_ESP32: tuple[str, ...] = (
@@ -99,8 +101,10 @@ class BoardInfo:
     extra: dict[str, object] = field(default_factory=dict)
     absent: tuple[str, ...] = ()
 
-    def render(self) -> bytes:
-        """The body, byte-exact: `snprintf` into 512 bytes, so at most 511 bytes, no JSON escaping."""
+    def render(self, appended: tuple[tuple[str, object], ...] = ()) -> bytes:
+        """The body, byte-exact: `snprintf` into 512 bytes, so at most 511 bytes, no JSON escaping.
+
+        `appended`: keys a family's format string has after `static_ip` (Wio Terminal: `"5ghz":true`)."""
         text = BOARD_INFO_FORMAT % (
             self.board,
             self.tmpl_id,
@@ -113,6 +117,9 @@ class BoardInfo:
             _json_bool(self.wifi_scan),
             _json_bool(self.static_ip),
         )
+        if appended:
+            tail = "".join(f',"{key}":{json.dumps(value)}' for key, value in appended)
+            text = text[:-1] + tail + "}"
         return text.encode("utf-8")[: BOARD_INFO_BUFFER - 1]
 
     @classmethod
@@ -212,10 +219,15 @@ class ScanEntry:
     rssi: int
     sec: str
     ch: int
+    hidden: int | None = None
+    """ESP8266's `,"hidden":%d` (`WiFi.isHidden()`); None: the key is not printed (ESP32, Wio)."""
 
     def render(self) -> bytes:
         """One list item, two spaces first, cut at the handler's 256-byte `snprintf` buffer."""
-        text = SCAN_ITEM_FORMAT % (self.ssid, self.bssid, self.rssi, self.sec, self.ch)
+        if self.hidden is None:
+            text = SCAN_ITEM_FORMAT % (self.ssid, self.bssid, self.rssi, self.sec, self.ch)
+        else:
+            text = SCAN_ITEM_HIDDEN_FORMAT % (self.ssid, self.bssid, self.rssi, self.sec, self.ch, self.hidden)
         return text.encode("utf-8")[: SCAN_ITEM_BUFFER - 1]
 
 
@@ -236,10 +248,22 @@ def sort_like_firmware(entries: Iterable[ScanEntry], first: int | None = None) -
 
 def render_wifi_scan(entries: Iterable[ScanEntry]) -> bytes:
     """The body: the 15 strongest networks, one per line inside `[` `]`; `[]` when there are none."""
+    return b"".join(wifi_scan_pieces(entries))
+
+
+def wifi_scan_pieces(entries: Iterable[ScanEntry]) -> list[bytes]:
+    """The body in the pieces the ESP8266 sketch sends one `sendContent()` each (one chunk each when chunked):
+    `[\n`, every item, `,\n` between items, `\n]`; `[]` alone when there are no networks."""
     top = sort_like_firmware(entries, SCAN_MAX_NETWORKS)[:SCAN_MAX_NETWORKS]
     if not top:
-        return b"[]"
-    return b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]"
+        return [b"[]"]
+    pieces = [b"[\n"]
+    for index, entry in enumerate(top):
+        if index:
+            pieces.append(b",\n")
+        pieces.append(entry.render())
+    pieces.append(b"\n]")
+    return pieces
 
 
 def parse_wifi_scan(body: bytes) -> list[ScanEntry]:

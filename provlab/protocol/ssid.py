@@ -34,6 +34,7 @@ class Chip(Enum):
 
     ESP32 = "esp32"
     ESP8266 = "esp8266"
+    WIO_TERMINAL = "wio-terminal"  # `WiFi.macAddress(mac)` of the RTL8720DN: the 6-byte MAC, as on ESP8266
 
 
 def encode_unique(n: int, length: int = SUFFIX_LENGTH, alphabet: str = LEGACY_ALPHABET) -> str:
@@ -69,7 +70,7 @@ def unique32(id_bytes: bytes) -> int:
 
 
 def chip_id_bytes(mac: bytes, chip: Chip) -> bytes:
-    """The bytes hashed: ESP32 the 8-byte `getEfuseMac()` (MAC + 2 zero bytes), ESP8266 the 6-byte MAC."""
+    """The bytes hashed: ESP32 the 8-byte `getEfuseMac()` (MAC + 2 zero bytes), ESP8266 and Wio the 6-byte MAC."""
     if len(mac) != 6:
         raise ValueError(f"a MAC address is 6 bytes, got {len(mac)}: {mac.hex()}")
     return mac + b"\0\0" if chip is Chip.ESP32 else bytes(mac)

@@ -22,7 +22,7 @@ from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.clock import DeviceClock
 from provlab.emulator.defects import Defect
 from provlab.emulator.flash import WriteModel
-from provlab.emulator.profile import edgent_esp32
+from provlab.emulator.profile import PROFILES
 from provlab.emulator.serial_port import BoardSerial, MemorySerial
 from provlab.protocol.commands import Command, Status
 from provlab.protocol.frames import Frame, FrameError, FrameParser
@@ -162,15 +162,16 @@ def make_board(
     defects: tuple[Defect, ...] = (),
     serial: BoardSerial | None = None,
     tls_ca: str | Path | ssl.SSLContext | None = None,
-    flash_model: WriteModel = WriteModel.NVS_ATOMIC,
+    flash_model: WriteModel | None = None,
     flash_name: str = "board.nvs",
     mac: bytes = MAC,
+    firmware: str = "edgent-esp32",
     **profile: Any,
 ) -> tuple[EmulatedBoard, SerialCapture]:
     capture = SerialCapture()
     port = serial or MemorySerial(capture)
     board = EmulatedBoard(
-        edgent_esp32(template_id="TMPL0TEST01", template_name="Device", **profile),
+        PROFILES[firmware](template_id="TMPL0TEST01", template_name="Device", **profile),
         mac,
         SimBoardRadio(air, "board"),
         tmp / flash_name,

@@ -334,3 +334,38 @@ def test_tls_firmware_on_a_plain_port_ends_in_702(tmp_path: Path, pki: tuple[Pat
         await cloud.stop()
 
     run(body())
+
+
+def test_esp8266_tls_logs_its_ntp_time_and_no_certificate_line(
+    tmp_path: Path, pki: tuple[Path, Path, ssl.SSLContext]
+) -> None:
+    """BlynkSimpleEsp8266_SSL.h: `Current time: <asctime UTC>` before each connect, no `Certificate OK`."""
+    ca_path, _, server = pki
+
+    async def body() -> None:
+        cloud = MiniCloud(tls=server)
+        rig = await online(tmp_path, cloud, tls_ca=ca_path, firmware="edgent-esp8266")
+        texts = rig.capture.log_texts()
+        at = next(i for i, t in enumerate(texts) if t.startswith("Connecting to blynk.cloud:"))
+        assert re.fullmatch(r"Current time: \w{3} Jan  1 00:00:\d\d 2026", texts[at - 1])  # NTP_EPOCH + uptime
+        assert "Certificate OK" not in texts
+        await rig.shutdown()
+        await cloud.stop()
+
+    run(body())
+
+
+def test_esp8266_untrusted_certificate_is_an_ssl_error(tmp_path: Path, pki: tuple[Path, Path, ssl.SSLContext]) -> None:
+    _, other_ca, server = pki
+
+    async def body() -> None:
+        cloud = MiniCloud(tls=server)
+        port = await cloud.start()
+        rig = await start_rig(tmp_path, tls_ca=other_ca, firmware="edgent-esp8266")
+        await provision(rig, port)
+        await rig.wait_log("SSL error: 62", count=2)
+        assert "Secure connection failed" not in rig.capture.log_texts() and cloud.logins == 0
+        await rig.shutdown()
+        await cloud.stop()
+
+    run(body())

@@ -51,9 +51,9 @@ def store_valid_config(tmp: Path, port: int, *, ssid: str = HOME_SSID, token: st
     (tmp / "board.nvs").write_bytes(config.pack())
 
 
-async def running_rig(tmp: Path, cloud: MiniCloud) -> Rig:
+async def running_rig(tmp: Path, cloud: MiniCloud, firmware: str = "edgent-esp32") -> Rig:
     port = await cloud.start()
-    rig = await start_rig(tmp)
+    rig = await start_rig(tmp, firmware=firmware)
     await provision(rig, port)
     await rig.wait_state(S.RUNNING)
     return rig
@@ -347,7 +347,7 @@ async def net_lost_running(tmp: Path) -> Rig:
     return rig
 
 
-async def _ota(tmp: Path, server: FileServer) -> Rig:
+async def _ota(tmp: Path, server: FileServer, firmware: str = "edgent-esp32") -> Rig:
     url_port = await server.start()
     pushed: list[bool] = []
 
@@ -357,7 +357,7 @@ async def _ota(tmp: Path, server: FileServer) -> Rig:
             conn.send(Frame(Command.INTERNAL, 77, ota_body(f"http://ota.example:{url_port}/fw.bin")))
 
     cloud = MiniCloud(on_login=push_ota)
-    rig = await running_rig(tmp, cloud)
+    rig = await running_rig(tmp, cloud, firmware)
     await rig.wait_state(S.OTA_UPGRADE)
     await cloud.wait(lambda: any(f.body == b"sys_ota\0OTA started" for f in cloud.of(Command.EVENT_LOG)))
     await rig.wait_log("Disconnected")
@@ -396,6 +396,15 @@ async def ota_failed(tmp: Path) -> Rig:
     rig = await _ota(tmp, FileServer(404, b"nope"))
     await rig.wait_log("HTTP response should be 200")
     await rig.wait_state(S.ERROR)
+    return rig
+
+
+async def ota_fatal(tmp: Path) -> Rig:
+    """ESP8266 (and Wio): `OTA_FATAL` logs, waits a second and restarts; no ERROR state in between."""
+    rig = await _ota(tmp, FileServer(200, b"", {}), firmware="edgent-esp8266")
+    await rig.wait_log("Content-Length not defined")
+    await rig.wait_log("INIT => CONNECTING_NET")
+    assert S.ERROR not in rig.states
     return rig
 
 
@@ -443,6 +452,7 @@ SCENARIOS: dict[Trigger, Scenario] = {
     Trigger.OTA_REQUESTED: ota_requested,
     Trigger.OTA_SUCCEEDED: ota_succeeded,
     Trigger.OTA_FAILED: ota_failed,
+    Trigger.OTA_FATAL: ota_fatal,
     Trigger.CONFIG_RESET_DONE: config_reset_done,
     Trigger.ERROR_TIMEOUT: error_timeout,
 }

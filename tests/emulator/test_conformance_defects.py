@@ -44,6 +44,7 @@ def test_info_without_template_drops_only_tmpl() -> None:
 
 def test_unsorted_scan_keeps_scan_order() -> None:
     entries = [ScanEntry(f"N{i}", "AA:BB:CC:DD:EE:0" + str(i), rssi, "WPA2", 6) for i, rssi in enumerate((-80, -40))]
-    assert FAITHFUL.wifi_scan_body(entries).index(b"N1") < FAITHFUL.wifi_scan_body(entries).index(b"N0")
-    unsorted = behaviour_for(["wifi-scan-unsorted"]).wifi_scan_body(entries)
+    faithful = b"".join(FAITHFUL.wifi_scan_pieces(entries))
+    assert faithful.index(b"N1") < faithful.index(b"N0")
+    unsorted = b"".join(behaviour_for(["wifi-scan-unsorted"]).wifi_scan_pieces(entries))
     assert unsorted.index(b"N0") < unsorted.index(b"N1") and unsorted.startswith(b"[\n")

@@ -96,7 +96,7 @@ def test_the_config_check_lists_registered_profiles_and_airs(plugins: PluginWorl
     assert registered[:2] == ("edgent-esp32", "edgent-esp32-mqtt") and registered[-1] == "edgent-plugin"
     assert str(profile_error.value) == (
         f"provlab.toml: boards.profile: 'edgent-esp64' is not one of {', '.join(registered)} "
-        "(did you mean 'edgent-esp32'?)"
+        "(did you mean 'edgent-esp8266'?)"
     )
     with pytest.raises(LabConfigError) as wifi_error:
         config_from_mapping({"wifi": "lte"}, "provlab.toml")

@@ -1,1 +1,2 @@
-"""Firmware families other than the legacy Edgent sketch on an ESP32: each one module, registered in `profile.py`."""
+"""Board families, one module each: the legacy Edgent sketches (`esp32`, `esp8266`, `wio_terminal`) and the
+Blynk.NCP host with its network co-processor (`ncp`); each registered in `profile.py`."""

@@ -16,6 +16,7 @@ BAD_TOKEN = '{"status":"error","msg":"invalid token size"}'
 
 
 @pytest.mark.spec("5.5", "5.1")
+@pytest.mark.needs_console
 def test_console_answers_exactly_and_refuses_a_bad_connect(lab: Lab, board: LabBoard) -> None:
     """`devinfo` is the §5.5 JSON in that key order; `connect` with one argument or a 31-character token is
     refused with the exact error JSON and the board stays in config mode; an unknown command says so; `reboot`

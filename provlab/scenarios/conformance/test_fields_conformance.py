@@ -27,6 +27,7 @@ def test_static_ip_fields_are_used(lab: Lab, board: LabBoard, phone: LabPhone) -
 
 @pytest.mark.needs_reset
 @pytest.mark.spec("5.5", "1.4", "3.2", "2.4")
+@pytest.mark.needs_console
 def test_console_config_enters_config_mode_and_keeps_the_config(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """A bare `config` on a RUNNING board: RUNNING => WAIT_CONFIG with the AP up and `last_error` 0; nothing is
     erased, so after a reset the board boots into CONNECTING_NET and logs in again."""

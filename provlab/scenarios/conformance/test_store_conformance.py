@@ -38,6 +38,7 @@ def test_provisioned_config_survives_a_reset(lab: Lab, board: LabBoard, phone: L
 
 @pytest.mark.needs_reset
 @pytest.mark.spec("3.2", "5.5", "1.4", "5.2")
+@pytest.mark.needs_console
 def test_factory_reset_is_written_to_flash(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """Console `config erase` on a provisioned board: `Resetting configuration!`, WAIT_CONFIG; after a reset it
     boots `INIT => WAIT_CONFIG` with no token in the banner and reports `last_error` 0."""

@@ -10,6 +10,7 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 @pytest.mark.emulated_only  # arming a cut at a byte of a flash write needs the emulator's flash
 @pytest.mark.needs_power
 @pytest.mark.needs_edgent_log
+@pytest.mark.needs_firmware("atomic_config_write")  # ESP8266 EEPROM / Wio SFUD rewrite the blob in place
 def test_power_cut_in_the_middle_of_the_config_write(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """ESP32 NVS writes are atomic: a cut at byte 100 of the 212-byte blob leaves the old (empty) config;
     the board boots into WAIT_CONFIG, not with half a token, and can be provisioned again."""
