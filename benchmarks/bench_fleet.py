@@ -41,6 +41,7 @@ import httpx
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from provlab.lab.journal import Journal
 from provlab.lab.phone import Phone
+from provlab.lab.steps import Step, StepJournal
 from provlab.wifi.sim_shared import SharedAir, SharedStation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +121,20 @@ class QuietJournal(Journal):
         return {}
 
 
+class QuietSteps(StepJournal):
+    """The phone's steps, on no journal: each enrollment keeps its own in `Enrollment.steps`; none piles up here."""
+
+    def __init__(self, path: None) -> None:
+        super().__init__(path)
+        self._journal = QuietJournal(None)
+
+    @contextmanager
+    def step(self, name: str, subject: str = "lab", /, **args: Any) -> Iterator[Step]:
+        with super().step(name, subject, **args) as step:
+            self.steps.clear()
+            yield step
+
+
 async def enroll_share(
     name: str,
     air_file: str,
@@ -144,6 +159,8 @@ async def enroll_share(
             password=DEFAULT_ADMIN_PASSWORD,
             time_scale=time_scale,
             journal=QuietJournal(None),
+            steps=QuietSteps(None),
+            long_poll=True,
         )
         crew.append((station, phone))
     gate = asyncio.Semaphore(4)  # a password check costs the stub ~12 ms of CPU: not all at once
@@ -292,10 +309,17 @@ def main() -> None:
     parser.add_argument("--tls", action="store_true", help="boards log in over TLS (the stub's TLS port)")
     parser.add_argument("--cloud-url", help="a running `provlab cloud serve` (maybe on another machine) instead of one")
     parser.add_argument("--ca", help="with --cloud-url: the lab CA of that stub (the boards' TLS logins trust it)")
+    parser.add_argument(
+        "--scratch",
+        default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
+        help="folder for the boards' flash files and the stub's SQLite file (default: /dev/shm, in RAM, when "
+        "there is one: on a shared disk every flash write and group commit costs a syscall storm and fsync)",
+    )
     parser.add_argument("--idle-s", type=float, default=3.0, help="wall seconds idle before RSS is read")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="provlab-bench-fleet-"))
+    folder = Path(tempfile.mkdtemp(prefix="provlab-bench-fleet-", dir=args.scratch))
+    print(f"scratch (flash files, stub database): {folder.parent}")
     try:
         with cloud(args, folder) as (cloud_url, cloud_port, stub_pid):
             fleet_cmd = [sys.executable, "-m", "provlab", "emulate", "--count", str(args.count), "--json"]

@@ -83,7 +83,7 @@ class Phone:
     """A phone logged in to the cloud as one user, with one Wi-Fi radio and an OS `profile`.
 
     It logs in as `email` with `password`, or, given `oauth_client`, with the OAuth2 client-credentials
-    grant acting as `email` (no password needed: what factory automation does).
+    grant acting as `email` (no password needed: what factory automation does). `long_poll`: see the attribute.
     """
 
     def __init__(
@@ -99,6 +99,7 @@ class Phone:
         steps: StepJournal | None = None,
         name: str = "phone",
         profile: PhoneProfile | str = "generic",
+        long_poll: bool = False,
     ) -> None:
         self.radio = radio
         self.cloud_url = cloud_url
@@ -112,6 +113,10 @@ class Phone:
         """The step journal the phone's steps go to (the lab's `steps.jsonl`)."""
         self.name = name
         self.profile = profile_named(profile)
+        self.long_poll = long_poll
+        """Wait for the device online with the stub's long poll (`GET …/tokens/{token}?wait=S`, a lab extension)
+        instead of asking every ONLINE_POLL_S like the app: a fleet's phones and stub then spend no CPU on
+        waiting. The AP is still watched every AP_WATCH_S."""
         self._access_token: str | None = None
         self._cloud_http: CloudHttp | None = None
 
@@ -359,17 +364,23 @@ class Phone:
         self, session: ApSession, token: str | None, timeout: float, watch: ApWatch
     ) -> tuple[dict[str, Any], ApWatch]:
         """Poll the cloud until the device is online; meanwhile follow the board's AP (it returns on failure)."""
-        deadline = asyncio.get_running_loop().time() + timeout * self.time_scale
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout * self.time_scale
         next_scan = 0.0
         status: dict[str, Any] = {}
         ssid = session.enrollment.board_ssid
         while True:
-            response = await self._cloud("GET", f"/api/v1/provisioning/tokens/{token}")
+            asked = loop.time()
+            path = f"/api/v1/provisioning/tokens/{token}"
+            if self.long_poll:  # the stub answers when the device comes online, or after the wait
+                wait_s = min(AP_WATCH_S, max((deadline - asked) / max(self.time_scale, 1e-9), 0.0))
+                path += f"?wait={wait_s:.3f}"
+            response = await self._cloud("GET", path)
             if response.status_code == 200:
                 status = dict(response.json())
                 if status.get("online"):
                     return status, watch
-            now = asyncio.get_running_loop().time()
+            now = loop.time()
             if now >= next_scan:
                 visible = any(ap.ssid == ssid for ap in await self.radio.scan())
                 seen = watch.seen(visible)
@@ -381,7 +392,10 @@ class Phone:
                 next_scan = now + AP_WATCH_S * self.time_scale
             if now >= deadline:
                 return status, watch
-            await self._sleep(ONLINE_POLL_S)
+            if not self.long_poll:
+                await self._sleep(ONLINE_POLL_S)
+            elif (rest := ONLINE_POLL_S * self.time_scale - (loop.time() - asked)) > 0:
+                await asyncio.sleep(rest)  # a cloud that does not wait answered at once: no faster than the app
 
     async def _diagnose(self, session: ApSession, watch: ApWatch, save: bool) -> tuple[FailureKind, str]:
         """Re-join the board's AP and read `last_error` (spec §9): why the device did not come online."""
