@@ -121,17 +121,18 @@ async def token_status(request: web.Request) -> web.Response:
     issued = gateway.store.tokens.get(token)
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")
-    device_id = issued.device_id if issued.activated else None
+    activated = issued.activated
+    device_id = issued.device_id if activated else None
     online = device_id is not None and gateway.presence.is_online(device_id)
     if wait_s > 0 and not online and not issued.revoked:
         keys: list[int | str] = [token] if device_id is None else [token, device_id]
-        if await gateway.presence.wait_arrival(keys, gateway.wall(wait_s)):
-            issued = gateway.store.tokens.get(token) or issued
-            device_id = issued.device_id if issued.activated else None
-            online = device_id is not None and gateway.presence.is_online(device_id)
+        arrived = await gateway.presence.wait_arrival(keys, gateway.wall(wait_s))
+        if arrived is not None:  # it logged in with this token (activating it) or is this token's device
+            device_id, activated = arrived.device_id, True
+            online = gateway.presence.is_online(device_id)
     return _json(
         {
-            "activated": issued.activated,
+            "activated": activated,
             "deviceId": device_id,
             "online": online,
             "expired": issued.expired(time.time()),

@@ -90,7 +90,7 @@ class PresenceRegistry:
         self._online: dict[int, Presence] = {}
         self._changed = asyncio.Event()
         self._waiters = 0
-        self._arrivals: dict[int | str, set[asyncio.Future[None]]] = {}
+        self._arrivals: dict[int | str, set[asyncio.Future[Presence]]] = {}
         """Who waits for one device to come online, by its id or its token (`wait_arrival`)."""
 
     def is_online(self, device_id: int) -> bool:
@@ -116,7 +116,7 @@ class PresenceRegistry:
         for key in (presence.device_id, presence.device.token):
             for waiter in self._arrivals.pop(key, ()) if key is not None else ():
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(presence)
         return old
 
     def disconnect(self, presence: Presence) -> bool:
@@ -136,17 +136,16 @@ class PresenceRegistry:
         """How many `wait_arrival` calls wait for the device with id or token `key`."""
         return len(self._arrivals.get(key, ()))
 
-    async def wait_arrival(self, keys: Sequence[int | str], timeout: float) -> bool:
+    async def wait_arrival(self, keys: Sequence[int | str], timeout: float) -> Presence | None:
         """Wait until a device comes online whose id or token is one of `keys` (wakes only this waiter,
-        not every one as `wait` does); False when `timeout` (s) passes first."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        not every one as `wait` does): its session, or None when `timeout` (s) passes first."""
+        waiter: asyncio.Future[Presence] = asyncio.get_running_loop().create_future()
         for key in keys:
             self._arrivals.setdefault(key, set()).add(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
-            return True
+            return await asyncio.wait_for(waiter, timeout)
         except asyncio.TimeoutError:
-            return False
+            return None
         finally:
             for key in keys:
                 waiting = self._arrivals.get(key)
