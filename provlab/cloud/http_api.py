@@ -5,6 +5,9 @@ User API (Bearer session key from `POST /api/v1/auth/login`; keys expire, see `c
   `POST /api/v1/provisioning/tokens {templateId, orgId?}` -> `{"token","templateId","expiresAt","orgId"}`
      (needs PROVISION_DEVICES; into a sub-org also SWITCH_TO_SUBORGS; the template enabled there: C14)
   `GET  /api/v1/provisioning/tokens/{token}` -> `{"activated","deviceId","online","expired","revoked"}`
+     (`?wait=S`, a lab extension: when the device is not online yet, answer when it comes online or after S
+     device seconds, at most `MAX_STATUS_WAIT_S`; a phone that long-polls so asks once instead of every 0.5 s.
+     A cloud without it answers at once, and the phone's loop still paces itself)
   `DELETE /api/v1/provisioning/tokens/{token}` -> revoke (`{"revoked": true}`)
 The tenancy API (orgs, roles, users, transfers, OAuth2, OpenAPI) is `tenancy_api.py`.
 Blynk.Air downloads: `GET /static/ota/<id>.bin?token=<device token>` -> the pushed image (`ota.py`).
@@ -33,6 +36,7 @@ from provlab.cloud.records import User
 from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import TenancyError
 
+MAX_STATUS_WAIT_S = 30.0
 TOKEN_ISSUE_FAULT = "Token service unavailable (provlab fault knob)."
 
 
@@ -109,15 +113,28 @@ async def token_status(request: web.Request) -> web.Response:
     user = _user(request)
     if isinstance(user, web.Response):
         return user
-    issued = gateway.store.tokens.get(request.match_info["token"])
+    token = request.match_info["token"]
+    try:
+        wait_s = min(max(float(request.query.get("wait", 0)), 0.0), MAX_STATUS_WAIT_S)
+    except ValueError:
+        return error_response(400, "Request with incorrect parameters")
+    issued = gateway.store.tokens.get(token)
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")
-    device_id = issued.device_id if issued.activated else None
+    activated = issued.activated
+    device_id = issued.device_id if activated else None
+    online = device_id is not None and gateway.presence.is_online(device_id)
+    if wait_s > 0 and not online and not issued.revoked:
+        keys: list[int | str] = [token] if device_id is None else [token, device_id]
+        arrived = await gateway.presence.wait_arrival(keys, gateway.wall(wait_s))
+        if arrived is not None:  # it logged in with this token (activating it) or is this token's device
+            device_id, activated = arrived.device_id, True
+            online = gateway.presence.is_online(device_id)
     return _json(
         {
-            "activated": issued.activated,
+            "activated": activated,
             "deviceId": device_id,
-            "online": device_id is not None and gateway.presence.is_online(device_id),
+            "online": online,
             "expired": issued.expired(time.time()),
             "revoked": issued.revoked,
         }

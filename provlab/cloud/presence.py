@@ -90,6 +90,8 @@ class PresenceRegistry:
         self._online: dict[int, Presence] = {}
         self._changed = asyncio.Event()
         self._waiters = 0
+        self._arrivals: dict[int | str, set[asyncio.Future[Presence]]] = {}
+        """Who waits for one device to come online, by its id or its token (`wait_arrival`)."""
 
     def is_online(self, device_id: int) -> bool:
         return device_id in self._online
@@ -111,6 +113,10 @@ class PresenceRegistry:
         old = self._online.get(presence.device_id)
         self._online[presence.device_id] = presence
         self._notify()
+        for key in (presence.device_id, presence.device.token):
+            for waiter in self._arrivals.pop(key, ()) if key is not None else ():
+                if not waiter.done():
+                    waiter.set_result(presence)
         return old
 
     def disconnect(self, presence: Presence) -> bool:
@@ -125,6 +131,28 @@ class PresenceRegistry:
         if self._waiters:
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
+
+    def waiting(self, key: int | str) -> int:
+        """How many `wait_arrival` calls wait for the device with id or token `key`."""
+        return len(self._arrivals.get(key, ()))
+
+    async def wait_arrival(self, keys: Sequence[int | str], timeout: float) -> Presence | None:
+        """Wait until a device comes online whose id or token is one of `keys` (wakes only this waiter,
+        not every one as `wait` does): its session, or None when `timeout` (s) passes first."""
+        waiter: asyncio.Future[Presence] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._arrivals.setdefault(key, set()).add(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            for key in keys:
+                waiting = self._arrivals.get(key)
+                if waiting is not None:
+                    waiting.discard(waiter)
+                    if not waiting:
+                        del self._arrivals[key]
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until `predicate()` holds after a presence change; False when `timeout` (s) passes first."""

@@ -33,6 +33,8 @@ AP_SEARCH_S = 30.0  # how long the phone looks for the board's AP before giving 
 DIAGNOSE_SEARCH_S = 5.0  # looking for the AP once more when the device never came online
 ONLINE_POLL_S = 0.5
 AP_WATCH_S = 1.0
+LONG_POLL_S = 5.0  # device seconds one long poll of the token's status may wait (`Phone.long_poll`)
+LONG_POLL_WALL_S = 5.0  # and wall seconds: well inside the cloud client's 10 s timeout
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Phone:
     """A phone logged in to the cloud as one user, with one Wi-Fi radio and an OS `profile`.
 
     It logs in as `email` with `password`, or, given `oauth_client`, with the OAuth2 client-credentials
-    grant acting as `email` (no password needed: what factory automation does).
+    grant acting as `email` (no password needed: what factory automation does). `long_poll`: see the attribute.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class Phone:
         steps: StepJournal | None = None,
         name: str = "phone",
         profile: PhoneProfile | str = "generic",
+        long_poll: bool = False,
     ) -> None:
         self.radio = radio
         self.cloud_url = cloud_url
@@ -112,6 +115,11 @@ class Phone:
         """The step journal the phone's steps go to (the lab's `steps.jsonl`)."""
         self.name = name
         self.profile = profile_named(profile)
+        self.long_poll = long_poll
+        """Wait for the device online with the stub's long poll (`GET …/tokens/{token}?wait=S`, a lab extension)
+        instead of asking every ONLINE_POLL_S like the app: a fleet's phones and stub then spend no CPU on
+        waiting. The AP is still watched every AP_WATCH_S. A cloud without the extension answers at once; the
+        phone then asks every ONLINE_POLL_S, as without it."""
         self._access_token: str | None = None
         self._cloud_http: CloudHttp | None = None
 
@@ -359,10 +367,11 @@ class Phone:
         self, session: ApSession, token: str | None, timeout: float, watch: ApWatch
     ) -> tuple[dict[str, Any], ApWatch]:
         """Poll the cloud until the device is online; meanwhile follow the board's AP (it returns on failure)."""
+        if self.long_poll:
+            return await self._wait_online_long(session, token, timeout, watch)
         deadline = asyncio.get_running_loop().time() + timeout * self.time_scale
         next_scan = 0.0
         status: dict[str, Any] = {}
-        ssid = session.enrollment.board_ssid
         while True:
             response = await self._cloud("GET", f"/api/v1/provisioning/tokens/{token}")
             if response.status_code == 200:
@@ -371,17 +380,67 @@ class Phone:
                     return status, watch
             now = asyncio.get_running_loop().time()
             if now >= next_scan:
-                visible = any(ap.ssid == ssid for ap in await self.radio.scan())
-                seen = watch.seen(visible)
-                if seen is not watch:
-                    self.journal.write("ap_watch", phone=self.name, ssid=ssid, state=seen.value)
-                watch = seen
+                watch = await self._look_for_ap(session, watch)
                 if watch is ApWatch.RETURNED:
                     return status, watch
                 next_scan = now + AP_WATCH_S * self.time_scale
             if now >= deadline:
                 return status, watch
             await self._sleep(ONLINE_POLL_S)
+
+    async def _look_for_ap(self, session: ApSession, watch: ApWatch) -> ApWatch:
+        ssid = session.enrollment.board_ssid
+        visible = any(ap.ssid == ssid for ap in await self.radio.scan())
+        seen = watch.seen(visible)
+        if seen is not watch:
+            self.journal.write("ap_watch", phone=self.name, ssid=ssid, state=seen.value)
+        return seen
+
+    async def _wait_online_long(
+        self, session: ApSession, token: str | None, timeout: float, watch: ApWatch
+    ) -> tuple[dict[str, Any], ApWatch]:
+        """`_wait_online` with the stub's long poll: one request waits for the device (up to LONG_POLL_S), while
+        the AP is watched every AP_WATCH_S beside it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout * self.time_scale
+        status: dict[str, Any] = {}
+        seen = [watch]
+
+        async def follow_ap() -> None:  # returns when the board's AP came back
+            while True:
+                seen[0] = await self._look_for_ap(session, seen[0])
+                if seen[0] is ApWatch.RETURNED:
+                    return
+                await self._sleep(AP_WATCH_S)
+
+        watcher = loop.create_task(follow_ap())
+        try:
+            while True:
+                asked = loop.time()
+                scale = max(self.time_scale, 1e-9)
+                wait_s = min(LONG_POLL_S, LONG_POLL_WALL_S / scale, max((deadline - asked) / scale, 0.0))
+                poll = loop.create_task(self._cloud("GET", f"/api/v1/provisioning/tokens/{token}?wait={wait_s:.3f}"))
+                await asyncio.wait((poll, watcher), return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():  # the AP came back (or following it failed): stop waiting for the cloud
+                    poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StepFailed):
+                        await poll
+                    watcher.result()
+                    return status, seen[0]
+                response = poll.result()
+                if response.status_code == 200:
+                    status = dict(response.json())
+                    if status.get("online"):
+                        return status, seen[0]
+                if loop.time() >= deadline:
+                    return status, seen[0]
+                if (rest := ONLINE_POLL_S * self.time_scale - (loop.time() - asked)) > 0:
+                    await asyncio.sleep(rest)  # a cloud that does not wait answered at once: no faster than the app
+        finally:
+            if not watcher.done():
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     async def _diagnose(self, session: ApSession, watch: ApWatch, save: bool) -> tuple[FailureKind, str]:
         """Re-join the board's AP and read `last_error` (spec §9): why the device did not come online."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from cloud_helpers import RawDevice, device_online, run, running_cloud
 from store_backends import CloudDb
@@ -167,6 +169,36 @@ def test_provision_activates_a_dynamic_token_over_http(cloud_db: CloudDb) -> Non
             assert (await http.get(f"/external/api/isHardwareConnected?token={token}")).text == "false"
             bad = await http.get("/external/api/provision?token=" + "R" * 32 + "&templateId=TMPL0PROVLAB")
             assert_error(bad, "Invalid token.")
+
+    run(body())
+
+
+def test_token_status_long_poll_answers_when_the_device_comes_online(cloud_db: CloudDb) -> None:
+    async def body() -> None:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
+            login = await http.post(
+                "/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "provlab-admin"}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+            issued = await http.post(
+                "/api/v1/provisioning/tokens", json={"templateId": "TMPL0PROVLAB"}, headers=headers
+            )
+            token = issued.json()["token"]
+            bad = await http.get(f"/api/v1/provisioning/tokens/{token}?wait=soon", headers=headers)
+            assert bad.status_code == 400
+            short = await http.get(f"/api/v1/provisioning/tokens/{token}?wait=0.05", headers=headers)
+            assert short.json()["online"] is False and short.json()["activated"] is False
+            waiting = asyncio.create_task(
+                http.get(f"/api/v1/provisioning/tokens/{token}?wait=30", headers=headers, timeout=60)
+            )
+            while not cloud.stub.presence.waiting(token):  # the stub holds the request
+                await asyncio.sleep(0.01)
+            device = await RawDevice.connect(cloud.endpoints.binary_port)
+            await device.login_esp32(token)
+            answer = (await waiting).json()
+            assert answer["online"] is True and answer["activated"] is True
+            assert answer["deviceId"] == await device_online(cloud, token)
+            assert cloud.stub.presence.waiting(token) == 0
 
     run(body())
 

@@ -91,7 +91,7 @@ class World:
     def log(self, board: EmulatedBoard) -> str:
         return "".join(self.serial[board.name])
 
-    def phone(self, profile: str = "generic", name: str | None = None) -> Phone:
+    def phone(self, profile: str = "generic", name: str | None = None, *, long_poll: bool = False) -> Phone:
         assert self.cloud.endpoints is not None
         name = name or f"phone-{len(self.phones) + 1}"
         phone = Phone(
@@ -103,6 +103,7 @@ class World:
             journal=self.journal,
             name=name,
             profile=profile,
+            long_poll=long_poll,
         )
         self.phones.append(phone)
         return phone

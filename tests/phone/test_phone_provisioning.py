@@ -51,6 +51,26 @@ def test_wrong_home_password_is_classified_as_701_by_rejoining_the_ap(air_kind: 
     run_in_world(air_kind, tmp_path, body)
 
 
+def test_a_long_polling_phone_enrolls_and_still_sees_the_ap_come_back(air_kind: str, tmp_path: Path) -> None:
+    """`Phone(long_poll=True)` (the fleet bench's phones): one status request waits for the device to come
+    online; beside it the AP is watched, so a board that returns with 701 is still diagnosed."""
+
+    async def body(world: World) -> None:
+        first, second = world.boards
+        phone = world.phone(long_poll=True)
+        enrollment = await world.provision(phone, first)
+        assert enrollment.ok, (enrollment.failure, [(s.name, s.error) for s in enrollment.steps])
+        assert [s.name for s in enrollment.steps] == HAPPY_STEPS
+        assert enrollment.step("wait_online").response["online"] is True
+        asked = [r for r in world.journal.records if r["kind"] == "cloud_http" and r["method"] == "GET"]
+        assert len(asked) == 1 and "?wait=" in asked[0]["path"]  # no polling: one request, answered online
+        failed = await world.provision(phone, second, wifi_pass="wrong-password")
+        assert failed.failure is FailureKind.NETWORK and failed.last_error == 701
+        assert failed.step("diagnose").args["ap"] == "returned"
+
+    run_in_world(air_kind, tmp_path, body, boards=2)
+
+
 def test_netns_run_sends_nothing_beyond_loopback_from_the_host_namespace(tmp_path: Path) -> None:
     """Every connect/sendto of a whole netns run: loopback, or made by a socket living in a lab namespace."""
     skip_without_netns("netns")

@@ -110,6 +110,12 @@ class Database:
             with self._translated():
                 return list(self._connection.execute(sql, args))
 
+    def query_unbuffered(self, sql: str, args: tuple[Any, ...] = ()) -> list[Row]:
+        """Read rows of tables the write-behind buffer never writes (sessions, users, OAuth clients) without
+        flushing it first: a bearer check on every phone request then does not end the group commit early."""
+        with self.lock, self._translated():
+            return list(self._connection.execute(sql, args))
+
     def committed_row(self, sql: str, args: tuple[Any, ...] = ()) -> Row | None:
         """One committed row, read *without* flushing the buffer (the login hot path; the caller holds
         `lock` and knows the buffer holds nothing it needs)."""

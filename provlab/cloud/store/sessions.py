@@ -39,7 +39,7 @@ class SessionRepository:
         return key
 
     def get(self, key: str) -> SessionRow | None:
-        rows = self._database.query(
+        rows = self._database.query_unbuffered(
             "SELECT u.id, u.email, u.org_id, u.role, u.active, s.expires_at, s.client_id, "
             "c.user_id AS owner_id, c.revoked_at FROM sessions s JOIN users u ON u.id = s.user_id "
             "LEFT JOIN oauth_clients c ON c.client_id = s.client_id WHERE s.key = ?",

@@ -42,17 +42,20 @@ class TokenRepository:
         if self._templates.get(template_id) is None:
             raise StoreError(f"no template {template_id!r} in this cloud")
         now = time.time()
-        with self._database.transaction() as db:
+        # one commit per token: the buffered writes ride along, and the read-back comes before the event is
+        # buffered (a read flushes the buffer first)
+        with self._database.transaction(include_pending=True) as db:
             token = _new_token(db)
             db.execute(
                 "INSERT INTO tokens (token, template_id, user_id, org_id, issued_at, expires_at, kind) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (token, template_id, user.id, org_id, now, now + ttl_s, TokenKind.DYNAMIC.value),
             )
+        issued = self._get_or_fail(token)
         self._events.add(
             "token_issued", None, {"token": token, "template_id": template_id, "user": user.email, "org_id": org_id}
         )
-        return self._get_or_fail(token)
+        return issued
 
     def issue_reprovision(self, device_id: int, user: User, ttl_s: float = DEFAULT_TOKEN_TTL_S) -> IssuedToken:
         """A new token for an existing device: at its first login it replaces the device's token
