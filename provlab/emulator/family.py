@@ -52,6 +52,8 @@ class Feature(Enum):
     """A failed Blynk.Air update goes to ERROR and reboots 10 s later (ESP32); the others restart at once."""
     OTA_MD5_CHECK = "ota_md5_check"
     """The Blynk.Air download is checked against an `x-MD5` header (not on the Wio Terminal)."""
+    SCAN_ON_REQUEST = "scan_on_request"
+    """`/wifi_scan.json` scans when it is asked (the Wio Terminal serves the scan it made before its AP started)."""
 
     @property
     def description(self) -> str:
@@ -68,6 +70,7 @@ _DESCRIPTIONS = {
     Feature.FIRMWARE_ROLLBACK: "`firmware rollback`",
     Feature.OTA_ERROR_STATE: "OTA failures through ERROR",
     Feature.OTA_MD5_CHECK: "an MD5-checked OTA download",
+    Feature.SCAN_ON_REQUEST: "a Wi-Fi scan on each /wifi_scan.json request",
 }
 
 

@@ -53,6 +53,7 @@ def test_redirect_is_followed(lab: Lab, board: LabBoard, phone: LabPhone) -> Non
     assert device is not None and lab.is_online(device.id)
 
 
+@pytest.mark.needs_transport("binary")
 def test_device_answers_server_pings(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """The cloud PINGs the device; the firmware answers RESPONSE 200 with the same id."""
     enrollment = phone.provision(board)
@@ -62,6 +63,7 @@ def test_device_answers_server_pings(lab: Lab, board: LabBoard, phone: LabPhone)
     assert answered["status"] == 200
 
 
+@pytest.mark.needs_transport("binary")
 def test_cloud_restart_mid_session(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C12: the cloud restarts; the device reconnects with the same token, ownership and device id."""
     enrollment = phone.provision(board)
@@ -89,6 +91,7 @@ def test_rotated_ca_breaks_trust(lab: Lab, board: LabBoard, phone: LabPhone) -> 
     assert device is not None and not lab.is_online(device.id)
 
 
+@pytest.mark.needs_transport("binary")
 def test_two_clients_sharing_a_token_newest_wins(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """C9: a second client logs in with the board's token: the board's session is closed (newest wins)."""
     enrollment = phone.provision(board)

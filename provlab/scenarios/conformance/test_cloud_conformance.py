@@ -13,6 +13,8 @@ import pytest
 
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 PING_SLACK_S = 1.5  # the journal is read every 0.1 s; a real board's loop adds its own latency
 INFO_KEYS = {"h-beat", "buff-in", "dev", "tmpl"}
 

@@ -10,6 +10,8 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 from .support import in_config_mode, stamps_of
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 BAD_ARGS = '{"status":"error","msg":"invalid arguments. expected: <auth> <ssid> <pass>"}'
 REBOOTING = '{"status":"OK","msg":"rebooting wifi module"}'
 BAD_TOKEN = '{"status":"error","msg":"invalid token size"}'

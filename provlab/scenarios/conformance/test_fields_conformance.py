@@ -11,6 +11,8 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 from .support import CONFIG_TRYING, in_config_mode, send_config
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 STATIC = {"ip": "192.168.1.77", "mask": "255.255.255.0", "gw": "192.168.1.1", "dns": "192.168.1.1"}
 
 

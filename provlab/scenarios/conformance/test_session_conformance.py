@@ -10,6 +10,8 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 from .support import CONFIG_TRYING, TIMER_SLACK_MS, in_config_mode, send_config, stamp
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 LOGIN_TIMEOUT_MS = 6_000  # BLYNK_TIMEOUT_MS
 HEARTBEAT_EXTRA_S = 18.0  # 3 x BLYNK_TIMEOUT_MS over h-beat
 SLACK_S = TIMER_SLACK_MS / 1000

@@ -26,6 +26,8 @@ from .support import (
     stamp,
 )
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 MAC = r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}"
 BOARD_INFO = re.compile(
     r'\{"board":"(?P<board>[^"]*)","tmpl_id":"(?P<tmpl_id>[^"]*)","fw_type":"(?P<fw_type>[^"]*)",'
@@ -38,6 +40,7 @@ SCAN_ITEM = re.compile(
     r'"ch":(?P<ch>\d+)(?:,"hidden":[01])?\}'
 )
 SECURITIES = {"OPEN", "WEP", "WPA", "WPA2", "WPA+WPA2", "WPA2-EAP", "WPA3", "WPA2+WPA3", "WAPI", "unknown"}
+SECURITIES |= {"WPA/PSK", "WPA2/PSK", "WPA/WPA2/PSK"}  # the Wio Terminal sketch's names (spec §2.5)
 REGIONAL_HOST = "fra1.blynk.cloud"  # a name other than the default `blynk.cloud` (and on the lab CA's certificate)
 
 
@@ -47,6 +50,7 @@ def _legacy_api(body: str) -> None:
 
 
 @pytest.mark.spec("1.1", "2.1", "2.2", "2.4", "1.4", "5.3", "5.5")
+@pytest.mark.needs_firmware("console_wifi")
 def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """`/board_info.json` is the §2.4 format string exactly; its fields agree with the console, the air and the
     SSID rule (§2.2); asking for it makes the board CONFIGURING, and the phone leaving makes it WAIT_CONFIG."""
@@ -75,6 +79,7 @@ def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBo
 
 
 @pytest.mark.spec("2.5", "5.3")
+@pytest.mark.needs_firmware("scan_on_request")
 def test_wifi_scan_lists_the_15_strongest_networks_strongest_first(
     lab: Lab, board: LabBoard, phone: LabPhone, wifi: Air
 ) -> None:

@@ -13,6 +13,8 @@ from provlab.fixtures import HomeNetwork, Lab, LabBoard, LabPhone
 
 from .support import in_config_mode, stamps_of
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 LONGEST_PASSPHRASE = "Longest-WPA2-passphrase-is-63-characters-so-this-one-fills-them"
 
 

@@ -24,6 +24,8 @@ from .support import (
     stamps_of,
 )
 
+pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
+
 CONNECT_TIMEOUT_MS = 50_000  # WIFI_NET_CONNECT_TIMEOUT, WIFI_CLOUD_CONNECT_TIMEOUT
 ERROR_REBOOT_MS = 10_000
 RECONNECT_MS = 5_000  # BlynkProtocol: a connect attempt at most every 5000 ms

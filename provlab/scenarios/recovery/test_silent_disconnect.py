@@ -50,6 +50,7 @@ def _offline_by_heartbeat(lab: Lab, device_id: int, heartbeat: float, last_traff
     return offline
 
 
+@pytest.mark.needs_transport("binary")  # the heartbeat is the binary protocol's (an MQTT board uses keep-alive)
 @pytest.mark.parametrize("transport", ["tls", pytest.param("tcp", marks=pytest.mark.lab(cloud_tls=False))])
 def test_board_whose_ap_vanishes_is_marked_offline_after_its_heartbeat(
     lab: Lab, board: LabBoard, phone: LabPhone, transport: str
@@ -71,6 +72,7 @@ def test_board_whose_ap_vanishes_is_marked_offline_after_its_heartbeat(
 
 
 @pytest.mark.needs_power
+@pytest.mark.needs_transport("binary")
 def test_board_that_loses_power_is_marked_offline_after_its_heartbeat(
     lab: Lab, board: LabBoard, phone: LabPhone
 ) -> None:
