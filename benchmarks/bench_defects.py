@@ -5,6 +5,7 @@ must pass them all. Prints the defect-detection table and exits 1 if a defect go
 
     python3 benchmarks/bench_defects.py            # all defects, -n 2
     python3 benchmarks/bench_defects.py --defect forgets-last-error
+    python3 benchmarks/bench_defects.py --profile edgent-esp8266   # the suite on another board family
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from provlab.emulator.defects import Defect
 SCENARIOS = Path(__file__).resolve().parent.parent / "provlab" / "scenarios"
 
 
-def run_suite(defect: str | None, workers: int) -> tuple[list[str], int, float]:
+def run_suite(defect: str | None, workers: int, profile: str | None = None) -> tuple[list[str], int, float]:
     """(failed scenario ids, scenarios run, wall seconds) for one suite run."""
     with tempfile.TemporaryDirectory() as folder:
         junit = Path(folder) / "junit.xml"
@@ -32,6 +33,8 @@ def run_suite(defect: str | None, workers: int) -> tuple[list[str], int, float]:
             args += ["-n", str(workers)]
         if defect:
             args += ["--defect", defect]
+        if profile:
+            args += ["--profile", profile]
         started = time.perf_counter()
         subprocess.run(args, capture_output=True, text=True, cwd=folder)
         elapsed = time.perf_counter() - started
@@ -47,18 +50,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--defect", action="append", help="only these defects (default: all)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", help="run the suite on boards of this firmware profile (default: the lab's)")
     args = parser.parse_args()
     defects = args.defect or [d.value for d in Defect]
 
-    baseline, total, elapsed = run_suite(None, args.workers)
-    print(f"faithful firmware: {total - len(baseline)}/{total} scenarios pass ({elapsed:.1f} s)")
+    baseline, total, elapsed = run_suite(None, args.workers, args.profile)
+    on = f" on {args.profile}" if args.profile else ""
+    print(f"faithful firmware{on}: {total - len(baseline)}/{total} scenarios pass ({elapsed:.1f} s)")
     for name in baseline:
         print(f"  FAILS WITHOUT ANY DEFECT: {name}")
     print()
     print(f"{'defect':38s} caught by")
     undetected = []
     for name in defects:
-        failed, _, elapsed = run_suite(name, args.workers)
+        failed, _, elapsed = run_suite(name, args.workers, args.profile)
         caught = sorted(set(failed) - set(baseline))
         if not caught:
             undetected.append(name)
