@@ -203,10 +203,11 @@ class BlynkClient(ReconnectingClient):
         """Device time of the next thing `run()` must do on its own; logs and acts on what is due now."""
         now = self.clock.now()
         if self.state is not ClientState.CONNECTED:
-            if now - started >= BLYNK_TIMEOUT_S:
+            login_deadline = started + BLYNK_TIMEOUT_S  # one sum for both: `now - started` can round below it
+            if now >= login_deadline:
                 self.log("Login timeout")
                 raise EndOfConnection
-            return started + BLYNK_TIMEOUT_S
+            return login_deadline
         hb = self.heartbeat_s
         if now - self._last_in > hb + HEARTBEAT_TIMEOUT_EXTRA_S:
             self.log("Heartbeat timeout")

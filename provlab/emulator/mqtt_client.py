@@ -356,10 +356,11 @@ class MqttClient(ReconnectingClient):
         """Device time of the next thing the client must do on its own; acts on what is due now."""
         now = self.clock.now()
         if not self.connected:
-            if now - started >= BLYNK_TIMEOUT_S:
+            login_deadline = started + BLYNK_TIMEOUT_S  # one sum for both: `now - started` can round below it
+            if now >= login_deadline:
                 self.log("Login timeout")
                 raise EndOfConnection
-            return started + BLYNK_TIMEOUT_S
+            return login_deadline
         keepalive = self.keepalive_s
         if now - self._last_in > keepalive or now - self._last_out > keepalive:
             if self._ping_outstanding:
