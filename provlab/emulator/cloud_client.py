@@ -217,8 +217,10 @@ class BlynkClient(ReconnectingClient):
         if quiet and now - self._last_ping > BLYNK_TIMEOUT_S and self.behaviour.sends_pings():
             self.send(Command.PING)
             self._last_ping = now
-        next_ping = max(min(self._last_in, self._last_out) + ping_hb, self._last_ping + BLYNK_TIMEOUT_S)
         timeout_at = self._last_in + hb + HEARTBEAT_TIMEOUT_EXTRA_S
+        if not self.behaviour.sends_pings():  # nothing to send on its own: sleep until the heartbeat timeout
+            return timeout_at + 0.001
+        next_ping = max(min(self._last_in, self._last_out) + ping_hb, self._last_ping + BLYNK_TIMEOUT_S)
         return min(next_ping, timeout_at) + 0.001  # the library's comparisons are strict
 
     async def _read(self, reader: asyncio.StreamReader, deadline: float) -> bytes | None:
