@@ -409,6 +409,14 @@ class EdgentFirmware:
         token = self.config.cloud_token if self.config.is_valid else None
         self.write_serial(device_banner(self.profile, self.ssid, token))
         self.write_serial(console_proto.BOOT_PROMPT)
+        self.enter_first_state()
+        if not self.profile.template_ok:
+            self.log("Invalid configuration of TEMPLATE_ID / TEMPLATE_NAME")
+            await asyncio.Event().wait()  # while (true) delay(100);
+
+    def enter_first_state(self) -> None:
+        """`BlynkEdgent.begin()` after the config is read: stored config (or a patched `blnkopt`) connects,
+        nothing configured waits for the phone; the retry budgets start full."""
         self.net_retries = self.cloud_retries = WIFI_CLOUD_MAX_RETRIES
         if self.config.is_valid:
             self.transition(Trigger.BOOT_CONFIGURED, S.CONNECTING_NET)
@@ -417,9 +425,6 @@ class EdgentFirmware:
             self.transition(Trigger.BOOT_CONFIGURED, S.CONNECTING_NET)
         else:
             self.transition(Trigger.BOOT_UNCONFIGURED, S.WAIT_CONFIG)
-        if not self.profile.template_ok:
-            self.log("Invalid configuration of TEMPLATE_ID / TEMPLATE_NAME")
-            await asyncio.Event().wait()  # while (true) delay(100);
 
     def _load_blnkopt(self) -> bool:
         """`config_load_blnkopt()`: a patched tag with both `ssid` and `auth` configures the board."""

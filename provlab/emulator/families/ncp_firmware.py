@@ -28,7 +28,6 @@ from provlab.emulator.families.ncp import NcpProfile
 from provlab.emulator.firmware import MIN_POLL_WALL_S, EdgentFirmware, TransitionRecord
 from provlab.emulator.flash import PowerLost
 from provlab.emulator.hardware import BoardHardware
-from provlab.emulator.settings import WIFI_CLOUD_MAX_RETRIES
 from provlab.emulator.transitions import Target, Trigger, check
 from provlab.protocol import choices
 from provlab.protocol import ncp as rpc
@@ -238,14 +237,7 @@ class NcpFirmware(EdgentFirmware):
         self._load_app()
         self.client.info_body = self._info_body()
         self.config_load()
-        self.net_retries = self.cloud_retries = WIFI_CLOUD_MAX_RETRIES
-        if self.config.is_valid:
-            self.transition(Trigger.BOOT_CONFIGURED, S.CONNECTING_NET)
-        elif self._load_blnkopt():
-            self.log("Firmware is preprovisioned")
-            self.transition(Trigger.BOOT_CONFIGURED, S.CONNECTING_NET)
-        else:
-            self.transition(Trigger.BOOT_UNCONFIGURED, S.WAIT_CONFIG)
+        self.enter_first_state()
 
     def set_state(self, new: EdgentState) -> None:
         super().set_state(new)
