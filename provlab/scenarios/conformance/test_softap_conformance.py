@@ -136,10 +136,10 @@ def test_config_host_and_port_ssl_are_the_ones_dialled(lab: Lab, board: LabBoard
     token, status, body = send_config(lab, board, phone, host=REGIONAL_HOST, port_ssl=str(port), port="1")
     assert (status, body) == (200, CONFIG_TRYING)
     applying = stamp(board, "Applying configuration...", mark, timeout=10)
-    texts = printed(board, mark)
+    switching = stamp(board, "Switching to STA...", mark, timeout=10)
+    texts = printed(board, mark)  # every line before `Switching to STA...` has been read by now
     assert f"WiFi SSID: {home.ssid} Pass: {home.passphrase}" in texts
     assert f"Blynk cloud: {token} @ {REGIONAL_HOST}:{port}" in texts, [t for t in texts if "Blynk cloud" in t]
-    switching = stamp(board, "Switching to STA...", mark, timeout=10)
     assert switching >= applying
     switched = stamp(board, "SWITCH_TO_STA => CONNECTING_NET", mark, timeout=10)
     assert 1000 <= switched - switching <= 1000 + TIMER_SLACK_MS, f"SWITCH_TO_STA lasted {switched - switching} ms"
