@@ -1,8 +1,9 @@
-"""What a board can be asked to do, one small protocol per capability: power, reset, button, console, serial log.
+"""What a board can be asked to do, one small protocol per capability: power, reset, button, LED, console, serial log.
 
-Each kind of board implements the ones it has. An emulated board has all five; a board on a serial port has
-the console and the serial log, plus what its sideband wiring adds (a DTR/RTS circuit: reset and maybe the
-button; a relay command: power; an operator: what the station's person is able to do). `capability()` asks a
+Each kind of board implements the ones it has. An emulated board has all of them (the LED where its sketch
+starts the indicator); a board on a serial port has the console and the serial log, plus what its sideband
+wiring adds (a DTR/RTS circuit: reset and maybe the button; a relay command: power; an LED sensor's command:
+the LED; an operator: what the station's person is able to do). `capability()` asks a
 board (or a sideband) for one and gets the object that implements it, or None; `require()` gets it or raises
 `CapabilityMissing`; `skip_reason()` is the one place a scenario's `needs_*` markers become a skip reason.
 """
@@ -18,6 +19,7 @@ from typing import Literal, Protocol, overload, runtime_checkable
 from provlab.drivers.expecting import NotMatching, Pattern
 from provlab.drivers.line_stream import ReceivedLine
 from provlab.drivers.serial_console import ConsoleReply
+from provlab.protocol.led import LedPattern
 from provlab.protocol.serial_log import LogLine
 
 
@@ -55,6 +57,15 @@ class ButtonProtocol(Protocol):
 
 
 @runtime_checkable
+class LedProtocol(Protocol):
+    """Watch the board's status LED (the emulator's indicator; a light sensor on a real board)."""
+
+    def led(self) -> LedPattern:
+        """The pattern the LED shows now (`off`, `beat BLUE {50,500}`, …, spec §4.2)."""
+        ...
+
+
+@runtime_checkable
 class ConsoleProtocol(Protocol):
     """Type a command on the board's serial console and read its reply."""
 
@@ -87,6 +98,8 @@ class Capability(Enum):
     """Cut and restore the board's power: `PowerProtocol`."""
     BUTTON = "button"
     """Press and release the board's configuration button: `ButtonProtocol`."""
+    LED = "LED"
+    """See what the board's status LED shows (an LED sensor, the emulator's indicator): `LedProtocol`."""
     CONSOLE = "console"
     """Commands typed on the serial console: `ConsoleProtocol`."""
     SERIAL_LOG = "serial log"
@@ -105,18 +118,22 @@ PROTOCOLS: dict[Capability, type] = {
     Capability.RESET: ResetProtocol,
     Capability.POWER: PowerProtocol,
     Capability.BUTTON: ButtonProtocol,
+    Capability.LED: LedProtocol,
     Capability.CONSOLE: ConsoleProtocol,
     Capability.SERIAL_LOG: SerialLogProtocol,
     Capability.EDGENT_LOG: SerialLogProtocol,
 }
 
 WIRED = frozenset({Capability.RESET, Capability.POWER, Capability.BUTTON})
-"""What a control sideband (wiring beside the serial data lines) can give a board."""
+"""What a control sideband (wiring beside the serial data lines) can do to a board."""
+SENSED = frozenset({Capability.LED})
+"""What a sideband can see on a board besides its serial port (a light sensor on the status LED)."""
 
 MARKER_CAPABILITIES: dict[str, Capability] = {
     "needs_reset": Capability.RESET,
     "needs_power": Capability.POWER,
     "needs_button": Capability.BUTTON,
+    "needs_led": Capability.LED,
     "needs_console": Capability.CONSOLE,
     "needs_edgent_log": Capability.EDGENT_LOG,
 }
@@ -156,6 +173,8 @@ class ProvidesCapabilities(ABC):
     @overload
     def capability(self, wanted: Literal[Capability.BUTTON]) -> ButtonProtocol | None: ...
     @overload
+    def capability(self, wanted: Literal[Capability.LED]) -> LedProtocol | None: ...
+    @overload
     def capability(self, wanted: Literal[Capability.CONSOLE]) -> ConsoleProtocol | None: ...
     @overload
     def capability(self, wanted: Literal[Capability.SERIAL_LOG]) -> SerialLogProtocol | None: ...
@@ -176,6 +195,8 @@ class ProvidesCapabilities(ABC):
     def require(self, wanted: Literal[Capability.RESET], action: str) -> ResetProtocol: ...
     @overload
     def require(self, wanted: Literal[Capability.BUTTON], action: str) -> ButtonProtocol: ...
+    @overload
+    def require(self, wanted: Literal[Capability.LED], action: str) -> LedProtocol: ...
     @overload
     def require(self, wanted: Literal[Capability.CONSOLE], action: str) -> ConsoleProtocol: ...
     @overload
@@ -219,5 +240,6 @@ def skip_reason(board_name: str, board: Capable | None, marker_names: Iterable[s
     wired = board.describe_wiring() if board is not None else "no control sideband"
     markers = ", ".join(name for name, cap in MARKER_CAPABILITIES.items() if cap in missing)
     what = ", ".join(c.value for c in missing)
-    noun = "" if missing == [Capability.CONSOLE] else " control"
+    nouns: dict[tuple[Capability, ...], str] = {(Capability.CONSOLE,): "", (Capability.LED,): " to see"}
+    noun = nouns.get(tuple(missing), " control")
     return f"{board_name} has no {what}{noun} ({wired}); the scenario is marked {markers}"

@@ -12,6 +12,7 @@ boards:
     tags: {chip: esp8266}
     sideband:
       - {kind: command, power_on: "usbrelay R1_1=1", power_off: "usbrelay R1_1=0"}
+      - {kind: command, led: "read-led-sensor --board {name}"}   # prints `beat BLUE {50,500}` and the like
       - {kind: operator, can: [button]}
 ```
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from provlab.drivers.capabilities import Capability, PowerProtocol, ProvidesCapabilities
 from provlab.drivers.sideband.base import Sideband
+from provlab.protocol.led import LedPattern
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class WiredActions(ProvidesCapabilities):
     sideband: Sideband
 
     def implementation(self, capability: Capability) -> object | None:
-        """The console and the serial log are the driver's own; reset, power and button its sideband's (a
+        """The console and the serial log are the driver's own; reset, power, button and LED its sideband's (a
         sideband with power but no reset line resets by a power cycle)."""
         if capability in (Capability.CONSOLE, Capability.SERIAL_LOG, Capability.EDGENT_LOG):
             return self
@@ -65,3 +66,7 @@ class WiredActions(ProvidesCapabilities):
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release (10 s resets the configuration)."""
         self.require(Capability.BUTTON, "hold the button").hold_button(seconds)
+
+    def led(self) -> LedPattern:
+        """What the status LED shows now (an LED sensor in the sideband)."""
+        return self.require(Capability.LED, "see the status LED").led()

@@ -4,7 +4,7 @@ The faithful firmware asks a `Behaviour` at a few well-defined decision points (
 are read, whether a token is acceptable, what happens before validation, when the reset button fires,
 whether ERROR reboots, how `last_error` is kept, whether the AP goes down, what an invalid-token answer
 does to the client, whether server PINGs are answered, and the conformance points below them: SoftAP fields,
-timers, error codes, log lines, the stored blob, keep-alive, reconnect spacing, button, login info, console).
+timers, error codes, log lines, the stored blob, keep-alive, reconnect spacing, button, login info, console, LED).
 Each defect is one small mixin that overrides exactly one of those points, documented by its docstring
 (`Defect.description`); `behaviour_for()` stacks
 the chosen ones over the faithful base. `benchmarks/bench_defects.py` proves the built-in suite catches each.
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from provlab.emulator.indicator import STATE_PATTERNS, pattern_for
 from provlab.emulator.settings import (
     BUTTON_HOLD_TIME_ACTION_S,
     ERROR_REBOOT_DELAY_S,
@@ -28,7 +29,8 @@ from provlab.emulator.settings import (
 )
 from provlab.protocol import choices
 from provlab.protocol.edgent_http import SCAN_MAX_NETWORKS, TOKEN_LENGTH, BoardInfo, ScanEntry, wifi_scan_pieces
-from provlab.protocol.states import ProvError
+from provlab.protocol.led import LedColor, LedPattern
+from provlab.protocol.states import EdgentState, ProvError
 
 if TYPE_CHECKING:
     from provlab.protocol.config_blob import ConfigBlob
@@ -181,6 +183,10 @@ class Behaviour:
     def console_config_default(self) -> str:
         """What a bare console `config` does: `config start` (spec §5.5)."""
         return "start"
+
+    def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
+        """`getPattern()` of `Indicator.h`: a button hold past 10 s / 3 s first, then the state's (spec §4.2)."""
+        return pattern_for(state, hold_ms)
 
 
 class AcceptsShortToken(Behaviour):
@@ -451,6 +457,44 @@ class BareConsoleConfigIgnored(Behaviour):
         return ""
 
 
+class LedConfigModeFastBlink(Behaviour):
+    """Config mode blinks CONFIGURING's blue {200,200} instead of its own blue {50,500} (a `case` label moved
+    in `getPattern()`), so an installer cannot tell waiting from a phone being connected."""
+
+    def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
+        pattern = super().led_pattern(state, hold_ms)
+        if pattern == STATE_PATTERNS[EdgentState.WAIT_CONFIG]:
+            return STATE_PATTERNS[EdgentState.CONFIGURING]
+        return pattern
+
+
+class LedIgnoresButtonHold(Behaviour):
+    """The LED never shows a button hold (no white breathing after 3 s, no white flashing after 10 s): the
+    state's pattern is checked before the hold."""
+
+    def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
+        return super().led_pattern(state, None)
+
+
+class LedRunningNotShown(Behaviour):
+    """RUNNING keeps CONNECTING_CLOUD's fast blink: the indicator is not told about the last transition."""
+
+    def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
+        shown = EdgentState.CONNECTING_CLOUD if state is EdgentState.RUNNING else state
+        return super().led_pattern(shown, hold_ms)
+
+
+class LedRedGreenSwapped(Behaviour):
+    """Colours go out in GRB order (an RGB LED driver set up for the wrong strip): red and green swap, so
+    RUNNING breathes magenta and ERROR flashes green."""
+
+    def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
+        pattern = super().led_pattern(state, hold_ms)
+        rgb = int(pattern.color)
+        swapped = (rgb >> 8 & 0xFF) << 16 | (rgb >> 16 & 0xFF) << 8 | (rgb & 0xFF)
+        return dataclasses.replace(pattern, color=LedColor.nearest(swapped))
+
+
 class Defect(Enum):
     """A named firmware defect; `.value` is its name on the command line and in reports."""
 
@@ -490,6 +534,10 @@ class Defect(Enum):
     CONSOLE_CONNECT_ANY_TOKEN_SIZE = "console-connect-any-token-size"
     IGNORES_STATIC_IP = "ignores-static-ip"
     BARE_CONSOLE_CONFIG_IGNORED = "bare-console-config-ignored"
+    LED_CONFIG_MODE_FAST_BLINK = "led-config-mode-fast-blink"
+    LED_IGNORES_BUTTON_HOLD = "led-ignores-button-hold"
+    LED_RUNNING_NOT_SHOWN = "led-running-not-shown"
+    LED_RED_GREEN_SWAPPED = "led-red-green-swapped"
 
     @property
     def behaviour(self) -> type[Behaviour]:
@@ -547,6 +595,10 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.CONSOLE_CONNECT_ANY_TOKEN_SIZE: ConsoleConnectAnyTokenSize,
     Defect.IGNORES_STATIC_IP: IgnoresStaticIp,
     Defect.BARE_CONSOLE_CONFIG_IGNORED: BareConsoleConfigIgnored,
+    Defect.LED_CONFIG_MODE_FAST_BLINK: LedConfigModeFastBlink,
+    Defect.LED_IGNORES_BUTTON_HOLD: LedIgnoresButtonHold,
+    Defect.LED_RUNNING_NOT_SHOWN: LedRunningNotShown,
+    Defect.LED_RED_GREEN_SWAPPED: LedRedGreenSwapped,
 }
 
 FAITHFUL = Behaviour()

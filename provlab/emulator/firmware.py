@@ -31,7 +31,7 @@ from provlab.emulator.defects import Behaviour
 from provlab.emulator.family import OTA_FATAL_DELAY_S
 from provlab.emulator.flash import PowerLost
 from provlab.emulator.hardware import BoardHardware
-from provlab.emulator.indicator import LED_OFF, pattern_for
+from provlab.emulator.indicator import LED_OFF
 from provlab.emulator.mqtt_client import CloudClient
 from provlab.emulator.ota import OtaFailed, download_update
 from provlab.emulator.portal import ConfigPortal
@@ -176,7 +176,7 @@ class EdgentFirmware:
 
     def _refresh_led(self) -> None:
         shows = self.powered and self.profile.family.led  # the Wio sketch never starts its indicator
-        pattern = pattern_for(self.state, self.button.hold_ms()) if shows else LED_OFF
+        pattern = self.behaviour.led_pattern(self.state, self.button.hold_ms()) if shows else LED_OFF
         self.hw.show_led(pattern)
 
     # --- what the hardware calls (`Program`) ------------------------------------------------------

@@ -3,44 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, IntEnum
 
+from provlab.protocol.led import LED_OFF, LedColor, LedEffect, LedPattern
 from provlab.protocol.states import EdgentState
 
+__all__ = ["LED_OFF", "LedChange", "LedColor", "LedEffect", "LedPattern", "StatusLed", "pattern_for"]
 
-class LedColor(IntEnum):
-    """`Indicator.h` colours (before `BOARD_LED_BRIGHTNESS` scaling)."""
-
-    BLACK = 0x000000
-    WHITE = 0xFFFFE7
-    BLUE = 0x0D36FF
-    BLYNK = 0x2EFFB9
-    RED = 0xFF1008
-    MAGENTA = 0xA700FF
-
-
-class LedEffect(Enum):
-    OFF = "off"
-    BEAT = "beat"  # beatLED(color, {on, off, on, off, …}) ms
-    WAVE = "wave"  # waveLED(color, period) ms: breathing 0 -> 127 -> 0
-
-
-@dataclass(frozen=True)
-class LedPattern:
-    """What the LED does: an effect, its colour and its timings in ms."""
-
-    effect: LedEffect
-    color: LedColor
-    timings_ms: tuple[int, ...] = ()
-
-    def __str__(self) -> str:
-        if self.effect is LedEffect.OFF:
-            return "off"
-        timings = ",".join(str(t) for t in self.timings_ms)
-        return f"{self.effect.value} {self.color.name} {{{timings}}}"
-
-
-LED_OFF = LedPattern(LedEffect.OFF, LedColor.BLACK)
 HOLD_PAST_ACTION = LedPattern(LedEffect.BEAT, LedColor.WHITE, (100, 100))
 HOLD_PAST_INDICATION = LedPattern(LedEffect.WAVE, LedColor.WHITE, (1000,))
 _DEFAULT = LedPattern(LedEffect.BEAT, LedColor.RED, (80, 100, 80, 1000))

@@ -1,4 +1,5 @@
-"""The emulated board's control sideband: reset, power and button are API calls on the `EmulatedBoard`.
+"""The emulated board's control sideband: reset, power and button are API calls on the `EmulatedBoard`, and the
+LED is its indicator's current pattern.
 
 The board lives on an asyncio loop; `run` is how this sync sideband gets a coroutine executed there and waits
 for it (the lab passes its loop thread's `run`). Nothing here imports the lab.
@@ -9,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
-from provlab.drivers.capabilities import WIRED, Capability
+from provlab.drivers.capabilities import SENSED, WIRED, Capability
 from provlab.drivers.sideband.base import ButtonPress, PowerSwitch
 from provlab.emulator.board import EmulatedBoard
+from provlab.protocol.led import LedPattern
 
 T = TypeVar("T")
-ALL = WIRED
+ALL = WIRED | SENSED
 
 
 class LoopRunner(Protocol):
@@ -27,21 +29,29 @@ class EmulatedSideband(PowerSwitch, ButtonPress):
     """Reset, power and button of an emulated board, through its API.
 
     `capabilities` can be narrowed to model a board that lacks one (e.g. no button wired), so scenarios
-    needing it are skipped exactly as they would be on such hardware.
+    needing it are skipped exactly as they would be on such hardware. A family whose sketch never starts its
+    indicator (the Wio Terminal's) has no LED to see.
     """
 
     def __init__(self, board: EmulatedBoard, run: LoopRunner, *, capabilities: frozenset[Capability] = ALL) -> None:
         super().__init__(clock=board.clock.lab_clock)
         self.board = board
         self._run = run
-        self._capabilities = frozenset(capabilities)
+        shows_led = board.profile.family.led
+        self._capabilities = frozenset(c for c in capabilities if c is not Capability.LED or shows_led)
 
     @property
     def capabilities(self) -> frozenset[Capability]:
         return self._capabilities
 
     def describe(self) -> str:
-        return f"emulated {self.board.name}: API calls"
+        unlit = "" if self.board.profile.family.led else f"; the {self.board.profile.name} sketch never starts its LED"
+        return f"emulated {self.board.name}: API calls{unlit}"
+
+    def led(self) -> LedPattern:
+        """The indicator's pattern now (set on the board's loop; one attribute read, as a sensor samples)."""
+        self.require(Capability.LED, "see the status LED")
+        return self.board.led.current
 
     def reset(self) -> None:
         self.require(Capability.RESET, "reset the board")

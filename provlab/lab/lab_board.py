@@ -11,11 +11,13 @@ from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.expecting import NotMatching, Pattern
 from provlab.drivers.line_stream import ReceivedLine
 from provlab.drivers.serial_board import SerialBoard
+from provlab.drivers.serial_errors import ExpectTimeout
 from provlab.emulator.board import EmulatedBoard
 from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.capabilities import BoardOutOfReach
 from provlab.lab.steps import StepJournal, step
 from provlab.protocol.console import DevInfo
+from provlab.protocol.led import TIMING_TOLERANCE, LedPattern
 from provlab.protocol.serial_log import LogEvent, LogLine
 from provlab.protocol.states import EdgentState
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 E = TypeVar("E", bound=LogEvent)
 AP_URL_LINE = "AP URL:  blynk.setup"
 AP_POLL_S = 0.05  # device seconds between looks at an emulated board's web server (no log line says it is up)
+LED_POLL_S = 0.1  # device seconds between looks at the LED (a sensor's command takes its own time on top)
 
 
 class LabBoard(ProvidesCapabilities):
@@ -257,6 +260,33 @@ class LabBoard(ProvidesCapabilities):
     def hold_button(self, seconds: float) -> None:
         """Press, hold for `seconds` of device time, release."""
         self.serial.hold_button(seconds)
+
+    def led(self) -> LedPattern:
+        """What the status LED shows now (the emulator's indicator, or the LED sensor in the board's sideband);
+        `CapabilityMissing` on a board without one (`needs_led` skips such boards)."""
+        return self.require(Capability.LED, "see the status LED").led()
+
+    @step("expect_led")
+    def expect_led(
+        self, pattern: str | LedPattern, timeout: float = 5.0, *, tolerance: float = TIMING_TOLERANCE
+    ) -> LedPattern:
+        """Wait until the LED shows `pattern` (`beat BLUE {50,500}`, `wave BLYNK {5000}`, `off`; spec §4.2), each
+        phase within `tolerance` of the spec's; what it showed. On timeout, `ExpectTimeout` names the last
+        pattern seen."""
+        wanted = LedPattern.parse(pattern) if isinstance(pattern, str) else pattern
+        sensor = self.require(Capability.LED, "see the status LED")
+        clock = self.serial.clock
+        deadline = clock.now() + timeout
+        while True:
+            seen = sensor.led()
+            if wanted.matches(seen, tolerance):
+                return seen
+            if clock.now() >= deadline:
+                tail = [received.line.raw for received in self.lines()[-10:]]
+                state = self.state.name if self.state is not None else "unknown"
+                what = f"the LED to show {wanted} (it shows {seen}; board state {state})"
+                raise ExpectTimeout(what, timeout, tail, self.serial.log_path, budget=clock.budget(timeout))
+            clock.sleep(LED_POLL_S)
 
     @step("console")
     def console(self, line: str, timeout: float = 10.0) -> list[str]:

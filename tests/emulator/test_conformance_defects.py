@@ -48,3 +48,23 @@ def test_unsorted_scan_keeps_scan_order() -> None:
     assert faithful.index(b"N1") < faithful.index(b"N0")
     unsorted = b"".join(behaviour_for(["wifi-scan-unsorted"]).wifi_scan_pieces(entries))
     assert unsorted.index(b"N0") < unsorted.index(b"N1") and unsorted.startswith(b"[\n")
+
+
+def test_led_defects_change_only_the_pattern_they_name() -> None:
+    from provlab.protocol.led import LedPattern
+    from provlab.protocol.states import EdgentState as S
+
+    def shown(defect: str, state: S, hold_ms: int | None = None) -> str:
+        return str(behaviour_for([defect]).led_pattern(state, hold_ms))
+
+    assert str(FAITHFUL.led_pattern(S.WAIT_CONFIG, None)) == "beat BLUE {50,500}"
+    assert shown("led-config-mode-fast-blink", S.WAIT_CONFIG) == "beat BLUE {200,200}"
+    assert shown("led-config-mode-fast-blink", S.WAIT_CONFIG, 4000) == "wave WHITE {1000}"
+    assert shown("led-ignores-button-hold", S.WAIT_CONFIG, 11_000) == "beat BLUE {50,500}"
+    assert str(FAITHFUL.led_pattern(S.WAIT_CONFIG, 11_000)) == "beat WHITE {100,100}"
+    assert shown("led-running-not-shown", S.RUNNING) == "beat BLYNK {100,100}"
+    assert shown("led-running-not-shown", S.ERROR) == "beat RED {80,100,80,1000}"
+    swapped = behaviour_for(["led-red-green-swapped"])
+    assert str(swapped.led_pattern(S.RUNNING, None)) == "wave MAGENTA {5000}"
+    assert str(swapped.led_pattern(S.ERROR, None)) == "beat BLYNK {80,100,80,1000}"
+    assert swapped.led_pattern(S.WAIT_CONFIG, None) == LedPattern.parse("beat BLUE {50,500}")  # blue stays blue

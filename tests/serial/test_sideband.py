@@ -19,9 +19,11 @@ from provlab.drivers.sideband import (
     skip_reason,
 )
 from provlab.drivers.sideband.command import CommandSideband, SidebandCommandFailed
+from provlab.drivers.sideband.config import build_sideband
 from provlab.drivers.sideband.esp_lines import DtrRtsSideband, EspWiring, SysfsGpio, auto_reset_levels
 from provlab.drivers.sideband.operator import OperatorDeclined, OperatorSideband
 from provlab.emulator.sideband import EmulatedSideband
+from provlab.protocol.led import LedPattern
 from provlab.protocol.serial_log import ButtonHoldHint, ResettingConfig
 
 PY = sys.executable
@@ -139,6 +141,24 @@ def test_a_failing_command_says_what_it_ran_and_what_it_printed(tmp_path: Path) 
         CommandSideband({"power_on": "relay on"})
 
 
+def test_an_led_sensor_command_says_what_the_led_shows(tmp_path: Path) -> None:
+    """`led` runs the sensor's program and reads the pattern off its last line; a reading that is no pattern is
+    an error that shows the command and the expected form."""
+    sensor = CommandSideband({"led": [PY, "-c", "print('sampling 2 s...'); print('beat #0D36FF {52,497}')"]})
+    assert sensor.capabilities == {Capability.LED}
+    assert sensor.led() == LedPattern.parse("beat BLUE {52,497}")
+    built = build_sideband([{"kind": "command", "led": [PY, "-c", "print('wave BLYNK {5000}')"]}])
+    assert built.capability(Capability.LED) is not None
+    assert built.require(Capability.LED, "see the LED").led() == LedPattern.parse("wave BLYNK {5000}")
+    garbled = CommandSideband({"led": [PY, "-c", "print('green-ish')"]}, name="bench-a")
+    with pytest.raises(SidebandCommandFailed) as failure:
+        garbled.led()
+    assert "led for bench-a:" in str(failure.value) and "printed no LED pattern" in str(failure.value)
+    assert "expected `off`, `beat COLOR" in str(failure.value)
+    with pytest.raises(CapabilityMissing, match="no LED capability"):
+        CommandSideband({"reset": "true"}).led()
+
+
 def test_the_operator_is_asked_and_can_decline() -> None:
     asked: list[str] = []
     answers = iter(["", "", "skip"])
@@ -236,6 +256,7 @@ def test_emulated_sideband_presses_resets_and_powers_through_the_board_api(rig: 
         rig.power_on()
         board.expect_state("WAIT_CONFIG", timeout=60)
         assert board.capabilities == frozenset(Capability)
+        assert board.led() == LedPattern.parse("beat BLUE {50,500}")  # WAIT_CONFIG's, on the emulator's indicator
 
         mark = board.mark()
         board.hold_button(10.5)

@@ -1,8 +1,11 @@
-"""The external-command sideband: power (and reset or button) through programs, e.g. a USB relay or smart plug CLI.
+"""The external-command sideband: power (and reset or button) through programs, e.g. a USB relay or smart plug CLI,
+and the status LED through an LED sensor's program.
 
 Each action is an argv (a string is split like a shell would, but no shell runs it); `{name}` and `{port}` in
 any word are replaced by the board's name and port. A command that fails, hangs past `timeout` or is missing
-raises `SidebandCommandFailed` with the command, its exit status and what it printed.
+raises `SidebandCommandFailed` with the command, its exit status and what it printed. The `led` command samples
+the LED and prints the pattern it saw on one line (`off`, `beat BLUE {50,500}`, `wave #2EFFB9 {5000}`: the
+text form of `provlab.protocol.led.LedPattern`); anything else is a `SidebandCommandFailed` that shows it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections.abc import Mapping, Sequence
 
 from provlab.drivers.capabilities import Capability
 from provlab.drivers.sideband.base import ButtonPress, PowerSwitch, SidebandError
+from provlab.protocol.led import LedPattern, LedPatternError
 
-ACTIONS = ("power_on", "power_off", "reset", "button_press", "button_release")
+ACTIONS = ("power_on", "power_off", "reset", "button_press", "button_release", "led")
 
 
 class SidebandCommandFailed(SidebandError):
@@ -62,6 +66,8 @@ class CommandSideband(PowerSwitch, ButtonPress):
             caps.add(Capability.RESET)
         if "button_press" in self.commands:
             caps.add(Capability.BUTTON)
+        if "led" in self.commands:
+            caps.add(Capability.LED)
         return frozenset(caps)
 
     def describe(self) -> str:
@@ -70,7 +76,7 @@ class CommandSideband(PowerSwitch, ButtonPress):
 
     def run(self, action: str) -> str:
         """Run the command of `action`; its standard output."""
-        argv = [word.format(name=self.name, port=self.port) for word in self.commands[action]]
+        argv = [word.replace("{name}", self.name).replace("{port}", self.port) for word in self.commands[action]]
         shown = shlex.join(argv)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
@@ -110,3 +116,13 @@ class CommandSideband(PowerSwitch, ButtonPress):
     def release_button(self) -> None:
         self.require(Capability.BUTTON, "release the button")
         self.run("button_release")
+
+    def led(self) -> LedPattern:
+        """The LED sensor command's reading: the pattern on its last non-empty line of output."""
+        self.require(Capability.LED, "see the status LED")
+        said = [line for line in self.run("led").splitlines() if line.strip()]
+        try:
+            return LedPattern.parse(said[-1] if said else "")
+        except LedPatternError as exc:
+            shown = shlex.join(self.commands["led"])
+            raise SidebandCommandFailed(f"led for {self.name}: `{shown}` printed no LED pattern: {exc}") from None

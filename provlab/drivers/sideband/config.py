@@ -1,7 +1,7 @@
 """Sidebands from configuration: the `sideband:` entries of a board inventory turned into objects.
 
 Kinds: `dtr-rts` (keys `auto_reset`, `reset_line`, `button`, `gpio`, `reset_pulse_s`), `command` (keys
-`power_on`, `power_off`, `reset`, `button_press`, `button_release`, `timeout`), `operator` (key `can`: a list
+`power_on`, `power_off`, `reset`, `button_press`, `button_release`, `led`, `timeout`), `operator` (key `can`: a list
 of `reset`, `power`, `button`), `none`. Several entries make a `CombinedSideband`, first entries first.
 """
 

@@ -3,6 +3,7 @@ queries, and the spec's exact strings. Nothing here reaches into an emulated boa
 
 from __future__ import annotations
 
+import socket
 import zlib
 from urllib.parse import urlencode
 
@@ -31,6 +32,13 @@ def printed(board: LabBoard, since: int) -> list[str]:
 def stamps_of(board: LabBoard, since: int, prefix: str) -> list[int]:
     """The `[millis]` of every line from `since` whose text starts with `prefix`."""
     return [r.line.millis for r in board.lines(since) if r.line.text.startswith(prefix) and r.line.millis is not None]
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released): a cloud that never answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def config_query(lab: Lab, token: str, **fields: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 
 import pytest
 
@@ -18,6 +17,7 @@ from .support import (
     CONFIG_TRYING,
     MISSING_NETWORK,
     TIMER_SLACK_MS,
+    closed_port,
     in_config_mode,
     send_config,
     stamp,
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own
 CONNECT_TIMEOUT_MS = 50_000  # WIFI_NET_CONNECT_TIMEOUT, WIFI_CLOUD_CONNECT_TIMEOUT
 ERROR_REBOOT_MS = 10_000
 RECONNECT_MS = 5_000  # BlynkProtocol: a connect attempt at most every 5000 ms
-
-
-def _closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _last_error(board: LabBoard, phone: LabPhone) -> int:
@@ -76,7 +69,7 @@ def test_unreachable_cloud_is_retried_every_5s_then_fails_after_50s_with_702(
     """`/config` with a cloud port nobody listens on: `Connecting to host:port` at most every 5 s, `Timeout`
     50 s after CONNECTING_CLOUD began, `Last error code: 702`, ERROR, reboot, `last_error` 702."""
     mark = in_config_mode(board)
-    port = _closed_port()
+    port = closed_port()
     _, status, body = send_config(lab, board, phone, port_ssl=str(port))
     assert (status, body) == (200, CONFIG_TRYING)
     began = stamp(board, "CONNECTING_NET => CONNECTING_CLOUD", mark, timeout=60)
