@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -202,8 +202,16 @@ class DeviceGateway:
         )
 
     # --- sessions ---------------------------------------------------------------------------------
-    def open_session(self, device: Device, transport: Transport, peer: str, link: DeviceLink) -> Presence:
-        """The device is online through `link`; an older session of the same device is closed."""
+    def open_session(
+        self,
+        device: Device,
+        transport: Transport,
+        peer: str,
+        link: DeviceLink,
+        session: Mapping[str, object] | None = None,
+    ) -> Presence:
+        """The device is online through `link`; an older session of the same device is closed. `session`: what
+        the transport's handshake said (MQTT: keep-alive, clean session), journaled with `device_online`."""
         presence = Presence(device, transport, peer, link)
         old = self.presence.connect(presence)
         if old is not None:
@@ -213,9 +221,8 @@ class DeviceGateway:
                 {"old_peer": old.peer, "old_transport": old.transport.value, "peer": peer},
             )
             old.link.close(CloseReason.REPLACED)
-        self.store.events.add(
-            "device_online", device.id, {"peer": peer, "transport": transport.value, "org_id": device.org_id}
-        )
+        online = {"peer": peer, "transport": transport.value, "org_id": device.org_id, **(session or {})}
+        self.store.events.add("device_online", device.id, online)
         return presence
 
     def close_session(self, presence: Presence, reason: CloseReason) -> None:

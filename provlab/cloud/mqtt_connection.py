@@ -71,6 +71,7 @@ class MqttConnection(asyncio.Protocol):
         self._idle = 0.0  # wall seconds without traffic after which a logged-in device is offline
         self._quota: MessageQuota | None = None
         self._next_id = 0
+        self._pings_out: set[int] = set()  # packet ids of `downlink/ping`s the client has not PUBACKed yet
         self._qos2_open: set[int] = set()  # QoS 2 packet ids applied, PUBREL not seen yet
         self._out: list[bytes] | None = None  # while packets are handled: what they answer, written at the end
         self._write_paused = False
@@ -216,6 +217,8 @@ class MqttConnection(asyncio.Protocol):
         kind = first >> 4
         if kind == mp.PINGREQ and first == 0xC0:
             self._write(mp.PINGRESP_PACKET)
+            if self.online:
+                self._journal("device_ping")  # keep-alive timing is a conformance check, as for the binary PING
         elif kind == mp.SUBSCRIBE and first == 0x82:
             packet_id, wanted = mp.decode_subscribe(body)
             codes = []
@@ -226,6 +229,8 @@ class MqttConnection(asyncio.Protocol):
                 else:
                     codes.append(mp.SUBSCRIBE_FAILURE)
             self._write(mp.suback(packet_id, codes))
+            if self.online:
+                self._journal("mqtt_subscribe", filters=[topic_filter for topic_filter, _ in wanted], granted=codes)
         elif kind == mp.UNSUBSCRIBE and first == 0xA2:
             packet_id, filters = mp.decode_unsubscribe(body)
             self.subscriptions.difference_update(filters)
@@ -235,7 +240,10 @@ class MqttConnection(asyncio.Protocol):
             self._qos2_open.discard(packet_id)
             self._write(mp.pubcomp(packet_id))
         elif kind in (mp.PUBACK, mp.PUBREC, mp.PUBCOMP):
-            mp.packet_id_of(body)  # answers to the stub's QoS 1 downlinks (downlink/ping): nothing to do
+            packet_id = mp.packet_id_of(body)
+            if kind == mp.PUBACK and packet_id in self._pings_out:  # the client acknowledged `downlink/ping`
+                self._pings_out.discard(packet_id)
+                self._journal("ping_answered", packet_id=packet_id)
         elif kind == mp.DISCONNECT and first == 0xE0:
             self.close(CloseReason.DEVICE_CLOSED)
         else:
@@ -304,7 +312,8 @@ class MqttConnection(asyncio.Protocol):
         self._splitter.max_body = MAX_PACKET_BYTES
         self._write(mp.connack(mp.ACCEPTED))
         self.online = True
-        self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self)
+        handshake = {"keep_alive": packet.keep_alive, "clean_session": packet.clean_session}
+        self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self, handshake)
         self.broker.went_online(self)
         self._idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
         deadline = self.last_rx + self._idle
@@ -384,7 +393,9 @@ class MqttConnection(asyncio.Protocol):
         self.publish("downlink/redirect", f"{scheme}://{host}:{port}".encode())
 
     def ping(self) -> None:
-        self.publish("downlink/ping", b"", qos=1)
+        """`downlink/ping` QoS 1; the client's PUBACK is journaled as `ping_answered` (as a binary RESPONSE 200)."""
+        if self.publish("downlink/ping", b"", qos=1):
+            self._pings_out.add(self._next_id)
 
     def reconfigure(self) -> None:
         self.publish("downlink/reconfigure", b"")

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from provlab.drivers.capabilities import Capability
 from provlab.emulator.indicator import STATE_PATTERNS, pattern_for
 from provlab.emulator.settings import (
     BUTTON_HOLD_TIME_ACTION_S,
@@ -33,6 +34,7 @@ from provlab.protocol.led import LedColor, LedPattern
 from provlab.protocol.states import EdgentState, ProvError
 
 if TYPE_CHECKING:
+    from provlab.emulator.profile import FirmwareProfile
     from provlab.protocol.config_blob import ConfigBlob
 
 
@@ -53,6 +55,12 @@ class Behaviour:
     """The legacy Edgent_ESP32 sketch as shipped, at each decision point a defect may change."""
 
     defects: frozenset[Defect] = frozenset()
+
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        """Why this behaviour's departure cannot show on boards of `profile` (None: it can, and the built-in suite
+        must catch it there). `benchmarks/bench_defects.py --profile` reports such defects as not applicable."""
+        return None
 
     def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
         """The `server.arg()` values the `/config` handler reads."""
@@ -153,7 +161,7 @@ class Behaviour:
         return config
 
     def sends_pings(self) -> bool:
-        """The library PINGs a quiet line (spec §6.6)."""
+        """The library PINGs a quiet line (spec §6.6; an MQTT client sends PINGREQ within its keep-alive, §7)."""
         return True
 
     def ping_quiet_s(self, heartbeat_s: float) -> float:
@@ -401,6 +409,12 @@ class NeverSendsPings(Behaviour):
 class PingsAfter45s(Behaviour):
     """The library PINGs after 45 s of quiet (v1.3.2's `BLYNK_HEARTBEAT`) while announcing `h-beat` 40."""
 
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        if profile.transport != "binary":
+            return f"{profile.name} keeps alive by its MQTT keep-alive (45 s, spec §7), announcing no h-beat"
+        return None
+
     def ping_quiet_s(self, heartbeat_s: float) -> float:
         return 45.0
 
@@ -457,9 +471,24 @@ class BareConsoleConfigIgnored(Behaviour):
         return ""
 
 
+def _led_not_seen(profile: FirmwareProfile) -> str | None:
+    """Why no LED defect can show on `profile`: a sketch without an indicator, or an LED the lab cannot see."""
+    if not profile.family.led:
+        return f"{profile.name}'s sketch never starts its LED indicator"
+    wired = getattr(profile, "wired", None)
+    if isinstance(wired, frozenset) and Capability.LED not in wired:
+        return f"the lab sees no LED on {profile.name} (the indicator of its NCP firmware is not in the spec)"
+    return None
+
+
 class LedConfigModeFastBlink(Behaviour):
     """Config mode blinks CONFIGURING's blue {200,200} instead of its own blue {50,500} (a `case` label moved
     in `getPattern()`), so an installer cannot tell waiting from a phone being connected."""
+
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        return _led_not_seen(profile)
+
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         pattern = super().led_pattern(state, hold_ms)
@@ -472,12 +501,22 @@ class LedIgnoresButtonHold(Behaviour):
     """The LED never shows a button hold (no white breathing after 3 s, no white flashing after 10 s): the
     state's pattern is checked before the hold."""
 
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        return _led_not_seen(profile)
+
+
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         return super().led_pattern(state, None)
 
 
 class LedRunningNotShown(Behaviour):
     """RUNNING keeps CONNECTING_CLOUD's fast blink: the indicator is not told about the last transition."""
+
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        return _led_not_seen(profile)
+
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         shown = EdgentState.CONNECTING_CLOUD if state is EdgentState.RUNNING else state
@@ -487,6 +526,11 @@ class LedRunningNotShown(Behaviour):
 class LedRedGreenSwapped(Behaviour):
     """Colours go out in GRB order (an RGB LED driver set up for the wrong strip): red and green swap, so
     RUNNING breathes magenta and ERROR flashes green."""
+
+    @classmethod
+    def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        return _led_not_seen(profile)
+
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         pattern = super().led_pattern(state, hold_ms)
@@ -547,6 +591,10 @@ class Defect(Enum):
     def description(self) -> str:
         """One line: what the defective firmware does differently."""
         return (self.behaviour.__doc__ or "").strip()
+
+    def applies_to(self, profile: FirmwareProfile) -> str | None:
+        """Why this defect cannot show on boards of `profile`; None when it can."""
+        return self.behaviour.applies_to(profile)
 
     @classmethod
     def parse(cls, name: str) -> Defect:

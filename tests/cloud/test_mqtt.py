@@ -308,3 +308,43 @@ def test_a_device_that_never_reads_is_not_read_either(tmp_path: Path) -> None:
             writer.transport.abort()
 
     run(body())
+
+
+def test_the_journal_shows_the_handshake_keep_alives_subscriptions_and_ping_acks(tmp_path: Path) -> None:
+    """What a conformance scenario reads about an MQTT board (spec §7): `device_online` carries the CONNECT's
+    keep-alive and clean-session flag, each SUBSCRIBE is `mqtt_subscribe`, each PINGREQ of a logged-in client is
+    `device_ping`, and the PUBACK of `downlink/ping` is `ping_answered` (a PUBACK of anything else is not)."""
+    from provlab.protocol import mqtt_packets as mp
+
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            port = cloud.endpoints.mqtt_port
+            assert port is not None
+            token = cloud.token()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(mp.connect("device", token.encode(), keep_alive=30))
+            assert await reader.readexactly(4) == mp.connack(mp.ACCEPTED)
+            device_id = await device_online(cloud, token)
+            writer.write(mp.subscribe(1, [("downlink/#", 1)]))
+            assert await reader.readexactly(5) == mp.suback(1, [1])
+            writer.write(mp.PINGREQ_PACKET)
+            assert await reader.readexactly(2) == mp.PINGRESP_PACKET
+            cloud.stub.ping_device(device_id)
+            ping = mp.publish("downlink/ping", b"", 1, 1)
+            assert await reader.readexactly(len(ping)) == ping
+            writer.write(mp.puback(7) + mp.puback(1))  # 7 was never sent: not a ping answer
+            writer.write(mp.PINGREQ_PACKET)
+            assert await reader.readexactly(2) == mp.PINGRESP_PACKET  # both PUBACKs were handled before this
+
+            def events(kind: str) -> list[dict[str, object]]:
+                return cloud.stub.store.events.entries(kind)
+
+            online = events("device_online")[-1]
+            assert (online["keep_alive"], online["clean_session"]) == (30, True)
+            assert [e["filters"] for e in events("mqtt_subscribe")] == [["downlink/#"]]
+            assert len(events("device_ping")) == 2
+            assert [e["packet_id"] for e in events("ping_answered")] == [1]
+            writer.close()
+            await writer.wait_closed()
+
+    run(body())

@@ -68,3 +68,14 @@ def test_led_defects_change_only_the_pattern_they_name() -> None:
     assert str(swapped.led_pattern(S.RUNNING, None)) == "wave MAGENTA {5000}"
     assert str(swapped.led_pattern(S.ERROR, None)) == "beat BLYNK {80,100,80,1000}"
     assert swapped.led_pattern(S.WAIT_CONFIG, None) == LedPattern.parse("beat BLUE {50,500}")  # blue stays blue
+
+
+def test_a_defect_says_where_it_cannot_show() -> None:
+    from provlab.emulator.profile import PROFILES
+
+    esp32, wio, mqtt = (PROFILES[name]() for name in ("edgent-esp32", "edgent-wio-terminal", "edgent-esp32-mqtt"))
+    assert [d for d in Defect if d.applies_to(esp32) is not None] == []
+    led = Defect.LED_RUNNING_NOT_SHOWN
+    assert led.applies_to(wio) == "edgent-wio-terminal's sketch never starts its LED indicator"
+    assert "no LED" in (led.applies_to(PROFILES["edgent-ncp-mkr1010"]()) or "")
+    assert Defect.PINGS_AFTER_45S.applies_to(mqtt) is not None and Defect.NEVER_SENDS_PINGS.applies_to(mqtt) is None

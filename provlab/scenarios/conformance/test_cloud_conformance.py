@@ -16,6 +16,7 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
 
 PING_SLACK_S = 1.5  # the journal is read every 0.1 s; a real board's loop adds its own latency
+KEEP_ALIVE_MAX_S = 45  # spec §7: 45 s recommended, Blynk's MQTT samples use 45
 INFO_KEYS = {"h-beat", "buff-in", "dev", "tmpl"}
 
 
@@ -47,14 +48,13 @@ def test_login_announces_the_board_and_its_hotspot_name(lab: Lab, board: LabBoar
 
 
 @pytest.mark.spec("6.6")
+@pytest.mark.needs_transport("binary")  # an MQTT board keeps alive with PINGREQ: the scenario below
 def test_idle_board_pings_every_heartbeat_and_stays_online(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """With nothing else on the line the board PINGs every `h-beat` seconds (the value it announced) and the
     cloud never drops it."""
     enrollment = phone.provision(board)
     board.expect_state("RUNNING", timeout=60)
-    online = lab.wait_cloud_event("device_online", timeout=30)
-    if str(online.get("transport", "")).startswith("mqtt"):
-        pytest.skip("an MQTT board keeps alive with MQTT PINGREQ (spec §7); this measures the binary protocol's PING")
+    lab.wait_cloud_event("device_online", timeout=30)
     device = lab.device_for(enrollment)
     assert device is not None
     heartbeat = float(device.info["h-beat"])
@@ -66,3 +66,36 @@ def test_idle_board_pings_every_heartbeat_and_stays_online(lab: Lab, board: LabB
     assert all(abs(gap - heartbeat) <= PING_SLACK_S for gap in gaps), f"PINGs {gaps} s apart; h-beat {heartbeat}"
     assert lab.cloud_events("device_offline") == []
     assert lab.is_online(device.id)
+
+
+@pytest.mark.spec("7")
+@pytest.mark.needs_transport("mqtt")
+def test_idle_mqtt_board_keeps_alive_and_acknowledges_the_cloud_ping(
+    lab: Lab, board: LabBoard, phone: LabPhone
+) -> None:
+    """An MQTT board connects with a clean session and a keep-alive of at most 45 s, subscribes `downlink/#`,
+    sends PINGREQ within every keep-alive while the line is quiet (the broker never drops it), and PUBACKs the
+    cloud's QoS 1 `downlink/ping`."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    online = lab.wait_cloud_event("device_online", timeout=30)
+    assert str(online["transport"]).startswith("mqtt"), online
+    keep_alive = int(online["keep_alive"])
+    assert 1 <= keep_alive <= KEEP_ALIVE_MAX_S, f"CONNECT keep-alive {keep_alive} s; spec §7: 45 s recommended"
+    assert online["clean_session"] is True, "spec §7: only clean sessions are supported"
+    subscribed = lab.wait_cloud_event("mqtt_subscribe", timeout=10)
+    assert "downlink/#" in subscribed["filters"], f"subscribed {subscribed['filters']}, not downlink/#"
+    seen: list[float] = []
+    for count in range(4):
+        lab.wait_cloud_event("device_ping", timeout=keep_alive + 10, since=count)
+        seen.append(lab.clock.now())
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert all(keep_alive / 2 <= gap <= keep_alive + PING_SLACK_S for gap in gaps), (
+        f"PINGREQs {gaps} s apart; keep-alive {keep_alive} s"
+    )
+    device = lab.device_for(enrollment)
+    assert device is not None and lab.cloud_events("device_offline") == []
+    device_id = device.id
+    lab.cloud_call(lambda cloud: cloud.ping_device(device_id))
+    lab.wait_cloud_event("ping_answered", timeout=10)
+    assert lab.is_online(device_id)
