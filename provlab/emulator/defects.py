@@ -29,7 +29,17 @@ from provlab.emulator.settings import (
     WIFI_NET_CONNECT_TIMEOUT_S,
 )
 from provlab.protocol import choices
-from provlab.protocol.edgent_http import SCAN_MAX_NETWORKS, TOKEN_LENGTH, BoardInfo, ScanEntry, wifi_scan_pieces
+from provlab.protocol.edgent_http import (
+    HTML,
+    JSON,
+    SCAN_MAX_NETWORKS,
+    TOKEN_LENGTH,
+    BoardInfo,
+    HttpReply,
+    ScanEntry,
+    root_reply,
+    wifi_scan_pieces,
+)
 from provlab.protocol.led import LedColor, LedPattern
 from provlab.protocol.states import EdgentState, ProvError
 
@@ -69,6 +79,18 @@ class Behaviour:
     def token_acceptable(self, token: str) -> bool:
         """`token.length() == 32` of the `/config` handler (bytes, like `String::length`)."""
         return len(token.encode("utf-8", "surrogateescape")) == TOKEN_LENGTH
+
+    def ssid_acceptable(self, ssid: str) -> bool:
+        """`ssid.length() > 0` of the `/config` handler (spec §2.3.1)."""
+        return bool(ssid)
+
+    def reads_form_body(self) -> bool:
+        """`server.arg()` reads a urlencoded POST body as well as the URL query (spec §2.3)."""
+        return True
+
+    def http_reply(self, reply: HttpReply) -> HttpReply:
+        """A SoftAP page's reply as `server.send()` writes it (spec §2.3)."""
+        return reply
 
     def before_validation(self, board: ConfigSaver, candidate: ConfigBlob) -> None:
         """Runs with the config built from `/config` before it is checked (the sketch does nothing)."""
@@ -481,6 +503,47 @@ def _led_not_seen(profile: FirmwareProfile) -> str | None:
     return None
 
 
+class SaveTrueCountsAsSave(Behaviour):
+    """`/config` takes `save=true` as a save (a truthy-string test instead of `String::toInt()`, which makes it
+    0), so the board answers `Configuration saved` and marks a config VALID that the app did not ask to keep."""
+
+    def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
+        save = args.get("save", "").strip().lower()
+        return {**args, "save": "1"} if save in ("true", "yes", "on") else args
+
+
+class EmptySsidAccepted(Behaviour):
+    """`/config` with an empty `ssid` is accepted (only the token is checked): the board leaves config mode to
+    join no network and fails with 701 a minute later instead of answering `Configuration invalid`."""
+
+    def ssid_acceptable(self, ssid: str) -> bool:
+        return True
+
+
+class PostedFormIgnored(Behaviour):
+    """`/config` reads only the URL query (`server.uri()` parsed by hand), so a form POSTed to it is a config
+    with no fields: `Configuration invalid`."""
+
+    def reads_form_body(self) -> bool:
+        return False
+
+
+class JsonServedAsHtml(Behaviour):
+    """The JSON pages go out as `text/html` (`server.send(200, "text/html", json)`), which an app that checks
+    the Content-Type refuses."""
+
+    def http_reply(self, reply: HttpReply) -> HttpReply:
+        return dataclasses.replace(reply, content_type=HTML) if reply.content_type == JSON else reply
+
+
+class NotFoundServesTheForm(Behaviour):
+    """Every unknown path is answered `200` with the configuration form (a catch-all `onNotFound(handleRoot)`
+    left in from `WIFI_CAPTIVE_PORTAL_ENABLE`), so the board looks like a captive portal."""
+
+    def http_reply(self, reply: HttpReply) -> HttpReply:
+        return root_reply() if reply.status == 404 else reply
+
+
 class LedConfigModeFastBlink(Behaviour):
     """Config mode blinks CONFIGURING's blue {200,200} instead of its own blue {50,500} (a `case` label moved
     in `getPattern()`), so an installer cannot tell waiting from a phone being connected."""
@@ -578,6 +641,11 @@ class Defect(Enum):
     CONSOLE_CONNECT_ANY_TOKEN_SIZE = "console-connect-any-token-size"
     IGNORES_STATIC_IP = "ignores-static-ip"
     BARE_CONSOLE_CONFIG_IGNORED = "bare-console-config-ignored"
+    SAVE_TRUE_COUNTS_AS_SAVE = "save-true-counts-as-save"
+    EMPTY_SSID_ACCEPTED = "empty-ssid-accepted"
+    POSTED_FORM_IGNORED = "posted-form-ignored"
+    JSON_SERVED_AS_HTML = "json-served-as-html"
+    NOT_FOUND_SERVES_THE_FORM = "not-found-serves-the-form"
     LED_CONFIG_MODE_FAST_BLINK = "led-config-mode-fast-blink"
     LED_IGNORES_BUTTON_HOLD = "led-ignores-button-hold"
     LED_RUNNING_NOT_SHOWN = "led-running-not-shown"
@@ -643,6 +711,11 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.CONSOLE_CONNECT_ANY_TOKEN_SIZE: ConsoleConnectAnyTokenSize,
     Defect.IGNORES_STATIC_IP: IgnoresStaticIp,
     Defect.BARE_CONSOLE_CONFIG_IGNORED: BareConsoleConfigIgnored,
+    Defect.SAVE_TRUE_COUNTS_AS_SAVE: SaveTrueCountsAsSave,
+    Defect.EMPTY_SSID_ACCEPTED: EmptySsidAccepted,
+    Defect.POSTED_FORM_IGNORED: PostedFormIgnored,
+    Defect.JSON_SERVED_AS_HTML: JsonServedAsHtml,
+    Defect.NOT_FOUND_SERVES_THE_FORM: NotFoundServesTheForm,
     Defect.LED_CONFIG_MODE_FAST_BLINK: LedConfigModeFastBlink,
     Defect.LED_IGNORES_BUTTON_HOLD: LedIgnoresButtonHold,
     Defect.LED_RUNNING_NOT_SHOWN: LedRunningNotShown,

@@ -249,7 +249,7 @@ class EdgentFirmware:
     def config_acceptable(self, config: ConfigBlob) -> bool:
         """The `/config` handler's check of a received config (after the defect hook that may run first)."""
         self.behaviour.before_validation(self, config)
-        return self.behaviour.token_acceptable(config.cloud_token) and bool(config.wifi_ssid)
+        return self.behaviour.token_acceptable(config.cloud_token) and self.behaviour.ssid_acceptable(config.wifi_ssid)
 
     def stop_serving(self) -> None:
         """The config-mode loop stops servicing the web server once the current reply is out."""

@@ -91,6 +91,11 @@ class ConfigPortal:
         fw = self.firmware
         if fw.state not in CONFIG_MODE or not fw.powered or not fw.serving:
             return CLOSE_WITHOUT_REPLY  # server.stop(): the loop that serviced it has ended
+        result = await self._route(request)
+        return fw.behaviour.http_reply(result) if isinstance(result, api.HttpReply) else result
+
+    async def _route(self, request: HttpRequest) -> HandlerResult:
+        fw = self.firmware
         path = request.path
         if path == "/board_info.json":
             fw.start_configuring(Trigger.BOARD_INFO_REQUESTED)
@@ -99,7 +104,7 @@ class ConfigPortal:
         if path == "/wifi_scan.json":
             return await self._wifi_scan()
         if path == "/config":
-            return self._apply_config(request.args)
+            return self._apply_config(request.args if fw.behaviour.reads_form_body() else request.query_args)
         if path == "/reset":
             if fw.behaviour.http_reset_erases():
                 fw.stop_serving()

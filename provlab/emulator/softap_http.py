@@ -48,6 +48,16 @@ class HttpRequest:
     content_type: str
     http_version: str = "1.1"
     """The client's HTTP minor version as `1.x`; the status line echoes it (`WebServer::_prepareHeader`)."""
+    query: str = ""
+    """The URL's query string as sent."""
+
+    @property
+    def query_args(self) -> dict[str, str]:
+        """The URL query's arguments only (first value wins), without a form body's."""
+        args: dict[str, str] = {}
+        for key, value in parse_qsl(self.query, keep_blank_values=True):
+            args.setdefault(key, value)
+        return args
 
 
 class CloseWithoutReply:
@@ -185,7 +195,8 @@ class SoftApHttpServer:
             for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
                 args.setdefault(key, value)
         version = head.http_version.decode("ascii", "replace")
-        return HttpRequest(head.method.decode(), parts.path or "/", args, bytes(body), peer, content_type, version)
+        path = parts.path or "/"
+        return HttpRequest(head.method.decode(), path, args, bytes(body), peer, content_type, version, parts.query)
 
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}

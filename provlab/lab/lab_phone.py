@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,6 +20,16 @@ __tracebackhide__ = True  # pytest shows a scenario's failure without provlab's 
 
 if TYPE_CHECKING:
     from provlab.lab.lab import Lab
+
+
+@dataclass(frozen=True)
+class BoardReply:
+    """What a board's web server answered: status (None when nothing came), headers (lower-case names), body."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: str
+    error: str = ""
 
 
 class LabPhone:
@@ -56,13 +67,28 @@ class LabPhone:
     @step("board_get")
     def board_get(self, board: LabBoard | str, path: str, query: str = "") -> tuple[int | None, str]:
         """Join the board's AP, GET `path?query` from its web server, leave. (None, error) when no reply came."""
+        reply = self.board_request(board, path, query=query)
+        return reply.status, reply.body if reply.status is not None else reply.error
+
+    @step("board_request")
+    def board_request(
+        self,
+        board: LabBoard | str,
+        path: str,
+        *,
+        method: str = "GET",
+        query: str = "",
+        form: dict[str, str] | None = None,
+    ) -> BoardReply:
+        """Join the board's AP, send `method path?query` to its web server (`form`: a urlencoded body, as an HTML
+        form posts it), leave; the whole reply, headers included (status None and `error` when none came)."""
         if isinstance(board, LabBoard):
-            board.require_on_air(f"GET {path} from its web server")
+            board.require_on_air(f"{method} {path} from its web server")
         ssid = board if isinstance(board, str) else board.ssid
         radio = self.phone.radio
         scale = self.lab.config.time_scale
 
-        async def get() -> tuple[int | None, str]:
+        async def send() -> BoardReply:
             deadline = asyncio.get_running_loop().time() + max(30 * scale, 2.0)
             while True:
                 try:
@@ -77,23 +103,31 @@ class LabPhone:
                 async with httpx.AsyncClient(transport=LinkTransport(link), timeout=max(5 * scale, 2.0)) as client:
                     for attempt in range(1, 6):  # like the app: a refused connection is retried, 1 s apart
                         try:
-                            response = await client.get(url)
+                            response = await client.request(method, url, data=form)
                             break
                         except (httpx.ConnectError, ConnectionRefusedError):
                             if attempt == 5:
                                 raise
                             await asyncio.sleep(max(1.0 * scale, 0.01))
                 self.phone.journal.write(
-                    "board_http", path=path, query=query, status=response.status_code, response=response.text[:2000]
+                    "board_http",
+                    method=method,
+                    path=path,
+                    query=query,
+                    form=sorted(form) if form else None,  # names only: a form carries the Wi-Fi password
+                    status=response.status_code,
+                    response=response.text[:2000],
                 )
-                return response.status_code, response.text
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                return BoardReply(response.status_code, headers, response.text)
             except httpx.HTTPError as exc:
-                self.phone.journal.write("board_http", path=path, query=query, error=f"{type(exc).__name__}: {exc}")
-                return None, f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}"
+                self.phone.journal.write("board_http", method=method, path=path, query=query, error=error)
+                return BoardReply(None, {}, "", error)
             finally:
                 await radio.leave()
 
-        return self.lab.loop.run(get(), LAB_CALL_BUDGET_S)
+        return self.lab.loop.run(send(), LAB_CALL_BUDGET_S)
 
     @step("provision")
     def provision(self, board: LabBoard | str, **kw: Any) -> Enrollment:

@@ -79,3 +79,19 @@ def test_a_defect_says_where_it_cannot_show() -> None:
     assert led.applies_to(wio) == "edgent-wio-terminal's sketch never starts its LED indicator"
     assert "no LED" in (led.applies_to(PROFILES["edgent-ncp-mkr1010"]()) or "")
     assert Defect.PINGS_AFTER_45S.applies_to(mqtt) is not None and Defect.NEVER_SENDS_PINGS.applies_to(mqtt) is None
+
+
+def test_softap_page_defects_change_only_what_they_name() -> None:
+    from provlab.protocol.edgent_http import CONFIG_TRYING, HTML, JSON, HttpReply, not_found
+
+    assert behaviour_for(["save-true-counts-as-save"]).config_args({"save": "true", "ssid": "x"})["save"] == "1"
+    assert behaviour_for(["save-true-counts-as-save"]).config_args({"save": "0"}) == {"save": "0"}
+    assert FAITHFUL.config_args({"save": "true"}) == {"save": "true"}
+    assert behaviour_for(["empty-ssid-accepted"]).ssid_acceptable("") and not FAITHFUL.ssid_acceptable("")
+    assert FAITHFUL.reads_form_body() and not behaviour_for(["posted-form-ignored"]).reads_form_body()
+    json_reply = HttpReply(200, JSON, CONFIG_TRYING)
+    assert behaviour_for(["json-served-as-html"]).http_reply(json_reply).content_type == HTML
+    assert behaviour_for(["json-served-as-html"]).http_reply(not_found("/x")) == not_found("/x")
+    served = behaviour_for(["not-found-serves-the-form"]).http_reply(not_found("/x"))
+    assert served.status == 200 and b"<title>WiFi setup</title>" in served.body
+    assert FAITHFUL.http_reply(not_found("/x")) == not_found("/x")

@@ -11,6 +11,7 @@ from provlab.fixtures import Lab, LabBoard, LabPhone
 
 CONFIG_TRYING = '{"status":"ok","msg":"Trying to connect..."}'
 CONFIG_SAVED = '{"status":"ok","msg":"Configuration saved"}'
+CONFIG_INVALID = '{"status":"error","msg":"Configuration invalid"}'
 RESET_OK = '{"status":"ok","msg":"Configuration reset"}'
 AP_URL_LINE = "AP URL:  blynk.setup"
 TIMER_SLACK_MS = 2000  # a real board's radio and TLS take their time inside a timer; the spec's timers are 10 s+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -15,15 +16,18 @@ from provlab.fixtures import Air, Lab, LabBoard, LabPhone
 
 from .support import (
     AP_URL_LINE,
+    CONFIG_INVALID,
     CONFIG_SAVED,
     CONFIG_TRYING,
     RESET_OK,
     TIMER_SLACK_MS,
+    config_query,
     expected_ssid_endings,
     in_config_mode,
     printed,
     send_config,
     stamp,
+    stamps_of,
 )
 
 pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
@@ -49,11 +53,10 @@ def _legacy_api(body: str) -> None:
         pytest.skip("the board serves the Edgent-Arduino 0.9 board_info (spec §2.6); this checks the legacy §2.4")
 
 
-@pytest.mark.spec("1.1", "2.1", "2.2", "2.4", "1.4", "5.3", "5.5")
-@pytest.mark.needs_firmware("console_wifi")
+@pytest.mark.spec("1.1", "2.1", "2.2", "2.4", "1.4", "5.3")
 def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
-    """`/board_info.json` is the §2.4 format string exactly; its fields agree with the console, the air and the
-    SSID rule (§2.2); asking for it makes the board CONFIGURING, and the phone leaving makes it WAIT_CONFIG."""
+    """`/board_info.json` is the §2.4 format string exactly; its fields agree with the air and the SSID rule
+    (§2.2); asking for it makes the board CONFIGURING, and the phone leaving makes it WAIT_CONFIG."""
     mark = in_config_mode(board)
     status, body = phone.board_get(board, "/board_info.json")
     assert status == 200, (status, body)
@@ -65,30 +68,47 @@ def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBo
     board.expect_exact("Sending board info...", timeout=10, since=mark)
     board.expect_state("CONFIGURING", timeout=10, since=mark)
     board.expect_state("WAIT_CONFIG", timeout=10, since=mark)  # the phone left the AP after its GET
-    devinfo = board.devinfo()
-    assert (info["ssid"], info["board"], info["tmpl_id"]) == (devinfo.name, devinfo.board, devinfo.tmpl_id)
-    assert (info["fw_type"], info["fw_ver"]) == (devinfo.fw_type, devinfo.fw_ver)
     assert info["ssid"] == board.ssid and info["tmpl_id"] == lab.config.template_id
     seen = {found.ssid: found.bssid.upper() for found in phone.discover()}
     assert seen.get(info["ssid"]) == info["bssid"], f"bssid {info['bssid']} is not the AP's ({seen})"
-    wifi = " ".join(board.console("wifi"))
-    assert f"mac:{info['mac']} " in wifi, f"mac {info['mac']} is not the console's `wifi` MAC: {wifi!r}"
     endings = expected_ssid_endings(info["board"], info["mac"])
     assert any(info["ssid"].endswith(" " + ending) for ending in endings), (info["ssid"], endings)
     assert len(info["ssid"]) <= 31
 
 
+@pytest.mark.spec("2.4", "5.5")
+@pytest.mark.needs_console
+@pytest.mark.needs_firmware("console_wifi")
+def test_board_info_agrees_with_the_console(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """`/board_info.json`'s ssid, board, template, firmware and MAC are what `devinfo` and `wifi` say."""
+    in_config_mode(board)
+    status, body = phone.board_get(board, "/board_info.json")
+    assert status == 200, (status, body)
+    _legacy_api(body)
+    match = BOARD_INFO.fullmatch(body)
+    assert match is not None, f"/board_info.json is not the §2.4 format: {body!r}"
+    info = match.groupdict()
+    devinfo = board.devinfo()
+    assert (info["ssid"], info["board"], info["tmpl_id"]) == (devinfo.name, devinfo.board, devinfo.tmpl_id)
+    assert (info["fw_type"], info["fw_ver"]) == (devinfo.fw_type, devinfo.fw_ver)
+    wifi = " ".join(board.console("wifi"))
+    assert f"mac:{info['mac']} " in wifi, f"mac {info['mac']} is not the console's `wifi` MAC: {wifi!r}"
+
+
 @pytest.mark.spec("2.5", "5.3")
-@pytest.mark.needs_firmware("scan_on_request")
+@pytest.mark.needs_reset
 def test_wifi_scan_lists_the_15_strongest_networks_strongest_first(
     lab: Lab, board: LabBoard, phone: LabPhone, wifi: Air
 ) -> None:
     """`/wifi_scan.json`: `[\\n` + items (two spaces, the §2.5 format) joined by `,\\n` + `\\n]`, at most 15,
-    the strongest first; logged as `Scanning networks...` and `Found networks: N`."""
+    the strongest first; logged as `Scanning networks...` and `Found networks: N`. The board restarts once the
+    networks are on the air, so one that scans before its AP starts (the Wio Terminal) has seen them too."""
     strengths = [-71, -42, -88, -55, -63, -80, -47, -90, -58, -67, -76, -51, -84, -60, -45, -73, -66, -82]
     for index, rssi in enumerate(strengths):
         wifi.add_network(f"Neighbour-{index:02d}", passphrase="neighbour-pass", rssi=rssi, channel=1 + index % 11)
-    mark = in_config_mode(board)
+    mark = board.mark()
+    board.reset()
+    in_config_mode(board, since=mark)
     status, body = phone.board_get(board, "/wifi_scan.json")
     assert status == 200
     assert body.startswith("[\n") and body.endswith("\n]"), f"not the §2.5 framing: {body[:60]!r}…{body[-20:]!r}"
@@ -164,4 +184,45 @@ def test_config_with_save_is_stored_before_the_switch(lab: Lab, board: LabBoard,
     texts = printed(board, mark)
     assert "Configuration stored to flash" in texts[: texts.index("Switching to STA...")], texts
     assert switching >= 0
+    board.expect_state("RUNNING", timeout=120, since=mark)
+
+
+@pytest.mark.spec("2.3")
+def test_pages_carry_their_content_type_and_close_the_connection(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """Every reply has `Connection: close` and a `Content-Length`; the JSON pages are `application/json`; an
+    unregistered path is `404 text/html` `Not found: <path>` (not the form: no captive portal); `/` is the
+    built-in `WiFi setup` form; any method is served (a POST of `/board_info.json` answers as a GET does)."""
+    in_config_mode(board)
+    info = phone.board_request(board, "/board_info.json")
+    assert info.status == 200, info
+    assert info.headers.get("content-type") == "application/json", info.headers
+    assert info.headers.get("connection") == "close", info.headers
+    assert int(info.headers.get("content-length", -1)) == len(info.body.encode("utf-8")), info.headers
+    missing = phone.board_request(board, "/provlab-nowhere", query="x=1")
+    assert (missing.status, missing.body) == (404, "Not found: /provlab-nowhere"), missing
+    assert missing.headers.get("content-type") == "text/html", missing.headers
+    form = phone.board_request(board, "/")
+    assert form.status == 200 and form.headers.get("content-type") == "text/html", form.headers
+    assert "<title>WiFi setup</title>" in form.body and 'name="blynk"' in form.body, form.body[:200]
+    posted = phone.board_request(board, "/board_info.json", method="POST")
+    assert posted.status == 200 and json.loads(posted.body)["ssid"] == board.ssid, posted
+
+
+@pytest.mark.spec("2.3.1", "5.3")
+def test_config_refuses_an_empty_ssid_and_reads_a_posted_form(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """`/config` with an empty `ssid` (the token fine): `500 {"status":"error","msg":"Configuration invalid"}`,
+    logged, and the board stays in config mode. The same fields POSTed as a form are read as the query would
+    be, and `save=true` is no save (`String::toInt()` of it is 0): `Trying to connect...`, then RUNNING."""
+    mark = in_config_mode(board)
+    token = phone.request_token()
+    refused = phone.board_request(board, "/config", query=config_query(lab, token, ssid=""))
+    assert (refused.status, refused.body) == (500, CONFIG_INVALID), refused
+    assert refused.headers.get("content-type") == "application/json", refused.headers
+    board.expect_exact("Configuration invalid", timeout=10, since=mark)
+    lab.wait(3)
+    assert not stamps_of(board, mark, "Switching to STA..."), "an empty ssid left config mode"
+    query = config_query(lab, token, port_ssl=str(lab.cloud_port), save="true")
+    fields = dict(parse_qsl(query, keep_blank_values=True))
+    posted = phone.board_request(board, "/config", method="POST", form=fields)
+    assert (posted.status, posted.body) == (200, CONFIG_TRYING), posted
     board.expect_state("RUNNING", timeout=120, since=mark)
