@@ -128,7 +128,7 @@ class EdgentConsole:
     # --- commands -----------------------------------------------------------------------------------
     async def execute(self, words: list[str]) -> bool:
         """Run one command; False when there is none of that name (`NOT_FOUND`, printed by the caller)."""
-        command, args = words[0].lower(), words[1:]
+        command, args = self.firmware.behaviour.console_command_name(words[0]), words[1:]
         handler = _COMMANDS.get(command)
         if handler is None or command not in self.commands:
             return False
@@ -171,7 +171,7 @@ class EdgentConsole:
         # `CopyString` into the config's char arrays (audit #22): at most 33 / 33 / 63 bytes
         config.cloud_token, config.wifi_ssid = _c_copy(args[0], 34), _c_copy(args[1], 34)
         config.wifi_pass = _c_copy(args[2], 64) if len(args) > 2 else ""
-        firmware.apply_config(config)
+        firmware.apply_config(config, save=firmware.behaviour.console_connect_saves())
         firmware.switch_to_sta(Trigger.CONSOLE_CONNECT)
 
     async def _wifi(self, args: list[str]) -> None:

@@ -84,6 +84,10 @@ class Behaviour:
         """`ssid.length() > 0` of the `/config` handler (spec §2.3.1)."""
         return bool(ssid)
 
+    def config_mode_timeout_s(self) -> float | None:
+        """How long config mode waits for a phone: for ever, no legacy sketch has a timeout (spec §1.4 notes)."""
+        return None
+
     def reads_form_body(self) -> bool:
         """`server.arg()` reads a urlencoded POST body as well as the URL query (spec §2.3)."""
         return True
@@ -213,6 +217,14 @@ class Behaviour:
     def console_config_default(self) -> str:
         """What a bare console `config` does: `config start` (spec §5.5)."""
         return "start"
+
+    def console_command_name(self, word: str) -> str:
+        """The command a typed first word names: matched case-insensitively (spec §5.5)."""
+        return word.lower()
+
+    def console_connect_saves(self) -> bool:
+        """Console `connect` sets the config without saving it: it is written once the cloud answers (§1.4)."""
+        return False
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         """`getPattern()` of `Indicator.h`: a button hold past 10 s / 3 s first, then the state's (spec §4.2)."""
@@ -544,6 +556,29 @@ class NotFoundServesTheForm(Behaviour):
         return root_reply() if reply.status == 404 else reply
 
 
+class ConsoleCommandsCaseSensitive(Behaviour):
+    """Console commands match only in lower case (`strcmp` for `strcasecmp`): `DEVINFO` is `Command not found.`"""
+
+    def console_command_name(self, word: str) -> str:
+        return word
+
+
+class ConsoleConnectSavesAtOnce(Behaviour):
+    """Console `connect` writes the config to flash as VALID at once, so a board whose new network or token
+    never works does not fall back to config mode after a reset."""
+
+    def console_connect_saves(self) -> bool:
+        return True
+
+
+class ConfigModeTimesOut(Behaviour):
+    """Config mode gives up after 10 minutes and restarts (Edgent-Arduino 0.9's `_configTimeoutMs` in a legacy
+    build), so a board waiting on the shelf for its installer reboots every 10 minutes."""
+
+    def config_mode_timeout_s(self) -> float | None:
+        return 600.0
+
+
 class LedConfigModeFastBlink(Behaviour):
     """Config mode blinks CONFIGURING's blue {200,200} instead of its own blue {50,500} (a `case` label moved
     in `getPattern()`), so an installer cannot tell waiting from a phone being connected."""
@@ -646,6 +681,9 @@ class Defect(Enum):
     POSTED_FORM_IGNORED = "posted-form-ignored"
     JSON_SERVED_AS_HTML = "json-served-as-html"
     NOT_FOUND_SERVES_THE_FORM = "not-found-serves-the-form"
+    CONFIG_MODE_TIMES_OUT = "config-mode-times-out"
+    CONSOLE_COMMANDS_CASE_SENSITIVE = "console-commands-case-sensitive"
+    CONSOLE_CONNECT_SAVES_AT_ONCE = "console-connect-saves-at-once"
     LED_CONFIG_MODE_FAST_BLINK = "led-config-mode-fast-blink"
     LED_IGNORES_BUTTON_HOLD = "led-ignores-button-hold"
     LED_RUNNING_NOT_SHOWN = "led-running-not-shown"
@@ -716,6 +754,9 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.POSTED_FORM_IGNORED: PostedFormIgnored,
     Defect.JSON_SERVED_AS_HTML: JsonServedAsHtml,
     Defect.NOT_FOUND_SERVES_THE_FORM: NotFoundServesTheForm,
+    Defect.CONFIG_MODE_TIMES_OUT: ConfigModeTimesOut,
+    Defect.CONSOLE_COMMANDS_CASE_SENSITIVE: ConsoleCommandsCaseSensitive,
+    Defect.CONSOLE_CONNECT_SAVES_AT_ONCE: ConsoleConnectSavesAtOnce,
     Defect.LED_CONFIG_MODE_FAST_BLINK: LedConfigModeFastBlink,
     Defect.LED_IGNORES_BUTTON_HOLD: LedIgnoresButtonHold,
     Defect.LED_RUNNING_NOT_SHOWN: LedRunningNotShown,

@@ -495,14 +495,19 @@ class EdgentFirmware:
         await http.start(ap, 80)
         self.http = http
         self.serving = True
+        limit = self.behaviour.config_mode_timeout_s()  # None: config mode waits for ever (spec §1.4 notes)
+        give_up = None if limit is None else self.clock.now() + limit
         while self.state in CONFIG_MODE:
+            if give_up is not None and self.clock.now() >= give_up:
+                self.hw.restart()  # `ESP.restart()`; the power-off ends this task
+                await self._wait(None)
             if self.state is S.CONFIGURING and self.behaviour.notices_phone_leaving():
                 if ap.station_count == 0:
                     self.transition(Trigger.LAST_STATION_LEFT, S.WAIT_CONFIG)
                     continue
                 await self._wait(CONFIG_MODE_POLL_S)  # a phone is on: look at the AP each 10 ms
-            else:
-                await self._wait(None)  # idle: nothing happens until a request or a command
+            else:  # idle: nothing happens until a request or a command
+                await self._wait(None if give_up is None else max(0.0, give_up - self.clock.now()))
         await self._stop_http()
 
     async def _switch_to_sta(self) -> None:

@@ -95,3 +95,15 @@ def test_softap_page_defects_change_only_what_they_name() -> None:
     served = behaviour_for(["not-found-serves-the-form"]).http_reply(not_found("/x"))
     assert served.status == 200 and b"<title>WiFi setup</title>" in served.body
     assert FAITHFUL.http_reply(not_found("/x")) == not_found("/x")
+
+
+def test_config_mode_has_no_timeout_but_in_the_defect() -> None:
+    assert FAITHFUL.config_mode_timeout_s() is None
+    assert behaviour_for(["config-mode-times-out"]).config_mode_timeout_s() == 600.0
+
+
+def test_console_defects_change_only_what_they_name() -> None:
+    assert FAITHFUL.console_command_name("DevInfo") == "devinfo"
+    assert behaviour_for(["console-commands-case-sensitive"]).console_command_name("DevInfo") == "DevInfo"
+    assert not FAITHFUL.console_connect_saves()
+    assert behaviour_for(["console-connect-saves-at-once"]).console_connect_saves()

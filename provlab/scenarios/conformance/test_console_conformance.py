@@ -15,6 +15,7 @@ pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own
 BAD_ARGS = '{"status":"error","msg":"invalid arguments. expected: <auth> <ssid> <pass>"}'
 REBOOTING = '{"status":"OK","msg":"rebooting wifi module"}'
 BAD_TOKEN = '{"status":"error","msg":"invalid token size"}'
+CONNECT_OK = '{"status":"OK","msg":"trying to connect..."}'
 
 
 @pytest.mark.spec("5.5", "5.1")
@@ -55,3 +56,26 @@ def test_button_hint_on_press_and_reset_only_after_10s(lab: Lab, board: LabBoard
     board.expect_state("RESET_CONFIG", timeout=5, since=held)
     board.expect_exact("Resetting configuration!", timeout=5, since=held)
     board.expect_state("WAIT_CONFIG", timeout=10, since=held)
+
+
+@pytest.mark.spec("5.5", "1.4", "3.2")
+@pytest.mark.needs_console
+@pytest.mark.needs_reset
+def test_console_connect_joins_unsaved_and_commands_ignore_case(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """`help` lists the commands in the sketch's order; a command matches in any case (`DevInfo`); `connect
+    <auth> <ssid> <pass>` answers its JSON, switches to STA and joins that network with the default cloud, and
+    its config is not saved: after a reset the board is back in config mode."""
+    mark = in_config_mode(board)
+    shown = board.console("help")
+    assert len(shown) == 1 and shown[0].startswith("Available commands: help, ?, reboot, config, devinfo"), shown
+    assert board.console("DevInfo") == board.console("devinfo")
+    token = phone.request_token()
+    home = lab.config.home
+    assert board.console(f"connect {token} {home.ssid} {home.passphrase}") == [CONNECT_OK]
+    board.expect_state("SWITCH_TO_STA", timeout=10, since=mark)
+    board.expect_exact(f"Connecting to WiFi: {home.ssid}", timeout=30, since=mark)
+    board.expect(r"Using (?:Dynamic|Static) IP: ", timeout=60, since=mark)
+    board.expect_state("CONNECTING_CLOUD", timeout=30, since=mark)
+    reset = board.mark()
+    board.reset()
+    board.expect_exact("INIT => WAIT_CONFIG", timeout=30, since=reset)

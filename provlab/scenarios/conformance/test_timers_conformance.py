@@ -29,6 +29,7 @@ pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own
 CONNECT_TIMEOUT_MS = 50_000  # WIFI_NET_CONNECT_TIMEOUT, WIFI_CLOUD_CONNECT_TIMEOUT
 ERROR_REBOOT_MS = 10_000
 RECONNECT_MS = 5_000  # BlynkProtocol: a connect attempt at most every 5000 ms
+CONFIG_MODE_WAIT_S = 11 * 60  # past Edgent-Arduino 0.9's 10 min config timeout (spec §2.6)
 
 
 def _last_error(board: LabBoard, phone: LabPhone) -> int:
@@ -129,3 +130,17 @@ def test_error_does_not_reboot_while_the_button_is_held(lab: Lab, board: LabBoar
     board.release_button()
     board.expect_exact("Restarting after error.", timeout=5, since=released)
     assert not stamps_of(board, pressed, "ERROR => RESET_CONFIG"), "an 8 s hold reset the configuration"
+
+
+@pytest.mark.spec("1.4", "2.3")
+def test_config_mode_waits_for_its_installer_without_a_timeout(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """No legacy sketch has a config-mode timeout (spec §1.4 notes; Edgent-Arduino 0.9's is 10 min): a board
+    left in WAIT_CONFIG for 11 minutes neither restarts nor changes state, and its web server still answers.
+    (On a real board this scenario takes those 11 minutes.)"""
+    mark = in_config_mode(board)
+    boots = board.boots
+    lab.wait(CONFIG_MODE_WAIT_S)
+    changes = [r.line.text for r in board.lines(mark) if "=>" in r.line.text]
+    assert changes == [] and board.boots == boots, f"config mode ended on its own: {changes}, boots {board.boots}"
+    status, body = phone.board_get(board, "/board_info.json")
+    assert status == 200, (status, body)
