@@ -29,6 +29,7 @@ from provlab.emulator.settings import (
     WIFI_NET_CONNECT_TIMEOUT_S,
 )
 from provlab.protocol import choices
+from provlab.protocol.config_blob import ConfigBlob, ConfigFlag
 from provlab.protocol.edgent_http import (
     HTML,
     JSON,
@@ -45,7 +46,6 @@ from provlab.protocol.states import EdgentState, ProvError
 
 if TYPE_CHECKING:
     from provlab.emulator.profile import FirmwareProfile
-    from provlab.protocol.config_blob import ConfigBlob
 
 
 class ResetTrigger(Enum):
@@ -433,6 +433,16 @@ class PasswordTruncatedInFlash(Behaviour):
         return stored
 
 
+class StaticIpNotStored(Behaviour):
+    """The static IPv4 settings are used but not written (the flag is cleared on save): after a reboot the board
+    asks DHCP, on a network where its installer had a reason to pin its address."""
+
+    def stored_config(self, config: ConfigBlob) -> ConfigBlob:
+        stored = dataclasses.replace(super().stored_config(config))
+        stored.flags &= ~ConfigFlag.STATIC_IP
+        return stored
+
+
 class NeverSendsPings(Behaviour):
     """The library never PINGs a quiet line, so the cloud sees a silent device and drops it."""
 
@@ -682,6 +692,7 @@ class Defect(Enum):
     JSON_SERVED_AS_HTML = "json-served-as-html"
     NOT_FOUND_SERVES_THE_FORM = "not-found-serves-the-form"
     CONFIG_MODE_TIMES_OUT = "config-mode-times-out"
+    STATIC_IP_NOT_STORED = "static-ip-not-stored"
     CONSOLE_COMMANDS_CASE_SENSITIVE = "console-commands-case-sensitive"
     CONSOLE_CONNECT_SAVES_AT_ONCE = "console-connect-saves-at-once"
     LED_CONFIG_MODE_FAST_BLINK = "led-config-mode-fast-blink"
@@ -755,6 +766,7 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.JSON_SERVED_AS_HTML: JsonServedAsHtml,
     Defect.NOT_FOUND_SERVES_THE_FORM: NotFoundServesTheForm,
     Defect.CONFIG_MODE_TIMES_OUT: ConfigModeTimesOut,
+    Defect.STATIC_IP_NOT_STORED: StaticIpNotStored,
     Defect.CONSOLE_COMMANDS_CASE_SENSITIVE: ConsoleCommandsCaseSensitive,
     Defect.CONSOLE_CONNECT_SAVES_AT_ONCE: ConsoleConnectSavesAtOnce,
     Defect.LED_CONFIG_MODE_FAST_BLINK: LedConfigModeFastBlink,

@@ -107,3 +107,13 @@ def test_console_defects_change_only_what_they_name() -> None:
     assert behaviour_for(["console-commands-case-sensitive"]).console_command_name("DevInfo") == "DevInfo"
     assert not FAITHFUL.console_connect_saves()
     assert behaviour_for(["console-connect-saves-at-once"]).console_connect_saves()
+
+
+def test_static_ip_not_stored_clears_only_the_flag_on_save() -> None:
+    from provlab.protocol.config_blob import ConfigFlag
+
+    config = ConfigBlob.defaults("0.1.0")
+    config.flags |= ConfigFlag.STATIC_IP | ConfigFlag.VALID
+    stored = behaviour_for(["static-ip-not-stored"]).stored_config(config)
+    assert stored.flags == ConfigFlag.VALID and config.flags & ConfigFlag.STATIC_IP  # RAM keeps it
+    assert FAITHFUL.stored_config(config).flags & ConfigFlag.STATIC_IP

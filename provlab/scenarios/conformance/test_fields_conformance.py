@@ -28,6 +28,23 @@ def test_static_ip_fields_are_used(lab: Lab, board: LabBoard, phone: LabPhone) -
 
 
 @pytest.mark.needs_reset
+@pytest.mark.spec("3.1", "3.2", "1.3", "5.3")
+def test_static_ip_is_kept_across_a_reset(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """The static IPv4 settings are part of the stored config (`CONFIG_FLAG_STATIC_IP`, `staticIP`…): once the
+    board has logged in, a reset joins with `Using Static IP: <ip>` again, not DHCP."""
+    mark = in_config_mode(board)
+    _, status, body = send_config(lab, board, phone, port_ssl=str(lab.cloud_port), **STATIC)
+    assert (status, body) == (200, CONFIG_TRYING)
+    board.expect_state("RUNNING", timeout=120, since=mark)
+    board.expect_exact("Configuration stored to flash", timeout=10, since=mark)
+    booted = board.mark()
+    board.reset()
+    board.expect_exact("INIT => CONNECTING_NET", timeout=30, since=booted)
+    board.expect_exact(f"Using Static IP: {STATIC['ip']}", timeout=60, since=booted, not_matching="Using Dynamic IP")
+    board.expect_state("RUNNING", timeout=120, since=booted)
+
+
+@pytest.mark.needs_reset
 @pytest.mark.spec("5.5", "1.4", "3.2", "2.4")
 @pytest.mark.needs_console
 def test_console_config_enters_config_mode_and_keeps_the_config(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
