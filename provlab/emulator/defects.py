@@ -162,6 +162,10 @@ class Behaviour:
         """CONFIGURING goes back to WAIT_CONFIG when `softAPgetStationNum() == 0` (spec §1.4)."""
         return True
 
+    def restores_retries(self) -> bool:
+        """A connection that works sets its retry counter back to `WIFI_CLOUD_MAX_RETRIES` (500) (spec §1.4)."""
+        return True
+
     def retries_after_config(self) -> int:
         """`/config` sets `connectNetRetries = connectBlynkRetries = 1` (spec §1.4)."""
         return 1
@@ -581,6 +585,14 @@ class ConsoleConnectSavesAtOnce(Behaviour):
         return True
 
 
+class RetriesNotRestored(Behaviour):
+    """The retry counters stay at the 1 that `/config` set, even after the board got online: a provisioned
+    board that later loses its network tries once for 50 s, then goes to ERROR and reboots."""
+
+    def restores_retries(self) -> bool:
+        return False
+
+
 class ConfigModeTimesOut(Behaviour):
     """Config mode gives up after 10 minutes and restarts (Edgent-Arduino 0.9's `_configTimeoutMs` in a legacy
     build), so a board waiting on the shelf for its installer reboots every 10 minutes."""
@@ -692,6 +704,7 @@ class Defect(Enum):
     JSON_SERVED_AS_HTML = "json-served-as-html"
     NOT_FOUND_SERVES_THE_FORM = "not-found-serves-the-form"
     CONFIG_MODE_TIMES_OUT = "config-mode-times-out"
+    RETRIES_NOT_RESTORED = "retries-not-restored"
     STATIC_IP_NOT_STORED = "static-ip-not-stored"
     CONSOLE_COMMANDS_CASE_SENSITIVE = "console-commands-case-sensitive"
     CONSOLE_CONNECT_SAVES_AT_ONCE = "console-connect-saves-at-once"
@@ -766,6 +779,7 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.JSON_SERVED_AS_HTML: JsonServedAsHtml,
     Defect.NOT_FOUND_SERVES_THE_FORM: NotFoundServesTheForm,
     Defect.CONFIG_MODE_TIMES_OUT: ConfigModeTimesOut,
+    Defect.RETRIES_NOT_RESTORED: RetriesNotRestored,
     Defect.STATIC_IP_NOT_STORED: StaticIpNotStored,
     Defect.CONSOLE_COMMANDS_CASE_SENSITIVE: ConsoleCommandsCaseSensitive,
     Defect.CONSOLE_CONNECT_SAVES_AT_ONCE: ConsoleConnectSavesAtOnce,

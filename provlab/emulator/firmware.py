@@ -553,7 +553,8 @@ class EdgentFirmware:
                 self.log(f"Using Static IP: {config.static_ip}")
             else:
                 self.log(f"Using Dynamic IP: {link.ip}")
-            self.net_retries = WIFI_CLOUD_MAX_RETRIES
+            if self.behaviour.restores_retries():
+                self.net_retries = WIFI_CLOUD_MAX_RETRIES
             self.transition(Trigger.NET_CONNECTED, S.CONNECTING_CLOUD)
             return
         self.net_retries -= 1
@@ -598,7 +599,8 @@ class EdgentFirmware:
             self.transition(Trigger.TOKEN_INVALID, S.WAIT_CONFIG)
         elif client.connected:
             self.transition(Trigger.CLOUD_CONNECTED, S.RUNNING)
-            self.cloud_retries = WIFI_CLOUD_MAX_RETRIES
+            if self.behaviour.restores_retries():
+                self.cloud_retries = WIFI_CLOUD_MAX_RETRIES
             if not self.config.is_valid:
                 self.config.last_error = int(ProvError.NONE)
                 self.config.flags |= ConfigFlag.VALID

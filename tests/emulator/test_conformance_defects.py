@@ -117,3 +117,7 @@ def test_static_ip_not_stored_clears_only_the_flag_on_save() -> None:
     stored = behaviour_for(["static-ip-not-stored"]).stored_config(config)
     assert stored.flags == ConfigFlag.VALID and config.flags & ConfigFlag.STATIC_IP  # RAM keeps it
     assert FAITHFUL.stored_config(config).flags & ConfigFlag.STATIC_IP
+
+
+def test_retries_not_restored_is_the_only_change() -> None:
+    assert FAITHFUL.restores_retries() and not behaviour_for(["retries-not-restored"]).restores_retries()

@@ -144,3 +144,25 @@ def test_config_mode_waits_for_its_installer_without_a_timeout(lab: Lab, board: 
     assert changes == [] and board.boots == boots, f"config mode ended on its own: {changes}, boots {board.boots}"
     status, body = phone.board_get(board, "/board_info.json")
     assert status == 200, (status, body)
+
+
+@pytest.mark.spec("1.4", "5.3")
+def test_a_provisioned_board_keeps_retrying_its_network_every_50s(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """Once online, the retry counters are 500 again (spec §1.4): the home AP gone for three 50 s windows, the
+    board re-enters CONNECTING_NET with `Connecting to WiFi:` every 50 s, never goes to ERROR nor restarts, and
+    is RUNNING again once the AP is back."""
+    phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    home = lab.config.home.ssid
+    boots = board.boots
+    mark = board.mark()
+    lab.faults.ap_down(home)
+    board.expect_state("CONNECTING_NET", timeout=120, since=mark)  # noticed through the session (heartbeat)
+    lab.wait(3 * CONNECT_TIMEOUT_MS / 1000 + 10)
+    joins = stamps_of(board, mark, f"Connecting to WiFi: {home}")
+    assert len(joins) >= 3, f"`Connecting to WiFi:` at {joins} ms: the board stopped re-entering CONNECTING_NET"
+    gaps = [b - a for a, b in itertools.pairwise(joins)]
+    assert all(abs(gap - CONNECT_TIMEOUT_MS) <= TIMER_SLACK_MS for gap in gaps), f"re-entries {gaps} ms apart"
+    assert not stamps_of(board, mark, "CONNECTING_NET => ERROR") and board.boots == boots, "it gave up"
+    lab.faults.ap_up(home)
+    board.expect_state("RUNNING", timeout=120, since=mark)
