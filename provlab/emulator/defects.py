@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from provlab.drivers.capabilities import Capability
 from provlab.emulator.indicator import STATE_PATTERNS, pattern_for
 from provlab.emulator.settings import (
     BUTTON_HOLD_TIME_ACTION_S,
@@ -69,7 +68,11 @@ class Behaviour:
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
         """Why this behaviour's departure cannot show on boards of `profile` (None: it can, and the built-in suite
-        must catch it there). `benchmarks/bench_defects.py --profile` reports such defects as not applicable."""
+        must catch it there). `benchmarks/bench_defects.py --profile` reports such defects as not applicable.
+        Every defect departs from a published sketch, so none applies where the provisioning firmware is not
+        public (Blynk.NCP: its emulation borrows the legacy sketch's logic, an UNCONFIRMED choice)."""
+        if not profile.provisioning_public:
+            return f"{profile.name} provisions with unpublished firmware (Blynk.NCP), not the sketch this departs from"
         return None
 
     def config_args(self, args: Mapping[str, str]) -> Mapping[str, str]:
@@ -459,6 +462,8 @@ class PingsAfter45s(Behaviour):
 
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
+        if (reason := super().applies_to(profile)) is not None:
+            return reason
         if profile.transport != "binary":
             return f"{profile.name} keeps alive by its MQTT keep-alive (45 s, spec §7), announcing no h-beat"
         return None
@@ -520,13 +525,8 @@ class BareConsoleConfigIgnored(Behaviour):
 
 
 def _led_not_seen(profile: FirmwareProfile) -> str | None:
-    """Why no LED defect can show on `profile`: a sketch without an indicator, or an LED the lab cannot see."""
-    if not profile.family.led:
-        return f"{profile.name}'s sketch never starts its LED indicator"
-    wired = getattr(profile, "wired", None)
-    if isinstance(wired, frozenset) and Capability.LED not in wired:
-        return f"the lab sees no LED on {profile.name} (the indicator of its NCP firmware is not in the spec)"
-    return None
+    """Why no LED defect can show on `profile`: its sketch never starts the indicator."""
+    return f"{profile.name}'s sketch never starts its LED indicator" if not profile.family.led else None
 
 
 class SaveTrueCountsAsSave(Behaviour):
@@ -607,7 +607,7 @@ class LedConfigModeFastBlink(Behaviour):
 
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
-        return _led_not_seen(profile)
+        return super().applies_to(profile) or _led_not_seen(profile)
 
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
@@ -623,7 +623,7 @@ class LedIgnoresButtonHold(Behaviour):
 
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
-        return _led_not_seen(profile)
+        return super().applies_to(profile) or _led_not_seen(profile)
 
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
@@ -635,7 +635,7 @@ class LedRunningNotShown(Behaviour):
 
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
-        return _led_not_seen(profile)
+        return super().applies_to(profile) or _led_not_seen(profile)
 
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
@@ -649,7 +649,7 @@ class LedRedGreenSwapped(Behaviour):
 
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
-        return _led_not_seen(profile)
+        return super().applies_to(profile) or _led_not_seen(profile)
 
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:

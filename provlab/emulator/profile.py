@@ -58,6 +58,9 @@ class FirmwareProfile:
     """`ESP.getCoreVersion()` (ESP8266 banner and `firmware info`)."""
     wifi_fw: str = ""
     """`rpc_system_version()`: the Wi-Fi co-processor's firmware (Wio Terminal banner)."""
+    provisioning_public: bool = True
+    """Whether the firmware that provisions the board is public (a legacy Edgent sketch); False where it is not
+    and the emulation borrows the legacy sketch's logic as an UNCONFIRMED choice (Blynk.NCP)."""
 
     @property
     def firmware_type(self) -> str:

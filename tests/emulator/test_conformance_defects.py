@@ -77,7 +77,8 @@ def test_a_defect_says_where_it_cannot_show() -> None:
     assert [d for d in Defect if d.applies_to(esp32) is not None] == []
     led = Defect.LED_RUNNING_NOT_SHOWN
     assert led.applies_to(wio) == "edgent-wio-terminal's sketch never starts its LED indicator"
-    assert "no LED" in (led.applies_to(PROFILES["edgent-ncp-mkr1010"]()) or "")
+    assert "unpublished firmware (Blynk.NCP)" in (led.applies_to(PROFILES["edgent-ncp-mkr1010"]()) or "")
+    assert "unpublished" in (Defect.PINGS_AFTER_45S.applies_to(PROFILES["edgent-ncp-nano33iot"]()) or "")
     assert Defect.PINGS_AFTER_45S.applies_to(mqtt) is not None and Defect.NEVER_SENDS_PINGS.applies_to(mqtt) is None
 
 

@@ -39,6 +39,8 @@ class NcpProfile(FirmwareProfile):
     ncp_target_baud: int = SAMD_NINA_BAUD
     rgb_led: tuple[int, int, int, bool] | None = None
     """`ncpConfigure()`'s `rpc_hw_initRGB(r, g, b, common_anode)`; None: the build configures no LED."""
+    provisioning_public: bool = False
+    """The NCP's provisioning firmware is Blynk's and unpublished (`choices.NCP_*`)."""
     wired: frozenset[Capability] = frozenset({Capability.RESET, Capability.POWER})
     """What the lab can do to the board: no button (neither the sketch nor `ncpConfigure()` sets one up)."""
     serial_lacks: frozenset[Capability] = frozenset({Capability.CONSOLE, Capability.EDGENT_LOG})
