@@ -48,6 +48,16 @@ SECURITIES |= {"WPA/PSK", "WPA2/PSK", "WPA/WPA2/PSK"}  # the Wio Terminal sketch
 REGIONAL_HOST = "fra1.blynk.cloud"  # a name other than the default `blynk.cloud` (and on the lab CA's certificate)
 
 
+def _board_info(board: LabBoard, phone: LabPhone) -> dict[str, str]:
+    """`/board_info.json` read through the phone, checked against the §2.4 format string; its fields as text."""
+    status, body = phone.board_get(board, "/board_info.json")
+    assert status == 200, (status, body)
+    _legacy_api(body)
+    match = BOARD_INFO.fullmatch(body)
+    assert match is not None, f"/board_info.json is not the §2.4 format: {body!r}"
+    return match.groupdict()
+
+
 def _legacy_api(body: str) -> None:
     if body.startswith("{") and '"ifs":' in body:
         pytest.skip("the board serves the Edgent-Arduino 0.9 board_info (spec §2.6); this checks the legacy §2.4")
@@ -58,13 +68,8 @@ def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBo
     """`/board_info.json` is the §2.4 format string exactly; its fields agree with the air and the SSID rule
     (§2.2); asking for it makes the board CONFIGURING, and the phone leaving makes it WAIT_CONFIG."""
     mark = in_config_mode(board)
-    status, body = phone.board_get(board, "/board_info.json")
-    assert status == 200, (status, body)
-    _legacy_api(body)
-    match = BOARD_INFO.fullmatch(body)
-    assert match is not None, f"/board_info.json is not the §2.4 format: {body!r}"
-    info = match.groupdict()
-    assert json.loads(body)["last_error"] == 0
+    info = _board_info(board, phone)
+    assert info["last_error"] == "0"
     board.expect_exact("Sending board info...", timeout=10, since=mark)
     board.expect_state("CONFIGURING", timeout=10, since=mark)
     board.expect_state("WAIT_CONFIG", timeout=10, since=mark)  # the phone left the AP after its GET
@@ -82,12 +87,7 @@ def test_board_info_is_byte_exact_and_describes_the_board(lab: Lab, board: LabBo
 def test_board_info_agrees_with_the_console(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """`/board_info.json`'s ssid, board, template, firmware and MAC are what `devinfo` and `wifi` say."""
     in_config_mode(board)
-    status, body = phone.board_get(board, "/board_info.json")
-    assert status == 200, (status, body)
-    _legacy_api(body)
-    match = BOARD_INFO.fullmatch(body)
-    assert match is not None, f"/board_info.json is not the §2.4 format: {body!r}"
-    info = match.groupdict()
+    info = _board_info(board, phone)
     devinfo = board.devinfo()
     assert (info["ssid"], info["board"], info["tmpl_id"]) == (devinfo.name, devinfo.board, devinfo.tmpl_id)
     assert (info["fw_type"], info["fw_ver"]) == (devinfo.fw_type, devinfo.fw_ver)
