@@ -245,6 +245,14 @@ class AcceptsShortToken(Behaviour):
         return len(token.encode("utf-8", "surrogateescape")) in (TOKEN_LENGTH - 1, TOKEN_LENGTH)
 
 
+class AcceptsLongToken(Behaviour):
+    """`/config` takes any token of 32 characters or more (`length() < 32` as the only check), so a pasted
+    token with a trailing character is stored and the board then fails at the cloud."""
+
+    def token_acceptable(self, token: str) -> bool:
+        return len(token.encode("utf-8", "surrogateescape")) >= TOKEN_LENGTH
+
+
 class IgnoresSsidManual(Behaviour):
     """`/config` never reads `ssidManual`, so a typed network name loses to the scanned `ssid`."""
 
@@ -341,6 +349,14 @@ class WifiScanUnsorted(Behaviour):
     def wifi_scan_pieces(self, entries: list[ScanEntry]) -> list[bytes]:
         top = entries[:SCAN_MAX_NETWORKS]
         return [b"[\n" + b",\n".join(entry.render() for entry in top) + b"\n]" if top else b"[]"]
+
+
+class WifiScanBssidLowercase(Behaviour):
+    """`/wifi_scan.json` prints each BSSID in lower case (the console's `wifi scan` formatting reused), which
+    the app does not match against the networks it sees."""
+
+    def wifi_scan_pieces(self, entries: list[ScanEntry]) -> list[bytes]:
+        return super().wifi_scan_pieces([dataclasses.replace(e, bssid=e.bssid.lower()) for e in entries])
 
 
 class HttpResetKeepsConfig(Behaviour):
@@ -704,6 +720,8 @@ class Defect(Enum):
     JSON_SERVED_AS_HTML = "json-served-as-html"
     NOT_FOUND_SERVES_THE_FORM = "not-found-serves-the-form"
     CONFIG_MODE_TIMES_OUT = "config-mode-times-out"
+    ACCEPTS_LONG_TOKEN = "accepts-long-token"
+    WIFI_SCAN_BSSID_LOWERCASE = "wifi-scan-bssid-lowercase"
     RETRIES_NOT_RESTORED = "retries-not-restored"
     STATIC_IP_NOT_STORED = "static-ip-not-stored"
     CONSOLE_COMMANDS_CASE_SENSITIVE = "console-commands-case-sensitive"
@@ -779,6 +797,8 @@ _BEHAVIOURS: dict[Defect, type[Behaviour]] = {
     Defect.JSON_SERVED_AS_HTML: JsonServedAsHtml,
     Defect.NOT_FOUND_SERVES_THE_FORM: NotFoundServesTheForm,
     Defect.CONFIG_MODE_TIMES_OUT: ConfigModeTimesOut,
+    Defect.ACCEPTS_LONG_TOKEN: AcceptsLongToken,
+    Defect.WIFI_SCAN_BSSID_LOWERCASE: WifiScanBssidLowercase,
     Defect.RETRIES_NOT_RESTORED: RetriesNotRestored,
     Defect.STATIC_IP_NOT_STORED: StaticIpNotStored,
     Defect.CONSOLE_COMMANDS_CASE_SENSITIVE: ConsoleCommandsCaseSensitive,

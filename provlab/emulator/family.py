@@ -90,7 +90,8 @@ class ScanStyle:
     def entry(self, ap: AccessPoint) -> ScanEntry:
         sec = self.security_names.get(ap.security, "unknown")
         hidden = int(not ap.ssid) if self.hidden_key else None  # `WiFi.isHidden()`: a hidden AP's SSID is empty
-        return ScanEntry(ap.ssid, ap.bssid, ap.rssi, sec, ap.channel, hidden=hidden)
+        bssid = ap.bssid.upper()  # `WiFi.BSSIDstr(i)`: "%02X:…" in arduino-esp32, the ESP8266 core and rpcWiFi
+        return ScanEntry(ap.ssid, bssid, ap.rssi, sec, ap.channel, hidden=hidden)
 
 
 @dataclass(frozen=True)

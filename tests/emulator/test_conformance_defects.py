@@ -122,3 +122,23 @@ def test_static_ip_not_stored_clears_only_the_flag_on_save() -> None:
 
 def test_retries_not_restored_is_the_only_change() -> None:
     assert FAITHFUL.restores_retries() and not behaviour_for(["retries-not-restored"]).restores_retries()
+
+
+def test_accepts_long_token_takes_33_but_not_31() -> None:
+    long = behaviour_for(["accepts-long-token"])
+    assert long.token_acceptable("A" * 33) and long.token_acceptable("A" * 32) and not long.token_acceptable("A" * 31)
+    assert not FAITHFUL.token_acceptable("A" * 33)
+
+
+def test_scan_entries_print_the_bssid_as_bssidstr_does() -> None:
+    """`WiFi.BSSIDstr(i)` is `%02X:…` in arduino-esp32, the ESP8266 core and rpcWiFi: upper case whatever the
+    air reports; the defect prints it in lower case."""
+    from provlab.emulator.families import esp32, esp8266, wio_terminal
+    from provlab.wifi.backend import AccessPoint, Security
+
+    ap = AccessPoint("Home", "0a:5e:c0:aa:bb:01", 6, -50, Security.WPA2)
+    for family in (esp32.FAMILY, esp8266.FAMILY, wio_terminal.FAMILY):
+        assert family.scan.entry(ap).bssid == "0A:5E:C0:AA:BB:01"
+    entry = esp32.FAMILY.scan.entry(ap)
+    pieces = behaviour_for(["wifi-scan-bssid-lowercase"]).wifi_scan_pieces([entry])
+    assert b'"bssid":"0a:5e:c0:aa:bb:01"' in b"".join(pieces)

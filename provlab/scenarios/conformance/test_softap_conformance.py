@@ -48,6 +48,15 @@ SECURITIES |= {"WPA/PSK", "WPA2/PSK", "WPA/WPA2/PSK"}  # the Wio Terminal sketch
 REGIONAL_HOST = "fra1.blynk.cloud"  # a name other than the default `blynk.cloud` (and on the lab CA's certificate)
 
 
+def _neighbour_bssid(index: int) -> str:
+    """A locally administered BSSID, written in lower case as the lab gives it to the air."""
+    return f"0a:5e:c0:aa:bb:{index:02x}"
+
+
+def _neighbour_channel(index: int) -> int:
+    return 1 + index % 11
+
+
 def _board_info(board: LabBoard, phone: LabPhone) -> dict[str, str]:
     """`/board_info.json` read through the phone, checked against the §2.4 format string; its fields as text."""
     status, body = phone.board_get(board, "/board_info.json")
@@ -105,7 +114,13 @@ def test_wifi_scan_lists_the_15_strongest_networks_strongest_first(
     networks are on the air, so one that scans before its AP starts (the Wio Terminal) has seen them too."""
     strengths = [-71, -42, -88, -55, -63, -80, -47, -90, -58, -67, -76, -51, -84, -60, -45, -73, -66, -82]
     for index, rssi in enumerate(strengths):
-        wifi.add_network(f"Neighbour-{index:02d}", passphrase="neighbour-pass", rssi=rssi, channel=1 + index % 11)
+        wifi.add_network(
+            f"Neighbour-{index:02d}",
+            bssid=_neighbour_bssid(index),
+            passphrase="neighbour-pass",
+            rssi=rssi,
+            channel=_neighbour_channel(index),
+        )
     mark = board.mark()
     board.reset()
     in_config_mode(board, since=mark)
@@ -127,6 +142,11 @@ def test_wifi_scan_lists_the_15_strongest_networks_strongest_first(
     left_out = [rssi for name, rssi in ours.items() if name not in listed]
     if len(items) == 15 and left_out:
         assert min(rssis) >= max(left_out), f"a stronger network was left out: listed {rssis}, left out {left_out}"
+    for item in items:  # each neighbour's BSSID as `WiFi.BSSIDstr()` prints it, and its channel
+        if item["ssid"] in ours:
+            index = int(item["ssid"][-2:])
+            assert item["bssid"] == _neighbour_bssid(index).upper(), f"{item['ssid']}: bssid {item['bssid']}"
+            assert int(item["ch"]) == _neighbour_channel(index), f"{item['ssid']}: ch {item['ch']}"
     board.expect_exact("Scanning networks...", timeout=30, since=mark)
     found = board.expect(r"Found networks: (\d+)$", timeout=30, since=mark)
     assert int(found.group(1)) >= len(items)
@@ -210,14 +230,17 @@ def test_pages_carry_their_content_type_and_close_the_connection(lab: Lab, board
 
 @pytest.mark.spec("2.3.1", "5.3")
 def test_config_refuses_an_empty_ssid_and_reads_a_posted_form(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
-    """`/config` with an empty `ssid` (the token fine): `500 {"status":"error","msg":"Configuration invalid"}`,
-    logged, and the board stays in config mode. The same fields POSTed as a form are read as the query would
-    be, and `save=true` is no save (`String::toInt()` of it is 0): `Trying to connect...`, then RUNNING."""
+    """`/config` with an empty `ssid` (the token fine), or a 33-character token: `500 {"status":"error","msg":
+    "Configuration invalid"}`, logged, and the board stays in config mode. The same fields POSTed as a form
+    are read as the query would be, and `save=true` is no save (`String::toInt()` of it is 0): `Trying to
+    connect...`, then RUNNING."""
     mark = in_config_mode(board)
     token = phone.request_token()
     refused = phone.board_request(board, "/config", query=config_query(lab, token, ssid=""))
     assert (refused.status, refused.body) == (500, CONFIG_INVALID), refused
     assert refused.headers.get("content-type") == "application/json", refused.headers
+    too_long = phone.board_request(board, "/config", query=config_query(lab, token + "X"))
+    assert (too_long.status, too_long.body) == (500, CONFIG_INVALID), f"a 33-character token: {too_long}"
     board.expect_exact("Configuration invalid", timeout=10, since=mark)
     lab.wait(3)
     assert not stamps_of(board, mark, "Switching to STA..."), "an empty ssid left config mode"

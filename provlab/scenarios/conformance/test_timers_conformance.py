@@ -167,3 +167,23 @@ def test_a_provisioned_board_keeps_retrying_its_network_every_50s(lab: Lab, boar
     assert all(abs(gap - CONNECT_TIMEOUT_MS) <= TIMER_SLACK_MS for gap in gaps), f"re-entries {gaps} ms apart"
     lab.faults.ap_up(home)
     board.expect_state("RUNNING", timeout=120, since=mark)
+
+
+@pytest.mark.spec("3.3", "1.4", "5.5", "2.4")
+@pytest.mark.needs_console
+def test_a_successful_login_clears_the_last_error(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
+    """A failed attempt leaves `last_error` 701; the next `/config` that works ends the first login with
+    `last_error` 0 (saved with the VALID config), so `/board_info.json` in config mode later reports 0."""
+    mark = in_config_mode(board)
+    send_config(lab, board, phone, ssid=MISSING_NETWORK)
+    board.expect_exact("Last error code: 701", timeout=120, since=mark)
+    in_config_mode(board, since=board.mark())
+    assert _last_error(board, phone) == 701
+    working = board.mark()
+    _, status, body = send_config(lab, board, phone, port_ssl=str(lab.cloud_port))
+    assert (status, body) == (200, CONFIG_TRYING)
+    board.expect_state("RUNNING", timeout=120, since=working)
+    entered = board.mark()
+    board.console("config")
+    in_config_mode(board, since=entered)
+    assert _last_error(board, phone) == 0
