@@ -3,11 +3,13 @@ queries, and the spec's exact strings. Nothing here reaches into an emulated boa
 
 from __future__ import annotations
 
+import itertools
 import socket
 import zlib
+from typing import Any
 from urllib.parse import urlencode
 
-from provlab.fixtures import Lab, LabBoard, LabPhone
+from provlab.fixtures import Device, Lab, LabBoard, LabPhone
 
 CONFIG_TRYING = '{"status":"ok","msg":"Trying to connect..."}'
 CONFIG_SAVED = '{"status":"ok","msg":"Configuration saved"}'
@@ -33,6 +35,27 @@ def printed(board: LabBoard, since: int) -> list[str]:
 def stamps_of(board: LabBoard, since: int, prefix: str) -> list[int]:
     """The `[millis]` of every line from `since` whose text starts with `prefix`."""
     return [r.line.millis for r in board.lines(since) if r.line.text.startswith(prefix) and r.line.millis is not None]
+
+
+def provisioned_online(lab: Lab, board: LabBoard, phone: LabPhone) -> tuple[Device, dict[str, Any]]:
+    """Provision the board with a fresh token and wait until it is RUNNING and the cloud has it online; the
+    device and the cloud's `device_online` event (transport, and for MQTT the CONNECT's keep-alive)."""
+    enrollment = phone.provision(board)
+    board.expect_state("RUNNING", timeout=60)
+    online = lab.wait_cloud_event("device_online", timeout=30)
+    device = lab.device_for(enrollment)
+    assert device is not None, "the device the token activated is not in the cloud"
+    return device, online
+
+
+def ping_gaps(lab: Lab, pings: int, within_s: float) -> list[float]:
+    """Lab-clock seconds between the next `pings` keep-alives the cloud journals (`device_ping`: a binary PING
+    or an MQTT PINGREQ), each awaited up to `within_s` device seconds (the journal is read every 0.1 s)."""
+    seen: list[float] = []
+    for count in range(pings):
+        lab.wait_cloud_event("device_ping", timeout=within_s, since=count)
+        seen.append(lab.clock.now())
+    return [b - a for a, b in itertools.pairwise(seen)]
 
 
 def closed_port() -> int:

@@ -7,11 +7,11 @@ stub's journal shows each PING (read every 0.1 s of device time).
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from provlab.fixtures import Lab, LabBoard, LabPhone
+
+from .support import ping_gaps, provisioned_online
 
 pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
 
@@ -52,17 +52,9 @@ def test_login_announces_the_board_and_its_hotspot_name(lab: Lab, board: LabBoar
 def test_idle_board_pings_every_heartbeat_and_stays_online(lab: Lab, board: LabBoard, phone: LabPhone) -> None:
     """With nothing else on the line the board PINGs every `h-beat` seconds (the value it announced) and the
     cloud never drops it."""
-    enrollment = phone.provision(board)
-    board.expect_state("RUNNING", timeout=60)
-    lab.wait_cloud_event("device_online", timeout=30)
-    device = lab.device_for(enrollment)
-    assert device is not None
+    device, _ = provisioned_online(lab, board, phone)
     heartbeat = float(device.info["h-beat"])
-    seen: list[float] = []
-    for count in range(4):
-        lab.wait_cloud_event("device_ping", timeout=heartbeat + 10, since=count)
-        seen.append(lab.clock.now())
-    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    gaps = ping_gaps(lab, 4, within_s=heartbeat + 10)
     assert all(abs(gap - heartbeat) <= PING_SLACK_S for gap in gaps), f"PINGs {gaps} s apart; h-beat {heartbeat}"
     assert lab.cloud_events("device_offline") == []
     assert lab.is_online(device.id)
@@ -76,25 +68,18 @@ def test_idle_mqtt_board_keeps_alive_and_acknowledges_the_cloud_ping(
     """An MQTT board connects with a clean session and a keep-alive of at most 45 s, subscribes `downlink/#`,
     sends PINGREQ within every keep-alive while the line is quiet (the broker never drops it), and PUBACKs the
     cloud's QoS 1 `downlink/ping`."""
-    enrollment = phone.provision(board)
-    board.expect_state("RUNNING", timeout=60)
-    online = lab.wait_cloud_event("device_online", timeout=30)
+    device, online = provisioned_online(lab, board, phone)
     assert str(online["transport"]).startswith("mqtt"), online
     keep_alive = int(online["keep_alive"])
     assert 1 <= keep_alive <= KEEP_ALIVE_MAX_S, f"CONNECT keep-alive {keep_alive} s; spec §7: 45 s recommended"
     assert online["clean_session"] is True, "spec §7: only clean sessions are supported"
     subscribed = lab.wait_cloud_event("mqtt_subscribe", timeout=10)
     assert "downlink/#" in subscribed["filters"], f"subscribed {subscribed['filters']}, not downlink/#"
-    seen: list[float] = []
-    for count in range(4):
-        lab.wait_cloud_event("device_ping", timeout=keep_alive + 10, since=count)
-        seen.append(lab.clock.now())
-    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    gaps = ping_gaps(lab, 4, within_s=keep_alive + 10)
     assert all(keep_alive / 2 <= gap <= keep_alive + PING_SLACK_S for gap in gaps), (
         f"PINGREQs {gaps} s apart; keep-alive {keep_alive} s"
     )
-    device = lab.device_for(enrollment)
-    assert device is not None and lab.cloud_events("device_offline") == []
+    assert lab.cloud_events("device_offline") == []
     device_id = device.id
     lab.cloud_call(lambda cloud: cloud.ping_device(device_id))
     lab.wait_cloud_event("ping_answered", timeout=10)

@@ -8,7 +8,7 @@ import pytest
 
 from provlab.fixtures import Lab, LabBoard, LabPhone
 
-from .support import CONFIG_TRYING, TIMER_SLACK_MS, in_config_mode, send_config, stamp
+from .support import CONFIG_TRYING, TIMER_SLACK_MS, in_config_mode, provisioned_online, send_config, stamp
 
 pytestmark = pytest.mark.needs_edgent_log  # read from the Edgent firmware's own serial log
 
@@ -40,11 +40,7 @@ def test_silent_cloud_ends_the_session_after_heartbeat_plus_18s(lab: Lab, board:
     """The home AP vanishes right after the cloud's PING was answered: the board (which does not watch Wi-Fi
     while RUNNING) logs `Heartbeat timeout` h-beat + 18 s after that last incoming byte, goes CONNECTING_NET, and
     is RUNNING again once the AP is back."""
-    enrollment = phone.provision(board)
-    board.expect_state("RUNNING", timeout=60)
-    lab.wait_cloud_event("device_online", timeout=30)
-    device = lab.device_for(enrollment)
-    assert device is not None
+    device, _ = provisioned_online(lab, board, phone)
     heartbeat = float(device.info["h-beat"])
     device_id = device.id
     lab.cloud_call(lambda cloud: cloud.ping_device(device_id))
