@@ -43,6 +43,7 @@ import asyncio
 import multiprocessing as mpc
 import os
 import selectors
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -383,6 +384,7 @@ async def measure(args: argparse.Namespace) -> None:
         await stub.stop()
         if mosquitto is not None:
             mosquitto.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the stub's database holds every device's token
 
 
 def main() -> None:

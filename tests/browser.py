@@ -3,7 +3,9 @@ driven by Selenium). `.ci/run` installs them; without them the browser tests ski
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,16 +38,24 @@ def open_browser() -> Iterator[Any]:
     driver_path = shutil.which("chromedriver")
     if binary is None or driver_path is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    # Chromium leaves its profile and its singleton socket folder (org.chromium.Chromium.*) in TMPDIR when
+    # it is stopped: both go into a folder of the test's own, removed when the browser is gone.
+    scratch = Path(tempfile.mkdtemp(prefix="provlab-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in QUIET:
         options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={scratch / 'profile'}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    service = Service(driver_path, env={**os.environ, "TMPDIR": str(scratch)})
     try:
-        yield driver
+        driver = webdriver.Chrome(service=service, options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def script_errors(driver: Any) -> list[str]:
