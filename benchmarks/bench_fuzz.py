@@ -57,7 +57,7 @@ async def cloud_phase(tally: Tally, scale: float, seed: int, tmp: Path) -> dict[
     endpoints = await stub.start()
     assert endpoints.tls_port is not None and endpoints.mqtt_port is not None
     client_tls = ssl.create_default_context(cafile=str(stub.certs.ca_file))
-    routes = [(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m in ops]
+    routes = fuzzkit.fuzz_routes(openapi_document())
     routes += [
         ("GET", "/api/v1/lab/events"),
         ("GET", "/api/v1/lab/devices/{id}"),

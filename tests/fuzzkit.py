@@ -211,6 +211,9 @@ FIELDS = [
     "description",
     "id",
     "expires_in",
+    "orgs",
+    "users",
+    "parent",
 ]
 
 
@@ -426,6 +429,28 @@ QUERY_KEYS = [
 ]
 
 
+# The stub's lab and console routes (not in the OpenAPI document, which describes Blynk's API): a fuzzer must
+# reach them too, with their query parameters (`after`, `kind`; the phone's long poll takes `wait`).
+LAB_ROUTES = [
+    ("GET", "/api/v1/lab/info"),
+    ("GET", "/api/v1/lab/events"),
+    ("GET", "/api/v1/lab/devices/{device_id}"),
+    ("GET", "/api/v1/lab/tokens/{token}/device"),
+    ("GET", "/api/v1/lab/users/{email}"),
+    ("GET", "/api/v1/lab/mail/{email}"),
+    ("POST", "/api/v1/lab/seed"),
+    ("GET", "/console"),
+    ("GET", "/api/v1/lab/console/state"),
+    ("GET", "/api/v1/lab/console/events"),
+]
+ROUTE_QUERY_KEYS = ["after", "kind", "wait", "token", "x"]
+
+
+def fuzz_routes(openapi: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every route a fuzzer aims at: those of the OpenAPI document, then the lab's and the console's."""
+    return [(m.upper(), p) for p, ops in openapi["paths"].items() for m in ops] + LAB_ROUTES
+
+
 def _quote(text_: str) -> str:
     from urllib.parse import quote
 
@@ -459,6 +484,9 @@ def http_request(rng: random.Random, routes: list[tuple[str, str]], bearer: str,
             _quote(number(rng) if rng.random() < 0.6 else text(rng, 40)) if s.startswith("{") else s
             for s in path.split("/")
         )
+        if rng.random() < 0.3:
+            query = [(k, number(rng) if rng.random() < 0.6 else text(rng, 40)) for k in rng.sample(ROUTE_QUERY_KEYS, 2)]
+            target += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query)
     headers = [b"Host: 127.0.0.1", b"Connection: close"]
     roll = rng.random()
     if roll < 0.75:

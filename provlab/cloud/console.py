@@ -24,6 +24,7 @@ from aiohttp import web
 from provlab.cloud.lab_api import LAB_KEY, LabSurface
 from provlab.cloud.records import IssuedToken
 from provlab.cloud.tenancy_api import user_of
+from provlab.protocol.numbers import ascii_decimal
 from provlab.protocol.serial_log import mask_secret
 
 CONSOLE_KEY = web.AppKey("console_key", str)
@@ -114,10 +115,9 @@ async def console_state(request: web.Request) -> web.Response:
 
 async def console_events(request: web.Request) -> web.Response:
     lab = _reader(request)
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        return _json({"error": {"message": "after must be an event number"}}, 400)
+    after = ascii_decimal(request.query.get("after", "0"))
+    if after is None:  # `int()` took "١" and 2^63 (an OverflowError 500 in SQLite): plain decimal, as lab_api
+        return _json({"error": {"message": "after must be an event number (ASCII digits, below 2^63)"}}, 400)
     numbered = lab.store.events.numbered(after_id=after)
     last = max([after, *(number for number, _ in numbered)])
     return _json({"events": [{"id": number, **event} for number, event in numbered[-500:]], "last": last})

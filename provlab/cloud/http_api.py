@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import TenancyError
 
 MAX_STATUS_WAIT_S = 30.0
+WAIT_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?", re.ASCII)
 TOKEN_ISSUE_FAULT = "Token service unavailable (provlab fault knob)."
 
 
@@ -114,10 +116,10 @@ async def token_status(request: web.Request) -> web.Response:
     if isinstance(user, web.Response):
         return user
     token = request.match_info["token"]
-    try:
-        wait_s = min(max(float(request.query.get("wait", 0)), 0.0), MAX_STATUS_WAIT_S)
-    except ValueError:
+    wait = request.query.get("wait", "0")
+    if not WAIT_SECONDS.fullmatch(wait):  # float() takes "nan", "1e999" and "٣": plain decimal seconds only
         return error_response(400, "Request with incorrect parameters")
+    wait_s = min(float(wait), MAX_STATUS_WAIT_S)
     issued = gateway.store.tokens.get(token)
     if issued is None or issued.user_id != user.id:
         return error_response(404, "Token not found.")

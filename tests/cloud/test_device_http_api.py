@@ -184,8 +184,9 @@ def test_token_status_long_poll_answers_when_the_device_comes_online(cloud_db: C
                 "/api/v1/provisioning/tokens", json={"templateId": "TMPL0PROVLAB"}, headers=headers
             )
             token = issued.json()["token"]
-            bad = await http.get(f"/api/v1/provisioning/tokens/{token}?wait=soon", headers=headers)
-            assert bad.status_code == 400
+            for odd in ("soon", "nan", "1e999", "Infinity", "-1", "%D9%A3", "+3"):  # float() takes all but the first
+                bad = await http.get(f"/api/v1/provisioning/tokens/{token}?wait={odd}", headers=headers)
+                assert bad.status_code == 400, odd
             short = await http.get(f"/api/v1/provisioning/tokens/{token}?wait=0.05", headers=headers)
             assert short.json()["online"] is False and short.json()["activated"] is False
             waiting = asyncio.create_task(

@@ -33,7 +33,7 @@ from provlab.protocol.internal import hardware_vw
 
 T = TypeVar("T")
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-ROUTES = [(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m in ops]
+ROUTES = fuzzkit.fuzz_routes(openapi_document())
 
 
 class LoopRunner:
@@ -205,6 +205,15 @@ def test_named_bad_http_inputs_get_a_4xx_with_a_json_error(tmp_path: Path) -> No
             "V² update": _request("GET", f"/external/api/update?token={token}&V%C2%B2=1"),
             "² as dataStreamId": _request("GET", f"/external/api/update?token={token}&dataStreamId=%C2%B2&value=1"),
             "a huge lab event number": _request("GET", "/api/v1/lab/events?after=" + "9" * 40, headers=(bearer,)),
+            "a huge console event number": _request(
+                "GET", "/api/v1/lab/console/events?after=" + "9" * 40, headers=(bearer,)
+            ),
+            "2^63 as a console event number": _request(
+                "GET", f"/api/v1/lab/console/events?after={2**63}", headers=(bearer,)
+            ),
+            "Arabic-Indic console event number": _request(
+                "GET", "/api/v1/lab/console/events?after=%D9%A1", headers=(bearer,)
+            ),
             "no such route": _request("GET", "/nope"),
             "wrong method": _request("PUT", "/api/v1/auth/login", b"{}"),
             "not HTTP": b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n",
