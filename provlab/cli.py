@@ -23,6 +23,7 @@ import pytest
 from rich.console import Console
 
 import provlab
+from provlab.cloud.credentials import DEFAULT_BEARER_TTL_S, DEFAULT_SESSION_TTL_S, CredentialLimits
 from provlab.cloud.exposure import ADMIN_PASSWORD_ENV, exposure_warning
 from provlab.cloud.mqtt_bridge import MqttBridgeError
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
@@ -478,9 +479,7 @@ def _cloud_device_ports(
     verify: Any = ca_file if ca_file else True
     try:
         info = (
-            httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0, verify=verify)
-            .raise_for_status()
-            .json()
+            httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0, verify=verify).raise_for_status().json()
         )
     except (httpx.HTTPError, ValueError) as exc:
         raise click.ClickException(
@@ -559,6 +558,20 @@ def _port(value: int) -> int | None:
     help=f"the seeded admin's password (default: the lab's fixed {DEFAULT_ADMIN_PASSWORD!r}, fine on loopback); "
     "applies when the database is new",
 )
+@click.option(
+    "--session-ttl",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_SESSION_TTL_S,
+    show_default=True,
+    help="seconds a password login's session lasts (Blynk: 7 days)",
+)
+@click.option(
+    "--bearer-ttl",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_BEARER_TTL_S,
+    show_default=True,
+    help="seconds an OAuth2 bearer lasts at most (Blynk: 24 h; a client may ask for less with expires_in)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the endpoints as one JSON line")
 def cloud_serve(
     db: str | None,
@@ -572,6 +585,8 @@ def cloud_serve(
     mqtt_broker: str | None,
     time_scale: float,
     admin_password: str | None,
+    session_ttl: float,
+    bearer_ttl: float,
     as_json: bool,
 ) -> None:
     """Run the cloud stub standalone until Ctrl-C or SIGTERM; seeds an admin, a root org and a template when
@@ -603,7 +618,15 @@ def cloud_serve(
         click.echo(warning, err=True)
     try:
         try:
-            stub = CloudStub(target, host=host, time_scale=time_scale, certs=certs_dir, mqtt_broker=mqtt_broker)
+            limits = CredentialLimits(session_ttl_s=session_ttl, bearer_ttl_s=bearer_ttl)
+            stub = CloudStub(
+                target,
+                host=host,
+                time_scale=time_scale,
+                certs=certs_dir,
+                mqtt_broker=mqtt_broker,
+                credential_limits=limits,
+            )
         except MqttBridgeError as exc:
             raise click.BadParameter(str(exc), param_hint="--mqtt-broker") from None
         except StoreError as exc:

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from provlab.cloud.credentials import DEFAULT_BEARER_TTL_S, DEFAULT_SESSION_TTL_S
 from provlab.cloud.mqtt_bridge import MqttBridgeError, broker_address
 from provlab.cloud.store.backend import backend_name
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
@@ -215,6 +216,10 @@ class LabConfig:
     """`mqtt://host:port` of an MQTT broker (Mosquitto, loopback) the embedded stub's MQTT device API fronts."""
     cloud_admin_email: str = DEFAULT_ADMIN_EMAIL
     cloud_admin_password: str = field(default=DEFAULT_ADMIN_PASSWORD, repr=False)
+    session_ttl_s: float = DEFAULT_SESSION_TTL_S
+    """The embedded stub's password-session lifetime (lab seconds; Blynk's default 7 days)."""
+    bearer_ttl_s: float = DEFAULT_BEARER_TTL_S
+    """The embedded stub's OAuth2 bearer lifetime (lab seconds; Blynk's documented 24 h)."""
     cloud_db: str | None = field(default=None, repr=False)
     """The embedded stub's store on PostgreSQL (`postgresql://…`): each lab gets a schema of its own there,
     dropped when the lab closes. None: a SQLite file (`cloud.db`) in each test's artifact folder."""
@@ -235,6 +240,9 @@ class LabConfig:
     def __post_init__(self) -> None:
         check = _Checker("lab config")
         check.one_of("clock", self.clock, CLOCK_KINDS)
+        for key, seconds in (("cloud.session_ttl_s", self.session_ttl_s), ("cloud.bearer_ttl_s", self.bearer_ttl_s)):
+            if not seconds > 0:
+                check.attempt(_raise, "lab config", key, lifetime_problem(seconds))
         if self.clock == "virtual" and (self.cloud_url or self.attached or self.mqtt_broker):
             outside = (
                 "a cloud stub in another process (cloud.url)"
@@ -433,6 +441,18 @@ def _set(kw: dict[str, Any], field_name: str, value: Callable[..., Any], *args: 
     kw[field_name] = value(*args)
 
 
+def _lifetime(check: _Checker, table: Mapping[str, Any], key: str) -> float:
+    """A credential lifetime of `[cloud]`: seconds, above 0."""
+    seconds = float(check.typed(table, key, "cloud.", (int, float)))
+    if not seconds > 0:
+        raise LabConfigError(check.source, f"cloud.{key}", lifetime_problem(seconds))
+    return seconds
+
+
+def lifetime_problem(seconds: float) -> str:
+    return f"expected a lifetime in seconds above 0, got {seconds:g}"
+
+
 def _relative(path: str, base: Path | None) -> Path:
     """A path from the config file, relative to the file's folder."""
     given = Path(path).expanduser()
@@ -562,7 +582,21 @@ def config_from_mapping(
         kw["home"], kw["extra_networks"] = networks[0], tuple(networks[1:])
     cloud = data.get("cloud", {})
     check.known(
-        cloud, "cloud.", ("host", "tls", "url", "mqtt_broker", "db", "admin_email", "admin_password", "orgs", "users")
+        cloud,
+        "cloud.",
+        (
+            "host",
+            "tls",
+            "url",
+            "mqtt_broker",
+            "db",
+            "admin_email",
+            "admin_password",
+            "session_ttl_s",
+            "bearer_ttl_s",
+            "orgs",
+            "users",
+        ),
     )
     cloud_keys: tuple[tuple[str, str, type], ...] = (
         ("host", "cloud_host", str),
@@ -576,6 +610,9 @@ def config_from_mapping(
     for key, field_name, kind in cloud_keys:
         if key in cloud:
             attempt(_set, kw, field_name, check.typed, cloud, key, "cloud.", kind)
+    for key in ("session_ttl_s", "bearer_ttl_s"):
+        if key in cloud:
+            attempt(_set, kw, key, _lifetime, check, cloud, key)
     for key in ("orgs", "users"):
         if not isinstance(cloud.get(key, []), list):
             attempt(_raise, source, f"cloud.{key}", f"expected an array of tables, got {cloud[key]!r}")

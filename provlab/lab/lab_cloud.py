@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from provlab.clock.base import LabClock
 from provlab.clock.loop_thread import LoopThread
+from provlab.cloud.credentials import CredentialLimits
 from provlab.cloud.records import Device, User
 from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.lab.capabilities import NeedsEmbeddedCloud
@@ -91,8 +92,13 @@ class EmbeddedCloud(LabCloud):
         self._clock = clock
         self._mqtt_broker = config.mqtt_broker
         self._database = self._database_for(config, folder)
+        self._limits = CredentialLimits(session_ttl_s=config.session_ttl_s, bearer_ttl_s=config.bearer_ttl_s)
         stub = CloudStub(
-            self._database, time_scale=clock.scale, certs=folder / "certs", mqtt_broker=config.mqtt_broker
+            self._database,
+            time_scale=clock.scale,
+            certs=folder / "certs",
+            mqtt_broker=config.mqtt_broker,
+            credential_limits=self._limits,
         )
         self._stub = stub
         self.admin = stub.seed(
@@ -152,7 +158,11 @@ class EmbeddedCloud(LabCloud):
         assert endpoints is not None
         self._loop.run(old.stop(), 30)
         stub = CloudStub(
-            self._database, time_scale=self._clock.scale, certs=old.certs, mqtt_broker=self._mqtt_broker
+            self._database,
+            time_scale=self._clock.scale,
+            certs=old.certs,
+            mqtt_broker=self._mqtt_broker,
+            credential_limits=self._limits,
         )
         self._stub = stub
         self._loop.run(stub.start(endpoints.binary_port, endpoints.http_port, tls_port=endpoints.tls_port), 30)

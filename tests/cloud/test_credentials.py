@@ -153,6 +153,20 @@ def test_sessions_and_bearers_expire_on_the_lab_clock(cloud_db: CloudDb) -> None
     run_virtual(body())
 
 
+def test_without_configuration_a_session_lasts_7_days_and_a_bearer_24_hours(cloud_db: CloudDb) -> None:
+    async def body() -> None:
+        async with running_cloud(cloud_db) as cloud, cloud.http() as http:
+            answer = await http.post(
+                "/api/v1/auth/login", json={"email": DEFAULT_ADMIN_EMAIL, "password": DEFAULT_ADMIN_PASSWORD}
+            )
+            assert answer.json()["expiresIn"] == 7 * 86400
+            session = {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+            creds = (await http.post("/api/v1/oauth/clients", headers=session)).json()
+            assert (await mint(http, creds)).json()["expires_in"] == 86400
+
+    run_virtual(body())
+
+
 def test_logout_revoke_and_client_revocation_end_keys(cloud_db: CloudDb) -> None:
     async def body() -> None:
         async with running_cloud(cloud_db) as cloud, cloud.http() as http:

@@ -121,7 +121,7 @@ def test_serve_takes_the_admin_password_from_the_environment_and_removes_its_tem
     env = {**os.environ, "TMPDIR": str(temp), ADMIN_PASSWORD_ENV: "from-the-env-1"}
     ports = ["--binary-port", "0", "--http-port", "0", "--tls-port", "-1", "--mqtt-port", "-1", "--mqtts-port", "-1"]
     serve = subprocess.Popen(
-        [sys.executable, "-m", "provlab", "cloud", "serve", *ports, "--json"],
+        [sys.executable, "-m", "provlab", "cloud", "serve", *ports, "--session-ttl", "120", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -140,6 +140,7 @@ def test_serve_takes_the_admin_password_from_the_environment_and_removes_its_tem
             assert wrong.status_code == 401
             right = http.post("/api/v1/auth/login", json={"email": DEFAULT_ADMIN_EMAIL, "password": "from-the-env-1"})
             assert right.status_code == 200
+            assert right.json()["expiresIn"] == 120  # --session-ttl
     finally:
         serve.send_signal(signal.SIGTERM)
         _, err = serve.communicate(timeout=WAIT_S)

@@ -105,6 +105,10 @@ def test_two_fleets_on_two_machines_enroll_against_one_stub_over_tls(machines: d
         except subprocess.TimeoutExpired:
             stub.kill()
             stub.wait()
+    assert stub.stderr is not None
+    warning = stub.stderr.read().decode()  # a bind beyond loopback says what it exposes, before serving
+    assert "WARNING: the cloud stub listens on every interface of this host" in warning, warning
+    assert "the REST API" in warning and "the lab API" in warning and "--admin-password" in warning, warning
     with sqlite3.connect(tmp_path / "cloud.db") as db:  # the stub's own record, read after it stopped
         rows = db.execute("SELECT device_id, detail FROM events WHERE kind = 'device_online'").fetchall()
     peers = {json.loads(detail)["peer"].rsplit(":", 1)[0] for _, detail in rows}

@@ -219,3 +219,26 @@ def test_a_pyproject_table_problem_names_the_line_in_pyproject(tmp_path: Path) -
         load_config(path)
     assert str(caught.value).startswith(f"{path}:5: boards.profile: 'edgent-esp23' is not one of ")
     assert "(did you mean 'edgent-esp32'?)" in str(caught.value)
+
+
+def test_credential_lifetimes_are_read_checked_and_given_to_the_embedded_stub(tmp_path: Path) -> None:
+    import httpx
+
+    from provlab.cloud.credentials import DEFAULT_BEARER_TTL_S, DEFAULT_SESSION_TTL_S
+    from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
+    from provlab.lab.lab import Lab
+
+    defaults = config_from_mapping({})
+    assert (defaults.session_ttl_s, defaults.bearer_ttl_s) == (DEFAULT_SESSION_TTL_S, DEFAULT_BEARER_TTL_S)
+    with pytest.raises(LabConfigError) as error:
+        config_from_mapping({"cloud": {"session_ttl_s": 0, "bearer_ttl_s": "1h"}}, "x")
+    assert "cloud.session_ttl_s: expected a lifetime in seconds above 0, got 0" in str(error.value)
+    assert "cloud.bearer_ttl_s: expected int or float, got '1h'" in str(error.value)
+    cfg = config_from_mapping({"boards": {"emulated": 0}, "cloud": {"session_ttl_s": 120, "bearer_ttl_s": 90.5}})
+    with Lab(cfg, artifacts=tmp_path) as lab:
+        assert lab.cloud.credentials.limits.bearer_ttl_s == 90.5
+        endpoints = lab.cloud.endpoints
+        assert endpoints is not None
+        login = {"email": DEFAULT_ADMIN_EMAIL, "password": DEFAULT_ADMIN_PASSWORD}
+        answer = httpx.post(f"{endpoints.http_url}/api/v1/auth/login", json=login, timeout=30)
+        assert answer.json()["expiresIn"] == 120
