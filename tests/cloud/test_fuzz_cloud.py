@@ -139,6 +139,39 @@ def test_generated_mqtt_uplinks_keep_the_session_and_every_refusal_gets_diag(tmp
     with_cloud(tmp_path, test, quota_limits=QuotaLimits(messages=1e9))
 
 
+def test_named_bad_mqtt_uplinks_each_get_their_downlink_diag(tmp_path: Path) -> None:
+    cases = [
+        ("batch_ds", b"[" * 400 + b"]" * 400, "batch_ds: expected a JSON dict, got list"),
+        ("batch_ds", b"{", "batch_ds: payload is not JSON: '{'"),
+        ("batch_ds", b'{"V\xc2\xb2": 1}', "batch_ds: no datastream named 'V\u00b2'"),
+        ("ds/V1/timestamped_batch", b'[[1, 2], "x"]', "expected [[timestamp, value], …], got an item 'x'"),
+        ("ds/V1/timestamped_batch", b"[[true, 1]]", "expected [[timestamp, value], …], got an item '[True, 1]'"),
+        ("ds/V1/timestamped_batch", b"[[1, [2]]]", "expected [[timestamp, value], …], got an item '[1, [2]]'"),
+        ("ds/V1/timestamped_batch", b"{}", "expected a JSON list, got dict"),
+        ("info/mcu", b"\xff\xfe", "info/mcu: payload is not UTF-8 text"),
+        ("info/mcu", b"[" * 400 + b"]" * 400, "info/mcu: expected a JSON dict, got list"),
+        ("ds/V\u00b2", b"1", "ds/V\u00b2: no datastream named 'V\u00b2'"),
+        ("get/loc/all", b"", "get/loc/all: the stub has no location for this device"),
+        ("x/y", b"1", "x/y: unknown topic"),
+    ]
+
+    def test(run: LoopRunner, cloud: Cloud, watch: CrashWatch) -> None:
+        assert cloud.endpoints.mqtt_port is not None
+        probe = fuzzkit.MqttProbe(cloud.endpoints.mqtt_port, cloud.token())
+        assert run(probe.open())
+        for topic, payload, _ in cases:
+            assert run(probe.probe([(topic, payload)])) is Verdict.OK, topic
+        run(probe.settle(lambda: len(cloud.stub.events("bad_uplink"))))
+        texts = [text.decode() for text in probe.diag_texts]
+        assert len(texts) == len(cases), texts
+        for (topic, _, expected), text in zip(cases, texts, strict=True):
+            assert text.startswith(topic + ": ") and expected in text, (expected, text)
+        assert probe.connects == 1 and not watch.take()
+        run(probe.close())
+
+    with_cloud(tmp_path, test, quota_limits=QuotaLimits(messages=1e9))
+
+
 def test_generated_raw_bytes_on_the_binary_port_never_hang_or_crash(tmp_path: Path) -> None:
     def test(run: LoopRunner, cloud: Cloud, watch: CrashWatch) -> None:
         @FUZZ
@@ -238,6 +271,11 @@ def test_vw_with_pin_superscript_two_gets_illegal_command_body_and_the_session_g
             await device.login_esp32(token)
             for pin in ("²", "١", "+1", " 1", "9" * 30, "-1"):
                 assert await device.request(Command.HARDWARE, hardware_vw(pin, "x")) == Status.ILLEGAL_COMMAND_BODY
+                for kind in ("dw", "aw"):  # the digital and analog writes read their pin the same way
+                    body = "\0".join((kind, pin, "1")).encode()
+                    assert await device.request(Command.HARDWARE, body) == Status.ILLEGAL_COMMAND_BODY, (kind, pin)
+            for body in (b"vw\x001", b"vw", b"xx\x001\x002", b"vw\x00\xff\xfe\x001"):  # no value, no pin, no such op
+                assert await device.request(Command.HARDWARE, body) == Status.ILLEGAL_COMMAND_BODY, body
             await device.send(Command.HARDWARE_SYNC, b"vr\x00\xc2\xb2\x00" + "١".encode())  # no such pins
             assert await device.request(Command.PING) == Status.SUCCESS
             device_id = await device_online(cloud, token)
