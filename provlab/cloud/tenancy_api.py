@@ -370,6 +370,20 @@ async def accept_invitation(request: web.Request) -> web.Response:
     return _json(user_json(user))
 
 
+# RFC 6749 §5.2 error codes by the status a refusal carries (429, throttled: RFC 8628's registered `slow_down`)
+OAUTH_ERRORS = {400: "invalid_request", 401: "invalid_client", 403: "unauthorized_client", 429: "slow_down"}
+
+
+def oauth_error(exc: TenancyError) -> web.Response:
+    """A refusal at the OAuth2 endpoints as RFC 6749 words it: `{"error": code, "error_description": text}`."""
+    code = OAUTH_ERRORS.get(exc.status, "invalid_request")
+    description = str(exc).removeprefix(f"{code}: ").removeprefix(code)
+    return _json({"error": code, "error_description": description or DESCRIPTIONS.get(code, code)}, exc.status)
+
+
+DESCRIPTIONS = {"invalid_client": "client_id and client_secret do not name a client of this cloud"}
+
+
 async def oauth_token(request: web.Request) -> web.Response:
     try:
         form = dict(await request.post())
@@ -380,7 +394,9 @@ async def oauth_token(request: web.Request) -> web.Response:
     if not isinstance(form, dict):
         return _json({"error": "invalid_request", "error_description": "expected a form or a JSON object"}, 400)
     if form.get("grant_type") != "client_credentials":
-        return _json({"error": "unsupported_grant_type"}, 400)
+        return _json(
+            {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}, 400
+        )
     as_email = form.get("user")
     try:
         expires_in = None if form.get("expires_in") in (None, "") else parse_id(form["expires_in"], "expires_in")
@@ -394,7 +410,7 @@ async def oauth_token(request: web.Request) -> web.Response:
             request.remote or "?",
         )
     except TenancyError as exc:
-        return _json({"error": str(exc)}, exc.status)
+        return oauth_error(exc)
     return _json({"access_token": key, "token_type": "Bearer", "expires_in": int(ttl), "user": user.email})
 
 
@@ -421,7 +437,7 @@ async def oauth_revoke(request: web.Request) -> web.Response:
             request.remote or "?",
         )
     except TenancyError as exc:
-        return _json({"error": str(exc)}, exc.status)
+        return oauth_error(exc)
     return _json({})
 
 

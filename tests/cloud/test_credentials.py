@@ -39,7 +39,9 @@ def bearer(response: httpx.Response) -> dict[str, str]:
 
 def message(response: httpx.Response) -> str:
     body = response.json()
-    return str(body["error"]["message"] if isinstance(body.get("error"), dict) else body["error"])
+    if isinstance(body.get("error"), dict):
+        return str(body["error"]["message"])
+    return f"{body['error']}: {body['error_description']}"  # OAuth2 endpoints answer as RFC 6749 §5.2
 
 
 def test_a_deleted_admins_client_and_bearers_stop_working_at_once(cloud_db: CloudDb) -> None:
@@ -194,5 +196,33 @@ def test_logout_revoke_and_client_revocation_end_keys(cloud_db: CloudDb) -> None
             after = await root.call("GET", "/api/v1/me")
             assert after.status_code == 401 and "unknown bearer key" in message(after)
             assert (await http.post("/api/v1/auth/logout", headers=root.headers)).status_code == 401
+
+    run_virtual(body())
+
+
+def test_oauth2_refusals_carry_rfc_6749_error_codes_and_a_description(cloud_db: CloudDb) -> None:
+    async def body() -> None:
+        limits = CredentialLimits(failures_per_account=2)
+        async with running_cloud(cloud_db, credential_limits=limits) as cloud, cloud.http() as http:
+            root = await login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
+            creds = await new_client(root)
+            form = {"grant_type": "client_credentials", "client_id": creds["clientId"]}
+            right = {**form, "client_secret": creds["clientSecret"]}
+            cases = [
+                ({**right, "grant_type": "password"}, 400, "unsupported_grant_type"),
+                ({**right, "user": "nobody@x.test"}, 400, "invalid_request"),
+                ({**right, "expires_in": "1e3"}, 400, "invalid_request"),
+                ({**form, "client_secret": "wrong"}, 401, "invalid_client"),
+                ({**form, "client_secret": "wrong"}, 401, "invalid_client"),
+                ({**form, "client_secret": "wrong"}, 429, "slow_down"),  # throttled after 2 failures
+            ]
+            for data, status, code in cases:
+                answer = await http.post("/oauth2/token", data=data)
+                assert answer.status_code == status, (data, answer.text)
+                error = answer.json()
+                assert error["error"] == code and error["error_description"], (data, error)
+                assert not error["error_description"].startswith(code), error
+            revoke = await http.post("/oauth2/revoke", data={**form, "client_secret": "x", "token": "t"})
+            assert revoke.json()["error"] in ("invalid_client", "slow_down") and revoke.json()["error_description"]
 
     run_virtual(body())
