@@ -359,11 +359,11 @@ def emulate(
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="provlab-emulate-"))
     ports: tuple[int, ...] = ()
     address = "127.0.0.1"
-    if cloud_url is not None:
-        ports, served_ca, address = _cloud_device_ports(cloud_url, state, ca_file)
-        ca_file = ca_file or served_ca
     index, of = (int(part) for part in worker.split("/")) if worker else (0, 1)
     try:
+        if cloud_url is not None:
+            ports, served_ca, address = _cloud_device_ports(cloud_url, state, ca_file)
+            ca_file = ca_file or served_ca
         fleet = Fleet(
             count,
             profile,
@@ -385,7 +385,11 @@ def emulate(
             air_port=Path(air_dir) / f"w{index}.sock" if worker and air_dir else None,
         )
     except (FleetError, ValueError) as exc:
+        _drop_made_state(state, state_dir)
         raise click.UsageError(str(exc)) from None
+    except BaseException:  # a stub that cannot be reached, Ctrl-C: nothing was started, nothing is kept
+        _drop_made_state(state, state_dir)
+        raise
 
     def ready(boards: list[FleetBoardInfo]) -> None:
         print_fleet(boards, as_json, click.echo, footer=worker is None)
@@ -400,12 +404,16 @@ def emulate(
             click.echo(fleet.remove_state(), err=True)
 
 
+def _drop_made_state(state: Path, named: str | None) -> None:
+    """Remove the flash folder `emulate` made for this run (its CA copy, flash files) when it stops early."""
+    if named is None:
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def _emulate_workers(
     count: int, planned: int, air_dir: str | None, state_dir: str | None, as_json: bool, params: dict[str, Any]
 ) -> None:
     """`provlab emulate --workers`: the same command in `planned` processes, each with its share of the boards."""
-    import shutil
-
     from provlab.emulator.fleet import HOME_SUBNET_LARGE, HOME_SUBNET_SMALL, random_mac_base
     from provlab.emulator.fleet_workers import WorkerError, serve_workers
 
@@ -435,6 +443,9 @@ def _emulate_workers(
             shutil.rmtree(air, ignore_errors=True)
         if not state_dir:
             shutil.rmtree(state, ignore_errors=True)
+            click.echo(f"removed the temporary flash folder {state}", err=True)
+        else:
+            click.echo(f"flash files kept in {state} (--state-dir; mode 0600)", err=True)
     if code:
         sys.exit(code)
 

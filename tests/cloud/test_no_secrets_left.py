@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,6 +56,43 @@ def test_emulate_removes_its_temp_flash_folder_on_sigterm(tmp_path: Path) -> Non
     assert proc.returncode == 0, err
     assert _provlab_leftovers(temp) == []
     assert "removed the temporary flash folder" in err
+
+
+def test_emulate_in_worker_processes_removes_its_temp_folders_on_sigterm(tmp_path: Path) -> None:
+    temp, env = _private_env(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provlab", "emulate", "--count", "2", "--workers", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]  # two boards, then the workers note
+        assert '"workers"' in lines[2], lines
+        assert _provlab_leftovers(temp) != [], "the air and flash folders exist while the boards run"
+    finally:
+        _, err = _stop(proc)
+    assert proc.returncode == 0, err
+    assert _provlab_leftovers(temp) == []
+    assert "removed the temporary flash folder" in err
+
+
+def test_emulate_that_cannot_reach_its_cloud_leaves_no_folder(tmp_path: Path) -> None:
+    temp, env = _private_env(tmp_path)
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "provlab", "emulate", "--json", "--cloud-url", f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=LIMIT_S,
+    )
+    assert run.returncode != 0 and f"127.0.0.1:{port}" in run.stderr, run.stderr
+    assert _provlab_leftovers(temp) == []
 
 
 def test_emulate_keeps_a_named_state_dir_and_says_so(tmp_path: Path) -> None:
