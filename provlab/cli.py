@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import difflib
 import json
 import os
 import shlex
@@ -28,7 +27,7 @@ from provlab.cloud.mqtt_bridge import MqttBridgeError
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
 from provlab.drivers.farm.labgrid_place import Holding, since_text
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
-from provlab.emulator.defects import Defect
+from provlab.emulator.defects import Defect, unknown_defect
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.config import LabConfig
@@ -220,12 +219,10 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 def _check_defects(defects: tuple[str, ...]) -> None:
     """A defect name that does not exist is a one-line usage error, before anything starts."""
-    known = defect_names()
     for name in defects:
-        if name.strip().lower().replace("_", "-") not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-            raise click.BadParameter(f"unknown firmware defect {name!r}{hint}", param_hint="--defect")
+        problem = unknown_defect(name)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="--defect")
 
 
 def _require_a_board(boards: str) -> None:
@@ -478,9 +475,7 @@ def _cloud_device_ports(
     verify: Any = ca_file if ca_file else True
     try:
         info = (
-            httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0, verify=verify)
-            .raise_for_status()
-            .json()
+            httpx.get(cloud_url.rstrip("/") + "/api/v1/lab/info", timeout=10.0, verify=verify).raise_for_status().json()
         )
     except (httpx.HTTPError, ValueError) as exc:
         raise click.ClickException(
