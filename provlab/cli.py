@@ -304,9 +304,9 @@ def _require_a_board(boards: str) -> None:
     help="with --workers: where the workers' air sockets and air.json go (default: a temp folder, removed at exit)",
 )
 @click.option("--worker", hidden=True, help="K/N: run as worker K of N (started by --workers)")
-@click.option("--first-board", type=int, default=1, hidden=True)
-@click.option("--mac-base", hidden=True)
-@click.option("--home-subnet", hidden=True)
+@click.option("--first-board", type=int, default=1, hidden=True, help="worker: the number of its first board")
+@click.option("--mac-base", hidden=True, help="worker: the fleet's MAC prefix (hex), shared by every worker")
+@click.option("--home-subnet", hidden=True, help="worker: the fleet's home network subnet, shared by every worker")
 def emulate(
     count: int,
     profile: str,
@@ -527,7 +527,12 @@ def _port(value: int) -> int | None:
     help="SQLite file (PATH or sqlite:PATH) or PostgreSQL (postgresql://user:pass@host:port/db[?schema=name]); "
     "default: a temp SQLite file",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address every port listens on; anything but loopback prints what that exposes",
+)
 @click.option("--binary-port", default=8080, show_default=True, help="Blynk binary protocol, plain TCP (0 = any)")
 @click.option("--tls-port", default=9443, show_default=True, help="Blynk binary protocol over TLS (-1 = off)")
 @click.option("--http-port", default=8000, show_default=True, help="REST API and device HTTP API (0 = any)")
@@ -683,8 +688,10 @@ async def _serve(stub: CloudStub, ports: dict[str, int | None], as_json: bool, a
 
 @cloud.command("token")
 @click.option("--db", metavar="PATH|URL", required=True, help="the stub's database: SQLite file or postgresql:// URL")
-@click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True)
-@click.option("--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True)
+@click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True, help="email of the user who asks for it")
+@click.option(
+    "--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True, help="template the device is of"
+)
 @click.option("--ttl-days", type=float, default=7.0, show_default=True, help="unactivated token lifetime")
 def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
     """Issue a dynamic token as USER (what the phone does); prints the token."""
