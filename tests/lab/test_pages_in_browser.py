@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from browser import open_browser, screenshot, script_errors
 
-SCENARIOS = '''
+from provlab.lab.timeline import write_timeline
+
+SCENARIOS = """
 import pytest
 
 def test_reaches_running_alone(board):
@@ -29,7 +31,7 @@ def test_happy(board, phone):
 
 def test_not_today(lab):
     pytest.skip("nothing to check here")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +166,35 @@ def test_the_timeline_shows_lanes_the_failure_zooms_and_filters(
     step_rows = [row for row in shown if row.find_element(By.CSS_SELECTOR, "td.raw a").text.startswith("steps.jsonl:")]
     assert [row.find_element(By.CSS_SELECTOR, ".what").text for row in step_rows] == ["expect_state"]
     raw = step_rows[0].find_element(By.CSS_SELECTOR, "td.raw a")
+    line = raw.text.removeprefix("steps.jsonl:")
+    assert raw.get_attribute("href").endswith(f"/steps.jsonl.html#L{line}")  # the line view, at the row's line
     browser.get(raw.get_attribute("href"))
-    assert '"name": "expect_state"' in browser.find_element(By.TAG_NAME, "body").text
+    target = browser.find_element(By.CSS_SELECTOR, "tr:target")
+    assert target.get_attribute("id") == f"L{line}" and '"name": "expect_state"' in target.text
+    assert script_errors(browser) == []
+
+
+def test_a_raw_link_lands_on_its_line(browser: Any, tmp_path: Path) -> None:
+    """A long board log: the row's link opens the log's line view scrolled to that line, highlighted, and the
+    view links the raw file itself."""
+    from selenium.webdriver.common.by import By
+
+    lines = [f"2026-11-26T04:00:{n // 100:02d}.{n % 100:02d}0000+00:00 [{n * 10}] line {n}" for n in range(1, 401)]
+    (tmp_path / "board-1.log").write_text("\n".join(lines) + "\n")
+    browser.get(write_timeline(tmp_path).as_uri())
+    link = browser.find_element(By.CSS_SELECTOR, "#e349 td.raw a")
+    assert link.text == "board-1.log:350"
+    link.click()
+    assert browser.current_url == (tmp_path / "board-1.log.html").as_uri() + "#L350"
+    target = browser.find_element(By.CSS_SELECTOR, "tr:target")
+    assert target.get_attribute("id") == "L350" and target.text.endswith("[3500] line 350")
+    assert target.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"  # highlighted
+    top, bottom = browser.execute_script(
+        "const box = arguments[0].getBoundingClientRect(); return [box.top, box.bottom - window.innerHeight];", target
+    )
+    assert top > 0 and bottom < 0, (top, bottom)  # on screen: the view scrolled to it (its top is ~line 320)
+    assert browser.execute_script("return window.scrollY") > 0
+    browser.find_element(By.LINK_TEXT, "the raw file").click()
+    assert browser.current_url == (tmp_path / "board-1.log").as_uri()
+    assert "[3500] line 350" in browser.find_element(By.TAG_NAME, "body").text
     assert script_errors(browser) == []
