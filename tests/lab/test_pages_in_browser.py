@@ -2,7 +2,9 @@
 
 A real `provlab run` (one failing, one passing, one skipped scenario on an emulated board) leaves the
 pages; the tests open them from a copy of the run's folder in another place, so every link must be
-relative. Screenshots go to each test's `tmp_path` (listed as the `screenshot` JUnit property).
+relative. Screenshots go to each test's `tmp_path` (listed as the `screenshot` JUnit property). Chromium runs
+with every non-loopback request sent to a proxy that is not there (tests/browser.py), so a page that reaches
+off the host logs a load error, which `script_errors` reports.
 """
 
 from __future__ import annotations
@@ -198,3 +200,26 @@ def test_a_raw_link_lands_on_its_line(browser: Any, tmp_path: Path) -> None:
     assert browser.current_url == (tmp_path / "board-1.log").as_uri()
     assert "[3500] line 350" in browser.find_element(By.TAG_NAME, "body").text
     assert script_errors(browser) == []
+
+
+def test_a_page_that_reaches_off_the_host_logs_an_error(browser: Any, tmp_path: Path) -> None:
+    """What makes every `script_errors(...) == []` above also mean "nothing left loopback": a request to another
+    host goes to the browser's absent proxy and fails, with the URL, in the log (and never reaches that host)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = tmp_path / "reaches-out.html"
+    page.write_text(
+        '<!doctype html><html><head><link rel="stylesheet" href="https://provlab.invalid/style.css"></head>'
+        '<body><img src="http://provlab.invalid/pixel.png"></body></html>'
+    )
+    browser.get(page.as_uri())
+    errors: list[str] = []
+    wanted = ("https://provlab.invalid/style.css", "http://provlab.invalid/pixel.png")
+
+    def both_logged(driver: Any) -> bool:  # a failed load may reach the log just after the page's load event
+        errors.extend(script_errors(driver))
+        return all(any(url in line for line in errors) for url in wanted)
+
+    WebDriverWait(browser, 20).until(both_logged, f"{wanted} in the browser's log")
+    for url in wanted:
+        assert any(url in line and "ERR_PROXY_CONNECTION_FAILED" in line for line in errors), errors
