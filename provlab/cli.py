@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import difflib
 import json
 import os
 import shlex
@@ -29,7 +28,7 @@ from provlab.cloud.mqtt_bridge import MqttBridgeError
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, DEFAULT_TEMPLATE_ID, CloudStub
 from provlab.drivers.farm.labgrid_place import Holding, since_text
 from provlab.drivers.flashing import BadFirmwareFile, FirmwareFile
-from provlab.emulator.defects import Defect
+from provlab.emulator.defects import Defect, unknown_defect
 from provlab.emulator.profile import PROFILES
 from provlab.lab.board_specs import BoardSpecError, parse_boards
 from provlab.lab.config import LabConfig
@@ -221,12 +220,10 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 def _check_defects(defects: tuple[str, ...]) -> None:
     """A defect name that does not exist is a one-line usage error, before anything starts."""
-    known = defect_names()
     for name in defects:
-        if name.strip().lower().replace("_", "-") not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-            raise click.BadParameter(f"unknown firmware defect {name!r}{hint}", param_hint="--defect")
+        problem = unknown_defect(name)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="--defect")
 
 
 def _require_a_board(boards: str) -> None:
@@ -308,9 +305,9 @@ def _require_a_board(boards: str) -> None:
     help="with --workers: where the workers' air sockets and air.json go (default: a temp folder, removed at exit)",
 )
 @click.option("--worker", hidden=True, help="K/N: run as worker K of N (started by --workers)")
-@click.option("--first-board", type=int, default=1, hidden=True)
-@click.option("--mac-base", hidden=True)
-@click.option("--home-subnet", hidden=True)
+@click.option("--first-board", type=int, default=1, hidden=True, help="worker: the number of its first board")
+@click.option("--mac-base", hidden=True, help="worker: the fleet's MAC prefix (hex), shared by every worker")
+@click.option("--home-subnet", hidden=True, help="worker: the fleet's home network subnet, shared by every worker")
 def emulate(
     count: int,
     profile: str,
@@ -542,7 +539,12 @@ def _port(value: int) -> int | None:
     help="SQLite file (PATH or sqlite:PATH) or PostgreSQL (postgresql://user:pass@host:port/db[?schema=name]); "
     "default: a temp SQLite file",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address every port listens on; anything but loopback prints what that exposes",
+)
 @click.option("--binary-port", default=8080, show_default=True, help="Blynk binary protocol, plain TCP (0 = any)")
 @click.option("--tls-port", default=9443, show_default=True, help="Blynk binary protocol over TLS (-1 = off)")
 @click.option("--http-port", default=8000, show_default=True, help="REST API and device HTTP API (0 = any)")
@@ -722,8 +724,10 @@ async def _serve(stub: CloudStub, ports: dict[str, int | None], as_json: bool, a
 
 @cloud.command("token")
 @click.option("--db", metavar="PATH|URL", required=True, help="the stub's database: SQLite file or postgresql:// URL")
-@click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True)
-@click.option("--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True)
+@click.option("--user", default=DEFAULT_ADMIN_EMAIL, show_default=True, help="email of the user who asks for it")
+@click.option(
+    "--template", "template_id", default=DEFAULT_TEMPLATE_ID, show_default=True, help="template the device is of"
+)
 @click.option("--ttl-days", type=float, default=7.0, show_default=True, help="unactivated token lifetime")
 def cloud_token(db: str, user: str, template_id: str, ttl_days: float) -> None:
     """Issue a dynamic token as USER (what the phone does); prints the token."""

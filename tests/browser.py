@@ -21,6 +21,9 @@ QUIET = (
     "--window-size=1400,1000",
     "--no-first-run",
     "--disable-background-networking",  # no network: the pages are self-contained
+    # Everything but loopback (which Chromium never proxies) goes to a proxy that is not there, so a request that
+    # would leave the host fails instead, as a SEVERE log entry `script_errors` reports (ERR_PROXY_CONNECTION_FAILED)
+    "--proxy-server=127.0.0.1:9",
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",

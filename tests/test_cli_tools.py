@@ -126,16 +126,6 @@ def test_a_bad_defect_is_a_one_line_error_with_a_suggestion(command: list[str]) 
     ]
 
 
-def test_run_help_lists_every_option_it_passes_to_the_lab() -> None:
-    result = CliRunner().invoke(main, ["run", "--help"], terminal_width=200)
-    assert result.exit_code == 0
-    for option in ("--boards", "--wifi", "--clock", "--time-scale", "--defect", "--inventory", "--cloud-url",
-                   "--provlab-config", "--report", "--artifacts", "--unmasked-pcap"):  # fmt: skip
-        assert f"  {option} " in result.output, option
-    assert "(later)" not in result.output
-    assert "accepts-31-char-token" in result.output  # the defects are named where they are chosen
-
-
 def test_emulate_and_provision_agree_on_the_home_network() -> None:
     emulate = CliRunner().invoke(main, ["emulate", "--help"], terminal_width=200).output
     provision = CliRunner().invoke(main, ["provision", "--help"], terminal_width=200).output

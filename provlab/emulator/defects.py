@@ -15,6 +15,7 @@ the chosen ones over the faithful base. `benchmarks/bench_defects.py` proves the
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -625,7 +626,6 @@ class LedConfigModeFastBlink(Behaviour):
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
         return super().applies_to(profile) or _led_not_seen(profile)
 
-
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         pattern = super().led_pattern(state, hold_ms)
         if pattern == STATE_PATTERNS[EdgentState.WAIT_CONFIG]:
@@ -641,7 +641,6 @@ class LedIgnoresButtonHold(Behaviour):
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
         return super().applies_to(profile) or _led_not_seen(profile)
 
-
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         return super().led_pattern(state, None)
 
@@ -652,7 +651,6 @@ class LedRunningNotShown(Behaviour):
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
         return super().applies_to(profile) or _led_not_seen(profile)
-
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         shown = EdgentState.CONNECTING_CLOUD if state is EdgentState.RUNNING else state
@@ -666,7 +664,6 @@ class LedRedGreenSwapped(Behaviour):
     @classmethod
     def applies_to(cls, profile: FirmwareProfile) -> str | None:
         return super().applies_to(profile) or _led_not_seen(profile)
-
 
     def led_pattern(self, state: EdgentState, hold_ms: int | None) -> LedPattern:
         pattern = super().led_pattern(state, hold_ms)
@@ -746,12 +743,28 @@ class Defect(Enum):
 
     @classmethod
     def parse(cls, name: str) -> Defect:
-        key = name.strip().lower().replace("_", "-")
+        key = _defect_key(name)
         for defect in cls:
             if defect.value == key:
                 return defect
-        known = ", ".join(d.value for d in cls)
-        raise ValueError(f"unknown firmware defect {name!r}; known defects: {known}")
+        raise ValueError(unknown_defect(name))
+
+
+def _defect_key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def unknown_defect(name: str) -> str | None:
+    """Why `name` names no firmware defect, in one line: the nearest known name when one is close, else every
+    known name; None when it names one (any case, `_` for `-`). Every place that takes a defect name (the
+    CLI's `--defect`, the pytest plugin's, a config file's `defects`) says the same."""
+    key = _defect_key(name)
+    known = [defect.value for defect in Defect]
+    if key in known:
+        return None
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+    return f"unknown firmware defect {name!r}; {hint}"
 
 
 _BEHAVIOURS: dict[Defect, type[Behaviour]] = {

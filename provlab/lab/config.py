@@ -68,7 +68,7 @@ from provlab.cloud.credentials import DEFAULT_BEARER_TTL_S, DEFAULT_SESSION_TTL_
 from provlab.cloud.mqtt_bridge import MqttBridgeError, broker_address
 from provlab.cloud.store.backend import backend_name
 from provlab.cloud.stub import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
-from provlab.emulator.defects import Defect
+from provlab.emulator.defects import unknown_defect
 from provlab.emulator.profile import PROFILES
 from provlab.emulator.transports import TRANSPORTS
 from provlab.lab.board_specs import AttachedBoard, BoardSource, BoardSpecError, parse_item
@@ -273,11 +273,9 @@ class LabConfig:
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
         for name in self.defects:
-            try:
-                Defect.parse(name)
-            except ValueError:
-                known = ", ".join(d.value for d in Defect)
-                raise LabConfigError("lab config", "defects", f"{name!r} is not one of {known}") from None
+            problem = unknown_defect(name)
+            if problem is not None:
+                raise LabConfigError("lab config", "defects", problem)
         if not self.template_id.startswith("TMPL"):
             raise LabConfigError("lab config", "template.id", f"must start with 'TMPL', got {self.template_id!r}")
         self._check_seeds()
@@ -493,12 +491,10 @@ def config_from_mapping(
         value = data["defects"]
         if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
             raise LabConfigError(source, "defects", f"expected a list of defect names, got {value!r}")
-        known = [d.value for d in Defect]
         for name in value:
-            if name.strip().lower().replace("_", "-") not in known:
-                raise LabConfigError(
-                    source, "defects", f"{name!r} is not one of {', '.join(known)}{_did_you_mean(name, known)}"
-                )
+            problem = unknown_defect(name)
+            if problem is not None:
+                raise LabConfigError(source, "defects", problem)
         kw["defects"] = tuple(value)
 
     if "defects" in data:

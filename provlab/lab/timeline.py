@@ -8,7 +8,11 @@ One self-contained page (inline CSS and JS, no network) in two parts:
   outcome. The failing expectation (the innermost failed step) is a red line across every lane where it
   gave up. Zoom with the buttons or the mouse wheel, drag to pan; lanes and rows filter together.
 * **the event list**: one row per entry, values as `key: value`, the board's boot banner folded into one
-  row, each row linking to its raw file with the line number.
+  row, each row linking to the line it came from.
+
+A browser opens a plain text file at its top whatever the link's `#fragment`, so each raw file gets a line
+view next to it (`board-1.log.html`: every line numbered, `#L2` scrolled to mid-screen and highlighted, a link
+to the raw file itself); a row's link is `board-1.log.html#L2`. The raw files stay as they are, the evidence.
 """
 
 from __future__ import annotations
@@ -353,13 +357,34 @@ def _row_html(page: _Page, index: int, entry: Entry) -> str:
         f'<tr id="e{index}" class="{entry.kind}" data-lane="{_attr(entry.source)}" '
         f'data-s="{entry.ts - page.start:.6f}"><td class="t">+{entry.ts - page.start:.3f} s</td>'
         f'<td class="src">{html.escape(entry.source)}</td><td class="msg"{indent}>{body}</td>'
-        f'<td class="raw"><a href="{_attr(entry.file)}" title="line {entry.line} of {_attr(entry.file)}">'
-        f"{html.escape(where)}</a></td></tr>"
+        f'<td class="raw"><a href="{_attr(line_link(entry.file, entry.line))}" '
+        f'title="line {entry.line} of {_attr(entry.file)}">{html.escape(where)}</a></td></tr>'
     )
 
 
-def render(folder: Path, title: str | None = None) -> str:
-    entries = collect(folder)
+def line_view_name(raw: str) -> str:
+    """The line view of the raw file `raw` (`board-1.log` -> `board-1.log.html`), in the same folder."""
+    return f"{raw}.html"
+
+
+def line_link(raw: str, line: int) -> str:
+    """Where a browser shows line `line` of the raw file `raw`: its line view, at that line."""
+    return f"{line_view_name(raw)}#L{line}"
+
+
+def render_line_view(path: Path) -> str:
+    """The raw file at `path` as a page: each line numbered, with the anchor `#L<n>`."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows = "\n".join(
+        f'<tr id="L{number}"><td class="n"><a href="#L{number}">{number}</a></td><td>{html.escape(line)}</td></tr>'
+        for number, line in enumerate(lines, 1)
+    )
+    return LINE_VIEW.format(name=html.escape(path.name), raw=_attr(path.name), rows=rows)
+
+
+def render(folder: Path, title: str | None = None, entries: list[Entry] | None = None) -> str:
+    """The timeline page of the evidence in `folder` (its `entries`, when already collected)."""
+    entries = collect(folder) if entries is None else entries
     start = entries[0].ts if entries else 0.0
     finish = max((max(e.ts, e.end or e.ts) for e in entries), default=start)
     page = _Page(start, finish, entries, lane_order({e.source for e in entries}))
@@ -398,9 +423,33 @@ def render(folder: Path, title: str | None = None) -> str:
 
 
 def write_timeline(folder: Path, title: str | None = None) -> Path:
+    """`timeline.html` in `folder`, and the line view of each raw file it links to."""
     path = folder / "timeline.html"
-    path.write_text(render(folder, title), encoding="utf-8")
+    entries = collect(folder)
+    path.write_text(render(folder, title, entries), encoding="utf-8")
+    for raw in sorted({entry.file for entry in entries}):
+        (folder / line_view_name(raw)).write_text(render_line_view(folder / raw), encoding="utf-8")
     return path
+
+
+LINE_VIEW = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name}</title>
+<style>
+body {{ font: 13px/1.4 system-ui, sans-serif; margin: 1.2em; color: #202124; }}
+h1 {{ font-size: 1.2em; margin: 0 0 .2em; }}
+table {{ border-collapse: collapse; font-family: ui-monospace, monospace; font-size: 12px; }}
+td {{ padding: 0 8px; vertical-align: top; white-space: pre-wrap; word-break: break-word; }}
+td.n {{ text-align: right; color: #5f6368; user-select: none; }} td.n a {{ color: inherit; text-decoration: none; }}
+tr {{ scroll-margin-top: 40vh; }}
+tr:target {{ background: #fef7e0; outline: 2px solid #f9ab00; }}
+</style></head><body>
+<h1>{name}</h1>
+<p><a href="{raw}">the raw file</a> · <a href="timeline.html">timeline</a></p>
+<table id="lines"><tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""
 
 
 PAGE = """<!doctype html>

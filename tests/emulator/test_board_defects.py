@@ -27,7 +27,7 @@ def test_every_defect_is_named_documented_and_composable() -> None:
     both = behaviour_for(["forgets-last-error", Defect.IGNORES_SERVER_PINGS])
     assert not both.records_last_error() and not both.answers_server_ping() and both.restarts_after_error()
     assert behaviour_for([]) is FAITHFUL
-    with pytest.raises(ValueError, match="known defects"):
+    with pytest.raises(ValueError, match="unknown firmware defect 'segfaults-on-tuesdays'; known: "):
         Defect.parse("segfaults-on-tuesdays")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 from provlab.lab.timeline import collect, write_timeline
@@ -39,10 +41,32 @@ def test_streams_are_merged_in_time_order_and_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     rows = page[page.index('<table id="rows">') :]
     assert rows.index("INIT =&gt; WAIT_CONFIG") < rows.index(">join_ap</span>") < rows.index(">device_online<")
-    # values read as key: value, each row links its raw file and line
+    # values read as key: value, each row links the line of the raw file it came from
     assert '<span class="k">device_id</span>: 1</span>' in rows
-    assert '<a href="cloud.jsonl" title="line 1 of cloud.jsonl">cloud.jsonl:1</a>' in rows
-    assert '<a href="board-1.log" title="line 2 of board-1.log">board-1.log:2</a>' in rows
+    assert '<a href="cloud.jsonl.html#L1" title="line 1 of cloud.jsonl">cloud.jsonl:1</a>' in rows
+    assert '<a href="board-1.log.html#L2" title="line 2 of board-1.log">board-1.log:2</a>' in rows
+
+
+def test_each_raw_file_gets_a_line_view_its_rows_link_into(tmp_path: Path) -> None:
+    """A browser opens a text file at its top whatever the fragment: `board-1.log.html#L2` is line 2, anchored."""
+    (tmp_path / "board-1.log").write_text(
+        "2026-11-26T04:00:00.100+00:00 [10] INIT => WAIT_CONFIG\n"
+        "2026-11-26T04:00:00.400+00:00 [310] <b>not markup</b>\n"
+    )
+    (tmp_path / "phone.jsonl").write_text(json.dumps({"ts": 1795665600.3, "kind": "join_ap"}) + "\n")
+    write_timeline(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["board-1.log.html", "phone.jsonl.html", "timeline.html"]
+    view = (tmp_path / "board-1.log.html").read_text()
+    assert '<a href="board-1.log">the raw file</a>' in view and '<a href="timeline.html">timeline</a>' in view
+    line_2 = view[view.index('<tr id="L2">') :].split("</tr>")[0]
+    assert "[310] &lt;b&gt;not markup&lt;/b&gt;" in line_2 and '<a href="#L2">2</a>' in line_2
+    assert "INIT =&gt; WAIT_CONFIG" in view[view.index('<tr id="L1">') :].split("</tr>")[0]
+    phone = (tmp_path / "phone.jsonl.html").read_text()
+    assert html.escape((tmp_path / "phone.jsonl").read_text().strip()) in phone
+    timeline = (tmp_path / "timeline.html").read_text()
+    for link in re.findall(r'<td class="raw"><a href="([^"]+)"', timeline):
+        view_name, _, anchor = link.partition("#")
+        assert (tmp_path / view_name).is_file() and f'<tr id="{anchor}">' in (tmp_path / view_name).read_text()
 
 
 def test_steps_are_spans_nested_under_their_parent_with_their_outcome(tmp_path: Path) -> None:
