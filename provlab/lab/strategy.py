@@ -4,9 +4,10 @@ As labgrid's strategies do for a target, `BoardStrategy` knows a small set of st
 `wait_config`, `provisioned`) and gets a board from where it is to where a test needs it, with what the board
 has: power (off, on), a reset line or a power cycle (booted afresh: from off without power control, or from
 `unknown`, a board silent since its port was opened or stuck before its first state), the console's `config
-erase` or a 10 s button hold (back to config mode), the lab's phone (provisioned). A state no capability of the
-board reaches raises `StateUnreachable`, which the plugin reports as a skip with the reason. Every transition is
-a step on the lab's step journal (`board_state`), with where the board was, where it went and how.
+erase`, a 10 s button hold or, last, an esptool erase of the flash partition holding the configuration where the
+board can enter its ROM downloader (back to config mode), the lab's phone (provisioned). A state no capability of
+the board reaches raises `StateUnreachable`, which the plugin reports as a skip with the reason. Every transition
+is a step on the lab's step journal (`board_state`), with where the board was, where it went and how.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from provlab.drivers.capabilities import Capability
+from provlab.drivers.config_erase import ERASE_COMMAND, download_mode_reachable, erase_stored_config
+from provlab.drivers.sideband.esp_lines import DOWNLOAD_MODE_PATTERNS
 from provlab.drivers.wired_actions import PowerCycleReset
 from provlab.protocol.serial_log import StateChange
 from provlab.protocol.states import EdgentState
@@ -168,7 +171,8 @@ class BoardStrategy:
         return how
 
     def _erase_config(self) -> str:
-        """Back to config mode: the console's `config erase`, else a 10 s button hold."""
+        """Back to config mode: the console's `config erase`, else a 10 s button hold, else (last) an esptool erase
+        of the flash partition holding the configuration, where the board can enter its ROM downloader."""
         board = self.board
         mark = board.mark()
         if self._has(Capability.CONSOLE):
@@ -179,10 +183,25 @@ class BoardStrategy:
             board.hold_button(RESET_HOLD_S)
             board.expect_state(EdgentState.WAIT_CONFIG, timeout=CONFIG_MODE_S, since=mark)
             return f"button held {RESET_HOLD_S:g} s"
+        if self._has(Capability.RESET) and download_mode_reachable(board.serial) is not None:
+            return self._flash_erase()  # the reset brings it out of the ROM downloader afterwards
         where = board.state.value if board.state else "an unknown state"
         raise StateUnreachable(
-            f"{board.name} is in {where} and has neither a console nor a wired button to erase its configuration"
+            f"{board.name} is in {where} and has neither a console nor a wired button to erase its configuration, "
+            f"nor a way into its ROM downloader for esptool to erase it (wiring: {board.describe_wiring()})"
         )
+
+    def _flash_erase(self) -> str:
+        board = self.board
+        log = board.lab.artifacts / f"{board.name}-esptool-erase.log"
+        with board.step_journal.step("flash_erase", board.name, command=" ".join(ERASE_COMMAND), log=str(log)):
+            mode = erase_stored_config(board.serial, log_path=log)
+        mark = board.mark()
+        board.reset()  # out of the ROM downloader into the app, which finds no configuration
+        board.expect_state(
+            EdgentState.WAIT_CONFIG, timeout=CONFIG_MODE_S, since=mark, not_matching=DOWNLOAD_MODE_PATTERNS
+        )
+        return f"flash erase: esptool {' '.join(ERASE_COMMAND)} (download mode by {mode})"
 
     def _provision(self) -> str:
         board = self.board
