@@ -172,3 +172,43 @@ def test_x(board):
         result.stderr.str()
     )
     assert result.ret != 0
+
+
+PROVISIONED_FIRST = """
+import pytest
+
+@pytest.fixture(autouse=True)
+def provisioned_first(lab):
+    # runs before the `board` fixture drives the board: it is configured and online when the lab decides
+    board = lab.boards[0]
+    board.expect_state("WAIT_CONFIG", timeout=30)
+    assert lab.phone().provision(board).ok
+    board.expect_state("RUNNING", timeout=120)
+"""
+
+
+def test_a_provisioned_board_is_driven_back_to_config_mode_for_a_phone_test_and_a_provision_step(
+    pytester: pytest.Pytester,
+) -> None:
+    """The default start state of a test that uses the phone (Python: the `phone` fixture; YAML: a `provision`
+    step) is wait_config: a board found online is driven back there, and the journal says from where and how."""
+    pytester.makeconftest(PROVISIONED_FIRST)
+    pytester.makepyfile(
+        test_phone="""
+def test_provisions_again(board, phone):
+    assert board.state.value == "WAIT_CONFIG"
+    assert phone.provision(board).ok
+"""
+    )
+    pytester.makefile(
+        ".yaml",
+        scenario_again="name: yaml_provisions_again\nsteps:\n  - assert_state: WAIT_CONFIG\n  - provision: {}\n",
+    )
+    evidence = pytester.path / "evidence"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--artifacts", str(evidence))
+    result.assert_outcomes(passed=2)
+    for test in ("test_provisions_again", "yaml_provisions_again"):
+        steps = _board_state_steps(evidence / test)
+        assert [(s["args"]["start"], s["args"]["target"], s["args"]["how"], s["outcome"]) for s in steps] == [  # type: ignore[index]
+            ("provisioned", "wait_config", "console: config erase", "ok")
+        ], test
