@@ -19,6 +19,8 @@ import pytest
 from portservers import RawTcpBridge
 from serialrig import EmulatedRig
 
+from provlab.lab.port_return import LOST_PORTS
+
 TESTS = """
 def test_1_loses_its_port(board, bridge):
     assert board.devinfo().name.startswith("Blynk Device-")
@@ -63,6 +65,7 @@ def bridged(rig: EmulatedRig) -> Iterator[RawTcpBridge]:
         yield bridge
     finally:
         bridge.stop()
+        LOST_PORTS.forget(f"socket://127.0.0.1:{bridge.port}")  # this process's later labs know nothing of it
 
 
 def test_a_port_lost_in_one_test_fails_it_and_the_next_test_waits_for_it(
