@@ -75,7 +75,7 @@ def _reset_line_only(lab: Lab, board: LabBoard) -> EmulatedSideband:
 def test_a_board_with_only_a_reset_line_is_booted_afresh_by_reset(tmp_path: Path) -> None:
     """Reset wiring, no power control: a board found off (its supply cut behind the lab's back) and one silent since
     its port was opened (it booted long before) are both booted afresh by an EN pulse; the journal says reset."""
-    with Lab(LabConfig(boards=1, clock="wall"), artifacts=tmp_path) as lab:
+    with Lab(LabConfig(boards=1), artifacts=tmp_path) as lab:
         board = lab.boards[0]
         assert board.emulated is not None
         board.serial.attach_sideband(_reset_line_only(lab, board))
@@ -88,13 +88,15 @@ def test_a_board_with_only_a_reset_line_is_booted_afresh_by_reset(tmp_path: Path
         strategy.transition("booted")
         assert board.emulated.powered and board.boots == boots + 1 and strategy.state() is BoardState.WAIT_CONFIG
 
-        url = board.serial.url  # the lab opens the port again: what the board printed before is not seen
-        board.serial.close()
+        before = board.serial  # the lab opens the port again: what the board printed before is not seen
+        before.close()
         board.serial = SerialBoard(
-            url,
+            before.url,
             name=board.name,
             log_path=tmp_path / "board-1.again.log",
             clock=lab.clock,
+            rx_channel=before._rx_channel,  # the pty's channels, so the virtual clock still sees bytes in flight
+            tx_channel=before._tx_channel,
             sideband=_reset_line_only(lab, board),
         )
         assert strategy.state() is BoardState.UNKNOWN
