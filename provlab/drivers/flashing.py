@@ -159,11 +159,27 @@ def run_esptool(
 ) -> str:
     """esptool `write-flash` of the image at the app partition over `url` (no stub, no reset afterwards);
     returns its output (also written to `log_path`). `EsptoolFailed` with the output's tail on failure."""
+    return run_esptool_command(
+        url,
+        ["write-flash", f"0x{APP_OFFSET:x}", str(firmware.path)],
+        what=f"write {firmware.name} to",
+        connect=connect,
+        log_path=log_path,
+        baudrate=baudrate,
+    )
+
+
+def run_esptool_command(
+    url: str, command: list[str], *, what: str, connect: str, log_path: Path | None, baudrate: int = 115200
+) -> str:
+    """One esptool command (`write-flash …`, `erase-region …`) on the ESP32 ROM over `url`, without the flasher
+    stub and without a reset afterwards; its output (also written to `log_path`). On failure `EsptoolFailed`:
+    "esptool could not `what` `url`", the output's tail and where the whole output is."""
     import esptool
 
     argv = [
         "--port", url, "--baud", str(baudrate), "--chip", "esp32", "--before", connect, "--after", "no-reset",
-        "--no-stub", "write-flash", f"0x{APP_OFFSET:x}", str(firmware.path),
+        "--no-stub", *command,
     ]  # fmt: skip
     out = io.StringIO()
     failure: BaseException | None = None
@@ -180,9 +196,22 @@ def run_esptool(
         tail = "\n".join(f"    {line}" for line in text.strip().splitlines()[-6:])
         where = f" (esptool's output: {log_path})" if log_path else ""
         raise EsptoolFailed(
-            f"esptool could not write {firmware.name} to {url}: {failure or type(failure).__name__}{where}\n{tail}"
+            f"esptool could not {what} {url}: {failure or type(failure).__name__}{where}\n{tail}"
         ) from failure
     return text
+
+
+def enter_download_mode(board: SerialBoard, mode: str) -> None:
+    """`button-reset`: the lab holds BOOT (IO0) through a reset, so the chip starts its ROM serial downloader.
+    `esptool-reset` needs nothing here: esptool's own DTR/RTS sequence does it when it connects."""
+    if mode != "button-reset":
+        return
+    board.press_button()
+    try:
+        board.reset()
+        time.sleep(BOOT_HOLD_S)
+    finally:
+        board.release_button()
 
 
 def flash_board(
@@ -198,13 +227,7 @@ def flash_board(
     started = time.monotonic()
     mode = download_mode_entry(board)
     log_path = log_dir / f"{board.name}-esptool.log" if log_dir is not None else None
-    if mode == "button-reset":
-        board.press_button()
-        try:
-            board.reset()
-            time.sleep(BOOT_HOLD_S)
-        finally:
-            board.release_button()
+    enter_download_mode(board, mode)
     with board.handed_over("esptool") as url:
         run_esptool(
             url,

@@ -56,6 +56,12 @@ class Flash:
         except FileNotFoundError:
             return None
 
+    def erase(self) -> None:
+        """The config's flash erased (esptool `erase-region` over the NVS partition): the key reads as never
+        written, so the firmware boots with its defaults into config mode."""
+        for path in (self.path, self.path.with_name(self.path.name + ".tmp")):
+            path.unlink(missing_ok=True)
+
     def cut_power_at(self, byte: int | None) -> None:
         """Arm a power cut after `byte` bytes of the next write reached the chip (None disarms)."""
         if byte is not None and byte < 0:

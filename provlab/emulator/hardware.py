@@ -162,7 +162,7 @@ class BoardHardware:
     def _enter_download_mode(self) -> None:
         log.info("%s: IO0 low at reset: ROM serial downloader", self.name)
         self._app_receiver = self.serial.on_receive
-        self.rom = RomLoader(self.mac, self.serial.write, self.flash.write_app)
+        self.rom = RomLoader(self.mac, self.serial.write, self.flash.write_app, self.flash.erase)
         self.serial.on_receive = self.rom.receive
         self.serial.write(ROM_DOWNLOAD_BOOT)
 

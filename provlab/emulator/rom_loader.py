@@ -8,7 +8,10 @@ FLASH_DEFL_BEGIN/DATA/END, SPI_FLASH_MD5 and CHANGE_BAUDRATE. The flasher stub (
 
 Writes land in a sparse copy of the SPI flash kept for the session; once a write at the app partition
 (0x10000) is complete and holds a valid app image, the image is installed as the board's app
-(`Flash.write_app`), which the firmware boots from the next reset on.
+(`Flash.write_app`), which the firmware boots from the next reset on. An erase that reaches the NVS partition
+(0x9000, 0x5000 bytes) erases the board's stored configuration (`Flash.erase`): esptool's `erase-region`, which
+the ESP32 ROM does through FLASH_BEGIN's erase, or any write over that partition. `erase-flash` (ERASE_FLASH,
+0xD0) and the stub's ERASE_REGION (0xD1) are flasher-stub commands the ROM refuses, as esptool knows.
 
 Packets (esptool's `command()`): request `00 op len:u16 chk:u32 data`, response `01 op len:u16 val:u32 data`
 where the ESP32 ROM's data ends with four status bytes (status, error, 0, 0).
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from enum import IntEnum
 
 from provlab.protocol import choices
-from provlab.protocol.firmware_image import APP_OFFSET, image_length
+from provlab.protocol.firmware_image import APP_OFFSET, NVS_OFFSET, NVS_SIZE, image_length
 
 ROM_DOWNLOAD_BOOT = (
     b"ets Jun  8 2016 00:22:57\r\n\r\n"
@@ -169,13 +172,21 @@ class _Write:
 class RomLoader:
     """One download-mode session of an ESP32: `receive` the host's bytes, answers go to `send`.
 
-    `install_app(image)` is called with the app image once a complete one was written at 0x10000.
+    `install_app(image)` is called with the app image once a complete one was written at 0x10000;
+    `erase_config()` when an erase reaches the NVS partition (the board's stored configuration).
     """
 
-    def __init__(self, mac: bytes, send: Callable[[bytes], None], install_app: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        mac: bytes,
+        send: Callable[[bytes], None],
+        install_app: Callable[[bytes], None],
+        erase_config: Callable[[], None] | None = None,
+    ) -> None:
         self.mac = mac
         self.send = send
         self.install_app = install_app
+        self.erase_config = erase_config
         self._pages: dict[int, bytearray] = {}
         """The chip's flash as far as this session wrote it, per 4 KB sector (the rest reads 0xFF)."""
         self._decoder = SlipDecoder()
@@ -218,6 +229,9 @@ class RomLoader:
         first, last = offset // SECTOR, (offset + size + SECTOR - 1) // SECTOR
         for page in range(first, last):
             self._pages[page] = bytearray(b"\xff" * SECTOR)
+        reaches_nvs = offset < NVS_OFFSET + NVS_SIZE and offset + size > NVS_OFFSET
+        if size > 0 and reaches_nvs and self.erase_config is not None:
+            self.erase_config()
 
     def _program(self, offset: int, data: bytes) -> None:
         pos = 0

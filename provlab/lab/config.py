@@ -21,6 +21,7 @@ attached = ["inv:bench-a", "/dev/ttyUSB1"]  # boards not emulated here (provlab.
                            # with `attached` and no `emulated`, no emulated board is added
 inventory = "boards.yaml"  # the station's board inventory, for inv:NAME (relative to this file)
 firmware = "edgent.bin"    # ESP32 app image: flashed to real boards before the run, booted by emulated ones
+port_wait = 10             # wall seconds a test waits for an attached board's port lost in an earlier test
 
 [tool.provlab.template]
 id = "TMPL0PROVLAB"
@@ -236,6 +237,8 @@ class LabConfig:
     an inventory board's own `firmware`), and the app every emulated board boots (its version in the banner)."""
     unmasked_pcap: bool = False
     """Write the `netns` capture with secrets as they were sent (`--unmasked-pcap`); masked by default."""
+    port_wait: float = 10.0
+    """Wall seconds a test waits for an attached board's port that went away in an earlier test (`--port-wait`)."""
 
     def __post_init__(self) -> None:
         check = _Checker("lab config")
@@ -272,6 +275,10 @@ class LabConfig:
         check.at_least("boards.emulated", self.boards, 0)
         if not self.time_scale > 0:
             raise LabConfigError("lab config", "time_scale", f"must be > 0, got {self.time_scale!r}")
+        if not self.port_wait >= 0:
+            raise LabConfigError(
+                "lab config", "boards.port_wait", f"expected wall seconds >= 0, got {self.port_wait!r}"
+            )
         for name in self.defects:
             problem = unknown_defect(name)
             if problem is not None:
@@ -516,7 +523,9 @@ def config_from_mapping(
     if not isinstance(boards, Mapping):
         attempt(_raise, source, "boards", f"expected a table, got {boards!r}")
         boards = {}
-    check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory", "firmware"))
+    check.known(boards, "boards.", ("emulated", "profile", "attached", "inventory", "firmware", "port_wait"))
+    if "port_wait" in boards:
+        attempt(_set, kw, "port_wait", check.typed, boards, "port_wait", "boards.", (int, float))
     if "emulated" in boards:
         attempt(_set, kw, "boards", check.typed, boards, "emulated", "boards.", int)
     if "profile" in boards:

@@ -41,6 +41,7 @@ from provlab.lab.lab_board import LabBoard
 from provlab.lab.lab_cloud import LabCloud, open_lab_cloud
 from provlab.lab.lab_phone import LabPhone
 from provlab.lab.phone import OAuthClient, Phone
+from provlab.lab.port_return import LOST_PORTS, LostPort, open_after_loss
 from provlab.lab.raw_client import RawDeviceClient
 from provlab.lab.runtime import LAB_CALL_BUDGET_S, EventLoopThread, LabTimeout
 from provlab.lab.steps import StepJournal
@@ -57,6 +58,9 @@ log = logging.getLogger("provlab.lab")
 T = TypeVar("T")
 
 MAC_BASE = bytes.fromhex("246F28AA0000")
+WAITED_FOR = frozenset({BoardSource.PORT, BoardSource.INVENTORY})
+"""Attached boards whose port the next test waits for when it went away (a replay has none, a farm's place is
+acquired again)."""
 
 
 def lab_clock_for(config: LabConfig) -> LabClock:
@@ -230,7 +234,7 @@ class Lab:
         recording replays at the lab's time scale."""
         index = len(self.boards) + 1
         name = f"board-{index}"
-        serial = open_attached(self.config, attached, name, self.artifacts / f"{name}.log")
+        serial = self._open_attached(attached, name, self.artifacts / f"{name}.log")
         entry = inventory_entry(self.config, attached)
         profile = entry.tags.get("profile") if entry is not None else None
         if attached.source is BoardSource.LABGRID:
@@ -238,6 +242,27 @@ class Lab:
         board = LabBoard(self, index, serial, None, attached=attached, profile=profile)
         self.boards.append(board)
         return board
+
+    def _open_attached(self, attached: AttachedBoard, name: str, log_path: Path) -> SerialBoard:
+        """Open the board's port; one that went away in an earlier test is waited for (`port_wait` wall seconds,
+        a `wait_for_port` step) as a USB device re-enumerates or a port server restarts (`port_return`)."""
+        key = str(attached)
+        lost = LOST_PORTS.get(key) if attached.source in WAITED_FOR else None
+        if lost is None:
+            return open_attached(self.config, attached, name, log_path)
+        with self.steps.step(
+            "wait_for_port", name, port=key, wait_s=self.config.port_wait, lost_log=str(lost.log_path)
+        ):
+            return open_after_loss(
+                key, lost, lambda: open_attached(self.config, attached, name, log_path), wait_s=self.config.port_wait
+            )
+
+    def _note_lost_ports(self) -> None:
+        """Attached boards whose port is gone as their test ends: the next lab waits for them (`port_return`)."""
+        for board in self.boards:
+            attached = board.attached
+            if attached is not None and attached.source in WAITED_FOR and not board.serial.connected:
+                LOST_PORTS.note(str(attached), LostPort(board.name, board.serial.log_path))
 
     def remove_board(self, board: LabBoard) -> None:
         """Take `board` off the lab (a station's slot gets the next unit): power off, close its port."""
@@ -461,6 +486,8 @@ class Lab:
             if board.emulated is not None:
                 with teardown.attempt(f"powering {board.name} off"):
                     self.loop.run(board.emulated.power_off(), 30)
+        with teardown.attempt("noting the boards whose port went away"):
+            self._note_lost_ports()
         for board in self.boards:
             with teardown.attempt(f"closing {board.name}'s serial port {board.serial.url}"):
                 board.serial.close()

@@ -73,6 +73,10 @@ APP_DESC_FORMAT = "<II8s32s32s16s16s32s32sHHB3s72s"  # esp_app_desc_t, 256 bytes
 APP_DESC_SIZE = struct.calcsize(APP_DESC_FORMAT)
 APP_OFFSET = 0x10000
 """Where an ESP32 app goes in flash (the `factory`/`app0` partition of the default partition tables)."""
+NVS_OFFSET = 0x9000
+NVS_SIZE = 0x5000
+"""The `nvs` partition of the default partition tables: where `Preferences` keeps Edgent's `blynk/config` blob.
+Erasing it (esptool `erase-region 0x9000 0x5000`) leaves a board with no configuration."""
 DROM_ADDR = 0x3F400020
 DRAM_ADDR = 0x3FFB0000
 IRAM_ADDR = 0x40080000

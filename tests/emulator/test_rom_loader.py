@@ -17,7 +17,7 @@ from provlab.emulator.rom_loader import (
     checksum,
     slip_encode,
 )
-from provlab.protocol.firmware_image import APP_OFFSET, build_app_image
+from provlab.protocol.firmware_image import APP_OFFSET, NVS_OFFSET, NVS_SIZE, build_app_image
 
 MAC = bytes.fromhex("246F28AB0001")
 
@@ -27,9 +27,13 @@ class Host:
 
     def __init__(self) -> None:
         self.installed: list[bytes] = []
-        self.loader = RomLoader(MAC, self._received, self.installed.append)
+        self.config_erases = 0
+        self.loader = RomLoader(MAC, self._received, self.installed.append, self._config_erased)
         self._decoder = SlipDecoder()
         self.replies: list[tuple[int, int, bytes]] = []
+
+    def _config_erased(self) -> None:
+        self.config_erases += 1
 
     def _received(self, data: bytes) -> None:
         for packet in self._decoder.feed(data):
@@ -103,3 +107,21 @@ def test_a_written_app_image_is_installed_and_its_md5_reads_back_while_other_dat
     assert len(host.installed) == 1  # not an app image: nothing installed
     _, blank = host.command(Op.SPI_FLASH_MD5, struct.pack("<IIII", 0x300000, 4096, 0, 0))
     assert blank.decode() == hashlib.md5(b"\xff" * 4096).hexdigest()  # erased flash reads 0xFF
+
+
+def test_an_erase_over_the_nvs_partition_erases_the_stored_config_and_an_app_write_does_not() -> None:
+    """esptool's `erase-region 0x9000 0x5000` in ROM mode is a FLASH_BEGIN whose erase covers the partition, with no
+    data after it; the board's config goes with it. The flasher stub's ERASE_FLASH/ERASE_REGION are refused, as by
+    the ESP32 ROM."""
+    host = Host()
+    host.write(APP_OFFSET, build_app_image("5.0.0", code_size=3000).ljust(0x1000, b"\xff"))
+    assert host.config_erases == 0  # the app partition is not the config's
+    host.command(Op.FLASH_BEGIN, struct.pack("<IIII", NVS_SIZE, NVS_SIZE // 0x400, 0x400, NVS_OFFSET))
+    assert host.config_erases == 1
+    _, erased = host.command(Op.SPI_FLASH_MD5, struct.pack("<IIII", NVS_OFFSET, NVS_SIZE, 0, 0))
+    assert erased.decode() == hashlib.md5(b"\xff" * NVS_SIZE).hexdigest()
+    host.command(Op.FLASH_BEGIN, struct.pack("<IIII", 0x1000, 1, 0x400, NVS_OFFSET + NVS_SIZE - 0x1000))
+    assert host.config_erases == 2  # the partition's last sector is enough: NVS keeps its pages all over it
+    assert host.refused(0xD0) == RomError.INVALID_COMMAND  # ERASE_FLASH: stub only
+    assert host.refused(0xD1, struct.pack("<II", NVS_OFFSET, NVS_SIZE)) == RomError.INVALID_COMMAND  # ERASE_REGION
+    assert host.config_erases == 2

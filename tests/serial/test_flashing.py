@@ -19,6 +19,7 @@ from portservers import Rfc2217Server
 from serialrig import EmulatedRig
 
 from provlab.drivers.capabilities import Capability
+from provlab.drivers.config_erase import download_mode_reachable, erase_stored_config
 from provlab.drivers.flashing import (
     BadFirmwareFile,
     CannotEnterDownloadMode,
@@ -35,6 +36,7 @@ from provlab.emulator.sideband import EmulatedSideband
 from provlab.lab.board_specs import AttachedBoard, BoardSource
 from provlab.lab.config import LabConfig
 from provlab.lab.run_flashing import flash_real_boards
+from provlab.protocol.config_blob import ConfigBlob, ConfigFlag
 from provlab.protocol.firmware_image import APP_OFFSET, build_app_image, parse_app_image
 
 VERSION = "2.7.1"
@@ -345,3 +347,33 @@ def test_provlab_run_flashes_a_real_board_once_before_its_first_test(rig: Emulat
         steps = [json.loads(line) for line in (tmp_path / "ev" / test / "steps.jsonl").read_text().splitlines()]
         (firmware,) = [s for s in steps if s.get("name") == "firmware"]
         assert firmware["args"]["sha256"] == record["sha256"] and firmware["subject"] == "bench-a"
+
+
+def test_esptool_erases_the_stored_config_and_the_board_boots_into_config_mode(
+    rig: EmulatedRig, tmp_path: Path
+) -> None:
+    """The lab's last way back to config mode (`erase_stored_config`): esptool `erase-region` over the NVS partition,
+    then a reset into the app, which finds no configuration."""
+    stored = ConfigBlob.defaults("0.1.0")
+    stored.wifi_ssid, stored.wifi_pass, stored.flags = "Elsewhere", "not-on-this-air", ConfigFlag.VALID
+    rig.board.flash.write(stored.pack())
+    log = tmp_path / "board-1.log"
+    with SerialBoard(rig.path, name="board-1", log_path=log, time_scale=rig.scale, sideband=rig.sideband()) as board:
+        rig.power_on()
+        board.expect_state("CONNECTING_NET", timeout=400)  # configured: it looks for its network
+        assert download_mode_reachable(board) == "button-reset"
+        mode = erase_stored_config(board, log_path=tmp_path / "erase.log")
+        assert mode == "button-reset" and rig.board.download_mode and rig.board.flash.read() is None
+        mark = board.mark()
+        board.reset()
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
+    esptool_log = (tmp_path / "erase.log").read_text()
+    assert "erase-region 0x9000 0x5000" in esptool_log and "erased successfully" in esptool_log
+    assert rig.board.flash.read_app() is None  # the app partition is untouched
+
+
+def test_a_board_without_a_way_into_download_mode_is_not_erased(rig: EmulatedRig) -> None:
+    with SerialBoard(rig.path, name="board-1", time_scale=rig.scale) as board:  # a bare port: no reset, no button
+        assert download_mode_reachable(board) is None
+        with pytest.raises(CannotEnterDownloadMode, match="Nothing was written"):
+            erase_stored_config(board)

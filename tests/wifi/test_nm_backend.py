@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from provlab.lab.config import load_config
+from provlab.wifi.adapter_air import AdapterAir, RecordedStation
 from provlab.wifi.backend import RadioControlError, Security
 from provlab.wifi.nm import (
     NmBackend,
@@ -17,6 +19,7 @@ from provlab.wifi.nm import (
     security_from_nm,
     split_terse,
 )
+from provlab.wifi.world import open_air
 
 
 def test_terse_lines_split_at_unescaped_colons() -> None:
@@ -85,3 +88,35 @@ def test_an_nmcli_failure_is_a_radio_control_error(fake_nmcli_on_path: Path, tmp
     with pytest.raises(RadioControlError, match="nmcli wifi list on lo"):
         asyncio.run(backend.scan())
     backend.close()
+
+
+def test_wifi_nm_in_a_provlab_toml_gives_the_lab_an_air_whose_phone_radio_is_nm(
+    fake_nmcli_on_path: Path, tmp_path: Path
+) -> None:
+    """Issue 14 §7 through the lab's own path: `wifi = "nm:lo"` and `[phone_radio] nmcli = …` in provlab.toml are
+    what `Lab` hands to `open_air`; the air's one station (the phone's radio) is the nm backend on that nmcli, and
+    its scan is what NetworkManager lists."""
+    _state(tmp_path / "nmcli.json")
+    nmcli = fake_nmcli_on_path / "nmcli"
+    (tmp_path / "provlab.toml").write_text(
+        f'wifi = "nm:lo"\n[phone_radio]\nnmcli = "{nmcli}"\njoin_timeout = 5\n'
+        '[boards]\nattached = ["/dev/ttyUSB0"]\n[cloud]\nurl = "http://127.0.0.1:9"\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "provlab.toml")
+    assert (config.wifi, dict(config.phone_radio)) == ("nm:lo", {"nmcli": str(nmcli), "join_timeout": 5})
+    air = open_air(config.wifi, adapter_options=config.phone_radio)  # as Lab._build opens it
+    try:
+        assert isinstance(air, AdapterAir) and not air.hosted
+        station = air.station("phone-1")
+        assert isinstance(station, RecordedStation) and isinstance(station.backend, NmBackend)
+        assert (station.backend.iface, station.backend.nmcli, station.backend.join_timeout) == ("lo", str(nmcli), 5)
+        found = asyncio.run(station.scan())
+        assert [(ap.ssid, ap.bssid, ap.channel, ap.security) for ap in found] == [
+            ("ProvlabHome", "02:50:4C:00:00:01", 6, Security.WPA2)
+        ]
+        assert [(event.kind, event.station) for event in air.events] == [("probe_req", "phone-1")]
+    finally:
+        air.close()
+    calls = json.loads((tmp_path / "nmcli.json").read_text())["log"]
+    assert [call[-7:] for call in calls] == [["device", "wifi", "list", "ifname", "lo", "--rescan", "yes"]]
