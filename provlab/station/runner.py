@@ -39,6 +39,7 @@ from provlab.station.record import (
     Limits,
     Measurement,
     MeasurementOutcome,
+    PhaseError,
     PhaseOutcome,
     PhaseRecord,
     UnitOutcome,
@@ -282,6 +283,8 @@ class Station:
             firmware_sha256=self.firmware.image.sha256 if self.firmware else None,
             start_ms=started,
             attempt=attempt,
+            plan_description=plan.description,
+            plan_settings=plan.settings(),
             run_id=self.run_id,
             unit_uid=_safe(f"{dut_id}-{attempt}-{started}"),
         )
@@ -325,10 +328,10 @@ class Station:
                 PHASE_RUNNERS[phase_plan.name](ctx, values)
             except Exception as exc:  # the station's own trouble (cloud refused it, a port died): ERROR
                 phase.outcome = PhaseOutcome.ERROR
-                phase.error = f"{type(exc).__name__}: {exc}"
+                phase.error = PhaseError.of(exc, traceback.format_exc(limit=4))
                 record.outcome = UnitOutcome.ERROR
                 record.first_failure = f"{phase_plan.name}: {type(exc).__name__}"
-                record.failure_detail = f"{exc}\n{traceback.format_exc(limit=4)}"
+                record.failure_detail = f"{exc}\n{phase.error.traceback}"
                 stopped = True
             for spec in phase_plan.measurements:
                 measurement = Measurement(spec.name, spec.unit, self._limits(spec, ctx), spec.docstring)
@@ -439,6 +442,8 @@ def _aborted_record(row: UnitRow) -> UnitRecord:
         firmware_sha256=meta.get("firmware_sha256"),
         start_ms=row.start_ms,
         attempt=row.attempt,
+        plan_description=str(meta.get("test_description", "")),
+        plan_settings=dict(meta.get("config") or {}),
         end_ms=_ms(),
         outcome=UnitOutcome.ABORTED,
         first_failure=INTERRUPTED,

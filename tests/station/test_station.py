@@ -196,6 +196,13 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
     assert [p.outcome.value for p in record.phases] == ["PASS", "ERROR", "SKIP"]
     suite = ET.parse(result.junit or "").getroot()
     assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    # the JSON record says it as OpenHTF does for a phase that raised: the exception's type and message
+    written = json.loads((tmp_path / "records" / f"{record.unit_uid}.json").read_text())
+    (detail,) = written["outcome_details"]
+    assert detail["code"] == "CloudRefusedStation" and "503" in detail["description"]
+    raised = written["phases"][1]["result"]["phase_result"]
+    assert raised["exc_type"] == "<class 'provlab.station.phases.CloudRefusedStation'>"
+    assert raised["exc_val"] == detail["description"] and "Traceback" in raised["exc_tb"]
 
 
 def test_a_station_has_one_to_sixteen_slots(tmp_path: Path) -> None:
