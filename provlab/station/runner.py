@@ -338,7 +338,8 @@ class Station:
                 if spec.name in values:
                     measurement.measure(values[spec.name])
                 phase.measurements.append(measurement)
-                if measurement.outcome is MeasurementOutcome.FAIL and not stopped:
+                # a measurement the phase never set fails it, as in OpenHTF: nothing measured proves nothing
+                if measurement.outcome is not MeasurementOutcome.PASS and not stopped:
                     phase.outcome = PhaseOutcome.FAIL
                     record.outcome = UnitOutcome.FAIL
                     record.first_failure = f"{phase_plan.name}.{spec.name}"

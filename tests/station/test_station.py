@@ -17,8 +17,9 @@ from provlab.lab.lab_board import LabBoard
 from provlab.station.line_db import SqliteLineDatabase
 from provlab.station.line_report import report_for, write_html
 from provlab.station.operator_view import PlainView
+from provlab.station.phases import PHASE_RUNNERS, UnitContext
 from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
-from provlab.station.record import UnitOutcome
+from provlab.station.record import MeasurementOutcome, PhaseOutcome, UnitOutcome
 from provlab.station.runner import Station, StationError, StationResult
 
 PLAN_HEAD = "name: t\nversion: '2.1'\nfirmware: {version: 0.1.0}\n"
@@ -35,6 +36,10 @@ def test_emulated_slots_test_every_unit_and_write_every_output(tmp_path: Path) -
     result = run_station(tmp_path, slots=3, units=4, station_id="line1-st2", operator="ann")
     assert [r.outcome for r in result.records] == [UnitOutcome.PASS] * 4
     assert {r.slot for r in result.records} == {1, 2, 3}
+    for unit in result.records:  # a passing unit passed every measurement of the shipped plan, each with a value
+        measured = unit.measurements()
+        assert len(measured) == 12
+        assert [(p, m.name) for p, m in measured if m.outcome is not MeasurementOutcome.PASS or m.value is None] == []
     assert len({r.dut_id for r in result.records}) == 4  # each unit a board of its own, named by its MAC
     # one JSON record per unit, in OpenHTF's layout
     files = sorted((tmp_path / "records").glob("*.json"))
@@ -94,6 +99,36 @@ def test_one_units_failure_does_not_stop_the_others_and_keeps_its_evidence(tmp_p
     suite = ET.parse(result.junit or "").getroot()
     assert suite.get("failures") == "1"
     assert not result.ok
+
+
+def test_a_measurement_the_phase_never_set_fails_the_phase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot phase that forgets to time the access point (a phase's bug, or a board that printed nothing to time)
+    leaves `time_to_ap_s` UNSET: as in OpenHTF, the phase fails and the unit with it; nothing measured proves
+    nothing."""
+    real_boot = PHASE_RUNNERS["boot"]
+
+    def boot_without_ap_time(ctx: UnitContext, values: dict[str, object]) -> None:
+        real_boot(ctx, values)
+        del values["time_to_ap_s"]
+
+    monkeypatch.setitem(PHASE_RUNNERS, "boot", boot_without_ap_time)
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot, provision]\n"
+    record = run_station(tmp_path, slots=1, units=1, plan_text=plan).records[0]
+    assert record.outcome is UnitOutcome.FAIL
+    assert record.first_failure == "boot.time_to_ap_s"
+    assert [p.outcome for p in record.phases] == [PhaseOutcome.PASS, PhaseOutcome.FAIL, PhaseOutcome.SKIP]
+    unset = record.phases[1].measurement("time_to_ap_s")
+    assert unset.outcome is MeasurementOutcome.UNSET and unset.value is None
+    assert record.failure_detail is not None
+    assert record.failure_detail.startswith("time_to_ap_s was not measured (UNSET), expected 0 <= x <= 30")
+    written = json.loads((tmp_path / "records" / f"{record.unit_uid}.json").read_text())
+    assert written["phases"][1]["measurements"]["time_to_ap_s"] == {
+        "name": "time_to_ap_s",
+        "outcome": "UNSET",
+        "validators": ["0 <= x <= 30"],
+        "units": {"name": "second [unit of time]", "code": "SEC", "suffix": "s"},
+        "docstring": "device seconds from power-on to WAIT_CONFIG (access point up)",
+    }  # no measured_value: OpenHTF leaves it out of an unset measurement
 
 
 def test_factory_org_then_transfer_records_where_the_unit_landed(tmp_path: Path) -> None:
