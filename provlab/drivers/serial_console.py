@@ -17,8 +17,10 @@ from provlab.protocol.console import (
     ConsoleReplyError,
     DevInfo,
     StatusReply,
+    WifiShow,
     parse_devinfo,
     parse_status_reply,
+    parse_wifi_show,
 )
 
 
@@ -36,6 +38,13 @@ class ConsoleReply:
     def devinfo(self) -> DevInfo:
         try:
             return parse_devinfo(self.text)
+        except ConsoleReplyError as exc:
+            raise ConsoleError(f"{self.command!r}: {exc}") from None
+
+    def wifi_show(self) -> WifiShow:
+        """The `wifi show` reply (station MAC, IP, network)."""
+        try:
+            return parse_wifi_show(self.text)
         except ConsoleReplyError as exc:
             raise ConsoleError(f"{self.command!r}: {exc}") from None
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from provlab.drivers.capabilities import CapabilityMissing
 from provlab.drivers.flashing import FirmwareFile
+from provlab.drivers.serial_errors import SerialBoardError
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
@@ -48,6 +50,8 @@ from provlab.station.record import (
 from provlab.station.scanner import CountedFeed, Job, ScannerFeed, SerialChecker
 
 MAX_SLOTS = 16
+MAC_S = 10.0
+"""Seconds an attached board's console gets to answer `wifi show` (its MAC names the unit)."""
 INTERRUPTED = "station stopped while the unit was under test"
 
 
@@ -114,7 +118,6 @@ class Station:
             # wall clock (emulated parts in real time)
             overrides |= {"clock": "wall", "time_scale": 1.0}
         self.lab_config = config.with_overrides(**overrides)
-        self.attached = config.attached
         self.station_id = station_id
         self.operator = operator
         self.db_url = db_url or str(self.out / "line.sqlite")
@@ -149,7 +152,7 @@ class Station:
                     feed = ScannerFeed(self.scanner, checker, self.view.rejected)
                 else:
                     feed = CountedFeed(self.units if self.emulated_slots else 0)
-                attached = [lab.attach_board(a) for a in self.attached]
+                attached = [board for board in lab.boards if board.attached is not None]  # the lab opened them
                 self.view.started(self.slots, self.plan, self.station_id)
                 try:
                     self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
@@ -229,13 +232,14 @@ class Station:
             if job is None:
                 return
             board = given or lab.add_emulated_board(self._next_board_number())
-            dut_id = job.serial or self._mac_of(board)
+            mac = self._mac_of(board, slot)
+            dut_id = job.serial or mac or board.info.name or board.name
             try:
                 # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
                 attempt = len(db.tests_of(dut_id)) if job.serial is not None else 0
                 while attempt < self.plan.max_attempts:
                     attempt += 1
-                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, attempt)
+                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, attempt)
                     if record.outcome is UnitOutcome.PASS:
                         break
             finally:
@@ -250,11 +254,15 @@ class Station:
         with self._lock:
             return next(self._board_numbers)
 
-    @staticmethod
-    def _mac_of(board: LabBoard) -> str:
-        if board.emulated is not None:
-            return board.emulated.mac_text
-        return board.info.name or board.name
+    def _mac_of(self, board: LabBoard, slot: int) -> str | None:
+        """The unit's station MAC: the emulated board's, or what an attached board's console says (`wifi show`);
+        None, with a word to the operator, when the board cannot tell it (no console, no answer)."""
+        try:
+            return board.mac(timeout=MAC_S)
+        except (SerialBoardError, AssertionError, CapabilityMissing) as exc:
+            fallback = board.info.name or board.name
+            self.view.message(f"slot {slot}: {board.name} did not tell its MAC ({exc}); the unit is named {fallback}")
+            return None
 
     # --- one test of one unit ------------------------------------------------------------------------------
     def _test_unit(
@@ -268,13 +276,14 @@ class Station:
         db: LineDatabase,
         csv: CsvLineLog,
         dut_id: str,
+        mac: str | None,
         attempt: int,
     ) -> UnitRecord:
         plan = self.plan
         started = _ms()
         record = UnitRecord(
             dut_id=dut_id,
-            mac=self._mac_of(board) if board.emulated is not None else None,
+            mac=mac,
             station_id=self.station_id,
             slot=slot,
             operator=self.operator,
