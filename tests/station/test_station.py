@@ -14,6 +14,7 @@ import pytest
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
+from provlab.lab.phone import AP_SEARCH_S
 from provlab.station.line_db import SqliteLineDatabase
 from provlab.station.line_report import report_for, write_html
 from provlab.station.operator_view import PlainView
@@ -240,9 +241,41 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
     assert raised["exc_val"] == detail["description"] and "Traceback" in raised["exc_tb"]
 
 
-def test_a_station_has_one_to_sixteen_slots(tmp_path: Path) -> None:
-    with pytest.raises(StationError, match="a station has 1-16 slots; --boards gives 17"):
-        Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=17))
+def test_a_stalled_unit_delays_no_other_slot(tmp_path: Path) -> None:
+    """Slot 1's unit has its access point gone when the phone looks for it: the phone searches for it for
+    AP_SEARCH_S device seconds before the unit fails. Meanwhile slot 2 tests the other three units from start to
+    end: on the lab clock they all end before the stalled phase does, and their records come first."""
+
+    def ap_gone_on_slot_1(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if slot == 1 and phase == "provision":
+            lab.faults.ap_down(board.ssid)
+
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot, provision, cloud_login]\n"
+    result = run_station(tmp_path, slots=2, units=4, plan_text=plan, before_phase=ap_gone_on_slot_1)
+    assert [r.slot for r in result.records] == [2, 2, 2, 1]
+    stalled = result.records[-1]
+    assert stalled.outcome is UnitOutcome.FAIL and stalled.first_failure == "provision.rssi_dbm"
+    stuck = stalled.phases[2]
+    assert stuck.name == "provision" and stuck.device_end_s - stuck.device_start_s >= AP_SEARCH_S
+    others = result.records[:3]
+    assert [r.outcome for r in others] == [UnitOutcome.PASS] * 3
+    for unit in others:  # each tested while slot 1 waited, on the lab clock
+        assert unit.phases[-1].device_end_s <= stuck.device_end_s
+    assert all(unit.phases[0].device_start_s >= stuck.device_start_s for unit in others[1:])
+
+
+def test_a_station_takes_sixteen_slots_at_once(tmp_path: Path) -> None:
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot]\n"
+    result = run_station(tmp_path, slots=16, units=16, plan_text=plan)
+    assert sorted(r.slot for r in result.records) == list(range(1, 17))
+    assert [r.outcome for r in result.records] == [UnitOutcome.PASS] * 16, [r.failure_detail for r in result.records]
+
+
+@pytest.mark.parametrize("slots", [0, 17])
+def test_a_station_refuses_slots_outside_one_to_sixteen(tmp_path: Path, slots: int) -> None:
+    with pytest.raises(StationError, match=f"a station has 1-16 slots; --boards gives {slots}$"):
+        Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=slots))
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_a_plan_with_an_image_flashes_each_unit_with_esptool_and_checks_its_version(tmp_path: Path) -> None:
