@@ -76,6 +76,8 @@ class StationResult:
     records: list[UnitRecord] = field(default_factory=list)
     aborted_on_start: list[str] = field(default_factory=list)
     """Units found interrupted by an earlier run and marked ABORTED before this one started."""
+    out_of_retests: list[str] = field(default_factory=list)
+    """Units whose last test the plan allows (`retest.max_attempts`) did not pass: rejects, tested no more."""
     junit: Path | None = None
 
     def count(self, outcome: UnitOutcome) -> int:
@@ -237,11 +239,14 @@ class Station:
             try:
                 # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
                 attempt = len(db.tests_of(dut_id)) if job.serial is not None else 0
+                record: UnitRecord | None = None
                 while attempt < self.plan.max_attempts:
                     attempt += 1
                     record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, attempt)
                     if record.outcome is UnitOutcome.PASS:
                         break
+                if record is not None and record.outcome is not UnitOutcome.PASS:
+                    self._out_of_retests(slot, record)
             finally:
                 if job.serial is not None:
                     checker.release(job.serial)
@@ -249,6 +254,15 @@ class Station:
                     lab.remove_board(board)
             if given is not None:
                 return
+
+    def _out_of_retests(self, slot: int, last: UnitRecord) -> None:
+        """The unit failed its last test the plan allows: it leaves the station as a reject."""
+        with self._lock:
+            self.result.out_of_retests.append(last.dut_id)
+        self.view.message(
+            f"slot {slot}: {last.dut_id} out of retests: test #{last.attempt} of {self.plan.max_attempts} the plan "
+            f"allows ended {last.outcome.value if last.outcome else '?'} at {last.first_failure}"
+        )
 
     def _next_board_number(self) -> int:
         with self._lock:

@@ -193,6 +193,32 @@ def test_a_failed_unit_is_retested_and_the_line_report_tells_both_yields(tmp_pat
     assert page.count("<svg") == 3 and "provision.rssi_dbm" in page
 
 
+def test_a_unit_failing_every_test_gets_exactly_the_plans_tests_and_then_is_out_of_retests(tmp_path: Path) -> None:
+    """`retest: {max_attempts: 3}` counts tests, the first included: a unit that fails each time is tested three
+    times, gives three FAIL records, and leaves as a reject ("out of retests")."""
+
+    def always_weak(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if phase == "provision":
+            lab.faults.set_rssi(board.ssid, -88)
+
+    plan = PLAN_HEAD + "retest: {max_attempts: 3}\nphases: [boot, provision]\n"
+    shown = io.StringIO()
+    station = Station(parse_plan(plan, "retest.yaml"), out=tmp_path, lab_config=LabConfig(boards=1), units=1,
+                      view=PlainView(shown), before_phase=always_weak)  # fmt: skip
+    result = station.run()
+    (dut,) = {r.dut_id for r in result.records}
+    assert [(r.attempt, r.outcome) for r in result.records] == [(n, UnitOutcome.FAIL) for n in (1, 2, 3)]
+    assert result.out_of_retests == [dut] and not result.ok
+    said = shown.getvalue()
+    assert f"slot 1: {dut} out of retests: test #3 of 3 the plan allows ended FAIL at provision.rssi_dbm" in said
+    assert f"out of retests (rejects): {dut}" in said  # the closing summary
+    db = SqliteLineDatabase(tmp_path / "line.sqlite")
+    try:
+        assert [(t.attempt, t.outcome) for t in db.tests_of(dut)] == [(1, "FAIL"), (2, "FAIL"), (3, "FAIL")]
+    finally:
+        db.close()
+
+
 def test_scanned_serials_name_the_units_and_garbage_or_duplicates_are_refused(tmp_path: Path) -> None:
     scans = io.StringIO("SN-000001\n\x1b[2~garbage\nab\nSN-000001\nSN-000002\n")
     plan = load_plan(DEFAULT_PLAN)
