@@ -145,18 +145,17 @@ class Station:
             csv = CsvLineLog(self.out / "line.csv")
             checker = SerialChecker(self.plan.serial_pattern, db, self.plan.max_attempts)
             with Lab(self.lab_config, artifacts=self.out / "runs" / self.run_id / "lab") as lab:
-                admin = lab.rest()
-                orgs = set_up_line(admin, lab.config.template_id, self.plan.org, self.plan.factory_org)
-                robot = admin.create_oauth_client()
-                automation = AutomationClient(lab.endpoints.http_url, robot, admin.email)
-                feed: ScannerFeed | CountedFeed
-                if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
-                    feed = ScannerFeed(self.scanner, checker, self.view.rejected)
-                else:
-                    feed = CountedFeed(self.units if self.emulated_slots else 0)
-                attached = [board for board in lab.boards if board.attached is not None]  # the lab opened them
-                self.view.started(self.slots, self.plan, self.station_id)
+                robot = lab.oauth_client()  # the line's account made it for the station: no password here
+                automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
                 try:
+                    orgs = set_up_line(automation, lab.config.template_id, self.plan.org, self.plan.factory_org)
+                    feed: ScannerFeed | CountedFeed
+                    if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
+                        feed = ScannerFeed(self.scanner, checker, self.view.rejected)
+                    else:
+                        feed = CountedFeed(self.units if self.emulated_slots else 0)
+                    attached = [board for board in lab.boards if board.attached is not None]  # the lab opened them
+                    self.view.started(self.slots, self.plan, self.station_id)
                     self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
                 finally:
                     automation.close()
