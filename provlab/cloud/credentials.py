@@ -211,4 +211,4 @@ class Credentials:
             raise CredentialRefused(
                 401, "OAuth2 bearer no longer valid: its user moved out of the client owner's sight."
             )
-        return replace(row.user, acting_for=owner.id)
+        return replace(row.user, acting_for=owner.id, via_client=row.client_id)

@@ -22,6 +22,7 @@ class User:
     role: str
     active: bool = True  # False for an invited user who has not set a password yet
     acting_for: int | None = None  # an OAuth2 bearer: the client's owner, whose permissions cap this user's
+    via_client: str | None = None  # an OAuth2 bearer: the client that minted it (journaled with what it does)
 
 
 class DataType(str, Enum):

@@ -7,7 +7,6 @@ does not reset the chip) and asks the Edgent console for `devinfo` and `wifi sho
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from serial.tools import list_ports
 from provlab.drivers.device_info import DeviceInfo
 from provlab.drivers.serial_board import SerialBoard
 from provlab.drivers.serial_errors import PortBusy, PortUnavailable, SerialBoardError
-from provlab.protocol.console import DevInfo
+from provlab.protocol.console import DevInfo, WifiShow
 
 KNOWN_BRIDGES: dict[tuple[int, int], str] = {
     (0x10C4, 0xEA60): "Silicon Labs CP210x",
@@ -85,8 +84,6 @@ def find_ports(*, include_all: bool = False, source: Callable[[], Iterable[Any]]
     return sorted(ports, key=lambda port: port.device)
 
 
-_WIFI_SHOW = re.compile(r"mac:(?P<mac>\S+) ip:(?P<ip>\S+) \((?P<ssid>.*) \[")
-"""The `wifi show` reply (spec §5.5): `mac:<MAC> ip:<ip> (<ssid> [<bssid>] <rssi>dBm)`."""
 NO_IP = "0.0.0.0"
 
 
@@ -135,24 +132,23 @@ def probe(device: str, *, timeout: float = 3.0, baudrate: int = 115200) -> Probe
         wifi = _wifi_show(board, timeout)
         seen = board.stream.state
         state = seen.name if seen is not None else _link_state(wifi)
-        mac = wifi["mac"] if wifi else None
+        mac = wifi.mac if wifi else None
         return ProbeResult(device, devinfo=devinfo, mac=mac, state=state, info=board.stream.info)
     finally:
         board.close()
 
 
-def _wifi_show(board: SerialBoard, timeout: float) -> re.Match[str] | None:
-    """`wifi show`'s reply, or None when the firmware has no such command or does not answer."""
+def _wifi_show(board: SerialBoard, timeout: float) -> WifiShow | None:
+    """`wifi show`'s reply (spec §5.5), or None when the firmware has no such command or does not answer."""
     try:
-        reply = board.command("wifi show", timeout=timeout)
+        return board.command("wifi show", timeout=timeout).wifi_show()
     except (AssertionError, SerialBoardError):
         return None
-    return next((m for line in reply.lines if (m := _WIFI_SHOW.search(line))), None)
 
 
-def _link_state(wifi: re.Match[str] | None) -> str | None:
+def _link_state(wifi: WifiShow | None) -> str | None:
     if wifi is None:
         return None
-    if wifi["ip"] == NO_IP:
+    if wifi.ip == NO_IP:
         return "off Wi-Fi (config mode or connecting)"
-    return f"on Wi-Fi {wifi['ssid']} ({wifi['ip']})"
+    return f"on Wi-Fi {wifi.ssid} ({wifi.ip})"

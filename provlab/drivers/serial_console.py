@@ -17,9 +17,12 @@ from provlab.protocol.console import (
     ConsoleReplyError,
     DevInfo,
     StatusReply,
+    WifiShow,
     parse_devinfo,
     parse_status_reply,
+    parse_wifi_show,
 )
+from provlab.protocol.serial_log import parse_line
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class ConsoleReply:
         except ConsoleReplyError as exc:
             raise ConsoleError(f"{self.command!r}: {exc}") from None
 
+    def wifi_show(self) -> WifiShow:
+        """The `wifi show` reply (station MAC, IP, network)."""
+        try:
+            return parse_wifi_show(self.text)
+        except ConsoleReplyError as exc:
+            raise ConsoleError(f"{self.command!r}: {exc}") from None
+
     def status(self) -> StatusReply:
         """The `{"status":…,"msg":…}` reply of `reboot`, `connect`, `firmware rollback`."""
         try:
@@ -47,13 +57,22 @@ class ConsoleReply:
             raise ConsoleError(f"{self.command!r}: {exc}") from None
 
 
+def _is_echo(text: str, millis: int | None, command: str) -> bool:
+    """Whether a received line (prompt stripped) ends the echo of `command`: the whole echo; its tail after a log
+    line cut into it (`dev[5120] Scanning...`, then `info`); or the whole echo with a log line printed right after
+    it, before the console's CRLF (`config erase[100] Certificate OK`)."""
+    if text.endswith(command) or (text and millis is None and command.endswith(text)):
+        return True
+    at = text.find(command)
+    return at >= 0 and parse_line(text[at + len(command) :]).millis is not None
+
+
 def _echo_finder(stream: LineStream, command: str, start: int) -> Callable[[], int | None]:
     position = [start]
 
     def find() -> int | None:
         for index, item in enumerate(stream.lines(position[0]), start=position[0]):
-            text = item.line.raw.lstrip(">").rstrip()
-            if text.endswith(command) or (text and item.line.millis is None and command.endswith(text)):
+            if _is_echo(item.line.raw.lstrip(">").rstrip(), item.line.millis, command):
                 return index
             position[0] = index + 1
         return None

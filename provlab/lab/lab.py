@@ -422,6 +422,13 @@ class Lab:
         self._rest_clients.append(client)
         return client
 
+    def oauth_client(self) -> OAuthClient:
+        """New OAuth2 client credentials owned by the cloud's admin, made as an Admin makes them in the cloud's
+        console for automation (a station): whoever uses them (`phone(oauth_client=...)`) logs in with no one's
+        password. On the embedded stub they are made in it directly; a stub elsewhere makes them for the admin
+        session the lab already holds."""
+        return self.cloud_service.admin_oauth_client()
+
     def invite_user(self, admin: CloudRest, org: int, email: str, password: str, role: str = "Admin") -> CloudRest:
         """Invite `email` into `org`, read the mail from the stub's sink, set the password, log in."""
         admin.invite(org, email, role)

@@ -298,5 +298,13 @@ class LabBoard(ProvidesCapabilities):
         """The board's `devinfo` console reply, parsed (name, board, template, firmware, ...)."""
         return self.serial.command("devinfo", timeout).devinfo()
 
+    @step("mac")
+    def mac(self, timeout: float = 10.0) -> str:
+        """The board's station MAC (`24:6F:28:AA:00:04`): the emulated board's, or what a real board's console
+        says in `wifi show`."""
+        if self.emulated is not None:
+            return self.emulated.mac_text
+        return self.serial.command("wifi show", timeout).wifi_show().mac
+
     def __repr__(self) -> str:
         return f"<LabBoard {self.name} {self.serial.url}>"

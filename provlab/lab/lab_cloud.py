@@ -24,6 +24,7 @@ from provlab.cloud.stub import CloudStub, Endpoints
 from provlab.lab.capabilities import NeedsEmbeddedCloud
 from provlab.lab.config import LabConfig, SeedOrg
 from provlab.lab.journal import mask_value
+from provlab.lab.phone import OAuthClient
 from provlab.lab.remote_cloud import RemoteCloud, RemoteCloudError
 from provlab.lab.runtime import LAB_CALL_BUDGET_S
 
@@ -67,6 +68,11 @@ class LabCloud(ABC):
     @abstractmethod
     def mail_bodies(self, recipient: str) -> list[str]:
         """The bodies of the mails its sink holds for `recipient`."""
+
+    @abstractmethod
+    def admin_oauth_client(self) -> OAuthClient:
+        """New OAuth2 client credentials owned by the admin, as an Admin makes them once in the cloud's console
+        for automation (`POST /api/v1/oauth/clients`); whoever uses them needs no one's password."""
 
     @abstractmethod
     def restart(self) -> None:
@@ -151,6 +157,11 @@ class EmbeddedCloud(LabCloud):
     def mail_bodies(self, recipient: str) -> list[str]:
         stub = self._stub
         return list(self._call(lambda: [m.body for m in stub.mailbox(recipient)]))
+
+    def admin_oauth_client(self) -> OAuthClient:
+        stub, admin = self._stub, self.admin
+        client_id, secret = self._call(lambda: stub.invitations.create_client(admin))  # the console's action
+        return OAuthClient(client_id, secret)
 
     def restart(self) -> None:
         old = self._stub
@@ -240,6 +251,9 @@ class RemoteLabCloud(LabCloud):
 
     def mail_bodies(self, recipient: str) -> list[str]:
         return self._remote.mail_bodies(recipient)
+
+    def admin_oauth_client(self) -> OAuthClient:
+        return OAuthClient(*self._remote.create_oauth_client())
 
     def restart(self) -> None:
         self.stub()  # raises: a stub elsewhere is restarted by whoever runs it

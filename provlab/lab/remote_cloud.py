@@ -112,6 +112,17 @@ class RemoteCloud:
     def mail_bodies(self, recipient: str) -> list[str]:
         return [str(m["body"]) for m in self._get(f"/api/v1/lab/mail/{recipient}")["mail"]]
 
+    def create_oauth_client(self) -> tuple[str, str]:
+        """New OAuth2 client credentials owned by the stub's admin, made with the admin session this lab holds:
+        (client_id, client_secret)."""
+        response = self.http.post("/api/v1/oauth/clients")
+        if response.status_code != 201:
+            raise RemoteCloudError(
+                f"{self.url}: creating an OAuth2 client answered {response.status_code}: {response.text[:300]}"
+            )
+        created = response.json()
+        return str(created["clientId"]), str(created["clientSecret"])
+
     def seed(self, orgs: list[dict[str, Any]], users: list[dict[str, Any]]) -> None:
         response = self.http.post("/api/v1/lab/seed", json={"orgs": orgs, "users": users})
         if response.status_code != 200:

@@ -101,6 +101,26 @@ def render_wifi_show(mac: str, ip: str, ssid: str, bssid: str, rssi: int) -> str
     return f"mac:{mac} ip:{ip} ({ssid} [{bssid}] {rssi}dBm)"
 
 
+@dataclass(frozen=True)
+class WifiShow:
+    """The `wifi show` reply: the station MAC, its IP (`0.0.0.0` off Wi-Fi) and the network it is on."""
+
+    mac: str
+    ip: str
+    ssid: str
+
+
+_WIFI_SHOW = re.compile(r"mac:(?P<mac>\S+) ip:(?P<ip>\S+) \((?P<ssid>.*) \[")
+
+
+def parse_wifi_show(text: str) -> WifiShow:
+    """The first `mac:<MAC> ip:<ip> (<ssid> [` line of `text`; `ConsoleReplyError` when there is none."""
+    found = _WIFI_SHOW.search(text)
+    if found is None:
+        raise ConsoleReplyError(f"not a `wifi show` reply (mac:<MAC> ip:<ip> (<ssid> [<bssid>] <rssi>dBm)): {text!r}")
+    return WifiShow(found["mac"], found["ip"], found["ssid"])
+
+
 def render_wifi_scan_row(current: bool, ssid: str, bssid: str, security: str, channel: int, rssi: int) -> str:
     """One `wifi scan` row: `<*| > <ssid> [<bssid>] <sec> ch:<n> rssi:<n>`, without its trailing LF."""
     return f"{'*' if current else ' '} {ssid} [{bssid}] {security} ch:{channel} rssi:{rssi}"

@@ -1,7 +1,8 @@
 """The station's automation client: OAuth2 client credentials, as factory automation talks to Blynk's REST API.
 
-The line's cloud account (an Admin) creates one OAuth2 client for the station; the station's phones log in with
-it (no one's password on the station) and the station reads and transfers devices with its bearer token.
+The line's cloud account (an Admin) creates one OAuth2 client for the station in the cloud's console; the
+station's phones log in with it, and the station sets up the line's orgs, reads and transfers devices with its
+bearer token, acting as that account: no one's password is used on the station.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from provlab.lab.cloud_rest import CloudRest
 from provlab.lab.phone import OAuthClient
 
 
@@ -29,12 +29,12 @@ class LineOrgs:
     factory_name: str
 
 
-def set_up_line(admin: CloudRest, template_id: str, customer: str, factory: str) -> LineOrgs:
-    """The orgs the plan names (created below the admin's org when missing, the template enabled)."""
-    existing = {str(o["name"]): int(o["id"]) for o in admin.ok("GET", "/api/v1/organizations")}
+def set_up_line(automation: AutomationClient, template_id: str, customer: str, factory: str) -> LineOrgs:
+    """The orgs the plan names (created below the account's org when missing, the template enabled)."""
+    existing = {str(o["name"]): int(o["id"]) for o in automation.organizations()}
     ids = {}
     for name in (customer, factory):
-        ids[name] = existing[name] if name in existing else admin.create_org(name, template_id)
+        ids[name] = existing[name] if name in existing else automation.create_org(name, template_id)
     return LineOrgs(ids[customer], customer, ids[factory], factory)
 
 
@@ -67,6 +67,17 @@ class AutomationClient:
                 f"{answer.status_code} {answer.text[:200]}"
             )
         return answer.json()
+
+    def organizations(self) -> list[dict[str, Any]]:
+        """The orgs the account sees (its own and those below)."""
+        found: list[dict[str, Any]] = self._ok("GET", "/api/v1/organizations")
+        return found
+
+    def create_org(self, name: str, template_id: str) -> int:
+        """A sub-organization of the account's org with `template_id` enabled."""
+        org = int(self._ok("POST", "/api/v1/organizations", {"name": name})["id"])
+        self._ok("PUT", f"/api/v1/organizations/{org}/templates/{template_id}")
+        return org
 
     def device(self, device_id: int) -> dict[str, Any]:
         found: dict[str, Any] = self._ok("GET", f"/api/v1/devices/{device_id}")

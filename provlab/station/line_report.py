@@ -21,7 +21,12 @@ JUDGED = {UnitOutcome.PASS.value, UnitOutcome.FAIL.value, UnitOutcome.ERROR.valu
 
 
 def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile (`share` in 0..1) of `values` (not empty)."""
+    """The nearest-rank percentile (`share` in 0..1) of `values`: the smallest value with at least that share of
+    the values at or below it (p50 of 1..10 is 5, p95 is 10). `ValueError` for no values or a share outside 0..1."""
+    if not values:
+        raise ValueError("no values to take a percentile of")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"a percentile's share is 0..1, got {share}")
     ordered = sorted(values)
     rank = max(1, math.ceil(share * len(ordered)))
     return ordered[rank - 1]

@@ -78,6 +78,8 @@ def summary_lines(result: StationResult) -> list[str]:
                 f"  {record.dut_id} #{record.attempt} slot {record.slot}: {outcome}"
                 f" at {record.first_failure}; evidence {record.evidence}"
             )
+    if result.out_of_retests:
+        lines.append(f"out of retests (rejects): {', '.join(result.out_of_retests)}")
     if result.junit is not None:
         lines.append(f"junit: {result.junit}")
     return lines

@@ -3,6 +3,7 @@
 ```yaml
 name: edgent-factory-acceptance
 version: "1.0"
+description: Edgent boards of line 3   # optional: the records' test_description
 dut_id: mac                 # mac, or scanner (a serial number per unit, read on stdin)
 serial_pattern: '^[A-Z0-9][A-Z0-9-]{5,31}$'
 firmware: {version: 0.1.0}  # the version the banner must report; `image: FILE` also writes that image
@@ -127,10 +128,32 @@ class Plan:
     factory_org: str = "Factory"
     already_enrolled: AlreadyEnrolled = AlreadyEnrolled.REPROVISION
     max_attempts: int = 1
+    description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def phase(self, name: str) -> PhasePlan | None:
         return next((p for p in self.phases if p.name == name), None)
+
+    def settings(self) -> dict[str, Any]:
+        """What the plan sets, as plain JSON values (a record's `metadata.config`): the run's facts, not its
+        outcome."""
+        return {
+            "source": self.source,
+            "dut_id": self.dut_id.value,
+            "serial_pattern": self.serial_pattern,
+            "firmware": {
+                "version": self.firmware_version,
+                "image": str(self.firmware_image) if self.firmware_image is not None else None,
+            },
+            "provisioning": {
+                "org": self.org,
+                "workflow": self.workflow.value,
+                "factory_org": self.factory_org,
+                "already_enrolled": self.already_enrolled.value,
+            },
+            "retest": {"max_attempts": self.max_attempts},
+            "phases": {p.name: {m.name: m.limits.as_dict() for m in p.measurements} for p in self.phases},
+        }
 
 
 # --- loading with line numbers --------------------------------------------------------------------------------
@@ -196,7 +219,9 @@ def _kind(value: Any) -> str:
     )
 
 
-TOP_KEYS = ("name", "version", "dut_id", "serial_pattern", "firmware", "provisioning", "retest", "phases")
+TOP_KEYS = (
+    "name", "version", "description", "dut_id", "serial_pattern", "firmware", "provisioning", "retest", "phases",
+)  # fmt: skip
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -223,6 +248,8 @@ def parse_plan(text: str, source: str = "plan", base: Path | None = None) -> Pla
         "version": read.text(top["version"][0], "version"),
         "source": source,
     }
+    if "description" in top:
+        kw["description"] = read.text(top["description"][0], "description")
     if "dut_id" in top:
         kw["dut_id"] = read.choice(top["dut_id"][0], "dut_id", DutIdSource)
     if "serial_pattern" in top:
@@ -294,13 +321,13 @@ def _phases(read: _Reader, node: _Node) -> tuple[PhasePlan, ...]:
 def _limited(read: _Reader, spec: MeasurementSpec, node: _Node, what: str) -> MeasurementSpec:
     if spec.numeric:
         entries = read.mapping(node, f"the limits of {what}", ("min", "max"))
-        bounds: dict[str, float | None] = {"min": spec.limits.low, "max": spec.limits.high}
+        bounds: dict[str, float | None] = {"min": spec.limits.low, "max": spec.limits.high}  # as written: 30 stays 30
         for key, (value, _) in entries.items():
             if isinstance(value.value, bool) or not isinstance(value.value, (int, float)):
                 raise read.fail(
                     value.line, f"limit {what}.{key} must be a number ({spec.unit.suffix}), got {_kind(value.value)}"
                 )
-            bounds[key] = float(value.value)
+            bounds[key] = value.value
         low, high = bounds["min"], bounds["max"]
         if low is not None and high is not None and low > high:
             raise read.fail(node.line, f"limits of {what}: min {low:g} is above max {high:g}")

@@ -9,6 +9,7 @@ FAIL, ERROR or ABORTED, and a failed record says which measurement failed first.
 from __future__ import annotations
 
 import enum
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ class MeasurementOutcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Unit:
-    """A unit of measure as OpenHTF writes it (`{"name", "code", "suffix"}`; UN/CEFACT codes)."""
+    """A unit of measure as OpenHTF's `util/units.py` writes it (`{"name", "code", "suffix"}`; UN/CEFACT codes)."""
 
     name: str
     code: str
@@ -50,8 +51,11 @@ class Unit:
 
 
 SECOND = Unit("second [unit of time]", "SEC", "s")
-DBM = Unit("decibel-milliwatt", "2Q", "dBm")  # closest recommendation-20 code on offer: bel-based
-NONE = Unit("none", "NONE", "")
+"""OpenHTF's SECOND_UNIT_OF_TIME."""
+DBM = Unit("Decibel-milliwatts", "DBM", "dBm")
+"""OpenHTF's DECIBEL_MILLIWATTS."""
+NONE = Unit("None", "", "")
+"""No unit (OpenHTF's NONE): a measurement without one has no `units` in the JSON record."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Limits:
             return False
         if self.equals is not None and value != self.equals:
             return False
-        if self.matches is not None and not (isinstance(value, str) and re.fullmatch(self.matches, value)):
+        if self.matches is not None and re.match(self.matches, str(value)) is None:  # as OpenHTF's RegexMatcher
             return False
         if self.low is not None or self.high is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -80,18 +84,15 @@ class Limits:
         return True
 
     def validators(self) -> list[str]:
-        """The limits as OpenHTF prints its validators (`0 <= x <= 15`, `x == 'ok'`, `'re' matches x`)."""
+        """The limits as OpenHTF's validators print themselves (`str()` of `InRange`, of what `equals()` makes, of
+        `RegexMatcher`): `-85 <= x <= 0`, `x <= 30`, `x == True`, `'x' matches /^0\\.1\\.0$/`."""
         out: list[str] = []
-        if self.low is not None and self.high is not None:
-            out.append(f"{self.low:g} <= x <= {self.high:g}")
-        elif self.low is not None:
-            out.append(f"x >= {self.low:g}")
-        elif self.high is not None:
-            out.append(f"x <= {self.high:g}")
+        if self.low is not None or self.high is not None:
+            out.append(_in_range(self.low, self.high))
         if self.equals is not None:
-            out.append(f"x == {self.equals!r}")
+            out.append(_equals(self.equals))
         if self.matches is not None:
-            out.append(f"'{self.matches}' matches x")
+            out.append(f"'x' matches /{self.matches}/")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +101,24 @@ class Limits:
             for k, v in {"low": self.low, "high": self.high, "equals": self.equals, "matches": self.matches}.items()
             if v is not None
         }
+
+
+def _in_range(low: float | None, high: float | None) -> str:
+    """`InRange.__str__`: `x == v` when both bounds are one value, else `low <= x <= high`, `low <= x`, `x <= high`."""
+    if low is not None and high is not None and low == high:
+        return f"x == {low}"
+    text = f"{low} <= x" if low is not None else "x"
+    return text + (f" <= {high}" if high is not None else "")
+
+
+def _equals(expected: Any) -> str:
+    """What OpenHTF's `equals(expected)` builds, as it prints: `InRange(v, v)` for a number (a bool is one),
+    `matches_regex('^escaped$')` for a text, else `Equals`."""
+    if isinstance(expected, numbers.Number):
+        return f"x == {expected}"
+    if isinstance(expected, str):
+        return f"'x' matches /^{re.escape(expected)}$/"
+    return f"'x' is equal to '{expected}'"
 
 
 @dataclass
@@ -119,8 +138,30 @@ class Measurement:
 
     def describe(self) -> str:
         limits = " and ".join(self.limits.validators()) or "any value"
+        if self.outcome is MeasurementOutcome.UNSET:
+            return f"{self.name} was not measured (UNSET), expected {limits}"
         suffix = f" {self.unit.suffix}" if self.unit.suffix and self.value is not None else ""
         return f"{self.name} = {self.value!r}{suffix}, expected {limits}"
+
+
+@dataclass(frozen=True)
+class PhaseError:
+    """The exception that ended a phase in ERROR (the station's own trouble, not the unit's)."""
+
+    type_name: str
+    """`CloudRefusedStation`"""
+    qualified_type: str
+    """`provlab.station.phases.CloudRefusedStation`"""
+    message: str
+    traceback: str
+
+    @classmethod
+    def of(cls, exc: BaseException, traceback_text: str) -> PhaseError:
+        kind = type(exc)
+        return cls(kind.__name__, f"{kind.__module__}.{kind.__qualname__}", str(exc), traceback_text)
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
 
 
 @dataclass
@@ -133,7 +174,8 @@ class PhaseRecord:
     device_end_s: float = 0.0
     measurements: list[Measurement] = field(default_factory=list)
     outcome: PhaseOutcome = PhaseOutcome.PASS
-    error: str | None = None
+    error: PhaseError | None = None
+    """What the phase raised when it ended in ERROR."""
 
     def measurement(self, name: str) -> Measurement:
         for measurement in self.measurements:
@@ -156,6 +198,10 @@ class UnitRecord:
     firmware_sha256: str | None
     start_ms: int
     attempt: int = 1
+    plan_description: str = ""
+    plan_settings: dict[str, Any] = field(default_factory=dict)
+    """The plan's settings the unit was tested with (its file, dut id source, firmware, provisioning, retests,
+    phases and limits): OpenHTF's `metadata.config`."""
     end_ms: int = 0
     phases: list[PhaseRecord] = field(default_factory=list)
     outcome: UnitOutcome | None = None

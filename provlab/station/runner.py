@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from provlab.drivers.capabilities import CapabilityMissing
 from provlab.drivers.flashing import FirmwareFile
+from provlab.drivers.serial_errors import SerialBoardError
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
@@ -39,6 +41,7 @@ from provlab.station.record import (
     Limits,
     Measurement,
     MeasurementOutcome,
+    PhaseError,
     PhaseOutcome,
     PhaseRecord,
     UnitOutcome,
@@ -47,6 +50,8 @@ from provlab.station.record import (
 from provlab.station.scanner import CountedFeed, Job, ScannerFeed, SerialChecker
 
 MAX_SLOTS = 16
+MAC_S = 10.0
+"""Seconds an attached board's console gets to answer `wifi show` (its MAC names the unit)."""
 INTERRUPTED = "station stopped while the unit was under test"
 
 
@@ -71,6 +76,8 @@ class StationResult:
     records: list[UnitRecord] = field(default_factory=list)
     aborted_on_start: list[str] = field(default_factory=list)
     """Units found interrupted by an earlier run and marked ABORTED before this one started."""
+    out_of_retests: list[str] = field(default_factory=list)
+    """Units whose last test the plan allows (`retest.max_attempts`) did not pass: rejects, tested no more."""
     junit: Path | None = None
 
     def count(self, outcome: UnitOutcome) -> int:
@@ -113,7 +120,6 @@ class Station:
             # wall clock (emulated parts in real time)
             overrides |= {"clock": "wall", "time_scale": 1.0}
         self.lab_config = config.with_overrides(**overrides)
-        self.attached = config.attached
         self.station_id = station_id
         self.operator = operator
         self.db_url = db_url or str(self.out / "line.sqlite")
@@ -139,18 +145,17 @@ class Station:
             csv = CsvLineLog(self.out / "line.csv")
             checker = SerialChecker(self.plan.serial_pattern, db, self.plan.max_attempts)
             with Lab(self.lab_config, artifacts=self.out / "runs" / self.run_id / "lab") as lab:
-                admin = lab.rest()
-                orgs = set_up_line(admin, lab.config.template_id, self.plan.org, self.plan.factory_org)
-                robot = admin.create_oauth_client()
-                automation = AutomationClient(lab.endpoints.http_url, robot, admin.email)
-                feed: ScannerFeed | CountedFeed
-                if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
-                    feed = ScannerFeed(self.scanner, checker, self.view.rejected)
-                else:
-                    feed = CountedFeed(self.units if self.emulated_slots else 0)
-                attached = [lab.attach_board(a) for a in self.attached]
-                self.view.started(self.slots, self.plan, self.station_id)
+                robot = lab.oauth_client()  # the line's account made it for the station: no password here
+                automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
                 try:
+                    orgs = set_up_line(automation, lab.config.template_id, self.plan.org, self.plan.factory_org)
+                    feed: ScannerFeed | CountedFeed
+                    if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
+                        feed = ScannerFeed(self.scanner, checker, self.view.rejected)
+                    else:
+                        feed = CountedFeed(self.units if self.emulated_slots else 0)
+                    attached = [board for board in lab.boards if board.attached is not None]  # the lab opened them
+                    self.view.started(self.slots, self.plan, self.station_id)
                     self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
                 finally:
                     automation.close()
@@ -228,15 +233,19 @@ class Station:
             if job is None:
                 return
             board = given or lab.add_emulated_board(self._next_board_number())
-            dut_id = job.serial or self._mac_of(board)
+            mac = self._mac_of(board, slot)
+            dut_id = job.serial or mac or board.info.name or board.name
             try:
                 # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
                 attempt = len(db.tests_of(dut_id)) if job.serial is not None else 0
+                record: UnitRecord | None = None
                 while attempt < self.plan.max_attempts:
                     attempt += 1
-                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, attempt)
+                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, attempt)
                     if record.outcome is UnitOutcome.PASS:
                         break
+                if record is not None and record.outcome is not UnitOutcome.PASS:
+                    self._out_of_retests(slot, record)
             finally:
                 if job.serial is not None:
                     checker.release(job.serial)
@@ -245,15 +254,28 @@ class Station:
             if given is not None:
                 return
 
+    def _out_of_retests(self, slot: int, last: UnitRecord) -> None:
+        """The unit failed its last test the plan allows: it leaves the station as a reject."""
+        with self._lock:
+            self.result.out_of_retests.append(last.dut_id)
+        self.view.message(
+            f"slot {slot}: {last.dut_id} out of retests: test #{last.attempt} of {self.plan.max_attempts} the plan "
+            f"allows ended {last.outcome.value if last.outcome else '?'} at {last.first_failure}"
+        )
+
     def _next_board_number(self) -> int:
         with self._lock:
             return next(self._board_numbers)
 
-    @staticmethod
-    def _mac_of(board: LabBoard) -> str:
-        if board.emulated is not None:
-            return board.emulated.mac_text
-        return board.info.name or board.name
+    def _mac_of(self, board: LabBoard, slot: int) -> str | None:
+        """The unit's station MAC: the emulated board's, or what an attached board's console says (`wifi show`);
+        None, with a word to the operator, when the board cannot tell it (no console, no answer)."""
+        try:
+            return board.mac(timeout=MAC_S)
+        except (SerialBoardError, AssertionError, CapabilityMissing) as exc:
+            fallback = board.info.name or board.name
+            self.view.message(f"slot {slot}: {board.name} did not tell its MAC ({exc}); the unit is named {fallback}")
+            return None
 
     # --- one test of one unit ------------------------------------------------------------------------------
     def _test_unit(
@@ -267,13 +289,14 @@ class Station:
         db: LineDatabase,
         csv: CsvLineLog,
         dut_id: str,
+        mac: str | None,
         attempt: int,
     ) -> UnitRecord:
         plan = self.plan
         started = _ms()
         record = UnitRecord(
             dut_id=dut_id,
-            mac=self._mac_of(board) if board.emulated is not None else None,
+            mac=mac,
             station_id=self.station_id,
             slot=slot,
             operator=self.operator,
@@ -282,6 +305,8 @@ class Station:
             firmware_sha256=self.firmware.image.sha256 if self.firmware else None,
             start_ms=started,
             attempt=attempt,
+            plan_description=plan.description,
+            plan_settings=plan.settings(),
             run_id=self.run_id,
             unit_uid=_safe(f"{dut_id}-{attempt}-{started}"),
         )
@@ -325,17 +350,18 @@ class Station:
                 PHASE_RUNNERS[phase_plan.name](ctx, values)
             except Exception as exc:  # the station's own trouble (cloud refused it, a port died): ERROR
                 phase.outcome = PhaseOutcome.ERROR
-                phase.error = f"{type(exc).__name__}: {exc}"
+                phase.error = PhaseError.of(exc, traceback.format_exc(limit=4))
                 record.outcome = UnitOutcome.ERROR
                 record.first_failure = f"{phase_plan.name}: {type(exc).__name__}"
-                record.failure_detail = f"{exc}\n{traceback.format_exc(limit=4)}"
+                record.failure_detail = f"{exc}\n{phase.error.traceback}"
                 stopped = True
             for spec in phase_plan.measurements:
                 measurement = Measurement(spec.name, spec.unit, self._limits(spec, ctx), spec.docstring)
                 if spec.name in values:
                     measurement.measure(values[spec.name])
                 phase.measurements.append(measurement)
-                if measurement.outcome is MeasurementOutcome.FAIL and not stopped:
+                # a measurement the phase never set fails it, as in OpenHTF: nothing measured proves nothing
+                if measurement.outcome is not MeasurementOutcome.PASS and not stopped:
                     phase.outcome = PhaseOutcome.FAIL
                     record.outcome = UnitOutcome.FAIL
                     record.first_failure = f"{phase_plan.name}.{spec.name}"
@@ -439,6 +465,8 @@ def _aborted_record(row: UnitRow) -> UnitRecord:
         firmware_sha256=meta.get("firmware_sha256"),
         start_ms=row.start_ms,
         attempt=row.attempt,
+        plan_description=str(meta.get("test_description", "")),
+        plan_settings=dict(meta.get("config") or {}),
         end_ms=_ms(),
         outcome=UnitOutcome.ABORTED,
         first_failure=INTERRUPTED,

@@ -61,6 +61,11 @@ def test_a_second_lab_on_the_same_stub_sees_only_its_own_journal(served: dict[st
         assert lab.cloud_events("device_online") == []
         robot = lab.rest().create_oauth_client()  # the stub's admin, from the config's default credentials
         assert robot.client_id
+        station = lab.oauth_client()  # made for the admin session the lab holds: no login of its own
+        form = {"grant_type": "client_credentials", "client_id": station.client_id,
+                "client_secret": station.client_secret}  # fmt: skip
+        bearer = httpx.post(f"{served['http_url']}/oauth2/token", data=form, timeout=10)
+        assert bearer.status_code == 200 and bearer.json()["user"] == "admin@provlab.test"
 
 
 def test_the_lab_api_is_for_the_root_admin_only(served: dict[str, object]) -> None:

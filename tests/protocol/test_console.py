@@ -24,11 +24,13 @@ from provlab.protocol.console import (
     ConsoleReplyError,
     DevInfo,
     StatusReply,
+    WifiShow,
     clip_printf,
     command_matches,
     connect_reply,
     parse_devinfo,
     parse_status_reply,
+    parse_wifi_show,
     render_devinfo,
     render_help,
     render_response,
@@ -189,3 +191,12 @@ def test_connect_reply_follows_the_sketch() -> None:
     assert connect_reply(["short", "LabNet"]) == CONNECT_BAD_TOKEN
     assert connect_reply([token, "LabNet"]) == CONNECT_OK
     assert connect_reply(tokenize_console_line(f"connect {token} LabNet hunter22")[1:]) == CONNECT_OK
+
+
+def test_wifi_show_reply_gives_the_station_mac_ip_and_network() -> None:
+    line = render_wifi_show("24:6F:28:AA:00:04", "0.0.0.0", "", "", 0)
+    assert parse_wifi_show(line) == WifiShow("24:6F:28:AA:00:04", "0.0.0.0", "")
+    joined = render_wifi_show("24:6F:28:AA:00:04", "10.0.0.7", "Home [5G]", "02:50:4C:00:00:00", -50)
+    assert parse_wifi_show(f"wifi show\n{joined}") == WifiShow("24:6F:28:AA:00:04", "10.0.0.7", "Home [5G]")
+    with pytest.raises(ConsoleReplyError, match="not a `wifi show` reply"):
+        parse_wifi_show("Command not found.")

@@ -60,8 +60,14 @@ def test_a_command_after_a_reboot_waits_for_the_console_prompt(board: SerialBoar
     assert board.console("devinfo").tmpl_id == "TMPL0PROVLAB"
 
 
-def _scripted_console(pty: RawPty, stop: threading.Event) -> None:
-    """Plays a firmware whose log output interrupts the echo of the command, and the reply."""
+CUT_INTO_THE_ECHO = b"dev[5120] Scanning networks...\r\ninfo\r\n[5121] CONFIGURING => WAIT_CONFIG\r\n"
+"""A log line printed while the command is being echoed: `dev`, the log line, then `info`."""
+RIGHT_AFTER_THE_ECHO = b"devinfo[5120] Scanning networks...\r\n\r\n[5121] CONFIGURING => WAIT_CONFIG\r\n"
+"""A log line printed after the whole echo, before the console's CRLF: on the echo's line."""
+
+
+def _scripted_console(pty: RawPty, stop: threading.Event, echo: bytes) -> None:
+    """Plays a firmware whose log output interleaves with the echo of the command, and the reply."""
     typed = bytearray()
     while not stop.is_set():
         ready, _, _ = select.select([pty.master], [], [], 0.05)
@@ -69,15 +75,18 @@ def _scripted_console(pty: RawPty, stop: threading.Event) -> None:
             continue
         typed += os.read(pty.master, 64)
         if b"\n" in typed:
-            pty.send(b"dev[5120] Scanning networks...\r\ninfo\r\n[5121] CONFIGURING => WAIT_CONFIG\r\n")
+            pty.send(echo)
             pty.send(b'{"name":"Blynk Lamp-ABCD","board":"Lamp","tmpl_id":"TMPLx","fw_type":"TMPLx","fw_ver":"1.2"}\n')
             pty.send(b"[5130] AP URL:  blynk.setup\r\n>")
             typed.clear()
 
 
-def test_log_lines_that_interleave_with_the_echo_and_reply_are_left_out(raw_pty: RawPty, tmp_path: Path) -> None:
+@pytest.mark.parametrize("echo", [CUT_INTO_THE_ECHO, RIGHT_AFTER_THE_ECHO], ids=["cut-into", "right-after"])
+def test_log_lines_that_interleave_with_the_echo_and_reply_are_left_out(
+    raw_pty: RawPty, tmp_path: Path, echo: bytes
+) -> None:
     stop = threading.Event()
-    player = threading.Thread(target=_scripted_console, args=(raw_pty, stop), daemon=True)
+    player = threading.Thread(target=_scripted_console, args=(raw_pty, stop, echo), daemon=True)
     player.start()
     try:
         with SerialBoard(raw_pty.path, name="dut", time_scale=0.05) as board:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from line_rows import REPORT, seed
 
 from provlab.lab.config import LabConfig
 from provlab.station.line_db import open_line_database
@@ -50,9 +52,31 @@ def test_station_records_units_in_postgresql(tmp_path: Path) -> None:
         db.close()
 
 
+def _with_search_path(url: str, schema: str) -> str:
+    """`url` with libpq's `options` setting the search path: this test's tables live in a schema of its own."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
 def test_provlab_line_report_reads_postgresql() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "provlab", "line", "report", "--db", URL], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "first-pass yield" in done.stdout and URL.split("@")[0] not in done.stderr
+    """Known rows (line_rows.py) in a schema of this test's own: the report from PostgreSQL is exactly the one
+    worked out by hand, whatever other tests wrote to the database."""
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"line_report_{secrets.token_hex(4)}"
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = _with_search_path(URL, schema)
+        db = open_line_database(url)
+        try:
+            seed(db, "pg-report")
+        finally:
+            db.close()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-m", "provlab", "line", "report", "--db", url], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == REPORT
+        assert URL.split("@")[0] not in done.stdout + done.stderr  # no password shown
+    finally:
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

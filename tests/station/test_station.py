@@ -14,11 +14,13 @@ import pytest
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
+from provlab.lab.phone import AP_SEARCH_S
 from provlab.station.line_db import SqliteLineDatabase
 from provlab.station.line_report import report_for, write_html
 from provlab.station.operator_view import PlainView
+from provlab.station.phases import PHASE_RUNNERS, UnitContext
 from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
-from provlab.station.record import UnitOutcome
+from provlab.station.record import MeasurementOutcome, PhaseOutcome, UnitOutcome
 from provlab.station.runner import Station, StationError, StationResult
 
 PLAN_HEAD = "name: t\nversion: '2.1'\nfirmware: {version: 0.1.0}\n"
@@ -35,6 +37,10 @@ def test_emulated_slots_test_every_unit_and_write_every_output(tmp_path: Path) -
     result = run_station(tmp_path, slots=3, units=4, station_id="line1-st2", operator="ann")
     assert [r.outcome for r in result.records] == [UnitOutcome.PASS] * 4
     assert {r.slot for r in result.records} == {1, 2, 3}
+    for unit in result.records:  # a passing unit passed every measurement of the shipped plan, each with a value
+        measured = unit.measurements()
+        assert len(measured) == 12
+        assert [(p, m.name) for p, m in measured if m.outcome is not MeasurementOutcome.PASS or m.value is None] == []
     assert len({r.dut_id for r in result.records}) == 4  # each unit a board of its own, named by its MAC
     # one JSON record per unit, in OpenHTF's layout
     files = sorted((tmp_path / "records").glob("*.json"))
@@ -94,6 +100,36 @@ def test_one_units_failure_does_not_stop_the_others_and_keeps_its_evidence(tmp_p
     suite = ET.parse(result.junit or "").getroot()
     assert suite.get("failures") == "1"
     assert not result.ok
+
+
+def test_a_measurement_the_phase_never_set_fails_the_phase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot phase that forgets to time the access point (a phase's bug, or a board that printed nothing to time)
+    leaves `time_to_ap_s` UNSET: as in OpenHTF, the phase fails and the unit with it; nothing measured proves
+    nothing."""
+    real_boot = PHASE_RUNNERS["boot"]
+
+    def boot_without_ap_time(ctx: UnitContext, values: dict[str, object]) -> None:
+        real_boot(ctx, values)
+        del values["time_to_ap_s"]
+
+    monkeypatch.setitem(PHASE_RUNNERS, "boot", boot_without_ap_time)
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot, provision]\n"
+    record = run_station(tmp_path, slots=1, units=1, plan_text=plan).records[0]
+    assert record.outcome is UnitOutcome.FAIL
+    assert record.first_failure == "boot.time_to_ap_s"
+    assert [p.outcome for p in record.phases] == [PhaseOutcome.PASS, PhaseOutcome.FAIL, PhaseOutcome.SKIP]
+    unset = record.phases[1].measurement("time_to_ap_s")
+    assert unset.outcome is MeasurementOutcome.UNSET and unset.value is None
+    assert record.failure_detail is not None
+    assert record.failure_detail.startswith("time_to_ap_s was not measured (UNSET), expected 0 <= x <= 30")
+    written = json.loads((tmp_path / "records" / f"{record.unit_uid}.json").read_text())
+    assert written["phases"][1]["measurements"]["time_to_ap_s"] == {
+        "name": "time_to_ap_s",
+        "outcome": "UNSET",
+        "validators": ["0 <= x <= 30"],
+        "units": {"name": "second [unit of time]", "code": "SEC", "suffix": "s"},
+        "docstring": "device seconds from power-on to WAIT_CONFIG (access point up)",
+    }  # no measured_value: OpenHTF leaves it out of an unset measurement
 
 
 def test_factory_org_then_transfer_records_where_the_unit_landed(tmp_path: Path) -> None:
@@ -157,6 +193,32 @@ def test_a_failed_unit_is_retested_and_the_line_report_tells_both_yields(tmp_pat
     assert page.count("<svg") == 3 and "provision.rssi_dbm" in page
 
 
+def test_a_unit_failing_every_test_gets_exactly_the_plans_tests_and_then_is_out_of_retests(tmp_path: Path) -> None:
+    """`retest: {max_attempts: 3}` counts tests, the first included: a unit that fails each time is tested three
+    times, gives three FAIL records, and leaves as a reject ("out of retests")."""
+
+    def always_weak(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if phase == "provision":
+            lab.faults.set_rssi(board.ssid, -88)
+
+    plan = PLAN_HEAD + "retest: {max_attempts: 3}\nphases: [boot, provision]\n"
+    shown = io.StringIO()
+    station = Station(parse_plan(plan, "retest.yaml"), out=tmp_path, lab_config=LabConfig(boards=1), units=1,
+                      view=PlainView(shown), before_phase=always_weak)  # fmt: skip
+    result = station.run()
+    (dut,) = {r.dut_id for r in result.records}
+    assert [(r.attempt, r.outcome) for r in result.records] == [(n, UnitOutcome.FAIL) for n in (1, 2, 3)]
+    assert result.out_of_retests == [dut] and not result.ok
+    said = shown.getvalue()
+    assert f"slot 1: {dut} out of retests: test #3 of 3 the plan allows ended FAIL at provision.rssi_dbm" in said
+    assert f"out of retests (rejects): {dut}" in said  # the closing summary
+    db = SqliteLineDatabase(tmp_path / "line.sqlite")
+    try:
+        assert [(t.attempt, t.outcome) for t in db.tests_of(dut)] == [(1, "FAIL"), (2, "FAIL"), (3, "FAIL")]
+    finally:
+        db.close()
+
+
 def test_scanned_serials_name_the_units_and_garbage_or_duplicates_are_refused(tmp_path: Path) -> None:
     scans = io.StringIO("SN-000001\n\x1b[2~garbage\nab\nSN-000001\nSN-000002\n")
     plan = load_plan(DEFAULT_PLAN)
@@ -196,11 +258,50 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
     assert [p.outcome.value for p in record.phases] == ["PASS", "ERROR", "SKIP"]
     suite = ET.parse(result.junit or "").getroot()
     assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    # the JSON record says it as OpenHTF does for a phase that raised: the exception's type and message
+    written = json.loads((tmp_path / "records" / f"{record.unit_uid}.json").read_text())
+    (detail,) = written["outcome_details"]
+    assert detail["code"] == "CloudRefusedStation" and "503" in detail["description"]
+    raised = written["phases"][1]["result"]["phase_result"]
+    assert raised["exc_type"] == "<class 'provlab.station.phases.CloudRefusedStation'>"
+    assert raised["exc_val"] == detail["description"] and "Traceback" in raised["exc_tb"]
 
 
-def test_a_station_has_one_to_sixteen_slots(tmp_path: Path) -> None:
-    with pytest.raises(StationError, match="a station has 1-16 slots; --boards gives 17"):
-        Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=17))
+def test_a_stalled_unit_delays_no_other_slot(tmp_path: Path) -> None:
+    """Slot 1's unit has its access point gone when the phone looks for it: the phone searches for it for
+    AP_SEARCH_S device seconds before the unit fails. Meanwhile slot 2 tests the other three units from start to
+    end: on the lab clock they all end before the stalled phase does, and their records come first."""
+
+    def ap_gone_on_slot_1(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if slot == 1 and phase == "provision":
+            lab.faults.ap_down(board.ssid)
+
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot, provision, cloud_login]\n"
+    result = run_station(tmp_path, slots=2, units=4, plan_text=plan, before_phase=ap_gone_on_slot_1)
+    assert [r.slot for r in result.records] == [2, 2, 2, 1]
+    stalled = result.records[-1]
+    assert stalled.outcome is UnitOutcome.FAIL and stalled.first_failure == "provision.rssi_dbm"
+    stuck = stalled.phases[2]
+    assert stuck.name == "provision" and stuck.device_end_s - stuck.device_start_s >= AP_SEARCH_S
+    others = result.records[:3]
+    assert [r.outcome for r in others] == [UnitOutcome.PASS] * 3
+    for unit in others:  # each tested while slot 1 waited, on the lab clock
+        assert unit.phases[-1].device_end_s <= stuck.device_end_s
+    assert all(unit.phases[0].device_start_s >= stuck.device_start_s for unit in others[1:])
+
+
+def test_a_station_takes_sixteen_slots_at_once(tmp_path: Path) -> None:
+    plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [flash, boot]\n"
+    result = run_station(tmp_path, slots=16, units=16, plan_text=plan)
+    assert sorted(r.slot for r in result.records) == list(range(1, 17))
+    assert [r.outcome for r in result.records] == [UnitOutcome.PASS] * 16, [r.failure_detail for r in result.records]
+
+
+@pytest.mark.parametrize("slots", [0, 17])
+def test_a_station_refuses_slots_outside_one_to_sixteen(tmp_path: Path, slots: int) -> None:
+    with pytest.raises(StationError, match=f"a station has 1-16 slots; --boards gives {slots}$"):
+        Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=slots))
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_a_plan_with_an_image_flashes_each_unit_with_esptool_and_checks_its_version(tmp_path: Path) -> None:

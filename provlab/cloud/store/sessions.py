@@ -56,6 +56,11 @@ class SessionRepository:
             row["revoked_at"] is not None,
         )
 
+    def by_client(self) -> dict[str | None, int]:
+        """How many bearer keys each OAuth2 client holds now; under None, the password sessions."""
+        rows = self._database.query_unbuffered("SELECT client_id, COUNT(*) AS n FROM sessions GROUP BY client_id")
+        return {row["client_id"]: int(row["n"]) for row in rows}
+
     def end(self, key: str) -> bool:
         """Forget the key; True when it existed."""
         with self._database.transaction() as db:

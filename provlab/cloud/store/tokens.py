@@ -52,9 +52,8 @@ class TokenRepository:
                 (token, template_id, user.id, org_id, now, now + ttl_s, TokenKind.DYNAMIC.value),
             )
         issued = self._get_or_fail(token)
-        self._events.add(
-            "token_issued", None, {"token": token, "template_id": template_id, "user": user.email, "org_id": org_id}
-        )
+        detail = {"token": token, "template_id": template_id, "user": user.email, "org_id": org_id}
+        self._events.add("token_issued", None, {**detail, "client_id": user.via_client})  # None: a password session
         return issued
 
     def issue_reprovision(self, device_id: int, user: User, ttl_s: float = DEFAULT_TOKEN_TTL_S) -> IssuedToken:
