@@ -121,6 +121,13 @@ def main() -> None:
     "then show its version) and booted by each emulated board",
 )
 @click.option(
+    "--port-wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="wall seconds a test waits for an attached board's port that went away in an earlier test (USB "
+    "re-enumeration, a port server restarting; default 10)",
+)
+@click.option(
     "--unmasked-pcap",
     is_flag=True,
     help="netns air: write wifi.pcap with Wi-Fi passwords and tokens as sent (masked by default)",
@@ -145,6 +152,7 @@ def run(
     report_dir: str | None,
     artifacts: str | None,
     flash: str | None,
+    port_wait: float | None,
     unmasked_pcap: bool,
     profile: str | None,
 ) -> None:
@@ -177,6 +185,7 @@ def run(
     args += ["--inventory", inventory] if inventory is not None else []
     args += ["--cloud-url", cloud_url] if cloud_url is not None else []
     args += ["--provlab-config", config_file] if config_file is not None else []
+    args += ["--port-wait", str(port_wait)] if port_wait is not None else []
     args += ["--unmasked-pcap"] if unmasked_pcap else []
     args += ["--profile", profile] if profile is not None else []
     args += ["--flash", str(Path(flash).resolve())] if flash else []
