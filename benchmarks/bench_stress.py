@@ -230,11 +230,15 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before start")
-    print(f"stress: {args.load} busy-loop processes, -n {args.workers}, "
-          f"{args.suite_runs} built-in suite runs, {args.unit_runs} unit suite runs")
+    print(
+        f"stress: {args.load} busy-loop processes, -n {args.workers}, "
+        f"{args.suite_runs} built-in suite runs, {args.unit_runs} unit suite runs"
+    )
     print()
-    print(f"{'kind':6s}{'run':>4s}{'passed':>8s}{'failed':>8s}{'errors':>8s}{'skipped':>8s}"
-          f"{'exit':>6s}{'wall s':>9s}{'load1':>7s}")
+    print(
+        f"{'kind':6s}{'run':>4s}{'passed':>8s}{'failed':>8s}{'errors':>8s}{'skipped':>8s}"
+        f"{'exit':>6s}{'wall s':>9s}{'load1':>7s}"
+    )
     runs: list[Run] = []
     try:
         with run_folder(args.keep) as folder, cpu_load(args.load):

@@ -1,7 +1,7 @@
 """Speed of the built-in scenario suite on emulated boards: wall time for the whole suite, serial and -n 2.
 
-    python3 benchmarks/bench_suite.py            # both modes
-    python3 benchmarks/bench_suite.py --workers 0
+python3 benchmarks/bench_suite.py            # both modes
+python3 benchmarks/bench_suite.py --workers 0
 """
 
 from __future__ import annotations

@@ -17,9 +17,7 @@ from typing import Any
 @contextmanager
 def provlab_child(*args: str, limit_s: float = 30.0) -> Iterator[dict[str, Any]]:
     """Run `python -m provlab ARGS` (which prints one JSON line when ready); yield that line, parsed."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provlab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "provlab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         selector = selectors.DefaultSelector()

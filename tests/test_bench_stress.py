@@ -70,8 +70,9 @@ def test_a_skipped_named_test_is_not_proven(tmp_path: Path) -> None:
 
     assert outcomes == {
         "tests/emulator/test_board_button_led.py::test_a_short_hold_erases_nothing": ["passed"],
-        "tests/emulator/test_board_cloud_client.py::"
-        "test_unanswered_pings_every_6_s_then_heartbeat_timeout_at_58_s": ["missing"],
+        "tests/emulator/test_board_cloud_client.py::test_unanswered_pings_every_6_s_then_heartbeat_timeout_at_58_s": [
+            "missing"
+        ],
         "tests/wifi/test_air_faults.py::test_home_ap_appears_late[netns]": ["skipped"],
     }
     assert bench.unproven([run]) == [

@@ -55,8 +55,9 @@ class Access:
         beyond = sorted(p.value for p in wanted - have)
         if beyond:
             raise TenancyError(
-                403, f"{actor.email} lacks {', '.join(beyond)}, which that role change or deletion would grant or "
-                "take away; nobody grants or takes more than they hold."
+                403,
+                f"{actor.email} lacks {', '.join(beyond)}, which that role change or deletion would grant or "
+                "take away; nobody grants or takes more than they hold.",
             )
 
     def can(self, user: User, permission: Permission) -> bool:

@@ -127,9 +127,7 @@ class DeviceConnection(asyncio.Protocol):
     # --- state ------------------------------------------------------------------------------------
     def transition(self, new: ConnectionState) -> None:
         if new not in _NEXT_STATES[self.state]:
-            raise ConnectionStateError(
-                f"binary connection {self.peer}: {self.state.name} -> {new.name} is not allowed"
-            )
+            raise ConnectionStateError(f"binary connection {self.peer}: {self.state.name} -> {new.name} is not allowed")
         self.state = new
 
     def _in(self, state: ConnectionState) -> bool:
@@ -338,9 +336,7 @@ class DeviceConnection(asyncio.Protocol):
             return True
         if verdict is QuotaVerdict.DROP_AND_NOTIFY:
             self._respond(frame.msg_id, Status.QUOTA_LIMIT_EXCEPTION)
-            self._journal(
-                "quota_exceeded", limit_per_s=self.gateway.quota_limits.messages, dropped=self.quota.dropped
-            )
+            self._journal("quota_exceeded", limit_per_s=self.gateway.quota_limits.messages, dropped=self.quota.dropped)
         return False
 
     def _text_args(self, frame: Frame) -> list[str] | None:
@@ -373,9 +369,7 @@ class DeviceConnection(asyncio.Protocol):
         command = frame.command
         if command in LOGIN_COMMANDS:
             token = frame.body.split(b"\0", 1)[0].decode("utf-8", "replace")
-            self._respond(
-                frame.msg_id, Status.ALREADY_REGISTERED if token == self._token else Status.NOT_ALLOWED
-            )
+            self._respond(frame.msg_id, Status.ALREADY_REGISTERED if token == self._token else Status.NOT_ALLOWED)
             return
         if not self._admitted(frame):
             return
@@ -523,7 +517,6 @@ class DeviceConnection(asyncio.Protocol):
         else:
             # Like the legacy server: answer and leave the connection open; the client closes.
             self._respond(frame.msg_id, outcome.status)
-
 
     def _accept(self, frame: Frame, token: str | None, outcome: LoginOutcome) -> None:
         assert outcome.device is not None and token is not None

@@ -130,9 +130,7 @@ class LabCA:
             .add_extension(x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         return cert, key
@@ -188,9 +186,7 @@ class LabCertificates:
     def _install(self, ca: LabCA, *, expired: bool) -> None:
         cert, key = ca.issue_server(self.hosts, expired=expired)
         _write(self.key_file, _key_pem(key), secret=True)
-        chain = cert.public_bytes(serialization.Encoding.PEM) + ca.cert.public_bytes(
-            serialization.Encoding.PEM
-        )
+        chain = cert.public_bytes(serialization.Encoding.PEM) + ca.cert.public_bytes(serialization.Encoding.PEM)
         _write(self.cert_file, chain)
 
     def server_certificate(self) -> x509.Certificate:

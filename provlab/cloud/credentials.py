@@ -92,13 +92,15 @@ class Credentials:
         now = self.clock.monotonic()
         if self._per_account.throttled(f"account:{account}", now):
             raise CredentialRefused(
-                429, f"Too many failed logins for {account} (over {self.limits.failures_per_account} per "
-                f"{self.limits.login_window_s:g} s); try again later."
+                429,
+                f"Too many failed logins for {account} (over {self.limits.failures_per_account} per "
+                f"{self.limits.login_window_s:g} s); try again later.",
             )
         if self._per_source.throttled(f"source:{source}", now):
             raise CredentialRefused(
-                429, f"Too many failed logins from {source} (over {self.limits.failures_per_source} per "
-                f"{self.limits.login_window_s:g} s); try again later."
+                429,
+                f"Too many failed logins from {source} (over {self.limits.failures_per_source} per "
+                f"{self.limits.login_window_s:g} s); try again later.",
             )
 
     def _failed(self, account: str, source: str, kind: str) -> None:
@@ -204,8 +206,9 @@ class Credentials:
         owner = None if row.client_revoked else self._live_owner(row.client_id)
         if owner is None or owner.id != row.client_owner_id:
             raise CredentialRefused(
-                401, "OAuth2 bearer no longer valid: its client was revoked or the client's owner is no longer an "
-                "active Admin."
+                401,
+                "OAuth2 bearer no longer valid: its client was revoked or the client's owner is no longer an "
+                "active Admin.",
             )
         if not self.access.sees_org(owner, row.user.org_id):
             raise CredentialRefused(

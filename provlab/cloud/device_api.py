@@ -197,8 +197,7 @@ async def batch_update(request: web.Request, gateway: DeviceGateway, device: Dev
         gateway.write_to_device(device, stream.pin, _checked(stream, [value]))
         return web.Response(status=200)
     writes = [
-        (_datastream_by_pin(template, key), list(request.query.getall(key)))
-        for key in _pin_params(request.query)
+        (_datastream_by_pin(template, key), list(request.query.getall(key))) for key in _pin_params(request.query)
     ]
     if not writes:
         raise ApiError(BAD_PARAMS)

@@ -24,8 +24,7 @@ def exposure_warning(host: str, default_password: bool, ports: dict[str, int | N
     where = "every interface of this host" if host in ("0.0.0.0", "::", "") else host
     open_ports = ", ".join(f"{name} {port or 'any'}" for name, port in ports.items() if port is not None)
     lines = [
-        f"WARNING: the cloud stub listens on {where} ({open_ports}), not only on loopback. Reachable from the "
-        "network:",
+        f"WARNING: the cloud stub listens on {where} ({open_ports}), not only on loopback. Reachable from the network:",
         "  - the REST API: password logins and OAuth2 tokens, orgs, users, invitations, device tokens (issue, "
         "refresh, transfer);",
         "  - the lab API (/api/v1/lab/*): every device's auth token and the event journal, for a root Admin;",

@@ -31,15 +31,9 @@ class FaultKnobs:
     _redirects: dict[str, Redirect] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def redirect(
-        self, token: str, host: str, port: int, *, replaces_login_answer: bool | None = None
-    ) -> None:
+    def redirect(self, token: str, host: str, port: int, *, replaces_login_answer: bool | None = None) -> None:
         """Redirect every later login with `token` to `host:port` (C6, wrong region)."""
-        replaces = (
-            choices.REDIRECT_REPLACES_LOGIN_RESPONSE
-            if replaces_login_answer is None
-            else replaces_login_answer
-        )
+        replaces = choices.REDIRECT_REPLACES_LOGIN_RESPONSE if replaces_login_answer is None else replaces_login_answer
         with self._lock:
             self._redirects[token] = Redirect(host, port, replaces)
 

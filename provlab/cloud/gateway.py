@@ -122,9 +122,7 @@ class DeviceGateway:
             )
         if self.faults.refuse_logins is not None:
             self._journal_failure(token, peer, transport, "refused by fault knob")
-            return LoginOutcome(
-                LoginVerdict.REFUSED, self.faults.refuse_logins, reason="refused by fault knob"
-            )
+            return LoginOutcome(LoginVerdict.REFUSED, self.faults.refuse_logins, reason="refused by fault knob")
         redirect = self.faults.redirect_for(token) if token else None
         if redirect is not None:
             self.store.events.add(
@@ -180,9 +178,7 @@ class DeviceGateway:
         for callback in waiters:
             callback(ok)
 
-    def refuse(
-        self, token: str | None, source: str, peer: str, transport: Transport, reason: str
-    ) -> LoginOutcome:
+    def refuse(self, token: str | None, source: str, peer: str, transport: Transport, reason: str) -> LoginOutcome:
         """Count and journal a failed login (it counts against the source's and the token's allowance)."""
         now = _loop_time()
         self.counters["login_failures"] += 1

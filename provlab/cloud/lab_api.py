@@ -138,13 +138,10 @@ async def seed(request: web.Request) -> web.Response:
         return error_response(400, "expected a JSON object with orgs and users")
     try:
         orgs = [
-            lab.seed_org(str(o["name"]), o.get("parent"), tuple(o.get("templates") or ()))
-            for o in body.get("orgs", [])
+            lab.seed_org(str(o["name"]), o.get("parent"), tuple(o.get("templates") or ())) for o in body.get("orgs", [])
         ]
         users = [
-            user_json(
-                lab.seed_user(str(u["email"]), str(u["password"]), u.get("org"), str(u.get("role", "Admin")))
-            )
+            user_json(lab.seed_user(str(u["email"]), str(u["password"]), u.get("org"), str(u.get("role", "Admin"))))
             for u in body.get("users", [])
         ]
     except (KeyError, TypeError, AttributeError) as exc:

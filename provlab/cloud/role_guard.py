@@ -21,8 +21,9 @@ class RootLockout(TenancyError):
         super().__init__(409, message)
 
 
-def _managers(tree: OrgTree, org_id: int, matrix: dict[Role, frozenset[Permission]], gone: User | None,
-              new_role: str | None) -> list[str]:
+def _managers(
+    tree: OrgTree, org_id: int, matrix: dict[Role, frozenset[Permission]], gone: User | None, new_role: str | None
+) -> list[str]:
     """Active users of `org_id` who hold EDIT_ROLES under `matrix`, with `gone` given `new_role` (None: the
     user leaves)."""
     out = []

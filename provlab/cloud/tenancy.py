@@ -257,8 +257,9 @@ class OrgTree:
         parent = self.org_or_404(org_id).parent_id
         if parent is not None and not self.template_enabled(parent, template_id):
             raise TenancyError(
-                403, f"Template {template_id} is not enabled in the parent organization {parent}; a sub-organization "
-                "can enable only templates its parent has."
+                403,
+                f"Template {template_id} is not enabled in the parent organization {parent}; a sub-organization "
+                "can enable only templates its parent has.",
             )
         self.store.orgs.enable_template(org_id, template_id)
         self.store.events.add("template_enabled", None, {"org_id": org_id, "template_id": template_id})

@@ -402,12 +402,16 @@ async def oauth_token(request: web.Request) -> web.Response:
         expires_in = None if form.get("expires_in") in (None, "") else parse_id(form["expires_in"], "expires_in")
         if expires_in == 0:
             raise TenancyError(400, "expires_in must be at least 1 second")
-        key, user, ttl = request.app[SERVICES_KEY].auth().mint_bearer(
-            str(form.get("client_id", "")),
-            str(form.get("client_secret", "")),
-            str(as_email) if as_email else None,
-            expires_in,
-            request.remote or "?",
+        key, user, ttl = (
+            request.app[SERVICES_KEY]
+            .auth()
+            .mint_bearer(
+                str(form.get("client_id", "")),
+                str(form.get("client_secret", "")),
+                str(as_email) if as_email else None,
+                expires_in,
+                request.remote or "?",
+            )
         )
     except TenancyError as exc:
         return oauth_error(exc)

@@ -81,10 +81,7 @@ def clip_printf(text: str) -> str:
 
 def render_devinfo(name: str, board: str, tmpl_id: str, fw_type: str, fw_ver: str) -> str:
     """The `devinfo` JSON (no escaping, like the firmware's `printf`), without its trailing LF."""
-    return (
-        f'{{"name":"{name}","board":"{board}","tmpl_id":"{tmpl_id}",'
-        f'"fw_type":"{fw_type}","fw_ver":"{fw_ver}"}}'
-    )
+    return f'{{"name":"{name}","board":"{board}","tmpl_id":"{tmpl_id}","fw_type":"{fw_type}","fw_ver":"{fw_ver}"}}'
 
 
 def connect_reply(args: list[str]) -> str:
@@ -222,9 +219,7 @@ class StatusReply:
         return self.status.lower() == "ok"
 
 
-_DEVINFO_FIXED = re.compile(
-    r'\{"name":"(.*?)","board":"(.*?)","tmpl_id":"(.*?)","fw_type":"(.*?)","fw_ver":"(.*?)"\}'
-)
+_DEVINFO_FIXED = re.compile(r'\{"name":"(.*?)","board":"(.*?)","tmpl_id":"(.*?)","fw_type":"(.*?)","fw_ver":"(.*?)"\}')
 _DEVINFO_KEYS = ("name", "board", "tmpl_id", "fw_type", "fw_ver")
 
 

@@ -41,8 +41,7 @@ class ZeroMsgIdError(FrameError):
 
     def __init__(self, command: int) -> None:
         super().__init__(
-            f"frame header has msg_id 0 (cmd {command} {command_name(command)}); "
-            f"expected a msg_id of 1..{MAX_MSG_ID}"
+            f"frame header has msg_id 0 (cmd {command} {command_name(command)}); expected a msg_id of 1..{MAX_MSG_ID}"
         )
         self.command = command
 
@@ -52,8 +51,7 @@ class FrameTooLargeError(FrameError):
 
     def __init__(self, command: int, msg_id: int, length: int, limit: int) -> None:
         super().__init__(
-            f"frame {command_name(command)} id={msg_id} announces a body of {length} bytes; "
-            f"expected at most {limit}"
+            f"frame {command_name(command)} id={msg_id} announces a body of {length} bytes; expected at most {limit}"
         )
         self.command = command
         self.msg_id = msg_id
@@ -105,8 +103,7 @@ class Frame:
             return encode_response(self.msg_id, self.status)
         if self.status is not None:
             raise FrameEncodeError(
-                f"{self.command_name} id={self.msg_id} has status {self.status}; "
-                "expected a status only on RESPONSE"
+                f"{self.command_name} id={self.msg_id} has status {self.status}; expected a status only on RESPONSE"
             )
         return encode_frame(self.command, self.msg_id, self.body)
 

@@ -196,7 +196,7 @@ class PrefixAddressing(Addressing):
         leases: dict[str, dhcp.Lease] = {}
         for prefix, entry in table.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
-                raise ValueError(f"static.{prefix!r}: expected a table with address = \"A.B.C.D/N\", got {entry!r}")
+                raise ValueError(f'static.{prefix!r}: expected a table with address = "A.B.C.D/N", got {entry!r}')
             gateway = entry.get("gateway")
             dns_servers = entry.get("dns", [])
             if gateway is not None and not isinstance(gateway, str):

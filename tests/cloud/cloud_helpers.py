@@ -195,9 +195,7 @@ class PahoDevice:
 
         self.port = port
         self.keepalive = keepalive
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False
-        )
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False)
         self.client.username_pw_set(username, token)
         if ca_file is not None:
             self.client.tls_set(ca_certs=ca_file)

@@ -32,9 +32,7 @@ def test_truncated_frame_then_close(cloud_db: CloudDb) -> None:
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             await device.send_raw(encode_frame(Command.HW_LOGIN, 1, cloud.token().encode())[:20])
             await device.close()
-            await until(
-                lambda: bool(cloud.stub.events("truncated_frame")), "the truncated frame is journaled"
-            )
+            await until(lambda: bool(cloud.stub.events("truncated_frame")), "the truncated frame is journaled")
             assert cloud.stub.events("truncated_frame")[0]["buffered"] == 20
             await assert_still_serving(cloud)
 
@@ -95,9 +93,7 @@ def test_frames_before_a_fault_in_the_same_segment_are_still_handled(cloud_db: C
             device = await RawDevice.connect(cloud.endpoints.binary_port)
             assert await device.login(token) == Status.SUCCESS
             device_id = await device_online(cloud, token)
-            await device.send_raw(
-                encode_frame(Command.HARDWARE, 2, hardware_vw(9, "last")) + HEADER.pack(6, 0, 0)
-            )
+            await device.send_raw(encode_frame(Command.HARDWARE, 2, hardware_vw(9, "last")) + HEADER.pack(6, 0, 0))
             assert await device.closed_by_peer()
             assert cloud.stub.store.pins.read(device_id, "v9") == "last"
 
@@ -138,9 +134,7 @@ def test_non_utf8_bodies(cloud_db: CloudDb) -> None:
             for command in (Command.HARDWARE, Command.INTERNAL, Command.EVENT_LOG):
                 msg_id = await device.send(command, b"vw\x001\x00\xc3\x28")
                 assert await device.response(msg_id) == Status.ILLEGAL_COMMAND_BODY
-            assert (
-                await device.request(Command.HARDWARE, b"vw\x00notapin\x001") == Status.ILLEGAL_COMMAND_BODY
-            )
+            assert await device.request(Command.HARDWARE, b"vw\x00notapin\x001") == Status.ILLEGAL_COMMAND_BODY
             assert await device.request(Command.HARDWARE, b"vw") == Status.ILLEGAL_COMMAND_BODY
             assert await device.request(Command.INTERNAL, b"acon") == Status.ILLEGAL_COMMAND_BODY
             assert await device.request(Command.PING) == Status.SUCCESS

@@ -56,9 +56,7 @@ def test_info_message_is_answered_and_parsed_into_metadata(cloud_db: CloudDb) ->
             assert stored is not None
             assert stored.info["mcu"] == "0.1.0" and stored.info["h-beat"] == "40"
             assert stored.info["tmpl"] == "TMPL0PROVLAB" and stored.info["dev"] == "ESP32"
-            linux = render_info(
-                [("ver", "1.4.0"), ("h-beat", "40"), ("fw", "0.2.0"), ("build", "Nov 26 2026")]
-            )
+            linux = render_info([("ver", "1.4.0"), ("h-beat", "40"), ("fw", "0.2.0"), ("build", "Nov 26 2026")])
             assert await device.request(Command.INTERNAL, linux + b"\0") == Status.SUCCESS  # trailing NUL
             assert cloud.stub.store.devices.get(device_id).info["fw"] == "0.2.0"  # type: ignore[union-attr]
 
@@ -72,9 +70,7 @@ def test_template_mismatch_in_the_info_message_is_journaled(cloud_db: CloudDb) -
             assert await device.login(cloud.token()) == 200
             info = render_info([("mcu", "1.0"), ("tmpl", "TMPLOTHER")])
             assert await device.request(Command.INTERNAL, info) == 200
-            await until(
-                lambda: bool(cloud.stub.events("template_mismatch")), "template_mismatch is journaled"
-            )
+            await until(lambda: bool(cloud.stub.events("template_mismatch")), "template_mismatch is journaled")
             assert cloud.stub.events("template_mismatch")[0]["announced"] == "TMPLOTHER"
 
     run(body())
@@ -88,9 +84,7 @@ def test_ping_rtc_and_utc_are_answered(cloud_db: CloudDb) -> None:
             assert await device.request(Command.PING) == Status.SUCCESS
             rtc_id = await device.send(Command.INTERNAL, b"rtc\0sync")
             rtc = await device.next_frame(lambda f: f.msg_id == rtc_id)
-            assert (
-                rtc.command == Command.INTERNAL and rtc.str_args()[0] == "rtc" and int(rtc.str_args()[1]) > 0
-            )
+            assert rtc.command == Command.INTERNAL and rtc.str_args()[0] == "rtc" and int(rtc.str_args()[1]) > 0
             utc_id = await device.send(Command.INTERNAL, b"utc\0tz_name")
             utc = await device.next_frame(lambda f: f.msg_id == utc_id)
             assert utc.str_args() == ["utc", "tz_name", "UTC"]
@@ -374,9 +368,7 @@ def test_many_devices_at_once(cloud_db: CloudDb) -> None:
                 await device.close()
 
             await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
-            values = sorted(
-                int(cloud.stub.store.pins.read(d.id, "v0") or -1) for d in cloud.stub.store.devices.all()
-            )
+            values = sorted(int(cloud.stub.store.pins.read(d.id, "v0") or -1) for d in cloud.stub.store.devices.all())
             assert values == list(range(50))
 
     run(body())

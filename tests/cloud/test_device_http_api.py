@@ -26,13 +26,9 @@ def test_token_errors(cloud_db: CloudDb) -> None:
         async with running_cloud(cloud_db) as cloud, cloud.http() as http:
             for path in ("get", "getAll", "update", "isHardwareConnected", "logEvent", "device/meta"):
                 assert_error(await http.get(f"/external/api/{path}"), "No token provided.")
-                assert_error(
-                    await http.get(f"/external/api/{path}", params={"token": "Q" * 32}), "Invalid token."
-                )
+                assert_error(await http.get(f"/external/api/{path}", params={"token": "Q" * 32}), "Invalid token.")
             unused = cloud.token()  # issued but never logged in: not a device token yet
-            assert_error(
-                await http.get("/external/api/get", params={"token": unused, "v1": ""}), "Invalid token."
-            )
+            assert_error(await http.get("/external/api/get", params={"token": unused, "v1": ""}), "Invalid token.")
 
     run(body())
 
@@ -47,15 +43,11 @@ def test_get_update_and_get_all_on_an_open_template(cloud_db: CloudDb) -> None:
             await device_online(cloud, token)
             got = await http.get(f"/external/api/get?token={token}&v1")
             assert (got.status_code, got.text) == (200, "100")
-            assert (
-                await http.get("/external/api/update", params={"token": token, "V2": "hello"})
-            ).status_code == 200
+            assert (await http.get("/external/api/update", params={"token": token, "V2": "hello"})).status_code == 200
             assert (
                 await http.get(f"/external/api/update?token={token}&pin=V4&value=24.1&value=48.2")
             ).status_code == 200
-            assert (
-                await http.get(f"/external/api/update?token={token}&dataStreamId=3&value=x")
-            ).status_code == 200
+            assert (await http.get(f"/external/api/update?token={token}&dataStreamId=3&value=x")).status_code == 200
             assert (await http.get(f"/external/api/get?token={token}&dataStreamId=3")).text == "x"
             both = await http.get(f"/external/api/get?token={token}&v1&v2")
             assert both.json() == {"v1": "100", "v2": "hello"}
@@ -80,9 +72,7 @@ def test_get_update_and_get_all_on_an_open_template(cloud_db: CloudDb) -> None:
                 await http.get(f"/external/api/get?token={token}&dataStreamId=abc"),
                 "Wrong dataStreamId format.",
             )
-            assert_error(
-                await http.get(f"/external/api/get?token={token}"), "Request with incorrect parameters"
-            )
+            assert_error(await http.get(f"/external/api/get?token={token}"), "Request with incorrect parameters")
             pushed = [await device.next_frame(lambda f: f.command == Command.HARDWARE) for _ in range(6)]
             assert [f.args()[1] for f in pushed] == [b"2", b"4", b"3", b"5", b"6", b"7"]
 
@@ -123,9 +113,7 @@ def test_declared_datastreams_are_typed_and_checked(cloud_db: CloudDb) -> None:
             assert all_values.json() == {"v1": 21.5, "v2": 7}
             log = f"/external/api/logEvent?token={token}"
             assert_error(await http.get(log), "Event code is not provided.")
-            assert_error(
-                await http.get(f"{log}&code=flood"), "Can't find Event with this code in Product template"
-            )
+            assert_error(await http.get(f"{log}&code=flood"), "Can't find Event with this code in Product template")
             assert (await http.get(f"{log}&code=overheat&description=hot")).status_code == 200
             meta = f"/external/api/device/meta?token={token}"
             assert_error(await http.get(f"{meta}&metaFieldId=x"), "Wrong metaField format.")
@@ -159,9 +147,7 @@ def test_provision_activates_a_dynamic_token_over_http(cloud_db: CloudDb) -> Non
             token = cloud.token()
             wrong = await http.get(f"/external/api/provision?token={token}&templateId=TMPLWRONG")
             assert_error(wrong, "Request with incorrect parameters")
-            done = await http.get(
-                f"/external/api/provision?token={token}&templateId=TMPL0PROVLAB&ver=0.3.0&type=MCU"
-            )
+            done = await http.get(f"/external/api/provision?token={token}&templateId=TMPL0PROVLAB&ver=0.3.0&type=MCU")
             assert done.status_code == 200
             device = cloud.stub.device_for_token(token)
             assert device is not None and device.info["fw"] == "0.3.0" and device.info["type"] == "MCU"
@@ -211,9 +197,7 @@ def test_phone_api_and_its_fault_knobs(cloud_db: CloudDb) -> None:
                 "/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "provlab-admin"}
             )
             headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
-            bad_login = await http.post(
-                "/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "x"}
-            )
+            bad_login = await http.post("/api/v1/auth/login", json={"email": "admin@provlab.test", "password": "x"})
             assert bad_login.status_code == 401
             cloud.stub.faults.token_issue_status = 503
             failed = await http.post(

@@ -50,9 +50,7 @@ def test_knobs_come_before_the_store(cloud_db: CloudDb) -> None:
     outcome = gw.login("E" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP)
     assert (outcome.verdict, outcome.status) == (LoginVerdict.REFUSED, Status.SERVER_EXCEPTION)
     gw.faults.reset()
-    gw.faults.redirect(
-        "E" * 32, "sgp1.blynk.cloud", 80
-    )  # a token this cloud never issued can still be sent on
+    gw.faults.redirect("E" * 32, "sgp1.blynk.cloud", 80)  # a token this cloud never issued can still be sent on
     outcome = gw.login("E" * 32, "10.0.0.1", "10.0.0.1:1", Transport.TCP)
     assert outcome.verdict is LoginVerdict.REDIRECTED and outcome.redirect is not None
     assert (outcome.redirect.host, outcome.redirect.port) == ("sgp1.blynk.cloud", 80)

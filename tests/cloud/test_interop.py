@@ -94,9 +94,7 @@ def test_cpp_library_login_29_with_the_esp32_info_message(tmp_path: Path) -> Non
 
             build = compile_stamp(dt.datetime(2026, 11, 6, 3, 29, 17))
             info = esp32_info("0.1.0", "TMPL0PROVLAB", build, "1.4.0", 40, 1024, "ESP32", tmpl="TMPL0PROVLAB")
-            assert info.startswith(
-                b"mcu\x000.1.0\x00fw-type\x00TMPL0PROVLAB\x00build\x00Nov  6 2026 03:29:17\x00"
-            )
+            assert info.startswith(b"mcu\x000.1.0\x00fw-type\x00TMPL0PROVLAB\x00build\x00Nov  6 2026 03:29:17\x00")
             assert await device.request(Command.INTERNAL, info) == Status.SUCCESS
             await device.send(Command.HARDWARE, hardware_vw(3, 17.25))
             await pin_reads(cloud, token, "v3", "17.25")

@@ -52,10 +52,7 @@ def test_a_client_trusting_another_ca_or_name_fails_the_handshake(tmp_path: Path
                 await tls_login(
                     cloud.endpoints.tls_port, trusting(cloud.stub.certs.ca_file), cloud.token(), "evil.test"
                 )
-            assert (
-                await tls_login(cloud.endpoints.tls_port, trusting(cloud.stub.certs.ca_file), cloud.token())
-                == 200
-            )
+            assert await tls_login(cloud.endpoints.tls_port, trusting(cloud.stub.certs.ca_file), cloud.token()) == 200
 
     run(body())
 
@@ -95,9 +92,7 @@ def test_tls_client_on_the_plain_port_and_plain_client_on_the_tls_port_never_log
             await plain.send(Command.HW_LOGIN, cloud.token().encode())
             assert await plain.closed_by_peer()
             assert not cloud.stub.online()
-            hello = cloud.stub.events("bad_frame")[0][
-                "error"
-            ]  # the plain port saw a ClientHello, not a frame
+            hello = cloud.stub.events("bad_frame")[0]["error"]  # the plain port saw a ClientHello, not a frame
             assert "TLS client on the plain port?" in hello
 
     run(body())
@@ -124,10 +119,7 @@ def test_the_ca_survives_a_restart_of_the_stub(tmp_path: Path) -> None:
         async with running_cloud(tmp_path / "cloud.db") as cloud:
             assert cloud.stub.certs.ca_file.read_bytes() == ca
             assert cloud.endpoints.tls_port is not None
-            assert (
-                await tls_login(cloud.endpoints.tls_port, trusting(cloud.stub.certs.ca_file), cloud.token())
-                == 200
-            )
+            assert await tls_login(cloud.endpoints.tls_port, trusting(cloud.stub.certs.ca_file), cloud.token()) == 200
 
     run(body())
 
@@ -135,9 +127,7 @@ def test_the_ca_survives_a_restart_of_the_stub(tmp_path: Path) -> None:
 def test_cloud_certs_command(tmp_path: Path) -> None:
     folder = tmp_path / "certs"
     runner = CliRunner()
-    made = runner.invoke(
-        main, ["cloud", "certs", "--dir", str(folder), "--host", "stub.lab", "--host", "10.0.0.5"]
-    )
+    made = runner.invoke(main, ["cloud", "certs", "--dir", str(folder), "--host", "stub.lab", "--host", "10.0.0.5"])
     assert made.exit_code == 0, made.output
     assert "lab CA (trust this)" in made.output and (folder / "ca.pem").exists()
     cert = LabCertificates(folder).server_certificate()

@@ -311,9 +311,13 @@ def test_esp8266_status_and_firmware_info(tmp_path: Path) -> None:
 def _multipart(field: str, data: bytes) -> tuple[bytes, dict[str, str]]:
     boundary = "XyZ"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="fw.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="fw.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 

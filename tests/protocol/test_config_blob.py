@@ -209,9 +209,7 @@ def test_out_of_range_values_are_refused(field: str, value: int) -> None:
     ip=st.integers(0, 2**32 - 1),
     last_error=st.integers(-(2**31), 2**31 - 1),
 )
-def test_pack_is_always_212_bytes_and_reads_back(
-    ssid: str, password: str, port: int, ip: int, last_error: int
-) -> None:
+def test_pack_is_always_212_bytes_and_reads_back(ssid: str, password: str, port: int, ip: int, last_error: int) -> None:
     blob = ConfigBlob.defaults("0.1.0")
     blob.wifi_ssid, blob.wifi_pass, blob.cloud_port = ssid, password, port
     blob.static_gw, blob.last_error = IPv4Address(ip), last_error

@@ -71,8 +71,7 @@ def test_response_framing() -> None:
 
 def test_render_devinfo_golden() -> None:
     assert render_devinfo("Blynk Device-1W7R", "Device", "TMPLabc123", "TMPLabc123", "0.1.0") == (
-        '{"name":"Blynk Device-1W7R","board":"Device","tmpl_id":"TMPLabc123",'
-        '"fw_type":"TMPLabc123","fw_ver":"0.1.0"}'
+        '{"name":"Blynk Device-1W7R","board":"Device","tmpl_id":"TMPLabc123","fw_type":"TMPLabc123","fw_ver":"0.1.0"}'
     )
 
 

@@ -394,9 +394,7 @@ def test_log_10_wifi_failure_reboot_loop() -> None:
 
 
 def test_log_14_provisioning_then_exception() -> None:
-    events = parse_log(
-        read_log("14-proto-edgent-template-esp8266-0.5.1-provisioning-then-exception-truncated.log")
-    )
+    events = parse_log(read_log("14-proto-edgent-template-esp8266-0.5.1-provisioning-then-exception-truncated.log"))
     assert events == [
         DeviceBanner("Hardware", "v1.0.0"),
         DeviceBanner("Firmware", "v1.0.1"),
@@ -752,9 +750,7 @@ def test_no_secret_survives_masking_a_real_log(name: str) -> None:
     text = read_log(name)
     secrets = [e.token for e in parse_log(text) if isinstance(e, CloudTarget)]
     # (log 02 pasted "XXXXX" for both SSID and password; the SSID is no secret and stays)
-    secrets += [
-        e.password for e in parse_log(text) if isinstance(e, WifiCredentials) and e.password != e.ssid
-    ]
+    secrets += [e.password for e in parse_log(text) if isinstance(e, WifiCredentials) and e.password != e.ssid]
     assert secrets
     masked = "\n".join(mask_line(line) for line in split_lines(text))
     for secret in secrets:

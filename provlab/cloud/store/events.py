@@ -13,9 +13,7 @@ SECRET_DETAIL_KEYS = frozenset({"token", "password", "pass", "auth"})
 
 
 def _mask_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: mask_secret(v) if k in SECRET_DETAIL_KEYS and isinstance(v, str) else v for k, v in detail.items()
-    }
+    return {k: mask_secret(v) if k in SECRET_DETAIL_KEYS and isinstance(v, str) else v for k, v in detail.items()}
 
 
 class EventRepository:

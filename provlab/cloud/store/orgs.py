@@ -36,9 +36,7 @@ class OrgRepository:
             return org_id
 
     def get(self, org_id: int) -> Org | None:
-        rows = self._database.query(
-            "SELECT id, name, parent_id, can_create_suborgs FROM orgs WHERE id = ?", (org_id,)
-        )
+        rows = self._database.query("SELECT id, name, parent_id, can_create_suborgs FROM orgs WHERE id = ?", (org_id,))
         if not rows:
             return None
         r = rows[0]

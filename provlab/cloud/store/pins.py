@@ -36,7 +36,5 @@ class PinRepository:
 
     def all(self, device_id: int) -> dict[str, str]:
         """Every stored pin value of the device, `{"v1": "42", …}`."""
-        rows = self._database.query(
-            "SELECT pin, value FROM pin_values WHERE device_id = ? ORDER BY pin", (device_id,)
-        )
+        rows = self._database.query("SELECT pin, value FROM pin_values WHERE device_id = ? ORDER BY pin", (device_id,))
         return {r["pin"]: r["value"] for r in rows}

@@ -108,9 +108,7 @@ class TokenRepository:
             db.execute("UPDATE devices SET token = ? WHERE id = ?", (token, device_id))
         with self._database.lock:
             self._cache.forget_device(device_id)
-        self._events.add(
-            "token_refreshed", device_id, {"token": token, "old_token": mask_secret(device.token or "")}
-        )
+        self._events.add("token_refreshed", device_id, {"token": token, "old_token": mask_secret(device.token or "")})
         return self._get_or_fail(token)
 
     def revoke(self, token: str, reason: str = "revoked") -> int | None:

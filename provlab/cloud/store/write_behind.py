@@ -103,7 +103,5 @@ class WriteBehind:
                 self.device_log,
             )
         if self.events:
-            db.executemany(
-                "INSERT INTO events (ts, kind, device_id, detail) VALUES (?, ?, ?, ?)", self.events
-            )
+            db.executemany("INSERT INTO events (ts, kind, device_id, detail) VALUES (?, ?, ?, ?)", self.events)
         return count
