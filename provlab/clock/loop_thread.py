@@ -71,7 +71,11 @@ class LoopThread:
         future = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
         waiting.release()
         try:
-            done, _ = concurrent.futures.wait([future], timeout)
+            try:
+                done, _ = concurrent.futures.wait([future], timeout)
+            except BaseException:  # Ctrl-C while waiting: the call must not go on beside the caller's teardown
+                future.cancel()
+                raise
             if not done:
                 future.cancel()
                 raise LabTimeout(f"{self.name}: a call did not finish within {timeout:.1f} s (wall)")
