@@ -21,9 +21,12 @@ QUIET = (
     "--window-size=1400,1000",
     "--no-first-run",
     "--disable-background-networking",  # no network: the pages are self-contained
-    # Everything but loopback (which Chromium never proxies) goes to a proxy that is not there, so a request that
-    # would leave the host fails instead, as a SEVERE log entry `script_errors` reports (ERR_PROXY_CONNECTION_FAILED)
+    # Everything but loopback goes to a proxy that is not there, so a request that would leave the host fails
+    # instead, as a SEVERE log entry `script_errors` reports (ERR_PROXY_CONNECTION_FAILED). `<-loopback>` drops
+    # Chromium's implicit bypass (which also lets link-local 169.254/16 and fe80::/10 go direct); loopback is then
+    # named again. Names are not resolved here: a proxied request leaves its lookup to the (absent) proxy.
     "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>;127.0.0.1;localhost;[::1]",
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",

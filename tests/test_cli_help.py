@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import click
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from provlab.cli import main, run
 from provlab.fixtures import plugin
+from provlab.protocol.firmware_image import build_app_image
 
 
 def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -70,3 +72,47 @@ def test_run_help_offers_every_option_of_the_pytest_plugin() -> None:
         assert name in offered, f"provlab run has no {name} (the pytest plugin's option)"
         assert re.search(rf"^\s+{re.escape(name)}\b", result.output, re.M), name
     assert "accepts-31-char-token" in result.output  # the defects are named where they are chosen
+
+
+def test_run_hands_every_plugin_option_it_offers_on_to_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offering an option is half of it: `provlab run` must also pass it to pytest (--port-wait once was not)."""
+    recorded = _OptionNames()
+    plugin.pytest_addoption(cast(pytest.Parser, recorded))
+    image = tmp_path / "app.bin"
+    image.write_bytes(build_app_image("3.1.4"))
+    config = tmp_path / "provlab.toml"
+    config.write_text("")
+    values = {
+        "--boards": "emu:1",
+        "--wifi": "sim",
+        "--clock": "wall",
+        "--time-scale": "0.5",
+        "--defect": "accepts-31-char-token",
+        "--inventory": str(tmp_path / "inventory.yaml"),
+        "--cloud-url": "http://127.0.0.1:9",
+        "--provlab-config": str(config),
+        "--artifacts": str(tmp_path / "evidence"),
+        "--flash": str(image),
+        "--port-wait": "3.0",
+        "--unmasked-pcap": None,
+        "--profile": "edgent-esp32",
+    }
+    missing = set(recorded.names) - set(values)
+    assert not missing, f"give this test a value for {sorted(missing)}"
+    handed: list[str] = []
+
+    def fake_main(args: list[str], plugins: list[Any]) -> int:  # pytest itself is not run
+        handed.extend(args)
+        return 0
+
+    monkeypatch.setattr(pytest, "main", fake_main)
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--collect-only"]
+    for name, value in values.items():
+        argv += [name] if value is None else [name, value]
+    CliRunner().invoke(main, argv)
+    for name in recorded.names:
+        assert name in handed, f"provlab run takes {name} but does not hand it to pytest: {handed}"
+        value = values[name]
+        if value is not None and name not in ("--flash", "--artifacts"):  # those two are made absolute
+            assert handed[handed.index(name) + 1] == value, (name, handed)

@@ -193,7 +193,7 @@ class BoardStrategy:
 
     def _flash_erase(self) -> str:
         board = self.board
-        log = board.lab.artifacts / f"{board.name}-esptool-erase.log"
+        log = board.lab.artifacts / f"esptool-erase-{board.name}.log"  # not board-*.log: no board log
         with board.step_journal.step("flash_erase", board.name, command=" ".join(ERASE_COMMAND), log=str(log)):
             mode = erase_stored_config(board.serial, log_path=log)
         mark = board.mark()

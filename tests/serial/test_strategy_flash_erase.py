@@ -64,5 +64,5 @@ def test_a_board_without_console_or_button_is_erased_with_esptool(
     [erase] = [s for s in steps if s["name"] == "flash_erase"]
     assert erase["outcome"] == "ok" and erase["parent"] == moved["id"]
     esptool_log = Path(erase["args"]["log"]).read_text(encoding="utf-8")
-    assert erase["args"]["log"] == str(evidence / "board-1-esptool-erase.log")
+    assert erase["args"]["log"] == str(evidence / "esptool-erase-board-1.log")
     assert "Flash memory region erased successfully" in esptool_log
