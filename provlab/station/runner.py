@@ -2,8 +2,14 @@
 
 Each slot is a thread of its own that drives the lab (a driver of the lab clock): it takes the next unit (a fresh
 emulated board, or the board attached to it), runs the plan's phases, judges the measurements, writes the
-unit's record (JSON, CSV line, database row) and, while the plan allows, retests a unit that did not pass. A
+unit's record (JSON, CSV line, database row) and, while the plan allows, retests a unit that failed. A
 unit's failure or error stays in that unit's record: no slot waits for another, none stops the others.
+
+Only a FAIL (a measurement out of limits: the unit is bad) is charged to the unit. An ERROR (the station's own
+trouble: the cloud refusing it, a port that died) or an ABORTED test is not an attempt at the unit: it is recorded
+under the attempt number it ran as, that number is not used up (the unit's next test runs under it again), it
+does not count toward `retest.max_attempts`, and it never makes the unit a reject. The slot does not retest after
+an ERROR (the station's trouble would most likely repeat); it tells the operator to test the unit again.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ class StationResult:
     aborted_on_start: list[str] = field(default_factory=list)
     """Units found interrupted by an earlier run and marked ABORTED before this one started."""
     out_of_retests: list[str] = field(default_factory=list)
-    """Units whose last test the plan allows (`retest.max_attempts`) did not pass: rejects, tested no more."""
+    """Units that failed every test the plan allows (`retest.max_attempts`): rejects, tested no more."""
+    station_errors: list[str] = field(default_factory=list)
+    """Units whose last test ended in the station's own ERROR: not rejects, nothing charged; to be tested again."""
     junit: Path | None = None
 
     def count(self, outcome: UnitOutcome) -> int:
@@ -237,15 +245,19 @@ class Station:
             dut_id = job.serial or mac or board.info.name or board.name
             try:
                 # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
-                attempt = len(db.tests_of(dut_id)) if job.serial is not None else 0
+                failed = db.failed_tests(dut_id) if job.serial is not None else 0
                 record: UnitRecord | None = None
-                while attempt < self.plan.max_attempts:
-                    attempt += 1
-                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, attempt)
-                    if record.outcome is UnitOutcome.PASS:
-                        break
-                if record is not None and record.outcome is not UnitOutcome.PASS:
+                while failed < self.plan.max_attempts:
+                    record = self._test_unit(
+                        slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, failed + 1
+                    )
+                    if record.outcome is not UnitOutcome.FAIL:
+                        break  # PASS: done; ERROR: the station's, not charged to the unit (see the module's doc)
+                    failed += 1
+                if record is not None and record.outcome is UnitOutcome.FAIL:
                     self._out_of_retests(slot, record)
+                elif record is not None and record.outcome is UnitOutcome.ERROR:
+                    self._station_error(slot, record)
             finally:
                 if job.serial is not None:
                     checker.release(job.serial)
@@ -261,6 +273,15 @@ class Station:
         self.view.message(
             f"slot {slot}: {last.dut_id} out of retests: test #{last.attempt} of {self.plan.max_attempts} the plan "
             f"allows ended {last.outcome.value if last.outcome else '?'} at {last.first_failure}"
+        )
+
+    def _station_error(self, slot: int, last: UnitRecord) -> None:
+        """The station could not finish the unit's test: not the unit's fault, so not a reject; test it again."""
+        with self._lock:
+            self.result.station_errors.append(last.dut_id)
+        self.view.message(
+            f"slot {slot}: station error: test {last.dut_id} again (test #{last.attempt} ended ERROR at "
+            f"{last.first_failure}; not counted against the {self.plan.max_attempts} test(s) the plan allows)"
         )
 
     def _next_board_number(self) -> int:
