@@ -93,9 +93,9 @@ class StationResult:
 
     @property
     def ok(self) -> bool:
-        """Every unit tested passed in the end (its last test); True when none was tested."""
+        """Every unit tested passed in the end (its last test) and none was a reject; True when none was tested."""
         last = {r.dut_id: r for r in self.records}
-        return all(r.outcome is UnitOutcome.PASS for r in last.values())
+        return not self.out_of_retests and all(r.outcome is UnitOutcome.PASS for r in last.values())
 
 
 class Station:
@@ -244,8 +244,12 @@ class Station:
             mac = self._mac_of(board, slot)
             dut_id = job.serial or mac or board.info.name or board.name
             try:
-                # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
-                failed = db.failed_tests(dut_id) if job.serial is not None else 0
+                # a scanned unit, or a real board named by its own MAC, continues its history on the line; an
+                # emulated unit is new to the line (its MAC is made for it: `_board_numbers`)
+                known = job.serial is not None or (board.emulated is None and mac is not None)
+                failed = db.failed_tests(dut_id) if known else 0
+                if failed >= self.plan.max_attempts:
+                    self._already_out_of_retests(slot, dut_id, failed)
                 record: UnitRecord | None = None
                 while failed < self.plan.max_attempts:
                     record = self._test_unit(
@@ -273,6 +277,16 @@ class Station:
         self.view.message(
             f"slot {slot}: {last.dut_id} out of retests: test #{last.attempt} of {self.plan.max_attempts} the plan "
             f"allows ended {last.outcome.value if last.outcome else '?'} at {last.first_failure}"
+        )
+
+    def _already_out_of_retests(self, slot: int, dut_id: str, failed: int) -> None:
+        """A real board that failed every test the plan allows in earlier runs: a reject, not tested again (a
+        scanned one is refused at the scan)."""
+        with self._lock:
+            self.result.out_of_retests.append(dut_id)
+        self.view.message(
+            f"slot {slot}: {dut_id} out of retests: it failed {failed} test(s) in earlier runs, the plan allows "
+            f"{self.plan.max_attempts}; not tested again"
         )
 
     def _station_error(self, slot: int, last: UnitRecord) -> None:
