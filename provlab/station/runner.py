@@ -154,8 +154,9 @@ class Station:
             checker = SerialChecker(self.plan.serial_pattern, db, self.plan.max_attempts)
             with Lab(self.lab_config, artifacts=self.out / "runs" / self.run_id / "lab") as lab:
                 robot = lab.oauth_client()  # the line's account made it for the station: no password here
-                automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
+                automation: AutomationClient | None = None
                 try:
+                    automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
                     orgs = set_up_line(automation, lab.config.template_id, self.plan.org, self.plan.factory_org)
                     feed: ScannerFeed | CountedFeed
                     if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
@@ -166,7 +167,8 @@ class Station:
                     self.view.started(self.slots, self.plan, self.station_id)
                     self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
                 finally:
-                    automation.close()
+                    if automation is not None:
+                        automation.close()
             self.result.junit = self.out / "runs" / self.run_id / "junit.xml"
             write_junit(self.result.junit, self.result.records, name=f"{self.plan.name} {self.plan.version}")
         finally:
@@ -240,10 +242,12 @@ class Station:
                     lab.clock.attach_driver()
             if job is None:
                 return
-            board = given or lab.add_emulated_board(self._next_board_number())
-            mac = self._mac_of(board, slot)
-            dut_id = job.serial or mac or board.info.name or board.name
-            try:
+            board = given
+            try:  # whatever happens from here, the scanned serial is released and the emulated board removed
+                if board is None:
+                    board = lab.add_emulated_board(self._next_board_number())
+                mac = self._mac_of(board, slot)
+                dut_id = job.serial or mac or board.info.name or board.name
                 # a scanned unit, or a real board named by its own MAC, continues its history on the line; an
                 # emulated unit is new to the line (its MAC is made for it: `_board_numbers`)
                 known = job.serial is not None or (board.emulated is None and mac is not None)
@@ -265,7 +269,7 @@ class Station:
             finally:
                 if job.serial is not None:
                     checker.release(job.serial)
-                if given is None:
+                if given is None and board is not None:
                     lab.remove_board(board)
             if given is not None:
                 return

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -22,6 +23,7 @@ from provlab.station.phases import PHASE_RUNNERS, UnitContext
 from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
 from provlab.station.record import MeasurementOutcome, PhaseOutcome, UnitOutcome
 from provlab.station.runner import Station, StationError, StationResult
+from provlab.station.scanner import SerialChecker
 
 PLAN_HEAD = "name: t\nversion: '2.1'\nfirmware: {version: 0.1.0}\n"
 
@@ -364,3 +366,36 @@ def test_a_plan_with_an_image_flashes_each_unit_with_esptool_and_checks_its_vers
     assert flashed.value == "1.2.3" and flashed.limits.equals == "1.2.3"
     assert record.firmware_sha256 == parse_app_image(image).sha256
     assert record.phases[1].measurement("time_to_ap_s").value is not None
+
+
+def test_a_unit_whose_mac_cannot_be_read_still_frees_its_serial_and_its_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error the station does not expect while it asks a unit its MAC (a port that dies under `wifi show`) ends
+    that slot, but never with the scanned serial still claimed as under test or the emulated board left on the lab."""
+
+    def port_died(board: LabBoard, timeout: float = 10.0) -> str:
+        raise RuntimeError("port died")
+
+    released: list[str] = []
+    removed: list[str] = []
+    release, remove = SerialChecker.release, Lab.remove_board
+
+    def released_too(checker: SerialChecker, serial: str) -> None:
+        released.append(serial)
+        release(checker, serial)
+
+    def removed_too(lab: Lab, board: LabBoard) -> None:
+        removed.append(board.name)
+        remove(lab, board)
+
+    monkeypatch.setattr(LabBoard, "mac", port_died)
+    monkeypatch.setattr(SerialChecker, "release", released_too)
+    monkeypatch.setattr(Lab, "remove_board", removed_too)
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: died.append(hook.exc_value))
+    plan = PLAN_HEAD + "dut_id: scanner\nretest: {max_attempts: 1}\nphases: [boot]\n"
+    result = run_station(tmp_path, slots=1, units=1, plan_text=plan, scanner=io.StringIO("SN-000007\n"))
+    assert result.records == []
+    assert [str(exc) for exc in died] == ["port died"]  # the error still surfaces (the slot's thread)
+    assert released == ["SN-000007"] and len(removed) == 1

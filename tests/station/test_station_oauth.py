@@ -5,11 +5,18 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import httpx
+import pytest
 
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
+from provlab.lab.phone import OAuthClient
+from provlab.station import automation
+from provlab.station.automation import AutomationError
 from provlab.station.operator_view import PlainView
 from provlab.station.plan import DEFAULT_PLAN, load_plan
 from provlab.station.record import UnitOutcome
@@ -46,3 +53,26 @@ def test_units_get_their_tokens_through_an_oauth2_bearer_and_no_one_logs_in_with
     assert not [c for c in calls if c["path"] == "/api/v1/auth/login"]
     (login,) = [c for c in calls if c["path"] == "/oauth2/token"]  # the phone logs in once, for both units
     assert login["request"]["grant_type"] == "client_credentials" and login["request"]["client_id"] == client
+
+
+def test_a_refused_automation_client_closes_its_http_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The station's OAuth2 client is refused its token (here: a wrong secret): the station stops with the cloud's
+    answer, and the HTTP client the automation client opened for the request is closed, not left to the GC."""
+    opened: list[httpx.Client] = []
+
+    def client(**kw: Any) -> httpx.Client:
+        opened.append(httpx.Client(**kw))
+        return opened[-1]
+
+    made = Lab.oauth_client
+
+    def wrong_secret(lab: Lab) -> OAuthClient:
+        return OAuthClient(made(lab).client_id, "not-the-secret")
+
+    monkeypatch.setattr(automation, "httpx", SimpleNamespace(Client=client))
+    monkeypatch.setattr(Lab, "oauth_client", wrong_secret)
+    station = Station(load_plan(DEFAULT_PLAN), out=tmp_path, lab_config=LabConfig(boards=1), units=1,
+                      view=PlainView(io.StringIO()))  # fmt: skip
+    with pytest.raises(AutomationError, match="expected a token, got 401"):
+        station.run()
+    assert len(opened) == 1 and opened[0].is_closed
