@@ -169,12 +169,25 @@ class Station:
                 finally:
                     if automation is not None:
                         automation.close()
+                    self._revoke(lab, robot)
             self.result.junit = self.out / "runs" / self.run_id / "junit.xml"
             write_junit(self.result.junit, self.result.records, name=f"{self.plan.name} {self.plan.version}")
         finally:
             db.close()
             self.view.finished(self.result)
         return self.result
+
+    def _revoke(self, lab: Lab, robot: OAuthClient) -> None:
+        """The station's OAuth2 client ends with its run (its bearers with it): a cloud that outlives the run (a stub
+        elsewhere, a real one) keeps no working credential per run. A refusal is told, not raised (the run's own
+        outcome or error stays what the operator sees)."""
+        try:
+            lab.cloud_service.revoke_oauth_client(robot.client_id)
+        except Exception as exc:
+            self.view.message(
+                f"could not revoke the station's OAuth2 client {robot.client_id} ({type(exc).__name__}: {exc}); "
+                "revoke it in the cloud's console"
+            )
 
     def _run_slots(
         self,

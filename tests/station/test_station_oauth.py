@@ -10,15 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from child_process import provlab_child
 
 from provlab.lab.config import LabConfig
 from provlab.lab.lab import Lab
 from provlab.lab.lab_board import LabBoard
+from provlab.lab.lab_cloud import EmbeddedCloud
 from provlab.lab.phone import OAuthClient
 from provlab.station import automation
 from provlab.station.automation import AutomationError
 from provlab.station.operator_view import PlainView
-from provlab.station.plan import DEFAULT_PLAN, load_plan
+from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
 from provlab.station.record import UnitOutcome
 from provlab.station.runner import Station
 
@@ -53,6 +55,7 @@ def test_units_get_their_tokens_through_an_oauth2_bearer_and_no_one_logs_in_with
     assert not [c for c in calls if c["path"] == "/api/v1/auth/login"]
     (login,) = [c for c in calls if c["path"] == "/oauth2/token"]  # the phone logs in once, for both units
     assert login["request"]["grant_type"] == "client_credentials" and login["request"]["client_id"] == client
+    assert [e["client_id"] for e in journal if e["kind"] == "oauth_client_revoked"] == [client]  # as the run ended
 
 
 def test_a_refused_automation_client_closes_its_http_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,3 +79,59 @@ def test_a_refused_automation_client_closes_its_http_client(tmp_path: Path, monk
     with pytest.raises(AutomationError, match="expected a token, got 401"):
         station.run()
     assert len(opened) == 1 and opened[0].is_closed
+
+
+def test_the_stations_oauth2_client_and_its_bearers_end_with_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a cloud that outlives the run (`provlab cloud serve`), the OAuth2 client the run made for the station is
+    revoked as the run ends: its credentials get no new bearer, and the bearer the station worked with answers 401.
+    Without it every run would leave one more working credential of the line's Admin behind."""
+    robots: list[OAuthClient] = []
+    bearers: list[str] = []
+    made, token = Lab.oauth_client, automation.AutomationClient._token
+
+    def kept_client(lab: Lab) -> OAuthClient:
+        robots.append(made(lab))
+        return robots[-1]
+
+    def kept_bearer(client: automation.AutomationClient) -> str:
+        bearers.append(token(client))
+        return bearers[-1]
+
+    monkeypatch.setattr(Lab, "oauth_client", kept_client)
+    monkeypatch.setattr(automation.AutomationClient, "_token", kept_bearer)
+    with provlab_child(
+        "cloud", "serve", "--db", str(tmp_path / "cloud.db"), "--json", "--binary-port", "0", "--tls-port", "0",
+        "--http-port", "0", "--mqtt-port", "0", "--mqtts-port", "0", "--time-scale", "0.01",
+    ) as served:  # fmt: skip
+        url = str(served["http_url"])
+        config = LabConfig(boards=1, cloud_url=url)
+        plan = parse_plan("name: r\nversion: '1'\nretest: {max_attempts: 1}\nphases: [boot, provision]\n", "r.yaml")
+        result = Station(plan, out=tmp_path / "line", lab_config=config, view=PlainView(io.StringIO())).run()
+        assert [r.outcome for r in result.records] == [UnitOutcome.PASS], result.records[0].failure_detail
+        (robot,), (bearer,) = robots, bearers
+        with httpx.Client(base_url=url, timeout=10) as http:
+            form = {"grant_type": "client_credentials", "client_id": robot.client_id,
+                    "client_secret": robot.client_secret}  # fmt: skip
+            refused = http.post("/oauth2/token", data=form)
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
+            ended = http.get("/api/v1/organizations", headers={"Authorization": f"Bearer {bearer}"})
+            assert ended.status_code == 401, ended.text
+
+
+def test_a_client_the_cloud_would_not_revoke_is_told_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused revocation does not turn a good run into an error: the operator is told which client to revoke."""
+
+    def refused(cloud: EmbeddedCloud, client_id: str) -> None:
+        raise RuntimeError("503 from the console")
+
+    monkeypatch.setattr(EmbeddedCloud, "revoke_oauth_client", refused)
+    shown = io.StringIO()
+    plan = parse_plan("name: r\nversion: '1'\nretest: {max_attempts: 1}\nphases: [boot]\n", "r.yaml")
+    result = Station(plan, out=tmp_path, lab_config=LabConfig(boards=1), view=PlainView(shown)).run()
+    assert result.ok
+    assert "could not revoke the station's OAuth2 client provlab-" in shown.getvalue()
+    assert "(RuntimeError: 503 from the console); revoke it in the cloud's console" in shown.getvalue()
