@@ -135,3 +135,56 @@ def test_a_client_the_cloud_would_not_revoke_is_told_not_raised(
     assert result.ok
     assert "could not revoke the station's OAuth2 client provlab-" in shown.getvalue()
     assert "(RuntimeError: 503 from the console); revoke it in the cloud's console" in shown.getvalue()
+
+
+def test_the_client_secret_and_the_stations_bearer_appear_in_no_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit that fails its last phase keeps the most evidence (its phone's exchanges, the /oauth2/token login
+    among them, its steps, its board log, its record): not one file the station leaves under its output folder —
+    records, CSV, the SQLite line database byte for byte, evidence, the lab's cloud.jsonl/phone.jsonl/steps.jsonl,
+    JUnit — holds the station's OAuth2 client secret or the bearer its automation client worked with."""
+    robots: list[OAuthClient] = []
+    bearers: list[str] = []
+    made, token = Lab.oauth_client, automation.AutomationClient._token
+
+    def kept_client(lab: Lab) -> OAuthClient:
+        robots.append(made(lab))
+        return robots[-1]
+
+    def kept_bearer(client: automation.AutomationClient) -> str:
+        bearers.append(token(client))
+        return bearers[-1]
+
+    monkeypatch.setattr(Lab, "oauth_client", kept_client)
+    monkeypatch.setattr(automation.AutomationClient, "_token", kept_bearer)
+    plan = parse_plan(
+        "name: leak\nversion: '1'\nfirmware: {version: 0.1.0}\nretest: {max_attempts: 1}\n"
+        "phases: [flash, boot, provision, cloud_login, data_round_trip,\n"
+        "         factory_reset: {back_in_config_mode: {equals: false}}]\n",  # fails last: the most evidence
+        "leak.yaml",
+    )
+    station = Station(plan, out=tmp_path, lab_config=LabConfig(boards=1), units=1, view=PlainView(io.StringIO()))
+    result = station.run()
+    (record,) = result.records
+    assert record.outcome is UnitOutcome.FAIL and record.first_failure == "factory_reset.back_in_config_mode"
+    (robot,), (bearer,) = robots, bearers
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    names = {path.relative_to(tmp_path).as_posix() for path in files}
+    lab = f"runs/{station.run_id}/lab"
+    evidence = f"evidence/{record.unit_uid}"
+    expected = {
+        f"records/{record.unit_uid}.json", "line.csv", "line.sqlite", f"runs/{station.run_id}/junit.xml",
+        f"{evidence}/phone.jsonl", f"{evidence}/steps.jsonl", f"{evidence}/board.log", f"{evidence}/record.json",
+        f"{lab}/cloud.jsonl", f"{lab}/phone.jsonl", f"{lab}/steps.jsonl",
+    }  # fmt: skip
+    assert expected <= names, sorted(names)
+    exchanges = _jsonl(tmp_path / evidence / "phone.jsonl")
+    assert [e for e in exchanges if e.get("path") == "/oauth2/token"]  # the login that carried the secret is there
+    assert robot.client_id.encode() in (tmp_path / lab / "cloud.jsonl").read_bytes()  # the search finds what is there
+    leaks = {
+        name: [what for what, secret in (("client secret", robot.client_secret), ("bearer", bearer))
+               if secret.encode() in (tmp_path / name).read_bytes()]
+        for name in sorted(names)
+    }  # fmt: skip
+    assert {name: found for name, found in leaks.items() if found} == {}
