@@ -75,6 +75,11 @@ class LabCloud(ABC):
         for automation (`POST /api/v1/oauth/clients`); whoever uses them needs no one's password."""
 
     @abstractmethod
+    def revoke_oauth_client(self, client_id: str) -> None:
+        """Revoke an OAuth2 client the admin owns, as its console does (`DELETE /api/v1/oauth/clients/{id}`): it
+        mints no more bearers and the ones it minted answer 401."""
+
+    @abstractmethod
     def restart(self) -> None:
         """Stop and start again on the same ports, database and certificates (C12)."""
 
@@ -162,6 +167,10 @@ class EmbeddedCloud(LabCloud):
         stub, admin = self._stub, self.admin
         client_id, secret = self._call(lambda: stub.invitations.create_client(admin))  # the console's action
         return OAuthClient(client_id, secret)
+
+    def revoke_oauth_client(self, client_id: str) -> None:
+        stub, admin = self._stub, self.admin
+        self._call(lambda: stub.credentials.revoke_client(admin, client_id))  # what the DELETE route does
 
     def restart(self) -> None:
         old = self._stub
@@ -254,6 +263,9 @@ class RemoteLabCloud(LabCloud):
 
     def admin_oauth_client(self) -> OAuthClient:
         return OAuthClient(*self._remote.create_oauth_client())
+
+    def revoke_oauth_client(self, client_id: str) -> None:
+        self._remote.revoke_oauth_client(client_id)
 
     def restart(self) -> None:
         self.stub()  # raises: a stub elsewhere is restarted by whoever runs it

@@ -123,6 +123,18 @@ class RemoteCloud:
         created = response.json()
         return str(created["clientId"]), str(created["clientSecret"])
 
+    def revoke_oauth_client(self, client_id: str) -> None:
+        """Revoke an OAuth2 client the stub's admin owns (its bearers end with it)."""
+        try:
+            response = self.http.delete(f"/api/v1/oauth/clients/{client_id}")
+        except httpx.HTTPError as exc:
+            raise RemoteCloudError(f"{self.url}: revoking the OAuth2 client {client_id}: {exc}") from exc
+        if response.status_code != 200:
+            raise RemoteCloudError(
+                f"{self.url}: revoking the OAuth2 client {client_id} answered {response.status_code}: "
+                f"{response.text[:300]}"
+            )
+
     def seed(self, orgs: list[dict[str, Any]], users: list[dict[str, Any]]) -> None:
         response = self.http.post("/api/v1/lab/seed", json={"orgs": orgs, "users": users})
         if response.status_code != 200:

@@ -45,19 +45,27 @@ class AutomationClient:
         self.client = client
         self.user = user
         self.http = httpx.Client(base_url=base_url, timeout=10)
+        try:
+            self._headers = {"Authorization": f"Bearer {self._token()}"}
+        except BaseException:
+            self.http.close()  # no one else can: the caller never gets this object
+            raise
+
+    def _token(self) -> str:
+        """A bearer for the client acting as the user, or `AutomationError` with the cloud's answer."""
         form = {
             "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "user": user,
+            "client_id": self.client.client_id,
+            "client_secret": self.client.client_secret,
+            "user": self.user,
         }
         answer = self.http.post("/oauth2/token", data=form)
         if answer.status_code != 200:
             raise AutomationError(
-                f"OAuth2 client {client.client_id} acting as {user}: expected a token, got {answer.status_code} "
-                f"{answer.text[:200]}"
+                f"OAuth2 client {self.client.client_id} acting as {self.user}: expected a token, got "
+                f"{answer.status_code} {answer.text[:200]}"
             )
-        self._headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        return str(answer.json()["access_token"])
 
     def _ok(self, method: str, path: str, json: Any = None) -> Any:
         answer = self.http.request(method, path, json=json, headers=self._headers)

@@ -161,6 +161,11 @@ class LineDatabase(ABC):
         sql = f"SELECT {ROW_COLUMNS} FROM units WHERE dut_id = ? ORDER BY start_ms"
         return [UnitRow(*row) for row in self._execute(sql, (dut_id,))]
 
+    def failed_tests(self, dut_id: str) -> int:
+        """How many tests of `dut_id` ended FAIL: what the unit has used of the plan's `retest.max_attempts` (an
+        ERROR or ABORTED test is the station's, not charged to the unit)."""
+        return sum(1 for t in self.tests_of(dut_id) if t.outcome == UnitOutcome.FAIL.value)
+
     def all_units(self) -> list[UnitRow]:
         return [UnitRow(*row) for row in self._execute(f"SELECT {ROW_COLUMNS} FROM units ORDER BY start_ms")]
 

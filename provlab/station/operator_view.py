@@ -80,6 +80,8 @@ def summary_lines(result: StationResult) -> list[str]:
             )
     if result.out_of_retests:
         lines.append(f"out of retests (rejects): {', '.join(result.out_of_retests)}")
+    if result.station_errors:
+        lines.append(f"station errors (not the units' fault; test again): {', '.join(result.station_errors)}")
     if result.junit is not None:
         lines.append(f"junit: {result.junit}")
     return lines

@@ -12,7 +12,7 @@ provisioning:
   workflow: direct          # direct (into `org`), or via_factory_org (into `factory_org`, then transferred)
   factory_org: Factory
   already_enrolled: reprovision   # or fail
-retest: {max_attempts: 2}   # tests of one unit, the first included
+retest: {max_attempts: 2}   # FAIL tests a unit may have, the first included (a station ERROR is not counted)
 phases:
   - flash
   - boot: {time_to_ap_s: {max: 30}}

@@ -60,7 +60,7 @@ NONE = Unit("None", "", "")
 
 @dataclass(frozen=True)
 class Limits:
-    """What a measured value must be: within [low, high], equal to `equals`, or matching `matches`."""
+    """What a measured value must be: within [low, high], equal to `equals`, or a text `matches` matches whole."""
 
     low: float | None = None
     high: float | None = None
@@ -72,7 +72,8 @@ class Limits:
             return False
         if self.equals is not None and value != self.equals:
             return False
-        if self.matches is not None and re.match(self.matches, str(value)) is None:  # as OpenHTF's RegexMatcher
+        # the whole text (OpenHTF's RegexMatcher takes a prefix of `str(value)`: `0.1.0-bad` passed `0.1.0`)
+        if self.matches is not None and (not isinstance(value, str) or re.fullmatch(self.matches, value) is None):
             return False
         if self.low is not None or self.high is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -2,8 +2,14 @@
 
 Each slot is a thread of its own that drives the lab (a driver of the lab clock): it takes the next unit (a fresh
 emulated board, or the board attached to it), runs the plan's phases, judges the measurements, writes the
-unit's record (JSON, CSV line, database row) and, while the plan allows, retests a unit that did not pass. A
+unit's record (JSON, CSV line, database row) and, while the plan allows, retests a unit that failed. A
 unit's failure or error stays in that unit's record: no slot waits for another, none stops the others.
+
+Only a FAIL (a measurement out of limits: the unit is bad) is charged to the unit. An ERROR (the station's own
+trouble: the cloud refusing it, a port that died) or an ABORTED test is not an attempt at the unit: it is recorded
+under the attempt number it ran as, that number is not used up (the unit's next test runs under it again), it
+does not count toward `retest.max_attempts`, and it never makes the unit a reject. The slot does not retest after
+an ERROR (the station's trouble would most likely repeat); it tells the operator to test the unit again.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ class StationResult:
     aborted_on_start: list[str] = field(default_factory=list)
     """Units found interrupted by an earlier run and marked ABORTED before this one started."""
     out_of_retests: list[str] = field(default_factory=list)
-    """Units whose last test the plan allows (`retest.max_attempts`) did not pass: rejects, tested no more."""
+    """Units that failed every test the plan allows (`retest.max_attempts`): rejects, tested no more."""
+    station_errors: list[str] = field(default_factory=list)
+    """Units whose last test ended in the station's own ERROR: not rejects, nothing charged; to be tested again."""
     junit: Path | None = None
 
     def count(self, outcome: UnitOutcome) -> int:
@@ -85,9 +93,9 @@ class StationResult:
 
     @property
     def ok(self) -> bool:
-        """Every unit tested passed in the end (its last test); True when none was tested."""
+        """Every unit tested passed in the end (its last test) and none was a reject; True when none was tested."""
         last = {r.dut_id: r for r in self.records}
-        return all(r.outcome is UnitOutcome.PASS for r in last.values())
+        return not self.out_of_retests and all(r.outcome is UnitOutcome.PASS for r in last.values())
 
 
 class Station:
@@ -146,8 +154,9 @@ class Station:
             checker = SerialChecker(self.plan.serial_pattern, db, self.plan.max_attempts)
             with Lab(self.lab_config, artifacts=self.out / "runs" / self.run_id / "lab") as lab:
                 robot = lab.oauth_client()  # the line's account made it for the station: no password here
-                automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
+                automation: AutomationClient | None = None
                 try:
+                    automation = AutomationClient(lab.endpoints.http_url, robot, lab.config.cloud_admin_email)
                     orgs = set_up_line(automation, lab.config.template_id, self.plan.org, self.plan.factory_org)
                     feed: ScannerFeed | CountedFeed
                     if self.plan.dut_id is DutIdSource.SCANNER and self.scanner is not None:
@@ -158,13 +167,27 @@ class Station:
                     self.view.started(self.slots, self.plan, self.station_id)
                     self._run_slots(lab, feed, attached, orgs, automation, robot, db, csv, checker)
                 finally:
-                    automation.close()
+                    if automation is not None:
+                        automation.close()
+                    self._revoke(lab, robot)
             self.result.junit = self.out / "runs" / self.run_id / "junit.xml"
             write_junit(self.result.junit, self.result.records, name=f"{self.plan.name} {self.plan.version}")
         finally:
             db.close()
             self.view.finished(self.result)
         return self.result
+
+    def _revoke(self, lab: Lab, robot: OAuthClient) -> None:
+        """The station's OAuth2 client ends with its run (its bearers with it): a cloud that outlives the run (a stub
+        elsewhere, a real one) keeps no working credential per run. A refusal is told, not raised (the run's own
+        outcome or error stays what the operator sees)."""
+        try:
+            lab.cloud_service.revoke_oauth_client(robot.client_id)
+        except Exception as exc:
+            self.view.message(
+                f"could not revoke the station's OAuth2 client {robot.client_id} ({type(exc).__name__}: {exc}); "
+                "revoke it in the cloud's console"
+            )
 
     def _run_slots(
         self,
@@ -232,24 +255,34 @@ class Station:
                     lab.clock.attach_driver()
             if job is None:
                 return
-            board = given or lab.add_emulated_board(self._next_board_number())
-            mac = self._mac_of(board, slot)
-            dut_id = job.serial or mac or board.info.name or board.name
-            try:
-                # a scanned unit continues its history; an emulated unit named by its MAC is new to the line
-                attempt = len(db.tests_of(dut_id)) if job.serial is not None else 0
+            board = given
+            try:  # whatever happens from here, the scanned serial is released and the emulated board removed
+                if board is None:
+                    board = lab.add_emulated_board(self._next_board_number())
+                mac = self._mac_of(board, slot)
+                dut_id = job.serial or mac or board.info.name or board.name
+                # a scanned unit, or a real board named by its own MAC, continues its history on the line; an
+                # emulated unit is new to the line (its MAC is made for it: `_board_numbers`)
+                known = job.serial is not None or (board.emulated is None and mac is not None)
+                failed = db.failed_tests(dut_id) if known else 0
+                if failed >= self.plan.max_attempts:
+                    self._already_out_of_retests(slot, dut_id, failed)
                 record: UnitRecord | None = None
-                while attempt < self.plan.max_attempts:
-                    attempt += 1
-                    record = self._test_unit(slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, attempt)
-                    if record.outcome is UnitOutcome.PASS:
-                        break
-                if record is not None and record.outcome is not UnitOutcome.PASS:
+                while failed < self.plan.max_attempts:
+                    record = self._test_unit(
+                        slot, lab, board, phone, orgs, automation, db, csv, dut_id, mac, failed + 1
+                    )
+                    if record.outcome is not UnitOutcome.FAIL:
+                        break  # PASS: done; ERROR: the station's, not charged to the unit (see the module's doc)
+                    failed += 1
+                if record is not None and record.outcome is UnitOutcome.FAIL:
                     self._out_of_retests(slot, record)
+                elif record is not None and record.outcome is UnitOutcome.ERROR:
+                    self._station_error(slot, record)
             finally:
                 if job.serial is not None:
                     checker.release(job.serial)
-                if given is None:
+                if given is None and board is not None:
                     lab.remove_board(board)
             if given is not None:
                 return
@@ -261,6 +294,25 @@ class Station:
         self.view.message(
             f"slot {slot}: {last.dut_id} out of retests: test #{last.attempt} of {self.plan.max_attempts} the plan "
             f"allows ended {last.outcome.value if last.outcome else '?'} at {last.first_failure}"
+        )
+
+    def _already_out_of_retests(self, slot: int, dut_id: str, failed: int) -> None:
+        """A real board that failed every test the plan allows in earlier runs: a reject, not tested again (a
+        scanned one is refused at the scan)."""
+        with self._lock:
+            self.result.out_of_retests.append(dut_id)
+        self.view.message(
+            f"slot {slot}: {dut_id} out of retests: it failed {failed} test(s) in earlier runs, the plan allows "
+            f"{self.plan.max_attempts}; not tested again"
+        )
+
+    def _station_error(self, slot: int, last: UnitRecord) -> None:
+        """The station could not finish the unit's test: not the unit's fault, so not a reject; test it again."""
+        with self._lock:
+            self.result.station_errors.append(last.dut_id)
+        self.view.message(
+            f"slot {slot}: station error: test {last.dut_id} again (test #{last.attempt} ended ERROR at "
+            f"{last.first_failure}; not counted against the {self.plan.max_attempts} test(s) the plan allows)"
         )
 
     def _next_board_number(self) -> int:

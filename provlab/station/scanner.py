@@ -55,9 +55,11 @@ class SerialChecker:
             passed = [t for t in tests if t.outcome == UnitOutcome.PASS.value]
             if passed:
                 raise ScanRejected(f"duplicate serial rejected: {serial} already passed (test {passed[-1].uid})")
-            if len(tests) >= self.max_attempts:
+            failed = sum(1 for t in tests if t.outcome == UnitOutcome.FAIL.value)  # station errors are not charged
+            if failed >= self.max_attempts:
                 raise ScanRejected(
-                    f"serial rejected: {serial} was tested {len(tests)} times, the plan allows {self.max_attempts}"
+                    f"serial rejected: {serial} is out of retests: it failed {failed} test(s), the plan allows "
+                    f"{self.max_attempts}"
                 )
             self._under_test.add(serial)
         return serial

@@ -146,3 +146,21 @@ def test_a_failing_record_stops_after_the_failed_measurement(records: dict[str, 
 )
 def test_limits_print_as_openhtfs_validators(limits: Limits, printed: list[str]) -> None:
     assert limits.validators() == printed
+
+
+@pytest.mark.parametrize(
+    ("limits", "value", "passes"),
+    [
+        (Limits(matches=r"^0\.1\.0$"), "0.1.0", True),
+        (Limits(matches=r"0\.1\.0"), "0.1.0", True),
+        (Limits(matches=r"0\.1\.0"), "0.1.0-bad", False),  # a prefix is not the version
+        (Limits(matches=r"^0\.1\.0$"), "0.1.0-bad", False),
+        (Limits(matches=r"^0\.1\.0$"), "0.1.0\n", False),  # `$` also matches before a last newline
+        (Limits(matches=r"1"), 1, False),  # not text: a number is no version string
+        (Limits(matches=r"True"), True, False),
+    ],
+)
+def test_a_matches_limit_takes_the_whole_value_and_only_text(limits: Limits, value: object, passes: bool) -> None:
+    """The check is `re.fullmatch` on a text value: the printed validator stays OpenHTF's `'x' matches /…/`, but a
+    value that only starts with the pattern (`0.1.0-bad` for `0.1.0`) or a value that is not text fails."""
+    assert limits.check(value) is passes

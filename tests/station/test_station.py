@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -22,13 +23,14 @@ from provlab.station.phases import PHASE_RUNNERS, UnitContext
 from provlab.station.plan import DEFAULT_PLAN, load_plan, parse_plan
 from provlab.station.record import MeasurementOutcome, PhaseOutcome, UnitOutcome
 from provlab.station.runner import Station, StationError, StationResult
+from provlab.station.scanner import SerialChecker
 
 PLAN_HEAD = "name: t\nversion: '2.1'\nfirmware: {version: 0.1.0}\n"
 
 
 def run_station(out: Path, slots: int, units: int, plan_text: str | None = None, **kw: object) -> StationResult:
     plan = parse_plan(plan_text, "test-plan.yaml") if plan_text else load_plan(DEFAULT_PLAN)
-    view = PlainView(io.StringIO())
+    view = kw.pop("view", None) or PlainView(io.StringIO())
     station = Station(plan, out=out, lab_config=LabConfig(boards=slots), units=units, view=view, **kw)  # type: ignore[arg-type]
     return station.run()
 
@@ -250,9 +252,16 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
             lab.cloud_faults.fail_token_issue(503)
 
     plan = PLAN_HEAD + "retest: {max_attempts: 1}\nphases: [boot, provision, cloud_login]\n"
-    result = run_station(tmp_path, slots=1, units=1, plan_text=plan, before_phase=token_issue_down)
+    shown = io.StringIO()
+    result = run_station(tmp_path, slots=1, units=1, plan_text=plan, before_phase=token_issue_down,
+                         view=PlainView(shown))  # fmt: skip
     record = result.records[0]
     assert record.outcome is UnitOutcome.ERROR
+    # the station's trouble: with one test allowed, the unit is still no reject; the operator tests it again
+    assert result.out_of_retests == [] and result.station_errors == [record.dut_id]
+    said = shown.getvalue()
+    assert f"slot 1: station error: test {record.dut_id} again (test #1 ended ERROR at provision: " in said
+    assert "out of retests" not in said
     assert record.first_failure == "provision: CloudRefusedStation"
     assert record.failure_detail is not None and "503" in record.failure_detail
     assert [p.outcome.value for p in record.phases] == ["PASS", "ERROR", "SKIP"]
@@ -265,6 +274,43 @@ def test_the_cloud_refusing_the_station_is_an_error_not_a_failed_unit(tmp_path: 
     raised = written["phases"][1]["result"]["phase_result"]
     assert raised["exc_type"] == "<class 'provlab.station.phases.CloudRefusedStation'>"
     assert raised["exc_val"] == detail["description"] and "Traceback" in raised["exc_tb"]
+
+
+def test_a_station_error_is_not_charged_to_the_unit(tmp_path: Path) -> None:
+    """`retest: {max_attempts: 2}` and a scanned unit: its test #1 fails (weak AP), its test #2 meets the cloud
+    refusing the station (ERROR). The slot does not retest after a station error, the unit is no reject, and the
+    ERROR did not use up test #2: the next run takes the same serial (the plan allows two tests, it has had one
+    FAIL) and tests it as #2, which passes."""
+    tests: list[str] = []
+
+    def fail_then_station_error(slot: int, phase: str, board: LabBoard, lab: Lab) -> None:
+        if phase == "provision":
+            tests.append(board.name)
+            if len(tests) == 1:
+                lab.faults.set_rssi(board.ssid, -88)
+            else:
+                lab.faults.set_rssi(board.ssid, -40)
+                lab.cloud_faults.fail_token_issue(503)
+
+    plan = PLAN_HEAD + "dut_id: scanner\nretest: {max_attempts: 2}\nphases: [boot, provision, cloud_login]\n"
+    shown = io.StringIO()
+    first = run_station(tmp_path, slots=1, units=1, plan_text=plan, scanner=io.StringIO("SN-000042\n"),
+                        before_phase=fail_then_station_error, view=PlainView(shown))  # fmt: skip
+    assert [(r.attempt, r.outcome) for r in first.records] == [(1, UnitOutcome.FAIL), (2, UnitOutcome.ERROR)]
+    assert len(tests) == 2  # no third test after the ERROR
+    assert first.out_of_retests == [] and first.station_errors == ["SN-000042"]
+    assert "station error: test SN-000042 again (test #2 ended ERROR" in shown.getvalue()
+    again = io.StringIO()
+    second = run_station(tmp_path, slots=1, units=1, plan_text=plan, scanner=io.StringIO("SN-000042\n"),
+                         view=PlainView(again))  # fmt: skip
+    assert "rejected" not in again.getvalue()
+    assert [(r.dut_id, r.attempt, r.outcome) for r in second.records] == [("SN-000042", 2, UnitOutcome.PASS)]
+    assert second.out_of_retests == [] and second.station_errors == [] and second.ok
+    db = SqliteLineDatabase(tmp_path / "line.sqlite")
+    try:
+        assert [(t.attempt, t.outcome) for t in db.tests_of("SN-000042")] == [(1, "FAIL"), (2, "ERROR"), (2, "PASS")]
+    finally:
+        db.close()
 
 
 def test_a_stalled_unit_delays_no_other_slot(tmp_path: Path) -> None:
@@ -320,3 +366,36 @@ def test_a_plan_with_an_image_flashes_each_unit_with_esptool_and_checks_its_vers
     assert flashed.value == "1.2.3" and flashed.limits.equals == "1.2.3"
     assert record.firmware_sha256 == parse_app_image(image).sha256
     assert record.phases[1].measurement("time_to_ap_s").value is not None
+
+
+def test_a_unit_whose_mac_cannot_be_read_still_frees_its_serial_and_its_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error the station does not expect while it asks a unit its MAC (a port that dies under `wifi show`) ends
+    that slot, but never with the scanned serial still claimed as under test or the emulated board left on the lab."""
+
+    def port_died(board: LabBoard, timeout: float = 10.0) -> str:
+        raise RuntimeError("port died")
+
+    released: list[str] = []
+    removed: list[str] = []
+    release, remove = SerialChecker.release, Lab.remove_board
+
+    def released_too(checker: SerialChecker, serial: str) -> None:
+        released.append(serial)
+        release(checker, serial)
+
+    def removed_too(lab: Lab, board: LabBoard) -> None:
+        removed.append(board.name)
+        remove(lab, board)
+
+    monkeypatch.setattr(LabBoard, "mac", port_died)
+    monkeypatch.setattr(SerialChecker, "release", released_too)
+    monkeypatch.setattr(Lab, "remove_board", removed_too)
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: died.append(hook.exc_value))
+    plan = PLAN_HEAD + "dut_id: scanner\nretest: {max_attempts: 1}\nphases: [boot]\n"
+    result = run_station(tmp_path, slots=1, units=1, plan_text=plan, scanner=io.StringIO("SN-000007\n"))
+    assert result.records == []
+    assert [str(exc) for exc in died] == ["port died"]  # the error still surfaces (the slot's thread)
+    assert released == ["SN-000007"] and len(removed) == 1
