@@ -219,12 +219,15 @@ def run(
 @contextlib.contextmanager
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM interrupts like Ctrl-C, so pytest tears the lab down (and removes its private folder with the
-    cloud database and flash images) instead of the process dying with them on disk."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    cloud database and flash images) instead of the process dying with them on disk. Ctrl-C itself interrupts
+    too when the run was started with SIGINT ignored (a background job of a script, a CI runner's child): Python
+    keeps an inherited SIG_IGN, and such a run could then only be killed, leaving a labgrid place held."""
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _check_defects(defects: tuple[str, ...]) -> None:

@@ -29,8 +29,8 @@ def _provlab_leftovers(temp: Path) -> list[str]:
     return sorted(p.name for p in temp.iterdir() if p.name.startswith("provlab-"))
 
 
-def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.send_signal(signal.SIGTERM)
+def _stop(proc: subprocess.Popen[str], how: signal.Signals = signal.SIGTERM) -> tuple[str, str]:
+    proc.send_signal(how)
     try:
         return proc.communicate(timeout=LIMIT_S)
     except subprocess.TimeoutExpired:
@@ -139,13 +139,17 @@ def test_waits_for_sigterm(lab):
 """
 
 
-def test_provlab_run_tears_the_lab_down_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c-inherited-ignored"])
+def test_provlab_run_tears_the_lab_down_on_sigterm_or_ctrl_c(tmp_path: Path, stop: signal.Signals) -> None:
     temp, env = _private_env(tmp_path)
     flag = tmp_path / "lab-is-up"
     scenario = tmp_path / "test_sigterm.py"
     scenario.write_text(SCENARIO.format(flag=str(flag)))
+    command = [sys.executable, "-m", "provlab", "run", str(scenario), "--artifacts", str(tmp_path / "ev")]
+    # started as a script's background job is: SIGINT ignored (`trap "" INT`, inherited through exec)
+    ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provlab", "run", str(scenario), "--artifacts", str(tmp_path / "ev")],
+        ignoring if stop is signal.SIGINT else command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -160,6 +164,6 @@ def test_provlab_run_tears_the_lab_down_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert any(name.startswith("provlab-private-") for name in _provlab_leftovers(temp))
     finally:
-        out, err = _stop(proc)
+        out, err = _stop(proc, stop)
     assert proc.returncode != 0, out + err  # interrupted, like Ctrl-C
     assert _provlab_leftovers(temp) == [], out + err
