@@ -38,10 +38,15 @@ def _stop(proc: subprocess.Popen[str], how: signal.Signals = signal.SIGTERM) -> 
         raise
 
 
-def test_emulate_removes_its_temp_flash_folder_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "lines"),
+    [((), 1), (("--count", "2", "--workers", "2"), 3)],  # one process: its board; workers: two boards, a note
+    ids=["one-process", "workers"],
+)
+def test_emulate_removes_its_temp_folders_on_sigterm(tmp_path: Path, options: tuple[str, ...], lines: int) -> None:
     temp, env = _private_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provlab", "emulate", "--json"],
+        [sys.executable, "-m", "provlab", "emulate", *options, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -49,29 +54,9 @@ def test_emulate_removes_its_temp_flash_folder_on_sigterm(tmp_path: Path) -> Non
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("{"), "emulate reports its board"
-        assert _provlab_leftovers(temp) != [], "the flash folder exists while the boards run"
-    finally:
-        _, err = _stop(proc)
-    assert proc.returncode == 0, err
-    assert _provlab_leftovers(temp) == []
-    assert "removed the temporary flash folder" in err
-
-
-def test_emulate_in_worker_processes_removes_its_temp_folders_on_sigterm(tmp_path: Path) -> None:
-    temp, env = _private_env(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provlab", "emulate", "--count", "2", "--workers", "2", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]  # two boards, then the workers note
-        assert '"workers"' in lines[2], lines
-        assert _provlab_leftovers(temp) != [], "the air and flash folders exist while the boards run"
+        printed = [proc.stdout.readline() for _ in range(lines)]
+        assert all(line.startswith("{") for line in printed), "emulate reports its boards"
+        assert _provlab_leftovers(temp) != [], "the flash (and air) folders exist while the boards run"
     finally:
         _, err = _stop(proc)
     assert proc.returncode == 0, err

@@ -29,6 +29,25 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _keep_station_credentials(monkeypatch: pytest.MonkeyPatch) -> tuple[list[OAuthClient], list[str]]:
+    """The OAuth2 clients the station's runs make and the bearers its automation client gets, as they happen."""
+    robots: list[OAuthClient] = []
+    bearers: list[str] = []
+    made, token = Lab.oauth_client, automation.AutomationClient._token
+
+    def kept_client(lab: Lab) -> OAuthClient:
+        robots.append(made(lab))
+        return robots[-1]
+
+    def kept_bearer(client: automation.AutomationClient) -> str:
+        bearers.append(token(client))
+        return bearers[-1]
+
+    monkeypatch.setattr(Lab, "oauth_client", kept_client)
+    monkeypatch.setattr(automation.AutomationClient, "_token", kept_bearer)
+    return robots, bearers
+
+
 def test_units_get_their_tokens_through_an_oauth2_bearer_and_no_one_logs_in_with_a_password(tmp_path: Path) -> None:
     """While the second unit is in its last phase, the cloud's bearer keys all belong to one OAuth2 client: a
     password login would have left a session of its own (the station ends none). Every provisioning token the
@@ -87,20 +106,7 @@ def test_the_stations_oauth2_client_and_its_bearers_end_with_the_run(
     """On a cloud that outlives the run (`provlab cloud serve`), the OAuth2 client the run made for the station is
     revoked as the run ends: its credentials get no new bearer, and the bearer the station worked with answers 401.
     Without it every run would leave one more working credential of the line's Admin behind."""
-    robots: list[OAuthClient] = []
-    bearers: list[str] = []
-    made, token = Lab.oauth_client, automation.AutomationClient._token
-
-    def kept_client(lab: Lab) -> OAuthClient:
-        robots.append(made(lab))
-        return robots[-1]
-
-    def kept_bearer(client: automation.AutomationClient) -> str:
-        bearers.append(token(client))
-        return bearers[-1]
-
-    monkeypatch.setattr(Lab, "oauth_client", kept_client)
-    monkeypatch.setattr(automation.AutomationClient, "_token", kept_bearer)
+    robots, bearers = _keep_station_credentials(monkeypatch)
     with provlab_child(
         "cloud", "serve", "--db", str(tmp_path / "cloud.db"), "--json", "--binary-port", "0", "--tls-port", "0",
         "--http-port", "0", "--mqtt-port", "0", "--mqtts-port", "0", "--time-scale", "0.01",
@@ -144,20 +150,7 @@ def test_the_client_secret_and_the_stations_bearer_appear_in_no_output(
     among them, its steps, its board log, its record): not one file the station leaves under its output folder —
     records, CSV, the SQLite line database byte for byte, evidence, the lab's cloud.jsonl/phone.jsonl/steps.jsonl,
     JUnit — holds the station's OAuth2 client secret or the bearer its automation client worked with."""
-    robots: list[OAuthClient] = []
-    bearers: list[str] = []
-    made, token = Lab.oauth_client, automation.AutomationClient._token
-
-    def kept_client(lab: Lab) -> OAuthClient:
-        robots.append(made(lab))
-        return robots[-1]
-
-    def kept_bearer(client: automation.AutomationClient) -> str:
-        bearers.append(token(client))
-        return bearers[-1]
-
-    monkeypatch.setattr(Lab, "oauth_client", kept_client)
-    monkeypatch.setattr(automation.AutomationClient, "_token", kept_bearer)
+    robots, bearers = _keep_station_credentials(monkeypatch)
     plan = parse_plan(
         "name: leak\nversion: '1'\nfirmware: {version: 0.1.0}\nretest: {max_attempts: 1}\n"
         "phases: [flash, boot, provision, cloud_login, data_round_trip,\n"
