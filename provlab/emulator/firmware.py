@@ -205,9 +205,9 @@ class EdgentFirmware:
         if new is self.state:
             return
         old, self.state = self.state, new
+        self._refresh_led()  # before the line: whoever reads `NEW` on the UART then sees NEW's pattern too
         if new is not S.INIT:
             self.log(f"{old.value} => {new.value}")
-        self._refresh_led()
         for listener in list(self.listeners):
             listener(old, new)
         self._wake.set()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from devrig import MiniCloud, provision, run, start_rig
 
+from provlab.emulator.board import EmulatedBoard
 from provlab.emulator.indicator import (
     HOLD_PAST_ACTION,
     HOLD_PAST_INDICATION,
@@ -14,6 +15,7 @@ from provlab.emulator.indicator import (
     LedEffect,
     LedPattern,
 )
+from provlab.emulator.serial_port import MemorySerial
 from provlab.protocol.states import EdgentState as S
 
 HINT = "Hold the button for 10 seconds to reset configuration..."
@@ -48,6 +50,40 @@ def test_led_pattern_follows_every_state_on_the_way_to_running(tmp_path: Path) -
         await cloud.stop()
 
     run(body())
+
+
+def test_the_led_shows_a_state_before_its_line_is_on_the_uart(tmp_path: Path) -> None:
+    """Whoever reads `OLD => NEW` on the serial port and then looks at the LED sees NEW's pattern: a test
+    thread reading the pty races the board's loop otherwise (seen in CI: INIT's red after `=> WAIT_CONFIG`)."""
+    seen: list[tuple[str, LedPattern]] = []
+    boards: list[EmulatedBoard] = []
+
+    def on_line(data: bytes) -> None:
+        text = data.decode(errors="replace")
+        if " => " in text:
+            seen.append((text.rsplit(" => ", 1)[1].strip(), boards[0].led.current))
+
+    async def body() -> None:
+        cloud = MiniCloud()
+        port = await cloud.start()
+        rig = await start_rig(tmp_path, power=False, serial=MemorySerial(on_line))
+        boards.append(rig.board)
+        await rig.board.power_on()
+        await provision(rig, port)
+        await rig.wait_state(S.RUNNING)
+        await rig.shutdown()
+        await cloud.stop()
+
+    run(body())
+    assert [state for state, _ in seen] == [
+        "WAIT_CONFIG",
+        "CONFIGURING",
+        "SWITCH_TO_STA",
+        "CONNECTING_NET",
+        "CONNECTING_CLOUD",
+        "RUNNING",
+    ]
+    assert all(pattern == STATE_PATTERNS[S(state)] for state, pattern in seen), seen
 
 
 def test_a_long_hold_changes_the_led_at_3_and_10_s_and_resets_on_release(tmp_path: Path) -> None:
