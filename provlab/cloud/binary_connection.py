@@ -467,8 +467,12 @@ class DeviceConnection(asyncio.Protocol):
         if self.state is not ConnectionState.LOGGING_IN:
             return
         self.transition(ConnectionState.AWAITING_LOGIN)
-        self._login(frame)
-        self._release_held()
+        self._outbox = []  # the answer leaves once the session is open, with the answers to the held frames
+        try:
+            self._login(frame)
+            self._release_held()
+        finally:
+            self._flush_outbox()
 
     def _hold(self) -> None:
         """Stop reading until the login answer is out; frames already received wait in `_held`."""

@@ -14,8 +14,9 @@ buffer by the time the connection is gone, and a PINGRESP or PUBACK means the pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -127,13 +128,19 @@ class MqttConnection(asyncio.Protocol):
     def _read(self) -> None:
         """Handle every whole packet received; what they answer (PUBACKs, PINGRESP, SUBACK, diag) goes out
         in one write at the end, not one system call per packet."""
-        if self._out is not None:  # re-entered from _accept inside a read: that read writes
+        with self._batch():
             self._handle_packets()
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """What is written inside goes out in one write at its end (or with the enclosing batch's)."""
+        if self._out is not None:  # nested (`_accept` inside a read): the outer batch writes
+            yield
             return
         out: list[bytes] = []
         self._out = out
         try:
-            self._handle_packets()
+            yield
         finally:
             self._out = None
             if out and self.transport is not None and not self.transport.is_closing():
@@ -310,11 +317,12 @@ class MqttConnection(asyncio.Protocol):
         assert outcome.device is not None
         self.device = outcome.device
         self._splitter.max_body = MAX_PACKET_BYTES
-        self._write(mp.connack(mp.ACCEPTED))
-        self.online = True
-        handshake = {"keep_alive": packet.keep_alive, "clean_session": packet.clean_session}
-        self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self, handshake)
-        self.broker.went_online(self)
+        with self._batch():  # the CONNACK leaves once the device is online: a client told "accepted" finds it so
+            self._write(mp.connack(mp.ACCEPTED))
+            self.online = True
+            handshake = {"keep_alive": packet.keep_alive, "clean_session": packet.clean_session}
+            self.presence = self.gateway.open_session(outcome.device, self.kind, self.peer, self, handshake)
+            self.broker.went_online(self)
         self._idle = self.gateway.idle_timeout(float(packet.keep_alive) if packet.keep_alive else None)
         deadline = self.last_rx + self._idle
         timer = self._timer

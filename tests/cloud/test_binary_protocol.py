@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+from typing import Any
 
+import pytest
 from cloud_helpers import WAIT_S, RawDevice, committed_device_tokens, device_online, run, running_cloud, until
 from store_backends import CloudDb, write_lock_held
 
 from provlab.cloud.rate_limits import LoginLimits, QuotaLimits
 from provlab.protocol import choices
 from provlab.protocol.commands import Command, Status
-from provlab.protocol.frames import encode_frame
+from provlab.protocol.frames import encode_frame, encode_response
 from provlab.protocol.internal import hardware_vw, meta_set_body, parse_redirect, render_info
 
 SCALE = 0.05  # lab-like time scale, with wall timeouts well above scheduling jitter
@@ -433,3 +437,43 @@ def test_a_first_login_whose_commit_fails_is_closed_unanswered_and_succeeds_once
             assert cloud.stub.events("commit_failed")[0]["error"].startswith("StoreUnavailable: ")
 
     run(body())
+
+
+def test_a_delayed_login_answer_leaves_once_the_device_is_online(
+    cloud_db: CloudDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the latency knob a later login is answered from a timer, outside any read: its answer, too, waits
+    until the session is open. The loop is held inside `open_session`; an answer written before it would reach
+    the device (reading on a thread of its own) meanwhile."""
+    seen_before_online: list[bool] = []
+
+    async def body() -> None:
+        async with running_cloud(cloud_db, time_scale=SCALE) as cloud:
+            token = cloud.token()
+            first = await RawDevice.connect(cloud.endpoints.binary_port)
+            assert await first.login(token) == Status.SUCCESS  # activates the token: the next login is a later one
+            await first.close()
+            cloud.stub.faults.latency_s = 1.0  # device seconds
+            gateway = cloud.stub.gateway
+            real_open = gateway.open_session
+            device = socket.create_connection(("127.0.0.1", cloud.endpoints.binary_port), timeout=WAIT_S)
+            answered = threading.Event()
+
+            def read_answer() -> bytes:
+                answer = device.recv(5)
+                answered.set()
+                return answer
+
+            def held_open(*args: Any, **kwargs: Any) -> Any:
+                answered.wait(0.5)  # the loop stands still; the device's thread does not
+                seen_before_online.append(answered.is_set())
+                return real_open(*args, **kwargs)
+
+            monkeypatch.setattr(gateway, "open_session", held_open)
+            device.sendall(encode_frame(Command.HW_LOGIN, 1, token.encode()))
+            answer = await asyncio.to_thread(read_answer)
+            device.close()
+            assert answer == encode_response(1, Status.SUCCESS)
+
+    run(body())
+    assert seen_before_online == [False]

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cloud_helpers import WAIT_S, PahoDevice, committed_device_tokens, device_online, run, running_cloud, until
+from cloud_helpers import (
+    WAIT_S,
+    PahoDevice,
+    committed_device_tokens,
+    device_online,
+    device_went_online,
+    run,
+    running_cloud,
+    until,
+)
 
 from provlab.cloud.presence import DownlinkNotSupported, Transport
 from provlab.cloud.records import Datastream, DataType
@@ -152,7 +163,7 @@ def test_silent_client_is_offline_after_keepalive_x_1_5(tmp_path: Path, keepaliv
             assert cloud.endpoints.mqtt_port is not None
             paho = PahoDevice(cloud.endpoints.mqtt_port, token, keepalive=keepalive)
             assert await asyncio.to_thread(paho.connect) == "Success"
-            device_id = await device_online(cloud, token)
+            device_id = await device_went_online(cloud, token)  # keep-alive 2: offline 0.15 wall s after CONNECT
             paho.go_silent()
             assert await cloud.stub.wait_offline(device_id, WAIT_S / SCALE)
             assert cloud.stub.events("device_offline")[-1]["reason"] == "no traffic for heartbeat x 1.5"
@@ -348,3 +359,32 @@ def test_the_journal_shows_the_handshake_keep_alives_subscriptions_and_ping_acks
             await writer.wait_closed()
 
     run(body())
+
+
+def test_a_client_told_accepted_finds_its_device_online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CONNACK of a first login leaves once the session is open: a board that prints RUNNING on it finds
+    the stub saying it is online. The stub's loop is held inside `open_session` for a moment; a CONNACK written
+    before it would reach paho meanwhile."""
+    seen_before_online: list[bool] = []
+
+    async def body() -> None:
+        async with running_cloud(tmp_path / "cloud.db") as cloud:
+            assert cloud.endpoints.mqtt_port is not None
+            paho = PahoDevice(cloud.endpoints.mqtt_port, cloud.token())
+            connacked = threading.Event()
+            told = paho.client.on_connect
+            paho.client.on_connect = lambda *args: (connacked.set(), told(*args))
+            gateway = cloud.stub.gateway
+            real_open = gateway.open_session
+
+            def held_open(*args: Any, **kwargs: Any) -> Any:
+                connacked.wait(0.5)  # the loop stands still; paho's thread does not
+                seen_before_online.append(connacked.is_set())
+                return real_open(*args, **kwargs)
+
+            monkeypatch.setattr(gateway, "open_session", held_open)
+            assert await asyncio.to_thread(paho.connect) == "Success"
+            await asyncio.to_thread(paho.close)
+
+    run(body())
+    assert seen_before_online == [False]
