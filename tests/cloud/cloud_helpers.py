@@ -156,6 +156,21 @@ async def device_online(cloud: Cloud, token: str) -> int:
     return device.id
 
 
+async def device_went_online(cloud: Cloud, token: str) -> int:
+    """Wait until the device holding `token` has logged in (its `device_online` is journaled), online or not
+    now: for sessions that may already be over (a keep-alive of a fraction of a wall second); its id."""
+    ids: list[int] = []
+
+    def logged_in() -> bool:
+        device = cloud.stub.store.devices.for_token(token)
+        if device is not None and cloud.stub.store.events.entries("device_online", device.id):
+            ids.append(device.id)
+        return bool(ids)
+
+    await until(logged_in, f"the device of token {token[:4]}… logs in; events: {cloud.stub.events()}")
+    return ids[0]
+
+
 async def until(predicate: Callable[[], bool], what: str) -> None:
     """Poll `predicate` (for state with no waiter) until it holds; fail with `what` after WAIT_S."""
     loop = asyncio.get_running_loop()

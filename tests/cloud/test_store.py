@@ -8,6 +8,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cloud_helpers import committed_device_tokens
@@ -15,6 +16,8 @@ from store_backends import CloudDb, database_at_schema, set_schema_version, tabl
 
 from provlab.cloud.records import Datastream, DataType, TokenKind, User
 from provlab.cloud.store import Store, StoreError, StoreUnavailable, TokenRefusal, TokenRefused
+from provlab.cloud.store import devices as store_devices
+from provlab.cloud.store import tokens as store_tokens
 from provlab.cloud.store.schema import MIGRATIONS
 
 TEMPLATE = "TMPL0PROVLAB"
@@ -105,13 +108,19 @@ def test_an_unused_token_expires_and_never_logs_in(cloud_db: CloudDb) -> None:
     assert token[:4] in str(refused.value) and token not in str(refused.value)
 
 
-def test_an_activated_token_does_not_expire(cloud_db: CloudDb) -> None:
+def test_an_activated_token_does_not_expire(cloud_db: CloudDb, monkeypatch: pytest.MonkeyPatch) -> None:
     store, admin = seeded(cloud_db)
-    token = store.tokens.issue(admin, TEMPLATE, ttl_s=0.05).token
+    token = store.tokens.issue(admin, TEMPLATE, ttl_s=60).token
+    unused = store.tokens.issue(admin, TEMPLATE, ttl_s=60).token
     device = store.devices.login(token)
-    time.sleep(0.06)
+    later = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    later.time = lambda: time.time() + 3600  # an hour on: far past the tokens' 60 s
+    for module in (store_tokens, store_devices):
+        monkeypatch.setattr(module, "time", later)
     store2 = Store(cloud_db)  # no cache: the database alone decides
     assert store2.devices.login(token).id == device.id
+    with pytest.raises(TokenRefused, match="expired before its first login"):  # the hour did pass for the store
+        store2.devices.login(unused)
 
 
 def test_unknown_and_malformed_tokens_are_refused(cloud_db: CloudDb) -> None:

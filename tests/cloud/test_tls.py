@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cloud_helpers import PahoDevice, RawDevice, device_online, run, running_cloud
+from cloud_helpers import PahoDevice, RawDevice, device_online, device_went_online, run, running_cloud
 from cryptography import x509
 
 from provlab.cli import main
@@ -170,7 +170,7 @@ def test_a_mute_tls_device_is_offline_at_its_heartbeat_deadline(tmp_path: Path) 
             token = cloud.token()
             paho = PahoDevice(cloud.endpoints.mqtts_port, token, keepalive=10, ca_file=str(cloud.stub.certs.ca_file))
             assert await asyncio.to_thread(paho.connect) == "Success"
-            device_id = await device_online(cloud, token)
+            device_id = await device_went_online(cloud, token)  # may be over already: 0.75 wall s of keep-alive
             paho.go_silent()  # paho's network thread stops: nothing sent, nothing read
             assert await cloud.stub.wait_offline(device_id, 10 / scale)
             assert cloud.stub.events("device_offline")[-1]["reason"] == "no traffic for heartbeat x 1.5"

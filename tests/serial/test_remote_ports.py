@@ -33,37 +33,56 @@ class AutoResetCircuit:
     """The dev board's two transistors between the bridge's DTR/RTS and the chip's EN/IO0.
 
     EN has an RC delay: the chip leaves reset a moment after EN rises and samples IO0 then (high: the app
-    boots; low: the ROM serial downloader). That delay is why esptool can enter the downloader with two
-    single-line steps, and why a careless line sequence can do it by accident.
+    boots; low: the ROM serial downloader); here the moment is counted from the lines' last change. That delay
+    is why esptool can enter the downloader with two single-line steps, and why a careless line sequence can
+    do it by accident.
     """
 
-    SETTLE_S = 0.2  # wall seconds from EN rising to the chip sampling IO0
+    SETTLE_S = 0.2  # wall seconds from the lines' last change with EN up to the chip sampling IO0
 
     def __init__(self, rig: EmulatedRig) -> None:
         self.rig = rig
         self.en_high = True
         self.io0_high = True
         self.events: list[str] = []
-        self._boot: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._boot: threading.Timer | None = None  # pending while EN is up and the chip not out of reset
 
     def __call__(self, dtr: bool, rts: bool) -> None:
         en_high, io0_high = auto_reset_levels(dtr, rts)
         board = self.rig.board
-        if self.en_high and not en_high:
+        was_en_high, was_io0_high = self.en_high, self.io0_high
+        with self._lock:
+            self.en_high, self.io0_high = en_high, io0_high
+            rising = self._boot is not None or (en_high and not was_en_high)
+            if was_en_high and not en_high:
+                self._disarm()
+            elif en_high and rising:
+                # The RC delay, counted from the last line change: a sequence sent one RFC 2217 ack at a time
+                # (50 ms apart, more on a busy host) reaches the chip as one move, as on the bench's wires.
+                self._disarm()
+                self._boot = threading.Timer(self.SETTLE_S, self._leave_reset)
+                self._boot.start()
+                return
+        if was_en_high and not en_high:
             self.events.append("EN low")
-            if self._boot is not None:
-                self._boot.cancel()
             self.rig.run(board.power_off())
-        elif en_high and not self.en_high:
-            self._boot = threading.Timer(self.SETTLE_S, self._leave_reset)
-            self._boot.start()
-        elif en_high and io0_high != self.io0_high and board.powered:
+        elif en_high and io0_high != was_io0_high and board.powered:
             self.events.append("IO0 " + ("high" if io0_high else "low"))
             self.rig.run(self._button(pressed=not io0_high))
-        self.en_high, self.io0_high = en_high, io0_high
+
+    def _disarm(self) -> None:
+        if self._boot is not None:
+            self._boot.cancel()
+            self._boot = None
 
     def _leave_reset(self) -> None:
-        if self.io0_high:
+        with self._lock:
+            if self._boot is not threading.current_thread():
+                return  # re-armed by a later line change
+            self._boot = None
+            io0_high = self.io0_high
+        if io0_high:
             self.events.append("boot: app")
             self.rig.run(self.rig.board.power_on())
         else:

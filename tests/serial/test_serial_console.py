@@ -21,7 +21,7 @@ from provlab.protocol.console import DevInfo
 def board(rig: EmulatedRig, tmp_path: Path) -> SerialBoard:
     serial = SerialBoard(rig.path, name="board-1", log_path=tmp_path / "board-1.log", time_scale=rig.scale)
     rig.power_on()
-    serial.expect_state("WAIT_CONFIG", timeout=60)
+    serial.expect_state("WAIT_CONFIG", timeout=400)
     yield serial  # type: ignore[misc]
     serial.close()
 
@@ -55,7 +55,7 @@ def test_status_replies_are_parsed(board: SerialBoard) -> None:
 def test_a_command_after_a_reboot_waits_for_the_console_prompt(board: SerialBoard) -> None:
     mark = board.mark()
     assert board.console("reboot").status().ok
-    board.expect(r"/___/ v1\.4\.0", timeout=60, since=mark)  # the reboot's banner; its prompt comes later
+    board.expect(r"/___/ v1\.4\.0", timeout=400, since=mark)  # the reboot's banner; its prompt comes later
     assert board.boots == 2
     assert board.console("devinfo").tmpl_id == "TMPL0PROVLAB"
 

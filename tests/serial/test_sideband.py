@@ -260,17 +260,17 @@ def test_emulated_sideband_presses_resets_and_powers_through_the_board_api(rig: 
 
         mark = board.mark()
         board.hold_button(10.5)
-        board.expect_event(ButtonHoldHint, timeout=60, since=mark)
-        board.expect_state("RESET_CONFIG", timeout=60, since=mark)
-        board.expect_event(ResettingConfig, timeout=60, since=mark)
-        board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+        board.expect_event(ButtonHoldHint, timeout=400, since=mark)
+        board.expect_state("RESET_CONFIG", timeout=400, since=mark)
+        board.expect_event(ResettingConfig, timeout=400, since=mark)
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
 
         mark = board.mark()
         board.power_cycle(off_seconds=1)
-        board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
         mark = board.mark()
         board.reset()
-        board.expect_state("WAIT_CONFIG", timeout=60, since=mark)
+        board.expect_state("WAIT_CONFIG", timeout=400, since=mark)
         assert rig.board.boots == 3 and board.boots == 3
 
     narrowed = EmulatedSideband(rig.board, rig.run, capabilities=frozenset({Capability.RESET}))

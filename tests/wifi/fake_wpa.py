@@ -52,6 +52,7 @@ class FakeWpaSupplicant:
 
     def __post_init__(self) -> None:
         self.networks: dict[int, _Network] = {}
+        self.late_sent = threading.Event()  # set once a late reply went out
         self.next_id = 0
         self.state = "DISCONNECTED"
         self.current: FakeAp | None = None
@@ -91,6 +92,7 @@ class FakeWpaSupplicant:
     def _send_late(self, reply: str, peer: str) -> None:
         with contextlib.suppress(OSError):
             self.sock.sendto(reply.encode("utf-8"), peer)
+        self.late_sent.set()
 
     def handle(self, command: str) -> str:
         parts = command.split(" ", 3)

@@ -54,12 +54,12 @@ def test_a_silent_wpa_supplicant_times_out_instead_of_hanging(fake: FakeWpaSuppl
 
 
 def test_a_late_reply_is_not_taken_for_the_next_one(fake: FakeWpaSupplicant) -> None:
-    fake.late = {"STATUS": 0.5}
+    fake.late = {"STATUS": 2.0}
     util = BoundedWifiUtil(fake.ctrl_dir, reply_timeout=0.2)
     util._connect_to_wpa_s("wlan9")
     with pytest.raises(WpaTimeout):
         util.command("wlan9", "STATUS")
-    time.sleep(0.5)  # the STATUS reply arrives now, unasked
+    assert fake.late_sent.wait(30)  # the STATUS reply has arrived, unasked
     assert util.command("wlan9", "PING") == "PONG\n"
     util.close()
 
