@@ -8,6 +8,10 @@
   most the owner's *current* permissions (`User.acting_for`, applied in `Access.permissions`). The moment
   the owner is deleted, deactivated or no longer an Admin, the client mints nothing and its bearers answer
   401; so does a revoked client.
+- **Refresh.** Every bearer comes with a refresh token (Blynk's `grant_type=refresh_token`): single use (a
+  refresh answers a new bearer and a new refresh token, and the used one is gone), bound to its client and
+  to the user the bearer acts as, valid `refresh_ttl_s` (30 days: Blynk does not say; `DECISIONS.md`). The
+  same owner rules apply to a refresh as to a first grant, and revoking the client ends its refresh tokens.
 - **Throttling.** Failed password logins (and failed client secrets) are counted per account and per
   source address like device logins (`rate_limits.FailedLoginLimiter`); over the limit a login answers 429
   (even with the right password) until the window refills.
@@ -28,6 +32,7 @@ from provlab.cloud.tenancy import Role, TenancyError
 
 DEFAULT_SESSION_TTL_S = 7 * 86400.0
 DEFAULT_BEARER_TTL_S = 86400.0
+DEFAULT_REFRESH_TTL_S = 30 * 86400.0  # our choice: Blynk documents refresh tokens but not their lifetime
 GC_GRACE_S = 86400.0  # expired keys are remembered this long (to answer "expired", not "unknown")
 NOT_AUTHENTICATED = "Not authenticated: send 'Authorization: Bearer <key>' (POST /api/v1/auth/login or /oauth2/token)."
 
@@ -39,6 +44,7 @@ class CredentialLimits:
 
     session_ttl_s: float = DEFAULT_SESSION_TTL_S
     bearer_ttl_s: float = DEFAULT_BEARER_TTL_S
+    refresh_ttl_s: float = DEFAULT_REFRESH_TTL_S
     failures_per_account: int = 10
     failures_per_source: int = 30
     login_window_s: float = 60.0
@@ -46,6 +52,16 @@ class CredentialLimits:
 
 class CredentialRefused(TenancyError):
     """A refused login or bearer key (401, 429 when throttled)."""
+
+
+@dataclass(frozen=True)
+class BearerGrant:
+    """What `/oauth2/token` answers: a bearer, the user it acts as, its lifetime (s), and its refresh token."""
+
+    access_token: str
+    user: User
+    expires_in: float
+    refresh_token: str
 
 
 class LabTime:
@@ -138,18 +154,30 @@ class Credentials:
             return None
         return owner
 
-    def mint_bearer(
-        self, client_id: str, secret: str, as_email: str | None, expires_in: float | None, source: str
-    ) -> tuple[str, User, float]:
-        """A bearer for the client's owner (or `as_email`, a user the owner sees), capped by the owner."""
+    def _client(self, client_id: str, secret: str, source: str) -> User:
+        """The client's live owner for a right id and secret from `source`; 401 `invalid_client` otherwise."""
         self._check_throttle(f"client:{client_id}", source)
-        owner_id = self.store.invitations.client_owner(client_id, secret)
-        if owner_id is None:
+        if self.store.invitations.client_owner(client_id, secret) is None:
             self._failed(f"client:{client_id}", source, "client_secret")
             raise CredentialRefused(401, "invalid_client")
         owner = self._live_owner(client_id)
         if owner is None:
             raise CredentialRefused(401, "invalid_client: the client's owner is no longer an active Admin")
+        return owner
+
+    def _grant(self, client_id: str, subject: User, expires_in: float | None) -> BearerGrant:
+        ttl = self.limits.bearer_ttl_s if expires_in is None else min(expires_in, self.limits.bearer_ttl_s)
+        key, ttl = self._open(subject.id, ttl, client_id)
+        now = self.clock.now()
+        refresh = self.store.refresh_tokens.issue(client_id, subject.id, now, now + self.limits.refresh_ttl_s)
+        self.store.events.add("oauth_token", None, {"client_id": client_id, "user": subject.email, "ttl": ttl})
+        return BearerGrant(key, subject, ttl, refresh)
+
+    def mint_bearer(
+        self, client_id: str, secret: str, as_email: str | None, expires_in: float | None, source: str
+    ) -> BearerGrant:
+        """A bearer for the client's owner (or `as_email`, a user the owner sees), capped by the owner."""
+        owner = self._client(client_id, secret, source)
         subject = owner
         if as_email is not None:
             found = self.store.users.by_email(as_email)
@@ -158,23 +186,44 @@ class Credentials:
             if not found.active:
                 raise TenancyError(400, "invalid_request: user is not active")
             subject = found
-        ttl = self.limits.bearer_ttl_s if expires_in is None else min(expires_in, self.limits.bearer_ttl_s)
-        key, ttl = self._open(subject.id, ttl, client_id)
-        self.store.events.add("oauth_token", None, {"client_id": client_id, "user": subject.email, "ttl": ttl})
-        return key, subject, ttl
+        return self._grant(client_id, subject, expires_in)
+
+    def refresh_bearer(
+        self, client_id: str, secret: str, refresh_token: str, expires_in: float | None, source: str
+    ) -> BearerGrant:
+        """A new bearer and refresh token for one of the client's refresh tokens, which is then used up; for the
+        same user, while the client's owner still may (as at a first grant)."""
+        owner = self._client(client_id, secret, source)
+        row = self.store.refresh_tokens.take(refresh_token, client_id) if refresh_token else None
+        if row is None:
+            raise TenancyError(
+                400, "invalid_grant: refresh_token unknown to this client (never issued, used once already, or revoked)"
+            )
+        if row.expires_at <= self.clock.now():
+            raise TenancyError(400, f"invalid_grant: refresh_token expired at {_stamp(row.expires_at)} (lab time)")
+        subject = self.store.users.get(row.user_id)
+        if subject is None or not subject.active or not self.access.sees_org(owner, subject.org_id):
+            raise TenancyError(
+                400, "invalid_grant: the refresh token's user is no longer active or in the owner's sight"
+            )
+        self.store.events.add("oauth_refresh", None, {"client_id": client_id, "user": subject.email})
+        return self._grant(client_id, subject, expires_in)
 
     def revoke_bearer(self, client_id: str, secret: str, key: str, source: str) -> None:
-        """RFC 7009: the client ends one of its bearers (an unknown key is not an error)."""
+        """RFC 7009: the client ends one of its bearers or refresh tokens (an unknown token is not an error)."""
         self._check_throttle(f"client:{client_id}", source)
         if self.store.invitations.client_owner(client_id, secret) is None:
             self._failed(f"client:{client_id}", source, "client_secret")
             raise CredentialRefused(401, "invalid_client")
+        if self.store.refresh_tokens.end(key, client_id):
+            return
         row = self.store.sessions.get(key)
         if row is not None and row.client_id == client_id:
             self.store.sessions.end(key)
 
     def revoke_client(self, actor: User, client_id: str) -> int:
-        """The owner (or an Admin who sees the owner) revokes a client; its bearers end. Returns how many."""
+        """The owner (or an Admin who sees the owner) revokes a client; its bearers and refresh tokens end.
+        Returns how many bearers ended."""
         owner_id = self.store.invitations.client_owner_id(client_id)
         owner = self.store.users.get(owner_id) if owner_id is not None else None
         if owner is None or not self.access.sees_org(actor, owner.org_id):
@@ -183,6 +232,7 @@ class Credentials:
             raise TenancyError(403, f"{actor.email} may not revoke the OAuth2 client of {owner.email}.")
         self.store.invitations.revoke_client(client_id, self.clock.now())
         ended = self.store.sessions.end_for_client(client_id)
+        self.store.refresh_tokens.end_for_client(client_id)
         self.store.events.add("oauth_client_revoked", None, {"by": actor.email, "client_id": client_id})
         return ended
 

@@ -2,7 +2,7 @@
 
 Every route is declared once in `ROUTES` (method, path, handler, summary, permission); the router and the
 OpenAPI document (`GET /api/v1/openapi.json`) are both built from it. Auth: `Authorization: Bearer <key>`
-from `POST /api/v1/auth/login` (session) or `POST /oauth2/token` (client credentials); keys expire and
+from `POST /api/v1/auth/login` (session) or `POST /oauth2/token` (client credentials, refresh token); keys expire and
 end with `POST /api/v1/auth/logout`, `POST /oauth2/revoke` or a revoked client (`credentials.py`). Errors are
 `{"error": {"message": …}}` with 400 (bad request / Blynk rule), 401, 403 (missing permission),
 404 (unknown or out of sight), 409 (already has an account; a change that would leave the root org unable
@@ -25,6 +25,7 @@ from provlab.cloud.device_api import GATEWAY_KEY, error_response
 from provlab.cloud.ids import parse_id
 from provlab.cloud.invitations import INVITE_PATH, Invitations
 from provlab.cloud.mail import Mailer
+from provlab.cloud.oauth_request import OAuthRequestError, read_oauth_request
 from provlab.cloud.records import Device, Org, User
 from provlab.cloud.store import StoreError
 from provlab.cloud.tenancy import Permission, TenancyError, parse_permissions, parse_role
@@ -374,48 +375,66 @@ async def accept_invitation(request: web.Request) -> web.Response:
 OAUTH_ERRORS = {400: "invalid_request", 401: "invalid_client", 403: "unauthorized_client", 429: "slow_down"}
 
 
+OAUTH_CODES = ("invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type")
+
+
 def oauth_error(exc: TenancyError) -> web.Response:
-    """A refusal at the OAuth2 endpoints as RFC 6749 words it: `{"error": code, "error_description": text}`."""
-    code = OAUTH_ERRORS.get(exc.status, "invalid_request")
-    description = str(exc).removeprefix(f"{code}: ").removeprefix(code)
-    return _json({"error": code, "error_description": description or DESCRIPTIONS.get(code, code)}, exc.status)
+    """A refusal at the OAuth2 endpoints as RFC 6749 words it: `{"error": code, "error_description": text}`
+    (the code a message starts with, `invalid_grant: …`, or the one its status stands for)."""
+    text = str(exc)
+    code = next((c for c in OAUTH_CODES if text.startswith(c)), OAUTH_ERRORS.get(exc.status, "invalid_request"))
+    description = text.removeprefix(f"{code}: ").removeprefix(code)
+    return _oauth_json({"error": code, "error_description": description or DESCRIPTIONS.get(code, code)}, exc.status)
+
+
+def _oauth_json(data: dict[str, Any], status: int = 200) -> web.Response:
+    """RFC 6749 §5.1: token answers are never cached; a 401 names the Basic scheme the client may use."""
+    response = _json(data, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="provlab"'
+    return response
 
 
 DESCRIPTIONS = {"invalid_client": "client_id and client_secret do not name a client of this cloud"}
+GRANT_TYPES = ("client_credentials", "refresh_token")
 
 
 async def oauth_token(request: web.Request) -> web.Response:
+    """`grant_type=client_credentials` (optional `user`, `expires_in`) or `grant_type=refresh_token` with
+    `refresh_token`; the client in a Basic header, the query or the body (`oauth_request.py`)."""
     try:
-        form = dict(await request.post())
-        if request.content_type == "application/json":
-            form = await request.json()
-    except ValueError as exc:  # broken multipart or urlencoding, not JSON, not UTF-8
-        return _json({"error": "invalid_request", "error_description": f"unreadable body: {exc}"[:200]}, 400)
-    if not isinstance(form, dict):
-        return _json({"error": "invalid_request", "error_description": "expected a form or a JSON object"}, 400)
-    if form.get("grant_type") != "client_credentials":
-        return _json(
-            {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}, 400
-        )
-    as_email = form.get("user")
+        asked = await read_oauth_request(request)
+    except OAuthRequestError as exc:
+        return _oauth_json({"error": exc.code, "error_description": str(exc)}, 400)
+    grant_type = asked.get("grant_type")
+    if grant_type not in GRANT_TYPES:
+        description = f"grant_type must be one of {', '.join(GRANT_TYPES)}"
+        return _oauth_json({"error": "unsupported_grant_type", "error_description": description}, 400)
+    auth = request.app[SERVICES_KEY].auth()
+    source = request.remote or "?"
     try:
-        expires_in = None if form.get("expires_in") in (None, "") else parse_id(form["expires_in"], "expires_in")
+        given = asked.get("expires_in")
+        expires_in = None if given is None else parse_id(given, "expires_in")
         if expires_in == 0:
             raise TenancyError(400, "expires_in must be at least 1 second")
-        key, user, ttl = (
-            request.app[SERVICES_KEY]
-            .auth()
-            .mint_bearer(
-                str(form.get("client_id", "")),
-                str(form.get("client_secret", "")),
-                str(as_email) if as_email else None,
-                expires_in,
-                request.remote or "?",
+        if grant_type == "refresh_token":
+            grant = auth.refresh_bearer(
+                asked.client_id, asked.client_secret, asked.get("refresh_token") or "", expires_in, source
             )
-        )
+        else:
+            grant = auth.mint_bearer(asked.client_id, asked.client_secret, asked.get("user"), expires_in, source)
     except TenancyError as exc:
         return oauth_error(exc)
-    return _json({"access_token": key, "token_type": "Bearer", "expires_in": int(ttl), "user": user.email})
+    answer = {
+        "access_token": grant.access_token,
+        "token_type": "Bearer",
+        "expires_in": int(grant.expires_in),
+        "refresh_token": grant.refresh_token,
+        "user": grant.user.email,
+    }
+    return _oauth_json(answer)
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -428,21 +447,19 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def oauth_revoke(request: web.Request) -> web.Response:
-    """RFC 7009 token revocation: the client (id and secret) ends one of its bearers; 200 also for an unknown one."""
+    """RFC 7009 token revocation: the client ends one of its bearers or refresh tokens (`token`); 200 also for an
+    unknown one. The client authenticates as at `/oauth2/token`."""
     try:
-        form = dict(await request.post())
-    except ValueError as exc:  # broken multipart or urlencoding, not UTF-8 (found by bench_fuzz)
-        return _json({"error": "invalid_request", "error_description": f"unreadable body: {exc}"[:200]}, 400)
+        asked = await read_oauth_request(request)
+    except OAuthRequestError as exc:
+        return _oauth_json({"error": exc.code, "error_description": str(exc)}, 400)
     try:
         request.app[SERVICES_KEY].auth().revoke_bearer(
-            str(form.get("client_id", "")),
-            str(form.get("client_secret", "")),
-            str(form.get("token", "")),
-            request.remote or "?",
+            asked.client_id, asked.client_secret, asked.get("token") or "", request.remote or "?"
         )
     except TenancyError as exc:
         return oauth_error(exc)
-    return _json({})
+    return _oauth_json({})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -478,12 +495,16 @@ def openapi_document() -> dict[str, Any]:
     }
     paths["/oauth2/token"] = {
         "post": {
-            "summary": "OAuth2 client credentials (client_id, client_secret, user?, expires_in?)",
+            "summary": "OAuth2 bearer: grant_type=client_credentials (user?, expires_in?) or grant_type="
+            "refresh_token (refresh_token); client in 'Authorization: Basic', the query or the body",
             "responses": _RESPONSES,
         }
     }
     paths["/oauth2/revoke"] = {
-        "post": {"summary": "End one bearer of the client (token, client_id, client_secret)", "responses": _RESPONSES}
+        "post": {
+            "summary": "End one bearer or refresh token of the client (token; client as at /oauth2/token)",
+            "responses": _RESPONSES,
+        }
     }
     paths["/api/v1/auth/logout"] = {
         "post": {"summary": "End the caller's bearer key", "security": bearer, "responses": _RESPONSES}

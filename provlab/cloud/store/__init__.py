@@ -6,10 +6,10 @@ datastreams, event codes and metafields), dynamic tokens, devices, pin values, t
 the stub's own event journal. `Store` owns the connection, the schema and the write-behind buffer
 (`database.py`, `write_behind.py`; which database is `backend.py`: a file path or `sqlite:PATH` opens SQLite,
 a `postgresql://` URL PostgreSQL); each aggregate has a repository of its own, reached as an attribute,
-so a caller says what it touches: `store.orgs`, `store.users`, `store.sessions`, `store.invitations`, `store.templates`,
-`store.tokens`, `store.devices`, `store.pins`, `store.device_log`, `store.events`. All SQL lives in this
-package: code built on the store (the org tree, access checks, invitations) keeps the rules and asks the
-repositories for rows.
+so a caller says what it touches: `store.orgs`, `store.users`, `store.sessions`, `store.refresh_tokens`,
+`store.invitations`, `store.templates`, `store.tokens`, `store.devices`, `store.pins`, `store.device_log`,
+`store.events`. All SQL lives in this package: code built on the store (the org tree, access checks,
+invitations) keeps the rules and asks the repositories for rows.
 
 Devices and tokens have an in-memory token → device cache (`token_cache.py`) that `store.devices` and
 `store.tokens` keep right.
@@ -29,7 +29,7 @@ from provlab.cloud.store.events import EventRepository
 from provlab.cloud.store.invitations import InvitationRepository
 from provlab.cloud.store.orgs import OrgRepository
 from provlab.cloud.store.pins import PinRepository
-from provlab.cloud.store.sessions import SessionRepository, SessionRow
+from provlab.cloud.store.sessions import RefreshRow, RefreshTokenRepository, SessionRepository, SessionRow
 from provlab.cloud.store.templates import TemplateRepository
 from provlab.cloud.store.token_cache import TokenCache
 from provlab.cloud.store.tokens import DEFAULT_TOKEN_TTL_S, TokenRepository
@@ -37,6 +37,7 @@ from provlab.cloud.store.users import UserRepository
 
 __all__ = [
     "DEFAULT_TOKEN_TTL_S",
+    "RefreshRow",
     "SessionRow",
     "Store",
     "StoreConflict",
@@ -58,6 +59,7 @@ class Store:
         self.orgs = OrgRepository(self._database)
         self.users = UserRepository(self._database)
         self.sessions = SessionRepository(self._database)
+        self.refresh_tokens = RefreshTokenRepository(self._database)
         self.invitations = InvitationRepository(self._database)
         self.templates = TemplateRepository(self._database)
         self.tokens = TokenRepository(self._database, cache, self.templates, self.events)

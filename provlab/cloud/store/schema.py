@@ -152,4 +152,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sessions_user ON sessions(user_id);
     ALTER TABLE oauth_clients ADD COLUMN revoked_at REAL;
     """,
+    # 5: OAuth2 refresh tokens (Blynk's `grant_type=refresh_token`): single use, each for one client and the user
+    # its bearer acts as, with an expiry in lab time (epoch seconds)
+    """
+    CREATE TABLE oauth_refresh_tokens (
+        token TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL REFERENCES oauth_clients(client_id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX oauth_refresh_tokens_client ON oauth_refresh_tokens(client_id);
+    CREATE INDEX oauth_refresh_tokens_user ON oauth_refresh_tokens(user_id);
+    """,
 )

@@ -1,5 +1,5 @@
-"""Sessions (bearer keys) as the store keeps them: password sessions and OAuth2 bearers, with their expiry
-(the rules are `cloud/credentials.py`)."""
+"""Sessions (bearer keys) as the store keeps them: password sessions and OAuth2 bearers, with their expiry,
+and the OAuth2 refresh tokens that mint new bearers (the rules are `cloud/credentials.py`)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,53 @@ class SessionRepository:
         """Forget the keys whose time is up (and rows without an expiry)."""
         with self._database.transaction() as db:
             return db.execute("DELETE FROM sessions WHERE expires_at IS NULL OR expires_at <= ?", (now,)).rowcount
+
+
+@dataclass(frozen=True)
+class RefreshRow:
+    """A refresh token taken for use: the user its bearers act as, and until when it was good (epoch s)."""
+
+    user_id: int
+    expires_at: float
+
+
+class RefreshTokenRepository:
+    """OAuth2 refresh tokens: issue, take (once: a taken token is gone), end (one, all of a client)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def issue(self, client_id: str, user_id: int, now: float, expires_at: float) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._database.transaction() as db:
+            db.execute("DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO oauth_refresh_tokens (token, client_id, user_id, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token, client_id, user_id, now, expires_at),
+            )
+        return token
+
+    def take(self, token: str, client_id: str) -> RefreshRow | None:
+        """The token's row, deleted in the same transaction (single use); None when the client holds no such
+        token (unknown, used, revoked, or another client's: that client keeps it)."""
+        with self._database.transaction() as db:
+            rows = db.execute(
+                "SELECT user_id, expires_at FROM oauth_refresh_tokens WHERE token = ? AND client_id = ?",
+                (token, client_id),
+            ).fetchall()
+            if not rows:
+                return None
+            db.execute("DELETE FROM oauth_refresh_tokens WHERE token = ?", (token,))
+        return RefreshRow(int(rows[0]["user_id"]), float(rows[0]["expires_at"]))
+
+    def end(self, token: str, client_id: str) -> bool:
+        """Forget one of the client's refresh tokens; True when it existed."""
+        with self._database.transaction() as db:
+            sql = "DELETE FROM oauth_refresh_tokens WHERE token = ? AND client_id = ?"
+            return db.execute(sql, (token, client_id)).rowcount > 0
+
+    def end_for_client(self, client_id: str) -> int:
+        """Forget every refresh token of the client; how many there were."""
+        with self._database.transaction() as db:
+            return db.execute("DELETE FROM oauth_refresh_tokens WHERE client_id = ?", (client_id,)).rowcount

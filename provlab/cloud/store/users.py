@@ -60,6 +60,12 @@ class UserRepository:
                 "DELETE FROM sessions WHERE client_id IN (SELECT client_id FROM oauth_clients WHERE user_id = ?)",
                 (user_id,),
             )
+            # and the refresh tokens: those for the user, and those of the user's clients
+            db.execute(
+                "DELETE FROM oauth_refresh_tokens WHERE user_id = ? "
+                "OR client_id IN (SELECT client_id FROM oauth_clients WHERE user_id = ?)",
+                (user_id, user_id),
+            )
 
     def check_login(self, email: str, password: str) -> int:
         """The user id for a right e-mail and password, or StoreError on a wrong e-mail or password (or an
