@@ -52,14 +52,13 @@ class AutomationClient:
             raise
 
     def _token(self) -> str:
-        """A bearer for the client acting as the user, or `AutomationError` with the cloud's answer."""
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.client.client_id,
-            "client_secret": self.client.client_secret,
-            "user": self.user,
-        }
-        answer = self.http.post("/oauth2/token", data=form)
+        """A bearer for the client acting as the user, or `AutomationError` with the cloud's answer. Asked as
+        Blynk documents it: the client in an `Authorization: Basic` header, `grant_type` in the query."""
+        answer = self.http.post(
+            "/oauth2/token",
+            params={"grant_type": "client_credentials", "user": self.user},
+            auth=(self.client.client_id, self.client.client_secret),
+        )
         if answer.status_code != 200:
             raise AutomationError(
                 f"OAuth2 client {self.client.client_id} acting as {self.user}: expected a token, got "
