@@ -16,6 +16,7 @@ something well-formed (binary PING, MQTT PINGREQ, a fresh HTTP request), so each
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -443,7 +444,7 @@ LAB_ROUTES = [
     ("GET", "/api/v1/lab/console/state"),
     ("GET", "/api/v1/lab/console/events"),
 ]
-ROUTE_QUERY_KEYS = ["after", "kind", "wait", "token", "x"]
+ROUTE_QUERY_KEYS = ["after", "kind", "wait", "token", "x", "grant_type", "refresh_token", "client_id", "user"]
 
 
 def fuzz_routes(openapi: dict[str, Any]) -> list[tuple[str, str]]:
@@ -493,6 +494,15 @@ def http_request(rng: random.Random, routes: list[tuple[str, str]], bearer: str,
         headers.append(b"Authorization: Bearer " + bearer.encode())
     elif roll < 0.85:
         headers.append(b"Authorization: " + rng.choice([b"Bearer \xff\xfe", b"Basic x", b"Bearer ", b"\xc3\x28"]))
+    elif roll < 0.9:  # client authentication at the OAuth2 endpoints: base64 of junk, of `id:secret`, of no colon
+        raw = rng.choice(
+            [
+                bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40))),
+                f"{text(rng, 30)}:{text(rng, 30)}".encode("utf-8", "surrogatepass"),
+                text(rng, 30).encode("utf-8", "surrogatepass"),
+            ]
+        )
+        headers.append(b"Authorization: Basic " + base64.b64encode(raw))
     if rng.random() < 0.1:
         headers.append(rng.choice([b"X-Junk: \xff\xfe\xfd", b"X-\xff: 1", b"Accept: \xc3\x28"]))
     body = b""
