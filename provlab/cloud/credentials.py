@@ -154,12 +154,16 @@ class Credentials:
             return None
         return owner
 
-    def _client(self, client_id: str, secret: str, source: str) -> User:
-        """The client's live owner for a right id and secret from `source`; 401 `invalid_client` otherwise."""
+    def _authenticate(self, client_id: str, secret: str, source: str) -> None:
+        """A right client id and secret from `source` (throttled like password logins); 401 `invalid_client`."""
         self._check_throttle(f"client:{client_id}", source)
         if self.store.invitations.client_owner(client_id, secret) is None:
             self._failed(f"client:{client_id}", source, "client_secret")
             raise CredentialRefused(401, "invalid_client")
+
+    def _client(self, client_id: str, secret: str, source: str) -> User:
+        """The client's live owner for a right id and secret from `source`; 401 `invalid_client` otherwise."""
+        self._authenticate(client_id, secret, source)
         owner = self._live_owner(client_id)
         if owner is None:
             raise CredentialRefused(401, "invalid_client: the client's owner is no longer an active Admin")
@@ -169,6 +173,7 @@ class Credentials:
         ttl = self.limits.bearer_ttl_s if expires_in is None else min(expires_in, self.limits.bearer_ttl_s)
         key, ttl = self._open(subject.id, ttl, client_id)
         now = self.clock.now()
+        self.store.refresh_tokens.end_expired(now - GC_GRACE_S)  # kept a day past expiry, as keys are: "expired"
         refresh = self.store.refresh_tokens.issue(client_id, subject.id, now, now + self.limits.refresh_ttl_s)
         self.store.events.add("oauth_token", None, {"client_id": client_id, "user": subject.email, "ttl": ttl})
         return BearerGrant(key, subject, ttl, refresh)
@@ -211,10 +216,7 @@ class Credentials:
 
     def revoke_bearer(self, client_id: str, secret: str, key: str, source: str) -> None:
         """RFC 7009: the client ends one of its bearers or refresh tokens (an unknown token is not an error)."""
-        self._check_throttle(f"client:{client_id}", source)
-        if self.store.invitations.client_owner(client_id, secret) is None:
-            self._failed(f"client:{client_id}", source, "client_secret")
-            raise CredentialRefused(401, "invalid_client")
+        self._authenticate(client_id, secret, source)
         if self.store.refresh_tokens.end(key, client_id):
             return
         row = self.store.sessions.get(key)

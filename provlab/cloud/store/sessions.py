@@ -94,7 +94,6 @@ class RefreshTokenRepository:
     def issue(self, client_id: str, user_id: int, now: float, expires_at: float) -> str:
         token = secrets.token_urlsafe(32)
         with self._database.transaction() as db:
-            db.execute("DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?", (now,))
             db.execute(
                 "INSERT INTO oauth_refresh_tokens (token, client_id, user_id, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -125,3 +124,8 @@ class RefreshTokenRepository:
         """Forget every refresh token of the client; how many there were."""
         with self._database.transaction() as db:
             return db.execute("DELETE FROM oauth_refresh_tokens WHERE client_id = ?", (client_id,)).rowcount
+
+    def end_expired(self, before: float) -> int:
+        """Forget the refresh tokens that expired before `before`; how many there were."""
+        with self._database.transaction() as db:
+            return db.execute("DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?", (before,)).rowcount
